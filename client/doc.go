@@ -1,0 +1,42 @@
+// Package client is the initiator SDK of Verdict, a two-phase-commit
+// coordinator: a service that starts a distributed transaction dials the
+// coordinator cluster, begins a transaction, calls the participating
+// services with the transaction in the call context, and commits or aborts.
+//
+// The pieces:
+//   - Client (Dial) holds the connections to the coordinator nodes and
+//     follows the Raft leader.
+//   - Tx (Client.Begin) is one transaction. Tx.Context puts it in a context;
+//     UnaryClientInterceptor and StreamClientInterceptor, installed on the
+//     gRPC connections to participants, carry it to them in metadata and
+//     record each participant that enlisted.
+//   - Tx.Commit and Tx.Abort end it; after that both return ErrTxDone, so a
+//     deferred Abort is always safe. Client.Run wraps the whole pattern.
+//
+// Commit's result is one of three: nil (COMMITTED: every participant will
+// apply the work), an error matching ErrAborted (no participant applies it),
+// or an error matching ErrAmbiguous: the outcome could not be learned, the
+// transaction may have committed. An ambiguous outcome is never reported as
+// an abort. Commit retries on its own (it is idempotent at the coordinator)
+// until the transaction's deadline plus a few seconds, so ErrAmbiguous means
+// the coordinator cluster stayed unreachable that long.
+//
+// Example:
+//
+//	vc, err := client.Dial([]string{"coord-1:7400", "coord-2:7400", "coord-3:7400"})
+//	if err != nil { ... }
+//	defer vc.Close()
+//	inventory, err := grpc.NewClient("inventory:9000",
+//		grpc.WithTransportCredentials(insecure.NewCredentials()),
+//		grpc.WithUnaryInterceptor(client.UnaryClientInterceptor()))
+//	if err != nil { ... }
+//	err = vc.Run(ctx, func(ctx context.Context) error {
+//		_, err := inventorypb.NewInventoryClient(inventory).Reserve(ctx, req)
+//		return err
+//	}, client.WithTimeout(10*time.Second))
+//	switch {
+//	case err == nil: // committed
+//	case errors.Is(err, client.ErrAborted): // nothing happened
+//	case errors.Is(err, client.ErrAmbiguous): // unknown: find out, do not retry blindly
+//	}
+package client

@@ -1,0 +1,57 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrTxDone is returned by Commit or Abort on a transaction that Commit or
+// Abort was already called on, whatever that call returned. It makes
+// `defer tx.Abort(ctx, "...")` safe after a Commit.
+var ErrTxDone = errors.New("verdict: transaction already committed or aborted")
+
+// ErrAborted matches, through errors.Is, every *AbortedError.
+var ErrAborted = errors.New("verdict: transaction aborted")
+
+// ErrAmbiguous matches, through errors.Is, every *AmbiguousError: the
+// caller does not know whether the transaction committed.
+var ErrAmbiguous = errors.New("verdict: transaction outcome unknown")
+
+// AbortedError reports that the coordinator decided ABORTED for the
+// transaction, or refused to commit it because it does not know it (presumed
+// abort: a transaction is never committed unless the leader knows it). No
+// participant applies its work.
+type AbortedError struct {
+	TxID   string
+	Reason string
+}
+
+func (e *AbortedError) Error() string {
+	if e.Reason == "" {
+		return fmt.Sprintf("verdict: transaction %s aborted", e.TxID)
+	}
+	return fmt.Sprintf("verdict: transaction %s aborted: %s", e.TxID, e.Reason)
+}
+
+// Is reports whether target is ErrAborted.
+func (e *AbortedError) Is(target error) bool { return target == ErrAborted }
+
+// AmbiguousError reports that Commit could not learn the outcome: the
+// coordinator may have logged COMMIT, in which case every participant will
+// apply the work, or it may have aborted. It is never an abort. The outcome
+// can be learned later by asking the coordinator about TxID. Err is the last
+// error seen.
+type AmbiguousError struct {
+	TxID string
+	Err  error
+}
+
+func (e *AmbiguousError) Error() string {
+	return fmt.Sprintf("verdict: transaction %s: outcome unknown (it may have committed): %v", e.TxID, e.Err)
+}
+
+// Is reports whether target is ErrAmbiguous.
+func (e *AmbiguousError) Is(target error) bool { return target == ErrAmbiguous }
+
+// Unwrap returns the cause.
+func (e *AmbiguousError) Unwrap() error { return e.Err }

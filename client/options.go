@@ -1,0 +1,64 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc"
+)
+
+// DefaultTimeout is the transaction timeout when none is given.
+const DefaultTimeout = 30 * time.Second
+
+// ErrInvalidOption is wrapped by the errors of invalid options.
+var ErrInvalidOption = errors.New("verdict: invalid option")
+
+type options struct {
+	dialOpts []grpc.DialOption
+	timeout  time.Duration
+}
+
+// Option configures a Client.
+type Option func(*options) error
+
+// WithDialOptions sets the gRPC dial options used to reach the coordinators.
+// Without any, connections are insecure (plaintext); with some, they must
+// include transport credentials.
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return func(o *options) error {
+		o.dialOpts = append(o.dialOpts, opts...)
+		return nil
+	}
+}
+
+// WithDefaultTimeout sets the timeout of transactions begun without
+// WithTimeout (default DefaultTimeout).
+func WithDefaultTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: default timeout %v is not positive", ErrInvalidOption, d)
+		}
+		o.timeout = d
+		return nil
+	}
+}
+
+type txOptions struct {
+	timeout time.Duration
+}
+
+// TxOption configures one transaction.
+type TxOption func(*txOptions) error
+
+// WithTimeout sets how long the transaction may live before the coordinator
+// aborts it.
+func WithTimeout(d time.Duration) TxOption {
+	return func(o *txOptions) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: timeout %v is not positive", ErrInvalidOption, d)
+		}
+		o.timeout = d
+		return nil
+	}
+}

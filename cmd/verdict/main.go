@@ -1,0 +1,106 @@
+// Command verdict runs one Verdict coordinator node.
+//
+// With no flags it runs a single-node cluster with its data in
+// ./verdict-data, serving clients, participants and peers on
+// 127.0.0.1:7400. A cluster member names every member with --peers and its
+// own id with --id; it serves on its own address from --peers.
+//
+//	verdict --id 1 --peers 1=127.0.0.1:7401,2=127.0.0.1:7402,3=127.0.0.1:7403 --data-dir /var/lib/verdict/1
+//
+// SIGTERM or SIGINT shuts the node down cleanly; a restart from the same data
+// dir rejoins the cluster.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/verdict-tx/verdict/coordinator"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "verdict:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("verdict", flag.ContinueOnError)
+	id := fs.Uint64("id", 1, "this node's id (non-zero, never reused)")
+	peers := fs.String("peers", "1=127.0.0.1:7400", "every member as id=host:port, comma-separated")
+	dataDir := fs.String("data-dir", "./verdict-data", "directory for the write-ahead log and snapshots")
+	timeout := fs.Duration("default-timeout", 30*time.Second, "transaction lifetime when Begin names none")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	pm, err := parsePeers(*peers)
+	if err != nil {
+		return err
+	}
+	if _, ok := pm[*id]; !ok {
+		return fmt.Errorf("--peers has no entry for --id %d", *id)
+	}
+	srv, err := coordinator.Start(coordinator.Config{
+		ID:             *id,
+		Peers:          pm,
+		DataDir:        *dataDir,
+		DefaultTimeout: *timeout,
+		Logger:         logger,
+	})
+	if err != nil {
+		return err
+	}
+	logger.Info("verdict serving", "id", *id, "addr", srv.Addr(), "data_dir", *dataDir)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	select {
+	case s := <-sig:
+		logger.Info("shutting down", "signal", s.String())
+		srv.Stop()
+		return nil
+	case <-srv.Node().Done():
+		srv.Stop()
+		return fmt.Errorf("raft node stopped: %v", srv.Node().Err())
+	}
+}
+
+// parsePeers reads "1=host:port,2=host:port".
+func parsePeers(s string) (map[uint64]string, error) {
+	out := map[uint64]string{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		idStr, addr, ok := strings.Cut(part, "=")
+		if !ok || addr == "" {
+			return nil, fmt.Errorf("--peers: %q is not id=host:port", part)
+		}
+		id, err := strconv.ParseUint(idStr, 10, 64)
+		if err != nil || id == 0 {
+			return nil, fmt.Errorf("--peers: %q: id must be a positive integer", part)
+		}
+		if _, dup := out[id]; dup {
+			return nil, fmt.Errorf("--peers: id %d named twice", id)
+		}
+		out[id] = addr
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--peers is empty")
+	}
+	return out, nil
+}

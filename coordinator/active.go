@@ -1,0 +1,158 @@
+package coordinator
+
+import (
+	"sync"
+	"time"
+
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// activeTx is a transaction that lives only in the leader's memory: begun,
+// perhaps preparing, not yet decided. A leader change forgets it, and the
+// new leader answers "aborted" for it (presumed abort).
+type activeTx struct {
+	id       string
+	deadline time.Time
+	term     uint64 // the leader term in which it began
+
+	// Guarded by activeTable.mu.
+	state          verdictv1.TxState // ACTIVE or PREPARING
+	parts          map[string]*verdictv1.ParticipantRef
+	abortRequested string
+
+	// decided is closed when the commit path has an outcome; outcome and
+	// reason are set before.
+	decided chan struct{}
+	outcome verdictv1.Outcome
+	reason  string
+}
+
+func (t *activeTx) participants() []*verdictv1.ParticipantRef {
+	out := make([]*verdictv1.ParticipantRef, 0, len(t.parts))
+	for _, p := range t.parts {
+		out = append(out, p)
+	}
+	return out
+}
+
+// recent is an outcome the leader remembers without a log record: one-phase
+// and read-only commits, and aborts whose record is still on its way.
+type recent struct {
+	outcome verdictv1.Outcome
+	reason  string
+	at      time.Time
+}
+
+// activeTable holds the leader's active transactions and recent outcomes.
+type activeTable struct {
+	mu     sync.Mutex
+	txs    map[string]*activeTx
+	recent map[string]recent
+}
+
+func newActiveTable() *activeTable {
+	return &activeTable{txs: map[string]*activeTx{}, recent: map[string]recent{}}
+}
+
+func (a *activeTable) add(t *activeTx) {
+	a.mu.Lock()
+	a.txs[t.id] = t
+	a.mu.Unlock()
+}
+
+func (a *activeTable) get(id string) (*activeTx, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t, ok := a.txs[id]
+	return t, ok
+}
+
+// finish removes t, remembers its outcome, and wakes those waiting on it.
+func (a *activeTable) finish(t *activeTx, o verdictv1.Outcome, reason string, now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if cur, ok := a.txs[t.id]; ok && cur == t {
+		delete(a.txs, t.id)
+	}
+	select {
+	case <-t.decided:
+		return
+	default:
+	}
+	t.outcome, t.reason = o, reason
+	if o == verdictv1.Outcome_OUTCOME_COMMITTED || o == verdictv1.Outcome_OUTCOME_ABORTED {
+		a.recent[t.id] = recent{outcome: o, reason: reason, at: now}
+	}
+	close(t.decided)
+}
+
+func (a *activeTable) recentOutcome(id string) (recent, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r, ok := a.recent[id]
+	return r, ok
+}
+
+// expired returns the active transactions whose deadline has passed and are
+// not preparing (the commit path owns those), and forgets recent outcomes
+// older than keep.
+func (a *activeTable) expired(now time.Time, keep time.Duration) []*activeTx {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []*activeTx
+	for _, t := range a.txs {
+		if t.state == verdictv1.TxState_TX_STATE_ACTIVE && now.After(t.deadline) {
+			out = append(out, t)
+		}
+	}
+	for id, r := range a.recent {
+		if now.Sub(r.at) > keep {
+			delete(a.recent, id)
+		}
+	}
+	return out
+}
+
+// clearExcept forgets every transaction not begun in term, and all recent
+// outcomes if any was forgotten: leadership changed hands. Waiters are woken
+// with an unknown outcome.
+func (a *activeTable) clearExcept(term uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id, t := range a.txs {
+		if t.term == term {
+			continue
+		}
+		select {
+		case <-t.decided:
+		default:
+			t.outcome = verdictv1.Outcome_OUTCOME_UNSPECIFIED
+			t.reason = "leadership lost"
+			close(t.decided)
+		}
+		delete(a.txs, id)
+	}
+	if term == 0 {
+		a.recent = map[string]recent{}
+	}
+}
+
+func (a *activeTable) snapshot() []*verdictv1.Transaction {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]*verdictv1.Transaction, 0, len(a.txs))
+	for _, t := range a.txs {
+		out = append(out, t.info())
+	}
+	return out
+}
+
+// info describes t; the caller holds the table's lock.
+func (t *activeTx) info() *verdictv1.Transaction {
+	return &verdictv1.Transaction{
+		Txid:           t.id,
+		State:          t.state,
+		Participants:   t.participants(),
+		DeadlineUnixMs: t.deadline.UnixMilli(),
+	}
+}

@@ -1,0 +1,41 @@
+package coordinator
+
+import (
+	"context"
+
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	"github.com/verdict-tx/verdict/txlog"
+)
+
+// admin is the Admin gRPC service; every node answers for itself.
+type admin struct {
+	verdictv1.UnimplementedAdminServer
+	node *txlog.Node
+}
+
+func (a *admin) Status(ctx context.Context, _ *verdictv1.StatusRequest) (*verdictv1.StatusResponse, error) {
+	st := a.node.Status()
+	_, leaderAddr := a.node.Leader()
+	return &verdictv1.StatusResponse{
+		Id:            st.ID,
+		Leader:        st.Leader,
+		LeaderAddress: leaderAddr,
+		Term:          st.Term,
+		CommitIndex:   st.Commit,
+		AppliedIndex:  st.Applied,
+		Members:       members(st.Members),
+		LeaderReady:   st.LeaderReady,
+	}, nil
+}
+
+func (a *admin) Members(ctx context.Context, _ *verdictv1.MembersRequest) (*verdictv1.MembersResponse, error) {
+	return &verdictv1.MembersResponse{Members: members(a.node.Status().Members)}, nil
+}
+
+func members(ms []txlog.Member) []*verdictv1.Member {
+	out := make([]*verdictv1.Member, len(ms))
+	for i, m := range ms {
+		out[i] = &verdictv1.Member{Id: m.ID, Address: m.Address, Learner: m.Learner}
+	}
+	return out
+}

@@ -1,0 +1,218 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	"github.com/verdict-tx/verdict/txlog"
+)
+
+// decisionTimeout bounds how long the commit path waits for the COMMIT
+// record to be applied.
+const decisionTimeout = 5 * time.Second
+
+// Commit runs two-phase commit for a transaction and answers with its
+// outcome. It is idempotent: a retry returns the recorded outcome, and a
+// retry while the first attempt is still deciding waits for it.
+func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) (*verdictv1.CommitResponse, error) {
+	if _, ok := c.leaderTerm(); !ok {
+		return nil, errNotLeader()
+	}
+	id := req.GetTxid()
+	if tx, ok := c.fsm.get(id); ok {
+		return commitAnswer(id, outcomeOf(tx.GetState()), tx.GetReason())
+	}
+	t, ok := c.active.get(id)
+	if !ok {
+		if r, ok := c.active.recentOutcome(id); ok {
+			return commitAnswer(id, r.outcome, r.reason)
+		}
+		return commitAnswer(id, verdictv1.Outcome_OUTCOME_ABORTED,
+			"unknown transaction: not begun at this leader, lost in a leader change, or aborted")
+	}
+
+	c.active.mu.Lock()
+	start := t.state == verdictv1.TxState_TX_STATE_ACTIVE
+	refuse := ""
+	if start {
+		for _, p := range req.GetParticipants() {
+			if _, ok := t.parts[p.GetName()]; !ok {
+				t.parts[p.GetName()] = &verdictv1.ParticipantRef{Name: p.GetName(), Address: p.GetAddress()}
+			}
+		}
+		switch {
+		case c.cfg.clock.Now().After(t.deadline):
+			refuse = "deadline passed before commit"
+		case len(t.parts) > c.cfg.maxParticipants:
+			refuse = reasonf("more than %d participants", c.cfg.maxParticipants)
+		default:
+			t.state = verdictv1.TxState_TX_STATE_PREPARING
+		}
+	}
+	c.active.mu.Unlock()
+	if refuse != "" {
+		c.abort(t, refuse)
+		start = false
+	}
+
+	if start {
+		// The decision is not bound to the caller's context: once begun, it
+		// completes even if the initiator goes away.
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.decide(t)
+		}()
+	}
+	select {
+	case <-t.decided:
+	case <-ctx.Done():
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	return commitAnswer(id, t.outcome, t.reason)
+}
+
+func commitAnswer(id string, o verdictv1.Outcome, reason string) (*verdictv1.CommitResponse, error) {
+	switch o {
+	case verdictv1.Outcome_OUTCOME_COMMITTED, verdictv1.Outcome_OUTCOME_ABORTED:
+		return &verdictv1.CommitResponse{Outcome: o, Reason: reason}, nil
+	}
+	return nil, status.Errorf(codes.Unavailable,
+		"verdict: outcome of transaction %s unknown (%s); retry Commit to learn it", id, reason)
+}
+
+type vote struct {
+	part   *verdictv1.ParticipantRef
+	vote   verdictv1.Vote
+	reason string
+}
+
+// decide runs phase 1 and records the decision. It finishes t exactly once.
+func (c *Coordinator) decide(t *activeTx) {
+	c.active.mu.Lock()
+	parts := t.participants()
+	c.active.mu.Unlock()
+
+	ctx, cancel := context.WithDeadline(c.ctx, t.deadline)
+	defer cancel()
+	votes := c.prepareAll(ctx, t.id, parts)
+
+	var yes []*verdictv1.ParticipantRef
+	for _, v := range votes {
+		switch v.vote {
+		case verdictv1.Vote_VOTE_YES:
+			yes = append(yes, v.part)
+		case verdictv1.Vote_VOTE_READ_ONLY:
+		default:
+			c.decideAbort(t, parts, v.reason)
+			return
+		}
+	}
+	c.active.mu.Lock()
+	abortRequested := t.abortRequested
+	c.active.mu.Unlock()
+	if abortRequested != "" {
+		c.decideAbort(t, parts, abortRequested)
+		return
+	}
+	if term, ok := c.leaderTerm(); !ok || term != t.term {
+		c.decideAbort(t, parts, "leadership changed before the decision was logged")
+		return
+	}
+	switch len(yes) {
+	case 0:
+		// Every participant was read-only: nothing to commit, nothing logged.
+		c.active.finish(t, verdictv1.Outcome_OUTCOME_COMMITTED, "", c.cfg.clock.Now())
+		return
+	case 1:
+		if len(parts) == 1 && c.commitOnePhase(t, yes[0]) {
+			return
+		}
+	}
+	c.commitLogged(t, yes, parts)
+}
+
+// commitOnePhase commits a single-participant transaction without a log
+// record: the participant's acknowledgement is the decision. It reports
+// false if the participant could not be told, and the caller logs COMMIT
+// so that recovery delivers it. Known limit (as in every one-phase commit):
+// if this leader dies after the participant committed but before the
+// initiator hears, a retry at the next leader answers "aborted".
+func (c *Coordinator) commitOnePhase(t *activeTx, p *verdictv1.ParticipantRef) bool {
+	ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+	defer cancel()
+	if err := c.parts.decide(ctx, p.GetAddress(), verdictv1.Outcome_OUTCOME_COMMITTED, []string{t.id}); err != nil {
+		c.cfg.log.Warn("one-phase commit not acknowledged; logging the decision", "txid", t.id, "participant", p.GetName(), "err", err)
+		return false
+	}
+	c.active.finish(t, verdictv1.Outcome_OUTCOME_COMMITTED, "", c.cfg.clock.Now())
+	return true
+}
+
+// commitLogged appends COMMIT and, once applied, answers and starts phase 2.
+func (c *Coordinator) commitLogged(t *activeTx, yes, parts []*verdictv1.ParticipantRef) {
+	ctx, cancel := context.WithTimeout(c.ctx, decisionTimeout)
+	defer cancel()
+	rec := decisionRecord(t.id, verdictv1.Outcome_OUTCOME_COMMITTED, yes, "", c.cfg.clock.Now(), t.deadline)
+	res, err := c.prop.submit(ctx, rec, true)
+	switch {
+	case errors.Is(err, txlog.ErrNotLeader):
+		// Not in the log, and never will be: safe to abort.
+		c.decideAbort(t, parts, "leadership lost before the decision was logged")
+		return
+	case err != nil:
+		c.cfg.log.Warn("commit decision outcome unknown", "txid", t.id, "err", err)
+		c.active.finish(t, verdictv1.Outcome_OUTCOME_UNSPECIFIED, err.Error(), c.cfg.clock.Now())
+		return
+	}
+	c.active.finish(t, res.Outcome, res.Reason, c.cfg.clock.Now())
+	switch res.Outcome {
+	case verdictv1.Outcome_OUTCOME_COMMITTED:
+		c.delivery.deliver(t.id, res.Outcome, yes)
+	case verdictv1.Outcome_OUTCOME_ABORTED:
+		c.delivery.deliver(t.id, res.Outcome, parts)
+	}
+}
+
+func (c *Coordinator) decideAbort(t *activeTx, parts []*verdictv1.ParticipantRef, reason string) {
+	c.active.finish(t, verdictv1.Outcome_OUTCOME_ABORTED, reason, c.cfg.clock.Now())
+	c.recordAbort(t.id, parts, reason, t.deadline)
+}
+
+// prepareAll sends Prepare to every participant in parallel. An error or a
+// missed deadline counts as a NO vote.
+func (c *Coordinator) prepareAll(ctx context.Context, id string, parts []*verdictv1.ParticipantRef) []vote {
+	votes := make([]vote, len(parts))
+	var wg sync.WaitGroup
+	for i, p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			votes[i] = c.prepareOne(ctx, id, p)
+		}()
+	}
+	wg.Wait()
+	return votes
+}
+
+func (c *Coordinator) prepareOne(ctx context.Context, id string, p *verdictv1.ParticipantRef) vote {
+	resp, err := c.parts.prepare(ctx, p.GetAddress(), id)
+	switch {
+	case err == nil && resp.GetVote() == verdictv1.Vote_VOTE_NO:
+		return vote{part: p, vote: verdictv1.Vote_VOTE_NO, reason: reasonf("participant %s voted no: %s", p.GetName(), resp.GetReason())}
+	case err == nil && (resp.GetVote() == verdictv1.Vote_VOTE_YES || resp.GetVote() == verdictv1.Vote_VOTE_READ_ONLY):
+		return vote{part: p, vote: resp.GetVote()}
+	case err == nil:
+		return vote{part: p, vote: verdictv1.Vote_VOTE_NO, reason: reasonf("participant %s gave no valid vote", p.GetName())}
+	case ctx.Err() != nil || status.Code(err) == codes.DeadlineExceeded:
+		return vote{part: p, vote: verdictv1.Vote_VOTE_NO, reason: reasonf("participant %s did not vote before the deadline", p.GetName())}
+	default:
+		return vote{part: p, vote: verdictv1.Vote_VOTE_NO, reason: reasonf("participant %s: prepare failed: %v", p.GetName(), status.Convert(err).Message())}
+	}
+}

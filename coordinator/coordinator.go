@@ -1,0 +1,384 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/verdict-tx/verdict/internal/txid"
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	"github.com/verdict-tx/verdict/txlog"
+)
+
+// How long outcomes that have no log record (one-phase and read-only commits,
+// aborts in flight) are remembered by the leader.
+const recentKeep = 10 * time.Minute
+
+// engineConfig is the part of Config the engine uses.
+type engineConfig struct {
+	defaultTimeout  time.Duration
+	maxTimeout      time.Duration
+	maxParticipants int
+	clock           Clock
+	log             *slog.Logger
+	coordinators    func() []string
+}
+
+// Coordinator is the 2PC engine. Begin, Enlist, Commit and Abort run on the
+// ready leader only (the service forwards them there); the engine checks
+// leadership itself too, so that a deposed leader answers nothing it may not.
+type Coordinator struct {
+	cfg      engineConfig
+	node     *txlog.Node
+	fsm      *fsm
+	active   *activeTable
+	prop     *proposer
+	parts    *participantPool
+	delivery *delivery
+
+	// ctx is cancelled by Stop; work not bound to a request derives from it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	leaderEvents chan struct{}
+	handledTerm  uint64 // leadership goroutine only
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+func errNotLeader() error {
+	return status.Error(codes.Unavailable, "verdict: this node is not the leader")
+}
+
+// leaderTerm is the node's: the term in which it is the ready leader.
+func (c *Coordinator) leaderTerm() (uint64, bool) { return c.node.LeaderTerm() }
+
+// onLeadership is the node's Leadership callback; it must not block, so it
+// only wakes watchLeadership.
+func (c *Coordinator) onLeadership(bool, uint64) {
+	select {
+	case c.leaderEvents <- struct{}{}:
+	default:
+	}
+}
+
+// watchLeadership reacts to leadership changes: transactions of another term
+// are forgotten (a newer leader may have answered "aborted" for them), and a
+// new ready leader re-drives phase 2 of every undone decision.
+func (c *Coordinator) watchLeadership() {
+	for {
+		select {
+		case <-c.leaderEvents:
+		case <-c.stop:
+			return
+		}
+		term, ready := c.leaderTerm()
+		if term == c.handledTerm {
+			continue
+		}
+		c.active.clearExcept(term)
+		c.delivery.reset()
+		c.handledTerm = term
+		if ready {
+			c.cfg.log.Info("leader ready: re-driving undone decisions", "term", term)
+			c.recover()
+		} else {
+			c.cfg.log.Info("not the leader: active transactions forgotten")
+		}
+	}
+}
+
+// Begin starts a transaction.
+func (c *Coordinator) Begin(ctx context.Context, req *verdictv1.BeginRequest) (*verdictv1.BeginResponse, error) {
+	term, ok := c.leaderTerm()
+	if !ok {
+		return nil, errNotLeader()
+	}
+	timeout := time.Duration(req.GetTimeoutMs()) * time.Millisecond
+	switch {
+	case req.GetTimeoutMs() < 0:
+		return nil, status.Errorf(codes.InvalidArgument, "verdict: timeout_ms must not be negative (got %d)", req.GetTimeoutMs())
+	case timeout == 0:
+		timeout = c.cfg.defaultTimeout
+	case timeout > c.cfg.maxTimeout:
+		return nil, status.Errorf(codes.InvalidArgument, "verdict: timeout %v exceeds the maximum %v", timeout, c.cfg.maxTimeout)
+	}
+	id, err := txid.New()
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	t := &activeTx{
+		id:       id,
+		deadline: c.cfg.clock.Now().Add(timeout),
+		term:     term,
+		state:    verdictv1.TxState_TX_STATE_ACTIVE,
+		parts:    map[string]*verdictv1.ParticipantRef{},
+		decided:  make(chan struct{}),
+	}
+	c.active.add(t)
+	return &verdictv1.BeginResponse{
+		Txid:           id,
+		DeadlineUnixMs: t.deadline.UnixMilli(),
+		Coordinators:   c.cfg.coordinators(),
+	}, nil
+}
+
+// Enlist adds a participant to an active transaction.
+func (c *Coordinator) Enlist(ctx context.Context, req *verdictv1.EnlistRequest) (*verdictv1.EnlistResponse, error) {
+	if _, ok := c.leaderTerm(); !ok {
+		return nil, errNotLeader()
+	}
+	id := req.GetTxid()
+	if err := validateParticipant(req.GetParticipant()); err != nil {
+		return nil, err
+	}
+	t, ok := c.active.get(id)
+	if !ok {
+		return nil, c.notActive(id)
+	}
+	c.active.mu.Lock()
+	defer c.active.mu.Unlock()
+	switch {
+	case t.state != verdictv1.TxState_TX_STATE_ACTIVE:
+		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is already committing; too late to enlist", id)
+	case c.cfg.clock.Now().After(t.deadline):
+		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s has passed its deadline", id)
+	}
+	p := req.GetParticipant()
+	if prev, ok := t.parts[p.GetName()]; ok {
+		if prev.GetAddress() != p.GetAddress() {
+			return nil, status.Errorf(codes.InvalidArgument, "verdict: participant %q already enlisted at %s, not %s", p.GetName(), prev.GetAddress(), p.GetAddress())
+		}
+		return &verdictv1.EnlistResponse{}, nil
+	}
+	if len(t.parts) >= c.cfg.maxParticipants {
+		return nil, status.Errorf(codes.ResourceExhausted, "verdict: transaction %s has the maximum of %d participants", id, c.cfg.maxParticipants)
+	}
+	t.parts[p.GetName()] = &verdictv1.ParticipantRef{Name: p.GetName(), Address: p.GetAddress()}
+	return &verdictv1.EnlistResponse{}, nil
+}
+
+// notActive explains why id is not an active transaction at this leader.
+func (c *Coordinator) notActive(id string) error {
+	if tx, ok := c.fsm.get(id); ok {
+		return status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is already %s", id, stateWord(tx.GetState()))
+	}
+	if r, ok := c.active.recentOutcome(id); ok {
+		return status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is already %s", id, outcomeWord(r.outcome))
+	}
+	return status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is not active at the leader (never begun here, or lost in a leader change): aborted", id)
+}
+
+// Abort aborts a transaction that is not decided yet.
+func (c *Coordinator) Abort(ctx context.Context, req *verdictv1.AbortRequest) (*verdictv1.AbortResponse, error) {
+	if _, ok := c.leaderTerm(); !ok {
+		return nil, errNotLeader()
+	}
+	id := req.GetTxid()
+	reason := req.GetReason()
+	if reason == "" {
+		reason = "aborted by the initiator"
+	}
+	if t, ok := c.active.get(id); ok {
+		c.active.mu.Lock()
+		preparing := t.state == verdictv1.TxState_TX_STATE_PREPARING
+		if preparing && t.abortRequested == "" {
+			t.abortRequested = reason
+		}
+		c.active.mu.Unlock()
+		if !preparing {
+			c.abort(t, reason)
+		}
+		select {
+		case <-t.decided:
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+		return c.abortAnswer(id, t.outcome, t.reason)
+	}
+	if tx, ok := c.fsm.get(id); ok {
+		return c.abortAnswer(id, outcomeOf(tx.GetState()), tx.GetReason())
+	}
+	if r, ok := c.active.recentOutcome(id); ok {
+		return c.abortAnswer(id, r.outcome, r.reason)
+	}
+	// Unknown: presumed abort. Aborting it again changes nothing.
+	return &verdictv1.AbortResponse{Outcome: verdictv1.Outcome_OUTCOME_ABORTED, Reason: "unknown transaction: presumed aborted"}, nil
+}
+
+func (c *Coordinator) abortAnswer(id string, o verdictv1.Outcome, reason string) (*verdictv1.AbortResponse, error) {
+	switch o {
+	case verdictv1.Outcome_OUTCOME_ABORTED:
+		return &verdictv1.AbortResponse{Outcome: o, Reason: reason}, nil
+	case verdictv1.Outcome_OUTCOME_COMMITTED:
+		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is already committed; it cannot be aborted", id)
+	default:
+		return nil, status.Errorf(codes.Unavailable, "verdict: transaction %s: outcome unknown (%s); ask again", id, reason)
+	}
+}
+
+// abort decides ABORT for a transaction that is still ACTIVE: the record is
+// proposed and waited for by no one (presumed abort makes it an
+// optimisation), and every enlisted participant is told. It does nothing if
+// the commit path (or another abort) has claimed t already.
+func (c *Coordinator) abort(t *activeTx, reason string) {
+	c.active.mu.Lock()
+	if t.state != verdictv1.TxState_TX_STATE_ACTIVE {
+		c.active.mu.Unlock()
+		return
+	}
+	t.state = verdictv1.TxState_TX_STATE_ABORTED
+	parts := t.participants()
+	c.active.mu.Unlock()
+	c.active.finish(t, verdictv1.Outcome_OUTCOME_ABORTED, reason, c.cfg.clock.Now())
+	c.recordAbort(t.id, parts, reason, t.deadline)
+}
+
+func (c *Coordinator) recordAbort(id string, parts []*verdictv1.ParticipantRef, reason string, deadline time.Time) {
+	rec := decisionRecord(id, verdictv1.Outcome_OUTCOME_ABORTED, parts, reason, c.cfg.clock.Now(), deadline)
+	if _, err := c.prop.submit(context.Background(), rec, false); err != nil {
+		c.cfg.log.Debug("abort record not proposed", "txid", id, "err", err)
+	}
+	c.delivery.deliver(id, verdictv1.Outcome_OUTCOME_ABORTED, parts)
+}
+
+// Outcome answers a participant that asks what became of a transaction.
+// "Unknown ⇒ aborted" is answered only after a ReadIndex has confirmed that
+// this node is still the leader and has applied every acknowledged decision.
+func (c *Coordinator) Outcome(ctx context.Context, req *verdictv1.OutcomeRequest) (*verdictv1.OutcomeResponse, error) {
+	if _, ok := c.leaderTerm(); !ok {
+		return nil, errNotLeader()
+	}
+	id := req.GetTxid()
+	if err := c.node.ReadIndex(ctx); err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, status.FromContextError(err).Err()
+		}
+		return nil, status.Errorf(codes.Unavailable, "verdict: cannot confirm leadership: %v", err)
+	}
+	if tx, ok := c.fsm.get(id); ok {
+		return &verdictv1.OutcomeResponse{Outcome: outcomeOf(tx.GetState()), Reason: tx.GetReason()}, nil
+	}
+	if t, ok := c.active.get(id); ok {
+		return &verdictv1.OutcomeResponse{Outcome: verdictv1.Outcome_OUTCOME_PENDING, Reason: "transaction " + stateWord(t.state)}, nil
+	}
+	if r, ok := c.active.recentOutcome(id); ok {
+		return &verdictv1.OutcomeResponse{Outcome: r.outcome, Reason: r.reason}, nil
+	}
+	return &verdictv1.OutcomeResponse{Outcome: verdictv1.Outcome_OUTCOME_ABORTED, Reason: "unknown transaction: presumed aborted"}, nil
+}
+
+// GetTransaction describes one transaction.
+func (c *Coordinator) GetTransaction(ctx context.Context, req *verdictv1.GetTransactionRequest) (*verdictv1.GetTransactionResponse, error) {
+	id := req.GetTxid()
+	if tx, ok := c.fsm.get(id); ok {
+		c.delivery.annotate(tx)
+		return &verdictv1.GetTransactionResponse{Transaction: tx}, nil
+	}
+	if t, ok := c.active.get(id); ok {
+		c.active.mu.Lock()
+		info := t.info()
+		c.active.mu.Unlock()
+		return &verdictv1.GetTransactionResponse{Transaction: info}, nil
+	}
+	if r, ok := c.active.recentOutcome(id); ok {
+		return &verdictv1.GetTransactionResponse{Transaction: &verdictv1.Transaction{
+			Txid: id, State: txStateOf(r.outcome), Done: true, Reason: r.reason, DecidedUnixMs: r.at.UnixMilli(),
+		}}, nil
+	}
+	return nil, status.Errorf(codes.NotFound, "verdict: transaction %s not found", id)
+}
+
+// ListTransactions lists decided transactions from the log and, on the
+// leader, active ones from memory, sorted by id.
+func (c *Coordinator) ListTransactions(ctx context.Context, req *verdictv1.ListTransactionsRequest) (*verdictv1.ListTransactionsResponse, error) {
+	limit := int(req.GetLimit())
+	if limit <= 0 {
+		limit = 100
+	}
+	if limit > 10000 {
+		return nil, status.Errorf(codes.InvalidArgument, "verdict: limit %d exceeds 10000", limit)
+	}
+	st := req.GetState()
+	var txs []*verdictv1.Transaction
+	if st == verdictv1.TxState_TX_STATE_UNSPECIFIED || st == verdictv1.TxState_TX_STATE_ACTIVE || st == verdictv1.TxState_TX_STATE_PREPARING {
+		for _, t := range c.active.snapshot() {
+			if (st == verdictv1.TxState_TX_STATE_UNSPECIFIED || t.GetState() == st) && t.GetTxid() > req.GetAfterTxid() {
+				txs = append(txs, t)
+			}
+		}
+	}
+	if st != verdictv1.TxState_TX_STATE_ACTIVE && st != verdictv1.TxState_TX_STATE_PREPARING {
+		decided, _ := c.fsm.list(st, req.GetIncludeDone(), req.GetAfterTxid(), limit)
+		for _, tx := range decided {
+			c.delivery.annotate(tx)
+		}
+		txs = append(txs, decided...)
+	}
+	sortByID(txs)
+	resp := &verdictv1.ListTransactionsResponse{}
+	if len(txs) > limit {
+		txs = txs[:limit]
+		resp.NextAfterTxid = txs[limit-1].GetTxid()
+	}
+	resp.Transactions = txs
+	return resp, nil
+}
+
+func decisionRecord(id string, o verdictv1.Outcome, parts []*verdictv1.ParticipantRef, reason string, now, deadline time.Time) *verdictv1.LogRecord {
+	return &verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Decision{Decision: &verdictv1.Decision{
+		Txid:           id,
+		Outcome:        o,
+		Participants:   parts,
+		Reason:         reason,
+		DecidedUnixMs:  now.UnixMilli(),
+		DeadlineUnixMs: deadline.UnixMilli(),
+	}}}
+}
+
+func outcomeOf(s verdictv1.TxState) verdictv1.Outcome {
+	switch s {
+	case verdictv1.TxState_TX_STATE_COMMITTED:
+		return verdictv1.Outcome_OUTCOME_COMMITTED
+	case verdictv1.TxState_TX_STATE_ABORTED:
+		return verdictv1.Outcome_OUTCOME_ABORTED
+	case verdictv1.TxState_TX_STATE_ACTIVE, verdictv1.TxState_TX_STATE_PREPARING:
+		return verdictv1.Outcome_OUTCOME_PENDING
+	}
+	return verdictv1.Outcome_OUTCOME_UNSPECIFIED
+}
+
+func txStateOf(o verdictv1.Outcome) verdictv1.TxState {
+	switch o {
+	case verdictv1.Outcome_OUTCOME_COMMITTED:
+		return verdictv1.TxState_TX_STATE_COMMITTED
+	case verdictv1.Outcome_OUTCOME_ABORTED:
+		return verdictv1.TxState_TX_STATE_ABORTED
+	}
+	return verdictv1.TxState_TX_STATE_UNSPECIFIED
+}
+
+func stateWord(s verdictv1.TxState) string {
+	switch s {
+	case verdictv1.TxState_TX_STATE_ACTIVE:
+		return "active"
+	case verdictv1.TxState_TX_STATE_PREPARING:
+		return "preparing"
+	case verdictv1.TxState_TX_STATE_COMMITTED:
+		return "committed"
+	case verdictv1.TxState_TX_STATE_ABORTED:
+		return "aborted"
+	}
+	return "unknown"
+}
+
+func outcomeWord(o verdictv1.Outcome) string { return stateWord(txStateOf(o)) }
+
+func reasonf(format string, args ...any) string { return fmt.Sprintf(format, args...) }

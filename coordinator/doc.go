@@ -1,0 +1,21 @@
+// Package coordinator is Verdict's 2PC engine and its gRPC servers.
+//
+// The pieces, from the inside out:
+//
+//   - State (state.go) is the deterministic state machine: COMMIT, ABORT and
+//     DONE records in, the transaction table out. No clock, no I/O.
+//   - fsm (fsm.go) applies Raft entries to State under a lock, for the node.
+//   - Coordinator (coordinator.go) is the leader's engine: active
+//     transactions in memory (active.go), the commit path (commit.go),
+//     decisions batched into Raft proposals (proposer.go), phase-2 delivery
+//     with backoff (delivery.go), deadlines and recovery after a leader
+//     change (recovery.go).
+//   - The gRPC services (service.go, admin.go) validate input, forward to the
+//     leader when this node is a follower (forward.go) and map results to
+//     status codes; Server (server.go) wires a node together.
+//
+// Presumed abort: only COMMIT must be durable before an initiator hears
+// "committed". A transaction the leader does not find in its log or memory
+// is aborted; "unknown ⇒ aborted" is answered only after a ReadIndex has
+// confirmed this node is still the leader.
+package coordinator

@@ -1,0 +1,110 @@
+package coordinator
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	"github.com/verdict-tx/verdict/txlog"
+)
+
+// Metadata that forwarding uses.
+const (
+	// mdForwarded marks a request forwarded by a follower: it is never
+	// forwarded again, so two nodes that disagree on the leader cannot loop.
+	mdForwarded = "verdict-forwarded"
+	// mdLeader is a response header naming the leader's client address; the
+	// SDK sends its next calls there.
+	mdLeader = "verdict-leader"
+)
+
+// leaderWait bounds how long a request waits for a leader to be elected (or
+// for this node to finish its leader barrier) before answering Unavailable.
+const leaderWait = 3 * time.Second
+
+// forwarder routes client requests to the leader.
+type forwarder struct {
+	node *txlog.Node
+	dial []grpc.DialOption
+
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+func newForwarder(node *txlog.Node, dial []grpc.DialOption) *forwarder {
+	return &forwarder{node: node, dial: dial, conns: map[string]*grpc.ClientConn{}}
+}
+
+// route returns nil if this node should serve the request itself (it is the
+// ready leader), or a client for the leader.
+func (f *forwarder) route(ctx context.Context) (verdictv1.CoordinatorClient, error) {
+	deadline := time.Now().Add(leaderWait)
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		if _, ok := f.node.LeaderTerm(); ok {
+			return nil, nil
+		}
+		lead, addr := f.node.Leader()
+		if lead != 0 && lead != f.node.ID() && addr != "" {
+			if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(mdForwarded)) > 0 {
+				return nil, status.Errorf(codes.Unavailable, "verdict: this node is not the leader (leader is node %d at %s)", lead, addr)
+			}
+			return f.client(ctx, addr)
+		}
+		if time.Now().After(deadline) {
+			return nil, status.Error(codes.Unavailable, "verdict: no leader elected; try again")
+		}
+		select {
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (f *forwarder) client(ctx context.Context, addr string) (verdictv1.CoordinatorClient, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	conn, ok := f.conns[addr]
+	if !ok {
+		var err error
+		if conn, err = grpc.NewClient(addr, f.dial...); err != nil {
+			return nil, status.Errorf(codes.Unavailable, "verdict: cannot reach leader at %s: %v", addr, err)
+		}
+		f.conns[addr] = conn
+	}
+	_ = grpc.SetHeader(ctx, metadata.Pairs(mdLeader, addr))
+	return verdictv1.NewCoordinatorClient(conn), nil
+}
+
+func (f *forwarder) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for addr, c := range f.conns {
+		c.Close()
+		delete(f.conns, addr)
+	}
+}
+
+// forward serves req locally on the leader, or sends it to the leader.
+func forward[Req, Resp any](
+	ctx context.Context, f *forwarder, req Req,
+	local func(context.Context, Req) (Resp, error),
+	remote func(verdictv1.CoordinatorClient, context.Context, Req, ...grpc.CallOption) (Resp, error),
+) (Resp, error) {
+	cl, err := f.route(ctx)
+	if err != nil {
+		var zero Resp
+		return zero, err
+	}
+	if cl == nil {
+		return local(ctx, req)
+	}
+	out := metadata.AppendToOutgoingContext(ctx, mdForwarded, "1")
+	return remote(cl, out, req)
+}

@@ -1,0 +1,66 @@
+package coordinator
+
+import (
+	"log/slog"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// fsm is the txlog.StateMachine over State: it decodes each entry's batch and
+// applies it under a lock that readers (Outcome, GetTransaction) share.
+type fsm struct {
+	log *slog.Logger
+
+	mu    sync.RWMutex
+	state *State
+}
+
+func newFSM(log *slog.Logger) *fsm { return &fsm{log: log, state: NewState()} }
+
+// Apply implements txlog.StateMachine. A malformed entry is logged and
+// skipped: the log must never crash a node.
+func (f *fsm) Apply(index uint64, data []byte) any {
+	var b verdictv1.LogBatch
+	if err := proto.Unmarshal(data, &b); err != nil {
+		f.log.Error("skipping malformed log entry", "index", index, "err", err)
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state.ApplyBatch(&b)
+}
+
+// Snapshot implements txlog.StateMachine.
+func (f *fsm) Snapshot() ([]byte, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.Snapshot()
+}
+
+// Restore implements txlog.StateMachine.
+func (f *fsm) Restore(data []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state.Restore(data)
+}
+
+func (f *fsm) get(txid string) (*verdictv1.Transaction, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.Get(txid)
+}
+
+func (f *fsm) undone() []*verdictv1.Transaction {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.Undone()
+}
+
+func (f *fsm) list(st verdictv1.TxState, includeDone bool, after string, limit int) ([]*verdictv1.Transaction, string) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.List(st, includeDone, after, limit)
+}

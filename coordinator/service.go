@@ -1,0 +1,65 @@
+package coordinator
+
+import (
+	"context"
+
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// service is the Coordinator gRPC service: it validates every request,
+// forwards it to the leader if this node is not the leader, and otherwise
+// hands it to the engine.
+type service struct {
+	verdictv1.UnimplementedCoordinatorServer
+	c   *Coordinator
+	fwd *forwarder
+}
+
+func (s *service) Begin(ctx context.Context, req *verdictv1.BeginRequest) (*verdictv1.BeginResponse, error) {
+	return forward(ctx, s.fwd, req, s.c.Begin, verdictv1.CoordinatorClient.Begin)
+}
+
+func (s *service) Enlist(ctx context.Context, req *verdictv1.EnlistRequest) (*verdictv1.EnlistResponse, error) {
+	if err := validateTxid(req.GetTxid()); err != nil {
+		return nil, err
+	}
+	if err := validateParticipant(req.GetParticipant()); err != nil {
+		return nil, err
+	}
+	return forward(ctx, s.fwd, req, s.c.Enlist, verdictv1.CoordinatorClient.Enlist)
+}
+
+func (s *service) Commit(ctx context.Context, req *verdictv1.CommitRequest) (*verdictv1.CommitResponse, error) {
+	if err := validateCommit(req, s.c.cfg.maxParticipants); err != nil {
+		return nil, err
+	}
+	return forward(ctx, s.fwd, req, s.c.Commit, verdictv1.CoordinatorClient.Commit)
+}
+
+func (s *service) Abort(ctx context.Context, req *verdictv1.AbortRequest) (*verdictv1.AbortResponse, error) {
+	if err := validateTxid(req.GetTxid()); err != nil {
+		return nil, err
+	}
+	if err := validateReason(req.GetReason()); err != nil {
+		return nil, err
+	}
+	return forward(ctx, s.fwd, req, s.c.Abort, verdictv1.CoordinatorClient.Abort)
+}
+
+func (s *service) Outcome(ctx context.Context, req *verdictv1.OutcomeRequest) (*verdictv1.OutcomeResponse, error) {
+	if err := validateTxid(req.GetTxid()); err != nil {
+		return nil, err
+	}
+	return forward(ctx, s.fwd, req, s.c.Outcome, verdictv1.CoordinatorClient.Outcome)
+}
+
+func (s *service) GetTransaction(ctx context.Context, req *verdictv1.GetTransactionRequest) (*verdictv1.GetTransactionResponse, error) {
+	if err := validateTxid(req.GetTxid()); err != nil {
+		return nil, err
+	}
+	return forward(ctx, s.fwd, req, s.c.GetTransaction, verdictv1.CoordinatorClient.GetTransaction)
+}
+
+func (s *service) ListTransactions(ctx context.Context, req *verdictv1.ListTransactionsRequest) (*verdictv1.ListTransactionsResponse, error) {
+	return forward(ctx, s.fwd, req, s.c.ListTransactions, verdictv1.CoordinatorClient.ListTransactions)
+}

@@ -1,0 +1,70 @@
+package coordinator
+
+import (
+	"net"
+	"regexp"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/verdict-tx/verdict/internal/txid"
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// Input limits.
+const (
+	maxReasonBytes  = 1024
+	maxAddressBytes = 256
+)
+
+var participantName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+func validateTxid(id string) error {
+	if err := txid.Validate(id); err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	return nil
+}
+
+func validateParticipant(p *verdictv1.ParticipantRef) error {
+	if p == nil {
+		return status.Error(codes.InvalidArgument, "verdict: participant is required")
+	}
+	if !participantName.MatchString(p.GetName()) {
+		return status.Errorf(codes.InvalidArgument, "verdict: participant name %.80q must be 1-64 characters of [A-Za-z0-9_.-]", p.GetName())
+	}
+	if len(p.GetAddress()) > maxAddressBytes {
+		return status.Errorf(codes.InvalidArgument, "verdict: participant %s: address longer than %d bytes", p.GetName(), maxAddressBytes)
+	}
+	if _, _, err := net.SplitHostPort(p.GetAddress()); err != nil {
+		return status.Errorf(codes.InvalidArgument, "verdict: participant %s: address %.80q is not host:port", p.GetName(), p.GetAddress())
+	}
+	return nil
+}
+
+func validateReason(r string) error {
+	if len(r) > maxReasonBytes {
+		return status.Errorf(codes.InvalidArgument, "verdict: reason longer than %d bytes", maxReasonBytes)
+	}
+	return nil
+}
+
+func validateCommit(req *verdictv1.CommitRequest, maxParticipants int) error {
+	if err := validateTxid(req.GetTxid()); err != nil {
+		return err
+	}
+	if len(req.GetParticipants()) > maxParticipants {
+		return status.Errorf(codes.ResourceExhausted, "verdict: %d participants exceed the maximum of %d", len(req.GetParticipants()), maxParticipants)
+	}
+	seen := make(map[string]string, len(req.GetParticipants()))
+	for _, p := range req.GetParticipants() {
+		if err := validateParticipant(p); err != nil {
+			return err
+		}
+		if addr, ok := seen[p.GetName()]; ok && addr != p.GetAddress() {
+			return status.Errorf(codes.InvalidArgument, "verdict: participant %s named twice with different addresses", p.GetName())
+		}
+		seen[p.GetName()] = p.GetAddress()
+	}
+	return nil
+}

@@ -1,0 +1,59 @@
+// Package worksvc is a tiny business gRPC service, "verdict.work.Work/Stage",
+// that stages one key/value write into a participant.MemResource under the
+// caller's transaction. The benchmark and the end-to-end tests call it as the
+// "call to another service" that makes a participant enlist.
+package worksvc
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/verdict-tx/verdict/participant"
+)
+
+const method = "/verdict.work.Work/Stage"
+
+// Register serves the Work service on s, staging writes into res.
+func Register(s *grpc.Server, res *participant.MemResource) {
+	s.RegisterService(&grpc.ServiceDesc{
+		ServiceName: "verdict.work.Work",
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{
+			MethodName: "Stage",
+			Handler: func(_ any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
+				in := new(wrapperspb.StringValue)
+				if err := dec(in); err != nil {
+					return nil, err
+				}
+				h := func(ctx context.Context, req any) (any, error) { return stage(ctx, res, req.(*wrapperspb.StringValue)) }
+				if ic == nil {
+					return h(ctx, in)
+				}
+				return ic(ctx, in, &grpc.UnaryServerInfo{FullMethod: method}, h)
+			},
+		}},
+	}, struct{}{})
+}
+
+func stage(ctx context.Context, res *participant.MemResource, in *wrapperspb.StringValue) (*emptypb.Empty, error) {
+	tx, ok := participant.TxFromContext(ctx)
+	if !ok {
+		return nil, status.Error(codes.FailedPrecondition, "work: call carries no transaction")
+	}
+	if err := res.Stage(tx.ID, in.GetValue(), tx.ID); err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return &emptypb.Empty{}, nil
+}
+
+// Stage calls the Work service on conn: key is written with the
+// transaction's id as its value. ctx must carry the transaction (and conn
+// the client SDK's interceptor).
+func Stage(ctx context.Context, conn grpc.ClientConnInterface, key string) error {
+	return conn.Invoke(ctx, method, wrapperspb.String(key), new(emptypb.Empty))
+}

@@ -1,0 +1,78 @@
+package participant
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"regexp"
+	"time"
+
+	"google.golang.org/grpc"
+)
+
+// DefaultRecoveryInterval is the period of the recovery loop when
+// Config.RecoveryInterval is zero.
+const DefaultRecoveryInterval = 5 * time.Second
+
+// ErrInvalidConfig is wrapped by the errors of NewServer for a bad Config.
+var ErrInvalidConfig = errors.New("verdict: invalid participant config")
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// Config configures a participant Server.
+type Config struct {
+	// Name identifies this participant within a transaction; stable across
+	// restarts. Required: 1 to 64 of [A-Za-z0-9_.-].
+	Name string
+	// Address is where this participant serves the Participant service
+	// (host:port), as the coordinator must dial it. Sent on Enlist.
+	// Required.
+	Address string
+	// Resource does the transactional work. Required. If it also
+	// implements Recoverer, the recovery loop resolves what it holds
+	// prepared.
+	Resource Resource
+	// Coordinators are coordinator endpoints (host:port) for the recovery
+	// loop. Optional: transactions carry their coordinators' endpoints,
+	// and the loop falls back to the most recently used ones, but a
+	// participant restarted with prepared work has seen none yet.
+	Coordinators []string
+	// RecoveryInterval is the period of the recovery loop (which also runs
+	// once at Start). Default DefaultRecoveryInterval.
+	RecoveryInterval time.Duration
+	// DialOptions are used to dial coordinators. Without any, connections
+	// are insecure (plaintext); with some, they must carry transport
+	// credentials.
+	DialOptions []grpc.DialOption
+	// Logger receives the participant's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// validate fills defaults into a copy of c and rejects bad values.
+func (c Config) validate() (Config, error) {
+	if !nameRE.MatchString(c.Name) {
+		return c, fmt.Errorf("%w: Name %q must be 1 to 64 of [A-Za-z0-9_.-]", ErrInvalidConfig, c.Name)
+	}
+	if _, _, err := net.SplitHostPort(c.Address); err != nil || c.Address == "" {
+		return c, fmt.Errorf("%w: Address %q is not host:port", ErrInvalidConfig, c.Address)
+	}
+	if c.Resource == nil {
+		return c, fmt.Errorf("%w: Resource is nil", ErrInvalidConfig)
+	}
+	for _, ep := range c.Coordinators {
+		if ep == "" {
+			return c, fmt.Errorf("%w: empty coordinator endpoint", ErrInvalidConfig)
+		}
+	}
+	switch {
+	case c.RecoveryInterval < 0:
+		return c, fmt.Errorf("%w: RecoveryInterval %v is negative", ErrInvalidConfig, c.RecoveryInterval)
+	case c.RecoveryInterval == 0:
+		c.RecoveryInterval = DefaultRecoveryInterval
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c, nil
+}

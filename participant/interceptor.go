@@ -1,0 +1,179 @@
+package participant
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/verdict-tx/verdict/internal/txmeta"
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+type txKey struct{}
+
+// TxFromContext returns the transaction of the call, in a handler behind
+// the Server's interceptors.
+func TxFromContext(ctx context.Context) (txmeta.Tx, bool) {
+	tx, ok := ctx.Value(txKey{}).(txmeta.Tx)
+	return tx, ok
+}
+
+// UnaryServerInterceptor admits calls made under a transaction: it refuses
+// a malformed transaction (InvalidArgument), one aborted here or past its
+// deadline (FailedPrecondition), enlists this participant with the
+// coordinator before the handler runs (once per transaction), answers the
+// caller with the response header txmeta.KeyParticipant, and puts the
+// transaction in the handler's context (TxFromContext). Calls without
+// transaction metadata pass through untouched.
+func (s *Server) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		tx, ok, err := s.admit(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return handler(ctx, req)
+		}
+		if err := grpc.SetHeader(ctx, s.participantHeader()); err != nil {
+			s.log.Warn("verdict: cannot set participant header", "txid", tx.ID, "err", err)
+		}
+		return handler(context.WithValue(ctx, txKey{}, tx), req)
+	}
+}
+
+// StreamServerInterceptor is UnaryServerInterceptor for streaming calls.
+func (s *Server) StreamServerInterceptor() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		tx, ok, err := s.admit(ss.Context())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return handler(srv, ss)
+		}
+		if err := ss.SetHeader(s.participantHeader()); err != nil {
+			s.log.Warn("verdict: cannot set participant header", "txid", tx.ID, "err", err)
+		}
+		return handler(srv, &txServerStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), txKey{}, tx)})
+	}
+}
+
+type txServerStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *txServerStream) Context() context.Context { return s.ctx }
+
+func (s *Server) participantHeader() metadata.MD {
+	return metadata.Pairs(txmeta.KeyParticipant, s.cfg.Name+"="+s.cfg.Address)
+}
+
+// admit reads the transaction of an incoming call and enlists in it. ok is
+// false for a call without a transaction; err is a gRPC status.
+func (s *Server) admit(ctx context.Context) (tx txmeta.Tx, ok bool, err error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	tx, ok, err = txmeta.FromMD(md)
+	if !ok {
+		return tx, false, nil
+	}
+	if err != nil {
+		return tx, true, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := s.usable(tx); err != nil {
+		return tx, true, err
+	}
+	if err := s.enlist(ctx, tx); err != nil {
+		return tx, true, err
+	}
+	// An Abort may have arrived while enlisting.
+	return tx, true, s.usable(tx)
+}
+
+func (s *Server) usable(tx txmeta.Tx) error {
+	if s.isFenced(tx.ID) {
+		return status.Errorf(codes.FailedPrecondition, "verdict: transaction %s aborted", tx.ID)
+	}
+	if !tx.Deadline.IsZero() && !s.now().Before(tx.Deadline) {
+		return status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is past its deadline", tx.ID)
+	}
+	return nil
+}
+
+// enlistCall is an Enlist in progress, which concurrent calls of the same
+// transaction wait for instead of enlisting again.
+type enlistCall struct {
+	done chan struct{}
+	err  error
+}
+
+// enlist enlists this participant in tx at the coordinator, unless it did
+// already. Concurrent calls for one transaction share one Enlist; when it
+// fails, each waiter tries on its own (the failure may have been the first
+// caller's context).
+func (s *Server) enlist(ctx context.Context, tx txmeta.Tx) error {
+	for {
+		if _, ok := s.enlisted.get(tx.ID, s.now()); ok {
+			return nil
+		}
+		s.mu.Lock()
+		if c, ok := s.inflight[tx.ID]; ok {
+			s.mu.Unlock()
+			select {
+			case <-c.done:
+				if c.err == nil {
+					return nil
+				}
+				continue
+			case <-ctx.Done():
+				return status.FromContextError(ctx.Err()).Err()
+			}
+		}
+		c := &enlistCall{done: make(chan struct{})}
+		s.inflight[tx.ID] = c
+		s.mu.Unlock()
+
+		c.err = s.enlistOnce(ctx, tx)
+		s.mu.Lock()
+		delete(s.inflight, tx.ID)
+		s.mu.Unlock()
+		close(c.done)
+		return c.err
+	}
+}
+
+func (s *Server) enlistOnce(ctx context.Context, tx txmeta.Tx) error {
+	conn, err := s.conns.get(tx.Coordinators)
+	if err != nil {
+		return status.Errorf(codes.Unavailable, "verdict: enlist in %s: %v", tx.ID, err)
+	}
+	_, err = conn.Coordinator().Enlist(ctx, &verdictv1.EnlistRequest{
+		Txid:        tx.ID,
+		Participant: &verdictv1.ParticipantRef{Name: s.cfg.Name, Address: s.cfg.Address},
+	})
+	if err != nil {
+		return enlistError(tx.ID, err)
+	}
+	now := s.now()
+	s.enlisted.add(tx.ID, expiry(tx.ID, tx.Deadline, now), now)
+	return nil
+}
+
+// enlistError maps a failed Enlist to the status of the call that needed
+// it: FailedPrecondition when the coordinator refused (the transaction is
+// aborted, unknown, or the request is wrong: retrying cannot help), the
+// code of the caller's context when it ended, Unavailable otherwise.
+func enlistError(id string, err error) error {
+	code := codes.Unavailable
+	switch status.Code(err) {
+	case codes.FailedPrecondition, codes.NotFound, codes.Aborted, codes.InvalidArgument,
+		codes.AlreadyExists, codes.PermissionDenied, codes.OutOfRange:
+		code = codes.FailedPrecondition
+	case codes.Canceled, codes.DeadlineExceeded:
+		code = status.Code(err) // the caller's context
+	}
+	return status.Errorf(code, "verdict: enlist in %s: %v", id, err)
+}

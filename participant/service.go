@@ -1,0 +1,105 @@
+package participant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/verdict-tx/verdict/internal/txid"
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// service is the Participant gRPC service, called by the coordinator.
+type service struct {
+	verdictv1.UnimplementedParticipantServer
+	s *Server
+}
+
+func (p *service) Prepare(ctx context.Context, req *verdictv1.PrepareRequest) (*verdictv1.PrepareResponse, error) {
+	id := req.GetTxid()
+	if err := txid.Validate(id); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if p.s.isFenced(id) {
+		return no("verdict: transaction aborted at participant " + p.s.cfg.Name), nil
+	}
+	vote, err := p.s.cfg.Resource.Prepare(ctx, id)
+	if err != nil {
+		p.s.log.Info("verdict: prepare failed, voting no", "txid", id, "err", err)
+		return no(err.Error()), nil
+	}
+	switch vote {
+	case VoteYes, VoteReadOnly:
+		return &verdictv1.PrepareResponse{Vote: vote.proto()}, nil
+	case VoteNo:
+		return no(""), nil
+	}
+	return no(fmt.Sprintf("verdict: resource returned invalid vote %v", vote)), nil
+}
+
+func no(reason string) *verdictv1.PrepareResponse {
+	return &verdictv1.PrepareResponse{Vote: verdictv1.Vote_VOTE_NO, Reason: reason}
+}
+
+// Commit commits each transaction of the batch. Every one is attempted; the
+// first error is returned, so that the coordinator retries the whole batch
+// (Commit is idempotent).
+func (p *service) Commit(ctx context.Context, req *verdictv1.DecisionRequest) (*verdictv1.DecisionResponse, error) {
+	return p.decide(ctx, req, func(id string) error {
+		if p.s.isFenced(id) {
+			// Aborted here, now told to commit: a heuristic mix. The
+			// resource decides and reports; it is never hidden.
+			p.s.log.Error("verdict: commit of a transaction aborted at this participant", "txid", id)
+		}
+		err := p.s.cfg.Resource.Commit(ctx, id)
+		if err == nil {
+			p.s.enlisted.remove(id)
+		}
+		return err
+	})
+}
+
+// Abort aborts each transaction of the batch and fences it: later work and
+// Prepare for it are refused.
+func (p *service) Abort(ctx context.Context, req *verdictv1.DecisionRequest) (*verdictv1.DecisionResponse, error) {
+	return p.decide(ctx, req, func(id string) error {
+		p.s.fence(id)
+		return p.s.cfg.Resource.Abort(ctx, id)
+	})
+}
+
+func (p *service) decide(ctx context.Context, req *verdictv1.DecisionRequest, apply func(id string) error) (*verdictv1.DecisionResponse, error) {
+	for _, id := range req.GetTxids() {
+		if err := txid.Validate(id); err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+	}
+	var first error
+	for _, id := range req.GetTxids() {
+		if err := apply(id); err != nil {
+			p.s.log.Warn("verdict: phase 2 failed", "txid", id, "err", err)
+			if first == nil {
+				first = fmt.Errorf("verdict: transaction %s: %w", id, err)
+			}
+		}
+	}
+	if first != nil {
+		return nil, toStatus(first)
+	}
+	return &verdictv1.DecisionResponse{}, nil
+}
+
+// toStatus keeps the code of an error that carries a gRPC status or a
+// context error, and makes any other Unavailable: the coordinator retries.
+func toStatus(err error) error {
+	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
+		return status.Error(st.Code(), err.Error())
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return status.Error(status.FromContextError(err).Code(), err.Error())
+	}
+	return status.Error(codes.Unavailable, err.Error())
+}

@@ -1,0 +1,13 @@
+// Package txlog is Verdict's replicated decision log.
+//
+// It holds the local write-ahead log (wal.go: segment files of CRC32C-framed
+// records, one fdatasync per raft Ready, torn tails truncated on open), the
+// snapshot files (snap.go), a raft.Storage over both (storage.go), the Raft
+// node that drives go.etcd.io/raft/v3 (node.go, loop.go) and the peer
+// transport over gRPC streams (transport.go).
+//
+// The node's Ready loop follows the order raft requires: persist entries and
+// hard state with one fsync (the group commit), send messages, apply
+// committed entries, Advance. A proposal waits until it is applied locally;
+// a new leader serves only after it has applied an entry of its own term.
+package txlog

@@ -1,0 +1,250 @@
+package txlog
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// run is the Ready loop. The order is the one raft requires: persist entries,
+// hard state and snapshot with one fsync (the group commit); send messages
+// (a leader sends before persisting, as the Raft thesis §10.2.1 allows); apply
+// the snapshot and committed entries; then Advance.
+func (n *Node) run() {
+	defer close(n.done)
+	defer n.trans.stop()
+	defer n.storage.Close()
+	defer n.raft.Stop()
+
+	ticker := time.NewTicker(n.cfg.TickInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+			n.raft.Tick()
+		case rd := <-n.raft.Ready():
+			if err := n.handleReady(rd); err != nil {
+				n.log.Error("raft node stopping on a fatal error", "err", err)
+				n.fatal.Store(&err)
+				n.failWaiters(ErrStopped)
+				return
+			}
+			n.raft.Advance()
+		case <-n.stopc:
+			n.failWaiters(ErrStopped)
+			return
+		}
+	}
+}
+
+func (n *Node) handleReady(rd raft.Ready) error {
+	if rd.SoftState != nil {
+		n.lead.Store(rd.SoftState.Lead)
+		wasLeader := n.isLeader
+		n.isLeader = rd.SoftState.RaftState == raft.StateLeader
+		if wasLeader && !n.isLeader {
+			n.leaderTerm.Store(0)
+			n.failWaiters(ErrLeadershipLost)
+			if n.cfg.OnLeadership != nil {
+				n.cfg.OnLeadership(false, n.term.Load())
+			}
+		}
+	}
+	if rd.HardState != nil && !raft.IsEmptyHardState(rd.HardState) {
+		n.term.Store(rd.HardState.GetTerm())
+		n.commit.Store(rd.HardState.GetCommit())
+	}
+	if n.isLeader {
+		n.trans.send(rd.Messages)
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := n.storage.ApplySnapshot(rd.Snapshot); err != nil {
+			return fmt.Errorf("persist snapshot: %w", err)
+		}
+	}
+	if err := n.storage.Save(rd.HardState, rd.Entries); err != nil {
+		return fmt.Errorf("persist entries: %w", err)
+	}
+	if !n.isLeader {
+		n.trans.send(rd.Messages)
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := n.applySnapshot(rd.Snapshot); err != nil {
+			return err
+		}
+	}
+	if err := n.applyEntries(rd.CommittedEntries); err != nil {
+		return err
+	}
+	n.serveReads(rd.ReadStates)
+	n.checkLeaderReady()
+	return n.maybeSnapshot()
+}
+
+func (n *Node) applySnapshot(snap *raftpb.Snapshot) error {
+	md := snap.GetMetadata()
+	if err := n.cfg.StateMachine.Restore(snap.GetData()); err != nil {
+		return fmt.Errorf("restore snapshot at %d: %w", md.GetIndex(), err)
+	}
+	n.mu.Lock()
+	n.confState = proto.Clone(md.GetConfState()).(*raftpb.ConfState)
+	n.mu.Unlock()
+	n.snapIndex = md.GetIndex()
+	n.appliedTerm = md.GetTerm()
+	n.setApplied(md.GetIndex())
+	n.log.Info("applied snapshot from leader", "index", md.GetIndex(), "term", md.GetTerm())
+	return nil
+}
+
+func (n *Node) applyEntries(ents []*raftpb.Entry) error {
+	for _, e := range ents {
+		switch e.GetType() {
+		case raftpb.EntryNormal:
+			if data := e.GetData(); len(data) >= 8 {
+				id := binary.BigEndian.Uint64(data)
+				val := n.cfg.StateMachine.Apply(e.GetIndex(), data[8:])
+				n.mu.Lock()
+				ch, ok := n.waiters[id]
+				delete(n.waiters, id)
+				n.mu.Unlock()
+				if ok {
+					ch <- proposalResult{val: val}
+				}
+			}
+		case raftpb.EntryConfChange:
+			var cc raftpb.ConfChange
+			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+				return fmt.Errorf("decode conf change at %d: %w", e.GetIndex(), err)
+			}
+			n.applyConfChange(&cc)
+		case raftpb.EntryConfChangeV2:
+			var cc raftpb.ConfChangeV2
+			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+				return fmt.Errorf("decode conf change at %d: %w", e.GetIndex(), err)
+			}
+			n.applyConfChange(&cc)
+		}
+		n.appliedTerm = e.GetTerm()
+		n.setApplied(e.GetIndex())
+	}
+	return nil
+}
+
+func (n *Node) applyConfChange(cc raftpb.ConfChangeI) {
+	cs := n.raft.ApplyConfChange(cc)
+	v2 := cc.AsV2()
+	n.mu.Lock()
+	n.confState = cs
+	for _, ch := range v2.GetChanges() {
+		id := ch.GetNodeId()
+		switch ch.GetType() {
+		case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
+			if addr := string(v2.GetContext()); addr != "" {
+				n.addrs[id] = addr
+			}
+			if addr, ok := n.addrs[id]; ok {
+				n.trans.addPeer(id, addr)
+			}
+		case raftpb.ConfChangeRemoveNode:
+			delete(n.addrs, id)
+			n.trans.removePeer(id)
+		}
+	}
+	n.mu.Unlock()
+}
+
+func (n *Node) setApplied(index uint64) {
+	n.applied.Store(index)
+	n.mu.Lock()
+	kept := n.applyWait[:0]
+	for _, w := range n.applyWait {
+		if w.index <= index {
+			close(w.ch)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	n.applyWait = kept
+	n.mu.Unlock()
+}
+
+func (n *Node) serveReads(states []raft.ReadState) {
+	if len(states) == 0 {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, rs := range states {
+		if len(rs.RequestCtx) != 8 {
+			continue
+		}
+		id := binary.BigEndian.Uint64(rs.RequestCtx)
+		if ch, ok := n.reads[id]; ok {
+			ch <- rs.Index
+			delete(n.reads, id)
+		}
+	}
+}
+
+// checkLeaderReady marks the node a ready leader once it has applied an entry
+// of its own term (raft appends an empty entry when a leader takes office;
+// that is the barrier), and tells OnLeadership.
+func (n *Node) checkLeaderReady() {
+	if !n.isLeader || n.leaderTerm.Load() != 0 {
+		return
+	}
+	term := n.term.Load()
+	if n.appliedTerm != term {
+		return
+	}
+	n.leaderTerm.Store(term)
+	n.log.Info("leader ready", "term", term, "applied", n.applied.Load())
+	if n.cfg.OnLeadership != nil {
+		n.cfg.OnLeadership(true, term)
+	}
+}
+
+// maybeSnapshot snapshots the state machine every SnapshotEntries applied
+// entries and compacts the log behind it, keeping CompactionLag entries.
+func (n *Node) maybeSnapshot() error {
+	applied := n.applied.Load()
+	if applied-n.snapIndex < n.cfg.SnapshotEntries {
+		return nil
+	}
+	data, err := n.cfg.StateMachine.Snapshot()
+	if err != nil {
+		return fmt.Errorf("snapshot state machine: %w", err)
+	}
+	n.mu.Lock()
+	cs := proto.Clone(n.confState).(*raftpb.ConfState)
+	n.mu.Unlock()
+	if _, err := n.storage.CreateSnapshot(applied, cs, data); err != nil {
+		return fmt.Errorf("create snapshot at %d: %w", applied, err)
+	}
+	n.snapIndex = applied
+	if applied > n.cfg.CompactionLag {
+		if err := n.storage.Compact(applied - n.cfg.CompactionLag); err != nil {
+			return fmt.Errorf("compact log at %d: %w", applied-n.cfg.CompactionLag, err)
+		}
+	}
+	n.log.Debug("snapshot", "index", applied, "bytes", len(data))
+	return nil
+}
+
+// failWaiters fails every waiting proposal and read with err.
+func (n *Node) failWaiters(err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for id, ch := range n.waiters {
+		ch <- proposalResult{err: err}
+		delete(n.waiters, id)
+	}
+	for id, ch := range n.reads {
+		ch <- 0
+		delete(n.reads, id)
+	}
+}

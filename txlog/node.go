@@ -1,0 +1,441 @@
+package txlog
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/grpc"
+
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// Errors returned by Node.
+var (
+	// ErrNotLeader means this node is not the ready leader: the proposal was
+	// not accepted and will not be committed.
+	ErrNotLeader = errors.New("txlog: not the leader")
+	// ErrLeadershipLost means the node stopped being leader while a proposal
+	// was in flight: it may or may not be committed by the next leader.
+	ErrLeadershipLost = errors.New("txlog: leadership lost, proposal outcome unknown")
+	// ErrStopped is returned by calls on a stopped node.
+	ErrStopped = errors.New("txlog: node stopped")
+)
+
+// StateMachine is what the node applies committed entries to. All methods
+// are called from the node's single apply goroutine, never concurrently.
+type StateMachine interface {
+	// Apply applies the payload of one committed entry at index and returns
+	// a result handed to the proposer, if it is waiting on this node.
+	Apply(index uint64, data []byte) any
+	// Snapshot serialises the whole state.
+	Snapshot() ([]byte, error)
+	// Restore replaces the whole state with a snapshot's data.
+	Restore(data []byte) error
+}
+
+// Leadership is told when this node becomes the ready leader (it has
+// committed and applied an entry of its own term: the barrier) and when it
+// stops being leader. It is called from the apply goroutine and must not
+// block.
+type Leadership func(ready bool, term uint64)
+
+// Config configures a Node.
+type Config struct {
+	// ID of this node, non-zero and never reused.
+	ID uint64
+	// Peers maps every initial member's id to its peer address (host:port).
+	// It must contain ID. On a restart it supplies the addresses; membership
+	// itself comes from the log.
+	Peers map[uint64]string
+	// DataDir holds the WAL and snapshots.
+	DataDir string
+	// StateMachine receives committed entries.
+	StateMachine StateMachine
+	// OnLeadership, if set, is told about leadership changes.
+	OnLeadership Leadership
+	// TickInterval is the duration of one raft tick. Default 50ms.
+	TickInterval time.Duration
+	// ElectionTicks is the election timeout in ticks. Default 10.
+	ElectionTicks int
+	// HeartbeatTicks is the heartbeat interval in ticks. Default 1.
+	HeartbeatTicks int
+	// SnapshotEntries is how many applied entries trigger a snapshot.
+	// Default 10000.
+	SnapshotEntries uint64
+	// CompactionLag is how many entries are kept behind a snapshot so a
+	// slightly slow follower catches up from the log. Default 5000.
+	CompactionLag uint64
+	// SegmentSize is the WAL segment size. Default 64 MiB.
+	SegmentSize int64
+	// DialOptions for connections to peers. Default: insecure.
+	DialOptions []grpc.DialOption
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) validate() error {
+	if c.ID == 0 {
+		return errors.New("txlog: node id must be non-zero")
+	}
+	if _, ok := c.Peers[c.ID]; !ok {
+		return fmt.Errorf("txlog: peers must include this node (id %d)", c.ID)
+	}
+	if c.DataDir == "" {
+		return errors.New("txlog: data dir is required")
+	}
+	if c.StateMachine == nil {
+		return errors.New("txlog: state machine is required")
+	}
+	if c.TickInterval <= 0 {
+		c.TickInterval = 50 * time.Millisecond
+	}
+	if c.ElectionTicks <= 0 {
+		c.ElectionTicks = 10
+	}
+	if c.HeartbeatTicks <= 0 {
+		c.HeartbeatTicks = 1
+	}
+	if c.HeartbeatTicks >= c.ElectionTicks {
+		return errors.New("txlog: heartbeat ticks must be below election ticks")
+	}
+	if c.SnapshotEntries == 0 {
+		c.SnapshotEntries = 10000
+	}
+	if c.CompactionLag == 0 {
+		c.CompactionLag = 5000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Node is one member of the Raft group that replicates the decision log. It
+// owns the Ready loop: persist (one fsync per Ready), send, apply, advance.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	raft    raft.Node
+	storage *Storage
+	trans   *transport
+
+	propSeq atomic.Uint64
+
+	mu        sync.Mutex
+	waiters   map[uint64]chan proposalResult
+	reads     map[uint64]chan uint64
+	applyWait []applyWaiter
+	confState *raftpb.ConfState
+	addrs     map[uint64]string
+
+	applied     atomic.Uint64
+	leaderTerm  atomic.Uint64 // non-zero while this node is the ready leader
+	lead        atomic.Uint64
+	term        atomic.Uint64
+	commit      atomic.Uint64
+	snapIndex   uint64 // loop goroutine only
+	appliedTerm uint64 // loop goroutine only
+	isLeader    bool   // loop goroutine only
+
+	stopc chan struct{}
+	done  chan struct{}
+	fatal atomic.Pointer[error]
+}
+
+type proposalResult struct {
+	val any
+	err error
+}
+
+type applyWaiter struct {
+	index uint64
+	ch    chan struct{}
+}
+
+// StartNode opens the node's storage and starts it: a new cluster from
+// cfg.Peers on an empty data dir, otherwise a restart from the data dir.
+func StartNode(cfg Config) (*Node, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	st, err := OpenStorage(cfg.DataDir, StorageOptions{SegmentSize: cfg.SegmentSize})
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:     cfg,
+		log:     cfg.Logger.With("node", cfg.ID),
+		storage: st,
+		waiters: map[uint64]chan proposalResult{},
+		reads:   map[uint64]chan uint64{},
+		addrs:   map[uint64]string{},
+		stopc:   make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	var seed [8]byte
+	_, _ = rand.Read(seed[:])
+	n.propSeq.Store(binary.BigEndian.Uint64(seed[:]) >> 1)
+	n.trans = newTransport(cfg.ID, n.log, cfg.DialOptions)
+	for id, addr := range cfg.Peers {
+		n.addrs[id] = addr
+		n.trans.addPeer(id, addr)
+	}
+
+	hs, cs, err := st.InitialState()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	snap, err := st.Snapshot()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	n.confState = cs
+	rc := &raft.Config{
+		ID:                        cfg.ID,
+		ElectionTick:              cfg.ElectionTicks,
+		HeartbeatTick:             cfg.HeartbeatTicks,
+		Storage:                   st,
+		MaxSizePerMsg:             1 << 20,
+		MaxInflightMsgs:           256,
+		MaxUncommittedEntriesSize: 1 << 30,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		DisableProposalForwarding: true,
+		StepDownOnRemoval:         true,
+		Logger:                    raftLogger{n.log},
+	}
+	if !raft.IsEmptySnap(snap) {
+		if err := cfg.StateMachine.Restore(snap.GetData()); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("txlog: restore snapshot at %d: %w", snap.GetMetadata().GetIndex(), err)
+		}
+		n.snapIndex = snap.GetMetadata().GetIndex()
+		n.applied.Store(n.snapIndex)
+		n.appliedTerm = snap.GetMetadata().GetTerm()
+		rc.Applied = n.snapIndex
+	}
+	if raft.IsEmptyHardState(hs) && raft.IsEmptySnap(snap) {
+		peers := make([]raft.Peer, 0, len(cfg.Peers))
+		for id, addr := range cfg.Peers {
+			peers = append(peers, raft.Peer{ID: id, Context: []byte(addr)})
+		}
+		sort.Slice(peers, func(i, j int) bool { return peers[i].ID < peers[j].ID })
+		n.raft = raft.StartNode(rc, peers)
+	} else {
+		n.raft = raft.RestartNode(rc)
+	}
+	n.trans.setNode(n.raft)
+	go n.run()
+	return n, nil
+}
+
+// Register registers the peer service on s.
+func (n *Node) Register(s *grpc.Server) { verdictv1.RegisterRaftServer(s, n.trans) }
+
+// SetFilter installs a fault hook applied to every message sent or received
+// (nil removes it). For tests.
+func (n *Node) SetFilter(f Filter) { n.trans.setFilter(f) }
+
+// ID returns this node's id.
+func (n *Node) ID() uint64 { return n.cfg.ID }
+
+// LeaderTerm returns the current term and true if this node is the leader
+// and has applied its log up to an entry of that term.
+func (n *Node) LeaderTerm() (uint64, bool) {
+	t := n.leaderTerm.Load()
+	return t, t != 0
+}
+
+// Leader returns the id of the leader this node knows of (0 if none) and its
+// peer address.
+func (n *Node) Leader() (uint64, string) {
+	id := n.lead.Load()
+	if id == 0 {
+		return 0, ""
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return id, n.addrs[id]
+}
+
+// Status describes the node.
+type Status struct {
+	ID, Leader, Term, Commit, Applied uint64
+	LeaderReady                       bool
+	Members                           []Member
+}
+
+// Member is one member of the group.
+type Member struct {
+	ID      uint64
+	Address string
+	Learner bool
+}
+
+// Status returns the node's view of the group.
+func (n *Node) Status() Status {
+	_, ready := n.LeaderTerm()
+	st := Status{
+		ID:          n.cfg.ID,
+		Leader:      n.lead.Load(),
+		Term:        n.term.Load(),
+		Commit:      n.commit.Load(),
+		Applied:     n.applied.Load(),
+		LeaderReady: ready,
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, id := range n.confState.GetVoters() {
+		st.Members = append(st.Members, Member{ID: id, Address: n.addrs[id]})
+	}
+	for _, id := range n.confState.GetLearners() {
+		st.Members = append(st.Members, Member{ID: id, Address: n.addrs[id], Learner: true})
+	}
+	sort.Slice(st.Members, func(i, j int) bool { return st.Members[i].ID < st.Members[j].ID })
+	return st
+}
+
+// Propose replicates data and waits until it is applied on this node,
+// returning the state machine's result. ErrNotLeader means it was not
+// accepted; ErrLeadershipLost and a context error mean its fate is unknown.
+func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
+	if _, ok := n.LeaderTerm(); !ok {
+		return nil, ErrNotLeader
+	}
+	if err := n.err(); err != nil {
+		return nil, err
+	}
+	id := n.propSeq.Add(1)
+	buf := make([]byte, 8+len(data))
+	binary.BigEndian.PutUint64(buf, id)
+	copy(buf[8:], data)
+	ch := make(chan proposalResult, 1)
+	n.mu.Lock()
+	n.waiters[id] = ch
+	n.mu.Unlock()
+	if err := n.raft.Propose(ctx, buf); err != nil {
+		n.mu.Lock()
+		delete(n.waiters, id)
+		n.mu.Unlock()
+		if errors.Is(err, raft.ErrProposalDropped) {
+			return nil, ErrNotLeader
+		}
+		if errors.Is(err, raft.ErrStopped) {
+			return nil, ErrStopped
+		}
+		return nil, err
+	}
+	select {
+	case r := <-ch:
+		return r.val, r.err
+	case <-ctx.Done():
+		n.mu.Lock()
+		delete(n.waiters, id)
+		n.mu.Unlock()
+		return nil, ctx.Err()
+	case <-n.done:
+		return nil, ErrStopped
+	}
+}
+
+// ReadIndex confirms that this node is still the leader (a quorum answers)
+// and waits until it has applied everything committed before the call. After
+// it returns nil, the state machine reflects every decision that any leader
+// could have acknowledged before the call.
+func (n *Node) ReadIndex(ctx context.Context) error {
+	if _, ok := n.LeaderTerm(); !ok {
+		return ErrNotLeader
+	}
+	id := n.propSeq.Add(1)
+	var rctx [8]byte
+	binary.BigEndian.PutUint64(rctx[:], id)
+	ch := make(chan uint64, 1)
+	n.mu.Lock()
+	n.reads[id] = ch
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		delete(n.reads, id)
+		n.mu.Unlock()
+	}()
+	if err := n.raft.ReadIndex(ctx, rctx[:]); err != nil {
+		return err
+	}
+	var index uint64
+	select {
+	case index = <-ch:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+	if index == 0 {
+		return ErrLeadershipLost
+	}
+	return n.WaitApplied(ctx, index)
+}
+
+// WaitApplied waits until the node has applied index.
+func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
+	if n.applied.Load() >= index {
+		return nil
+	}
+	ch := make(chan struct{})
+	n.mu.Lock()
+	if n.applied.Load() >= index {
+		n.mu.Unlock()
+		return nil
+	}
+	n.applyWait = append(n.applyWait, applyWaiter{index: index, ch: ch})
+	n.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+}
+
+// TransferLeadership asks the leader to hand leadership to transferee.
+func (n *Node) TransferLeadership(ctx context.Context, transferee uint64) {
+	n.raft.TransferLeadership(ctx, n.lead.Load(), transferee)
+}
+
+// Stop stops the node and waits for its goroutines; it closes the storage.
+func (n *Node) Stop() {
+	select {
+	case <-n.stopc:
+		<-n.done
+		return
+	default:
+	}
+	close(n.stopc)
+	<-n.done
+}
+
+// Done is closed when the node has stopped (by Stop or a fatal error).
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Err returns the fatal error that stopped the node, if any.
+func (n *Node) Err() error { return n.err() }
+
+func (n *Node) err() error {
+	if p := n.fatal.Load(); p != nil {
+		return *p
+	}
+	return nil
+}

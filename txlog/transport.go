@@ -1,0 +1,268 @@
+package txlog
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// peerQueueSize bounds the messages waiting for one peer. A full queue drops
+// the message and reports the peer unreachable, so a slow or dead peer never
+// blocks the Ready loop (raft retransmits what was lost).
+const peerQueueSize = 4096
+
+// maxPeerMsgSize bounds one peer message; snapshots travel in one message.
+const maxPeerMsgSize = 512 << 20
+
+// Filter decides whether a raft message is delivered: it is a fault hook for
+// tests (drop, partition). It returns false to drop m.
+type Filter func(m *raftpb.Message) bool
+
+// reporter is the part of raft.Node the transport reports to.
+type reporter interface {
+	Step(ctx context.Context, m *raftpb.Message) error
+	ReportUnreachable(id uint64)
+	ReportSnapshot(id uint64, status raft.SnapshotStatus)
+}
+
+// transport carries raft messages between nodes over one gRPC client stream
+// per peer. Outbound messages are marshaled in the caller (the Ready loop) and
+// queued; one goroutine per peer sends them.
+type transport struct {
+	verdictv1.UnimplementedRaftServer
+
+	id     uint64
+	log    *slog.Logger
+	dialer []grpc.DialOption
+	node   atomic.Pointer[reporter]
+	filter atomic.Pointer[Filter]
+
+	mu    sync.RWMutex
+	peers map[uint64]*peer
+	wg    sync.WaitGroup
+	done  chan struct{}
+}
+
+type outMsg struct {
+	data []byte
+	snap bool
+}
+
+type peer struct {
+	id    uint64
+	addr  string
+	queue chan outMsg
+	stop  chan struct{}
+}
+
+func newTransport(id uint64, log *slog.Logger, dial []grpc.DialOption) *transport {
+	if len(dial) == 0 {
+		dial = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	dial = append(dial, grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxPeerMsgSize)))
+	return &transport{id: id, log: log, dialer: dial, peers: map[uint64]*peer{}, done: make(chan struct{})}
+}
+
+func (t *transport) setNode(r reporter) { t.node.Store(&r) }
+
+func (t *transport) setFilter(f Filter) {
+	if f == nil {
+		t.filter.Store(nil)
+		return
+	}
+	t.filter.Store(&f)
+}
+
+func (t *transport) pass(m *raftpb.Message) bool {
+	f := t.filter.Load()
+	return f == nil || (*f)(m)
+}
+
+// addPeer starts the sender for peer id at addr; it is a no-op for this node
+// itself or for a peer already known at the same address.
+func (t *transport) addPeer(id uint64, addr string) {
+	if id == t.id {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p, ok := t.peers[id]; ok {
+		if p.addr == addr {
+			return
+		}
+		close(p.stop)
+	}
+	p := &peer{id: id, addr: addr, queue: make(chan outMsg, peerQueueSize), stop: make(chan struct{})}
+	t.peers[id] = p
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		t.runPeer(p)
+	}()
+}
+
+func (t *transport) removePeer(id uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p, ok := t.peers[id]; ok {
+		close(p.stop)
+		delete(t.peers, id)
+	}
+}
+
+func (t *transport) peerAddr(id uint64) (string, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	p, ok := t.peers[id]
+	if !ok {
+		return "", false
+	}
+	return p.addr, true
+}
+
+// send queues msgs; it never blocks. It must be called from the Ready loop:
+// raft messages may not be marshaled concurrently with new appends.
+func (t *transport) send(msgs []*raftpb.Message) {
+	n := t.node.Load()
+	for _, m := range msgs {
+		if !t.pass(m) {
+			continue
+		}
+		to := m.GetTo()
+		isSnap := m.GetType() == raftpb.MsgSnap
+		t.mu.RLock()
+		p := t.peers[to]
+		t.mu.RUnlock()
+		data, err := proto.Marshal(m)
+		if p == nil || err != nil {
+			if err != nil {
+				t.log.Error("marshal raft message", "to", to, "err", err)
+			}
+			continue
+		}
+		select {
+		case p.queue <- outMsg{data: data, snap: isSnap}:
+		default:
+			if n != nil {
+				(*n).ReportUnreachable(to)
+				if isSnap {
+					(*n).ReportSnapshot(to, raft.SnapshotFailure)
+				}
+			}
+		}
+	}
+}
+
+// runPeer owns the connection to one peer: it opens a stream, sends queued
+// messages, and on an error reports the peer unreachable and reconnects.
+func (t *transport) runPeer(p *peer) {
+	conn, err := grpc.NewClient(p.addr, t.dialer...)
+	if err != nil {
+		t.log.Error("dial peer", "peer", p.id, "addr", p.addr, "err", err)
+		return
+	}
+	defer conn.Close()
+	client := verdictv1.NewRaftClient(conn)
+	backoff := 20 * time.Millisecond
+	for {
+		err := t.stream(p, client)
+		if err == nil {
+			return
+		}
+		if n := t.node.Load(); n != nil {
+			(*n).ReportUnreachable(p.id)
+		}
+		select {
+		case <-p.stop:
+			return
+		case <-t.done:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 500*time.Millisecond)
+	}
+}
+
+// stream sends until the stream fails (an error) or the peer is stopped (nil).
+func (t *transport) stream(p *peer, client verdictv1.RaftClient) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var s grpc.ClientStreamingClient[verdictv1.RaftMessage, verdictv1.RaftAck]
+	for {
+		select {
+		case <-p.stop:
+			return nil
+		case <-t.done:
+			return nil
+		case m := <-p.queue:
+			var err error
+			if s == nil {
+				s, err = client.Send(ctx)
+			}
+			if err == nil {
+				err = s.Send(&verdictv1.RaftMessage{Data: m.data})
+			}
+			if m.snap {
+				status := raft.SnapshotFinish
+				if err != nil {
+					status = raft.SnapshotFailure
+				}
+				if n := t.node.Load(); n != nil {
+					(*n).ReportSnapshot(p.id, status)
+				}
+			}
+			if err != nil {
+				if errors.Is(err, io.EOF) && s != nil {
+					_, err = s.CloseAndRecv()
+				}
+				return err
+			}
+		}
+	}
+}
+
+// Send is the server side of the peer stream: every message is stepped into
+// the local raft node.
+func (t *transport) Send(s grpc.ClientStreamingServer[verdictv1.RaftMessage, verdictv1.RaftAck]) error {
+	for {
+		in, err := s.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return s.SendAndClose(&verdictv1.RaftAck{})
+			}
+			return err
+		}
+		m := &raftpb.Message{}
+		if err := proto.Unmarshal(in.Data, m); err != nil {
+			t.log.Warn("malformed raft message from peer", "err", err)
+			continue
+		}
+		if !t.pass(m) {
+			continue
+		}
+		n := t.node.Load()
+		if n == nil {
+			continue
+		}
+		if err := (*n).Step(s.Context(), m); err != nil && !errors.Is(err, raft.ErrStopped) {
+			t.log.Debug("step raft message", "from", m.GetFrom(), "err", err)
+		}
+	}
+}
+
+func (t *transport) stop() {
+	close(t.done)
+	t.wg.Wait()
+}
