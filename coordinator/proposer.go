@@ -79,15 +79,10 @@ func (p *proposer) submit(ctx context.Context, rec *verdictv1.LogRecord, wait bo
 	}
 }
 
-// close stops run (which must have returned or be about to) and waits for
-// proposals in flight.
-func (p *proposer) close() {
-	close(p.stop)
-	p.wg.Wait()
-}
-
-// run collects queued records into batches until stop is closed.
+// run collects queued records into batches until stop is closed; it
+// returns once the proposals in flight have finished.
 func (p *proposer) run() {
+	defer p.wg.Wait()
 	for {
 		var first proposal
 		select {

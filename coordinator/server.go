@@ -205,7 +205,7 @@ func (s *Server) Stop() {
 		s.coord.cancel()
 		close(s.coord.stop)
 		s.coord.delivery.close()
-		s.coord.prop.close()
+		close(s.coord.prop.stop)
 		s.node.Stop()
 		s.coord.wg.Wait()
 		s.wg.Wait()

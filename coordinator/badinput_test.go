@@ -1,0 +1,129 @@
+package coordinator
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/verdict-tx/verdict/internal/txid"
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+func TestBadInput(t *testing.T) {
+	c := newCluster(t, 1)
+	raw := coordClient(t, c.leader().Addr())
+	p1 := startParticipant(t, "p1", c.endpoints())
+	p2 := startParticipant(t, "p2", c.endpoints())
+	cl := dial(t, c.endpoints()...)
+	ctx := context.Background()
+	unknown, _ := txid.New()
+	good := &verdictv1.ParticipantRef{Name: "p1", Address: "127.0.0.1:1"}
+
+	code := func(err error) codes.Code { return status.Code(err) }
+	cases := []struct {
+		name string
+		call func() error
+		want codes.Code
+	}{
+		{"commit malformed txid", func() error {
+			_, err := raw.Commit(ctx, &verdictv1.CommitRequest{Txid: "not-a-txid"})
+			return err
+		}, codes.InvalidArgument},
+		{"enlist malformed txid", func() error {
+			_, err := raw.Enlist(ctx, &verdictv1.EnlistRequest{Txid: "x", Participant: good})
+			return err
+		}, codes.InvalidArgument},
+		{"outcome malformed txid", func() error {
+			_, err := raw.Outcome(ctx, &verdictv1.OutcomeRequest{Txid: strings.Repeat("z", 5000)})
+			return err
+		}, codes.InvalidArgument},
+		{"get malformed txid", func() error {
+			_, err := raw.GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: ""})
+			return err
+		}, codes.InvalidArgument},
+		{"get unknown txid", func() error {
+			_, err := raw.GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: unknown})
+			return err
+		}, codes.NotFound},
+		{"enlist unknown txid", func() error {
+			_, err := raw.Enlist(ctx, &verdictv1.EnlistRequest{Txid: unknown, Participant: good})
+			return err
+		}, codes.FailedPrecondition},
+		{"enlist bad participant name", func() error {
+			_, err := raw.Enlist(ctx, &verdictv1.EnlistRequest{Txid: unknown, Participant: &verdictv1.ParticipantRef{Name: "a b", Address: "h:1"}})
+			return err
+		}, codes.InvalidArgument},
+		{"enlist bad participant address", func() error {
+			_, err := raw.Enlist(ctx, &verdictv1.EnlistRequest{Txid: unknown, Participant: &verdictv1.ParticipantRef{Name: "p", Address: "nowhere"}})
+			return err
+		}, codes.InvalidArgument},
+		{"begin negative timeout", func() error {
+			_, err := raw.Begin(ctx, &verdictv1.BeginRequest{TimeoutMs: -1})
+			return err
+		}, codes.InvalidArgument},
+		{"begin timeout above maximum", func() error {
+			_, err := raw.Begin(ctx, &verdictv1.BeginRequest{TimeoutMs: 1 << 40})
+			return err
+		}, codes.InvalidArgument},
+		{"oversized request", func() error {
+			_, err := raw.Abort(ctx, &verdictv1.AbortRequest{Txid: unknown, Reason: strings.Repeat("r", 5<<20)})
+			return err
+		}, codes.ResourceExhausted},
+		{"oversized reason", func() error {
+			_, err := raw.Abort(ctx, &verdictv1.AbortRequest{Txid: unknown, Reason: strings.Repeat("r", 2000)})
+			return err
+		}, codes.InvalidArgument},
+		{"too many participants", func() error {
+			parts := make([]*verdictv1.ParticipantRef, 65)
+			for i := range parts {
+				parts[i] = &verdictv1.ParticipantRef{Name: "p" + strings.Repeat("x", i%50), Address: "h:1"}
+			}
+			_, err := raw.Commit(ctx, &verdictv1.CommitRequest{Txid: unknown, Participants: parts})
+			return err
+		}, codes.ResourceExhausted},
+	}
+	for _, tc := range cases {
+		if got := code(tc.call()); got != tc.want {
+			t.Errorf("%s: code %v, want %v", tc.name, got, tc.want)
+		}
+	}
+
+	// Commit of an unknown transaction is refused as aborted, never committed.
+	resp, err := raw.Commit(ctx, &verdictv1.CommitRequest{Txid: unknown})
+	if err != nil || resp.GetOutcome() != verdictv1.Outcome_OUTCOME_ABORTED {
+		t.Errorf("commit unknown = %v, %v; want ABORTED", resp, err)
+	}
+
+	// Commit after Abort answers ABORTED with the abort's reason; Abort
+	// after Commit is refused.
+	b, err := raw.Begin(ctx, &verdictv1.BeginRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Abort(ctx, &verdictv1.AbortRequest{Txid: b.GetTxid(), Reason: "changed my mind"}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = raw.Commit(ctx, &verdictv1.CommitRequest{Txid: b.GetTxid()})
+	if err != nil || resp.GetOutcome() != verdictv1.Outcome_OUTCOME_ABORTED || resp.GetReason() != "changed my mind" {
+		t.Errorf("commit after abort = %v, %v; want ABORTED: changed my mind", resp, err)
+	}
+	if _, err := raw.Enlist(ctx, &verdictv1.EnlistRequest{Txid: b.GetTxid(), Participant: good}); code(err) != codes.FailedPrecondition {
+		t.Errorf("enlist after abort: %v, want FailedPrecondition", err)
+	}
+
+	// The node keeps serving, and a committed transaction cannot be aborted.
+	id, err := runTx(ctx, cl, p1, p2)
+	if err != nil {
+		t.Fatalf("commit after bad input: %v", err)
+	}
+	if _, err := raw.Abort(ctx, &verdictv1.AbortRequest{Txid: id}); code(err) != codes.FailedPrecondition {
+		t.Errorf("abort after commit: %v, want FailedPrecondition", err)
+	}
+	resp, err = raw.Commit(ctx, &verdictv1.CommitRequest{Txid: id})
+	if err != nil || resp.GetOutcome() != verdictv1.Outcome_OUTCOME_COMMITTED {
+		t.Errorf("commit after abort attempt = %v, %v; want COMMITTED", resp, err)
+	}
+}
