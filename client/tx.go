@@ -24,9 +24,9 @@ import (
 // aborted by the coordinator, so a cluster that answers at all answers with
 // the outcome.
 const (
-	commitGrace       = 5 * time.Second
-	commitFirstBackof = 10 * time.Millisecond
-	commitMaxBackoff  = time.Second
+	commitGrace        = 5 * time.Second
+	commitFirstBackoff = 10 * time.Millisecond
+	commitMaxBackoff   = time.Second
 )
 
 // Tx is a transaction begun by Client.Begin. Its methods are safe for
@@ -108,10 +108,15 @@ func (tx *Tx) Commit(ctx context.Context) error {
 		return ErrTxDone
 	}
 	req := &verdictv1.CommitRequest{Txid: tx.id, Participants: tx.Participants()}
+	// A Commit begun late still gets the grace period to hear the answer
+	// (ABORTED, since the deadline passed).
 	limit := tx.deadline.Add(commitGrace)
+	if late := time.Now().Add(commitGrace); limit.Before(late) {
+		limit = late
+	}
 	actx, cancel := context.WithDeadline(ctx, limit)
 	defer cancel()
-	backoff := commitFirstBackof
+	backoff := commitFirstBackoff
 	for {
 		resp, err := tx.c.coord.Commit(actx, req)
 		if err == nil {

@@ -259,3 +259,14 @@ func TestOptionsValidate(t *testing.T) {
 		t.Errorf("Begin with negative timeout: %v", err)
 	}
 }
+
+func TestCommitAfterDeadlineAsks(t *testing.T) {
+	c, stub := newStubClient(t)
+	stub.commit = func(int, *verdictv1.CommitRequest) (*verdictv1.CommitResponse, error) {
+		return outcome(verdictv1.Outcome_OUTCOME_ABORTED, "deadline passed")
+	}
+	tx := newTx(c, "0198a8f0-0000-7000-8000-000000000000", []string{"c:1"}, time.Now().Add(-time.Hour))
+	if err := tx.Commit(testContext(t)); !errors.Is(err, ErrAborted) {
+		t.Errorf("late Commit: %v, want ErrAborted", err)
+	}
+}

@@ -24,7 +24,7 @@ import (
 // testCluster is a coordinator cluster in this test process, each node a
 // real gRPC server on 127.0.0.1 with its own data dir.
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	peers map[uint64]string
 	dirs  map[uint64]string
 	mu    sync.Mutex
@@ -38,7 +38,7 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func newCluster(t *testing.T, n int) *testCluster {
+func newCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, peers: map[uint64]string{}, dirs: map[uint64]string{}, nodes: map[uint64]*Server{}}
 	lis := map[uint64]net.Listener{}
@@ -148,7 +148,7 @@ func (c *testCluster) follower() *Server {
 }
 
 // waitFor polls cond every few milliseconds until it holds or limit passes.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {
@@ -170,7 +170,7 @@ type testParticipant struct {
 	conn *grpc.ClientConn // the initiator's connection to it
 }
 
-func startParticipant(t *testing.T, name string, coordinators []string) *testParticipant {
+func startParticipant(t testing.TB, name string, coordinators []string) *testParticipant {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -206,7 +206,7 @@ func startParticipant(t *testing.T, name string, coordinators []string) *testPar
 	return p
 }
 
-func dial(t *testing.T, endpoints ...string) *client.Client {
+func dial(t testing.TB, endpoints ...string) *client.Client {
 	t.Helper()
 	c, err := client.Dial(endpoints)
 	if err != nil {
@@ -234,7 +234,7 @@ func runTx(ctx context.Context, c *client.Client, parts ...*testParticipant) (st
 }
 
 // waitState waits until txid reaches want at every participant.
-func waitState(t *testing.T, txid string, want participant.TxState, parts ...*testParticipant) {
+func waitState(t testing.TB, txid string, want participant.TxState, parts ...*testParticipant) {
 	t.Helper()
 	for _, p := range parts {
 		waitFor(t, 10*time.Second, fmt.Sprintf("%s %v at %s", txid, want, p.name), func() bool {
@@ -243,7 +243,7 @@ func waitState(t *testing.T, txid string, want participant.TxState, parts ...*te
 	}
 }
 
-func noViolations(t *testing.T, parts ...*testParticipant) {
+func noViolations(t testing.TB, parts ...*testParticipant) {
 	t.Helper()
 	for _, p := range parts {
 		if v := p.res.Violations(); len(v) > 0 {
@@ -252,7 +252,7 @@ func noViolations(t *testing.T, parts ...*testParticipant) {
 	}
 }
 
-func coordClient(t *testing.T, addr string) verdictv1.CoordinatorClient {
+func coordClient(t testing.TB, addr string) verdictv1.CoordinatorClient {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -302,9 +302,15 @@ func (m *MemResource) Violations() []Event {
 	return slices.Clone(m.violations)
 }
 
+// set moves tx to state s, keeping the counts of transactions per state
+// (TxNone is not counted).
 func (m *MemResource) set(tx *memTx, s TxState) {
-	m.counts[tx.state]--
-	m.counts[s]++
+	if tx.state != TxNone {
+		m.counts[tx.state]--
+	}
+	if s != TxNone {
+		m.counts[s]++
+	}
 	tx.state = s
 }
 

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,6 +27,12 @@ import (
 )
 
 func main() {
+	// The coordinator's live heap is small (the transaction table and the
+	// log tail), and its CPU goes to short-lived RPC garbage: collecting less
+	// often buys throughput for little memory. GOGC, if set, wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "verdict:", err)
 		os.Exit(1)

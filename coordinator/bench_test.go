@@ -1,0 +1,25 @@
+package coordinator
+
+import (
+	"context"
+	"testing"
+)
+
+// BenchmarkCommit runs Begin → stage at two participants → Commit against
+// a 3-node cluster in this process, from 64 concurrent initiators.
+func BenchmarkCommit(b *testing.B) {
+	c := newCluster(b, 3)
+	c.leader()
+	p1 := startParticipant(b, "p1", c.endpoints())
+	p2 := startParticipant(b, "p2", c.endpoints())
+	cl := dial(b, c.endpoints()...)
+	b.SetParallelism(32)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := runTx(context.Background(), cl, p1, p2); err != nil {
+				b.Error(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,59 @@
+package participant
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigValidate(t *testing.T) {
+	res := NewMemResource()
+	ok := Config{Name: "inv-1.a_b", Address: "10.0.0.1:9000", Resource: res}
+	tests := map[string]func(*Config){
+		"empty name":        func(c *Config) { c.Name = "" },
+		"long name":         func(c *Config) { c.Name = strings.Repeat("a", 65) },
+		"bad name":          func(c *Config) { c.Name = "a=b" },
+		"no address":        func(c *Config) { c.Address = "" },
+		"address no port":   func(c *Config) { c.Address = "host" },
+		"no resource":       func(c *Config) { c.Resource = nil },
+		"empty endpoint":    func(c *Config) { c.Coordinators = []string{""} },
+		"negative interval": func(c *Config) { c.RecoveryInterval = -time.Second },
+	}
+	for name, mutate := range tests {
+		c := ok
+		mutate(&c)
+		if _, err := c.validate(); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%s: %v, want ErrInvalidConfig", name, err)
+		}
+	}
+	c, err := ok.validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RecoveryInterval != DefaultRecoveryInterval || c.Logger == nil {
+		t.Errorf("defaults not filled: %+v", c)
+	}
+}
+
+func TestTxSetPrunes(t *testing.T) {
+	s := newTxSet()
+	now := time.Now()
+	id := newTxID(t)
+	s.add(id, expiry(id, now.Add(time.Second), now), now)
+	if _, ok := s.get(id, now); !ok {
+		t.Fatal("entry missing")
+	}
+	later := now.Add(time.Second + deadlineSlack + pruneEvery)
+	if _, ok := s.get(id, later); ok {
+		t.Error("expired entry still counts")
+	}
+	s.add(newTxID(t), later.Add(time.Minute), later)
+	if n := s.len(); n != 1 {
+		t.Errorf("len = %d after prune, want 1", n)
+	}
+	// An id whose clock is far off cannot pin memory.
+	if exp := expiry(id, now.Add(100*24*time.Hour), now); exp.After(now.Add(maxRemember)) {
+		t.Errorf("expiry %v beyond the cap", exp)
+	}
+}

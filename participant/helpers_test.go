@@ -1,0 +1,155 @@
+package participant
+
+import (
+	"context"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/verdict-tx/verdict/internal/txid"
+	"github.com/verdict-tx/verdict/internal/txmeta"
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// stubCoordinator is a test stand-in for the coordinator, implementing only
+// Enlist and Outcome with scripted answers. It is not the real coordinator
+// (which does not exist yet); end-to-end tests against that live elsewhere.
+type stubCoordinator struct {
+	verdictv1.UnimplementedCoordinatorServer
+	enlists   atomic.Int32
+	enlistErr error
+
+	mu       sync.Mutex
+	enlisted []*verdictv1.EnlistRequest
+	outcomes map[string]verdictv1.Outcome // missing: Unavailable
+}
+
+func (c *stubCoordinator) Enlist(ctx context.Context, req *verdictv1.EnlistRequest) (*verdictv1.EnlistResponse, error) {
+	c.enlists.Add(1)
+	if c.enlistErr != nil {
+		return nil, c.enlistErr
+	}
+	c.mu.Lock()
+	c.enlisted = append(c.enlisted, req)
+	c.mu.Unlock()
+	return &verdictv1.EnlistResponse{}, nil
+}
+
+func (c *stubCoordinator) Outcome(ctx context.Context, req *verdictv1.OutcomeRequest) (*verdictv1.OutcomeResponse, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o, ok := c.outcomes[req.GetTxid()]
+	if !ok {
+		return nil, status.Error(codes.Unavailable, "stub: no leader")
+	}
+	return &verdictv1.OutcomeResponse{Outcome: o}, nil
+}
+
+// serve runs register on a gRPC server on 127.0.0.1 and returns its address.
+func serve(t *testing.T, register func(*grpc.Server), opts ...grpc.ServerOption) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer(opts...)
+	register(g)
+	go func() { _ = g.Serve(lis) }()
+	t.Cleanup(g.Stop)
+	return lis.Addr().String()
+}
+
+func startCoordinator(t *testing.T, c *stubCoordinator) string {
+	return serve(t, func(g *grpc.Server) { verdictv1.RegisterCoordinatorServer(g, c) })
+}
+
+func dial(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+// workService is a business service behind the participant interceptor:
+// Check stages req.Service as a key under the call's transaction.
+type workService struct {
+	healthpb.UnimplementedHealthServer
+	res *MemResource
+}
+
+func (w *workService) Check(ctx context.Context, req *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	tx, ok := TxFromContext(ctx)
+	if !ok {
+		return &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_UNKNOWN}, nil
+	}
+	if err := w.res.Stage(tx.ID, req.GetService(), tx.ID); err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVING}, nil
+}
+
+// participantEnv is a participant Server over a MemResource, serving the
+// Participant service and workService on 127.0.0.1.
+type participantEnv struct {
+	srv  *Server
+	res  *MemResource
+	part verdictv1.ParticipantClient
+	work healthpb.HealthClient
+}
+
+func newEnv(t *testing.T, cfg Config) *participantEnv {
+	t.Helper()
+	res := NewMemResource()
+	cfg.Name, cfg.Address, cfg.Resource = "inventory", "10.0.0.1:9000", res
+	srv, err := NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	addr := serve(t, func(g *grpc.Server) {
+		srv.Register(g)
+		healthpb.RegisterHealthServer(g, &workService{res: res})
+	}, grpc.ChainUnaryInterceptor(srv.UnaryServerInterceptor()),
+		grpc.ChainStreamInterceptor(srv.StreamServerInterceptor()))
+	cc := dial(t, addr)
+	return &participantEnv{srv: srv, res: res, part: verdictv1.NewParticipantClient(cc), work: healthpb.NewHealthClient(cc)}
+}
+
+func newTxID(t *testing.T) string {
+	t.Helper()
+	id, err := txid.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// underTx returns a context whose outgoing metadata carries tx.
+func underTx(ctx context.Context, tx txmeta.Tx) context.Context {
+	md := metadata.MD{}
+	tx.Append(md)
+	return metadata.NewOutgoingContext(ctx, md)
+}
+
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func decision(ids ...string) *verdictv1.DecisionRequest {
+	return &verdictv1.DecisionRequest{Txids: ids}
+}

@@ -1,0 +1,146 @@
+package participant
+
+import (
+	"errors"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+func prepare(t *testing.T, e *participantEnv, id string) *verdictv1.PrepareResponse {
+	t.Helper()
+	resp, err := e.part.Prepare(testContext(t), &verdictv1.PrepareRequest{Txid: id})
+	if err != nil {
+		t.Fatalf("Prepare(%s): %v", id, err)
+	}
+	return resp
+}
+
+func TestPrepareCommitAbortIdempotent(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := testContext(t)
+	a, b := newTxID(t), newTxID(t)
+	if err := e.res.Stage(a, "k", "va"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.res.Stage(b, "k", "vb"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if v := prepare(t, e, a).GetVote(); v != verdictv1.Vote_VOTE_YES {
+			t.Fatalf("vote %v, want yes", v)
+		}
+	}
+	for range 2 {
+		if _, err := e.part.Commit(ctx, decision(a)); err != nil {
+			t.Fatalf("Commit: %v", err)
+		}
+	}
+	if v, _ := e.res.Get("k"); v != "va" {
+		t.Errorf("k = %q, want va", v)
+	}
+	prepare(t, e, b)
+	for range 2 {
+		if _, err := e.part.Abort(ctx, decision(b)); err != nil {
+			t.Fatalf("Abort: %v", err)
+		}
+	}
+	if v, _ := e.res.Get("k"); v != "va" || e.res.State(b) != TxAborted {
+		t.Errorf("k = %q state(b) = %v, want va, aborted", v, e.res.State(b))
+	}
+	if v := prepare(t, e, newTxID(t)).GetVote(); v != verdictv1.Vote_VOTE_READ_ONLY {
+		t.Errorf("prepare with nothing staged: %v, want read-only", v)
+	}
+	if n := len(e.res.Violations()); n != 0 {
+		t.Errorf("violations: %v", e.res.Violations())
+	}
+}
+
+func TestBatchCommit(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := testContext(t)
+	ids := []string{newTxID(t), newTxID(t), newTxID(t)}
+	for i, id := range ids {
+		if err := e.res.Stage(id, string(rune('a'+i)), id); err != nil {
+			t.Fatal(err)
+		}
+		prepare(t, e, id)
+	}
+	if _, err := e.part.Commit(ctx, decision(ids...)); err != nil {
+		t.Fatal(err)
+	}
+	if _, committed, _ := e.res.Counts(); committed != 3 {
+		t.Errorf("committed = %d, want 3", committed)
+	}
+
+	// A failing member of a batch fails the batch (the coordinator retries
+	// it whole) without stopping the others.
+	bad, good := newTxID(t), newTxID(t)
+	if err := e.res.Stage(good, "g", "1"); err != nil {
+		t.Fatal(err)
+	}
+	prepare(t, e, good)
+	if _, err := e.part.Abort(ctx, decision(bad)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.part.Commit(ctx, decision(bad, good))
+	if status.Code(err) != codes.Unavailable {
+		t.Errorf("commit of a batch with an aborted txid: %v, want Unavailable", err)
+	}
+	if e.res.State(good) != TxCommitted {
+		t.Errorf("state(good) = %v, want committed", e.res.State(good))
+	}
+	if v := e.res.Violations(); len(v) != 1 || v[0].TxID != bad {
+		t.Errorf("violations = %v, want one for %s", v, bad)
+	}
+}
+
+func TestAbortUnknownFences(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := testContext(t)
+	id := newTxID(t)
+	if _, err := e.part.Abort(ctx, decision(id)); err != nil {
+		t.Fatal(err)
+	}
+	if v := prepare(t, e, id).GetVote(); v != verdictv1.Vote_VOTE_NO {
+		t.Errorf("prepare after abort: %v, want no", v)
+	}
+	// Work under the fenced transaction is refused before any enlisting:
+	// no coordinator is running.
+	tx := txFor(id, "127.0.0.1:1")
+	_, err := e.work.Check(underTx(ctx, tx), &healthpb.HealthCheckRequest{Service: "k"})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("work after abort: %v, want FailedPrecondition", err)
+	}
+	if err := e.res.Stage(id, "k", "v"); !errors.Is(err, ErrFenced) {
+		t.Errorf("Stage after abort: %v, want ErrFenced", err)
+	}
+}
+
+func TestMalformedTxid(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := testContext(t)
+	if _, err := e.part.Prepare(ctx, &verdictv1.PrepareRequest{Txid: "not-a-txid"}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("Prepare: %v, want InvalidArgument", err)
+	}
+	good := newTxID(t)
+	if err := e.res.Stage(good, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	prepare(t, e, good)
+	for name, call := range map[string]func() error{
+		"commit": func() error { _, err := e.part.Commit(ctx, decision(good, "bad")); return err },
+		"abort":  func() error { _, err := e.part.Abort(ctx, decision(good, "BAD")); return err },
+	} {
+		if err := call(); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("%s: %v, want InvalidArgument", name, err)
+		}
+	}
+	if s := e.res.State(good); s != TxPrepared {
+		t.Errorf("a rejected batch changed state to %v", s)
+	}
+}
