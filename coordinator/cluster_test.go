@@ -25,6 +25,7 @@ import (
 // real gRPC server on 127.0.0.1 with its own data dir.
 type testCluster struct {
 	t     testing.TB
+	tune  func(*Config)
 	peers map[uint64]string
 	dirs  map[uint64]string
 	mu    sync.Mutex
@@ -39,8 +40,13 @@ func testLogger() *slog.Logger {
 }
 
 func newCluster(t testing.TB, n int) *testCluster {
+	return newTunedCluster(t, n, nil)
+}
+
+// newTunedCluster is newCluster with tune applied to every node's Config.
+func newTunedCluster(t testing.TB, n int, tune func(*Config)) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, peers: map[uint64]string{}, dirs: map[uint64]string{}, nodes: map[uint64]*Server{}}
+	c := &testCluster{t: t, tune: tune, peers: map[uint64]string{}, dirs: map[uint64]string{}, nodes: map[uint64]*Server{}}
 	lis := map[uint64]net.Listener{}
 	for id := uint64(1); id <= uint64(n); id++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -74,7 +80,7 @@ func (c *testCluster) start(id uint64, l net.Listener) {
 			c.t.Fatalf("relisten node %d: %v", id, err)
 		}
 	}
-	s, err := Start(Config{
+	cfg := Config{
 		ID:            id,
 		Peers:         c.peers,
 		DataDir:       c.dirs[id],
@@ -82,7 +88,11 @@ func (c *testCluster) start(id uint64, l net.Listener) {
 		TickInterval:  10 * time.Millisecond,
 		ElectionTicks: 10,
 		Logger:        testLogger().With("test", c.t.Name()),
-	})
+	}
+	if c.tune != nil {
+		c.tune(&cfg)
+	}
+	s, err := Start(cfg)
 	if err != nil {
 		c.t.Fatalf("start node %d: %v", id, err)
 	}

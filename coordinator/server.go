@@ -45,6 +45,7 @@ type Config struct {
 	TickInterval    time.Duration
 	ElectionTicks   int
 	SnapshotEntries uint64
+	CompactionLag   uint64
 	// DialOptions for connections to peers and participants. Default
 	// insecure.
 	DialOptions []grpc.DialOption
@@ -145,6 +146,7 @@ func Start(cfg Config) (*Server, error) {
 		TickInterval:    cfg.TickInterval,
 		ElectionTicks:   cfg.ElectionTicks,
 		SnapshotEntries: cfg.SnapshotEntries,
+		CompactionLag:   cfg.CompactionLag,
 		DialOptions:     cfg.DialOptions,
 		Logger:          cfg.Logger,
 	})
