@@ -2,6 +2,7 @@ package txlog
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -227,8 +228,11 @@ func (n *Node) maybeSnapshot() error {
 	}
 	n.snapIndex = applied
 	if applied > n.cfg.CompactionLag {
-		if err := n.storage.Compact(applied - n.cfg.CompactionLag); err != nil {
-			return fmt.Errorf("compact log at %d: %w", applied-n.cfg.CompactionLag, err)
+		// After a restart the log may already start past the target: then
+		// there is nothing to compact.
+		at := applied - n.cfg.CompactionLag
+		if err := n.storage.Compact(at); err != nil && !errors.Is(err, raft.ErrCompacted) {
+			return fmt.Errorf("compact log at %d: %w", at, err)
 		}
 	}
 	n.log.Debug("snapshot", "index", applied, "bytes", len(data))

@@ -89,11 +89,14 @@ func OpenStorage(dataDir string, opts StorageOptions) (*Storage, error) {
 // snapshot or the WAL holds the snapshot's entry; otherwise they are from a
 // history the snapshot replaced (a crash between writing the snapshot file
 // and its WAL marker), so they are dropped and the marker is written now.
+// Nothing is written before the state is known to be whole: a committed
+// entry that is missing is ErrCorrupt and leaves the WAL as it was.
 func (s *Storage) recover(st *walState) error {
 	md := s.snap.GetMetadata()
 	si, sterm := md.GetIndex(), md.GetTerm()
 	ents := st.ents
-	if st.mark == (snapMark{si, sterm}) || holdsEntry(ents, si, sterm) {
+	continues := st.mark == (snapMark{si, sterm}) || holdsEntry(ents, si, sterm)
+	if continues {
 		if len(ents) > 0 && ents[0].GetIndex() <= si {
 			ents = ents[si-ents[0].GetIndex()+1:]
 		}
@@ -102,17 +105,19 @@ func (s *Storage) recover(st *walState) error {
 		}
 	} else {
 		ents = nil
-		if err := s.wal.saveSnapshot(si, sterm); err != nil {
-			return err
-		}
 	}
 	last := si + uint64(len(ents))
 	hs := st.hs
+	if hs.GetCommit() > last {
+		return fmt.Errorf("%w: committed entry %d is missing: the log ends at %d (snapshot at %d)", ErrCorrupt, hs.GetCommit(), last, si)
+	}
 	if hs.GetCommit() < si {
 		hs.Commit = proto.Uint64(si) // raft requires commit >= snapshot index
 	}
-	if hs.GetCommit() > last {
-		return fmt.Errorf("%w: committed index %d is beyond the last entry %d", ErrCorrupt, hs.GetCommit(), last)
+	if !continues {
+		if err := s.wal.saveSnapshot(si, sterm); err != nil {
+			return err
+		}
 	}
 	s.hs = hs
 	s.ents = make([]*raftpb.Entry, 0, 1+len(ents))

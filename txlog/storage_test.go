@@ -375,6 +375,36 @@ func TestStorageCorruptNewestSnapshotFallsBack(t *testing.T) {
 	checkLog(t, s, 1, entsRange(6, 10, 1))
 }
 
+// When the only snapshot the WAL continues is damaged, committed entries are
+// missing: opening fails, and leaves the WAL as it was for a repair.
+func TestStorageMissingSnapshotIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	s := openStorage(t, dir, 0)
+	mustSave(t, s, hardState(1, 1, 5), entsRange(1, 5, 1))
+	if err := s.ApplySnapshot(testSnapshot(100, 3, "leader state")); err != nil {
+		t.Fatal(err)
+	}
+	mustSave(t, s, hardState(3, 0, 102), entsRange(101, 103, 3))
+	s.Close()
+	path := filepath.Join(dir, "snap", snapFileName(3, 100))
+	flipByte(t, path, 30)
+
+	for range 2 {
+		if _, err := OpenStorage(dir, StorageOptions{}); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("OpenStorage without the snapshot: %v, want ErrCorrupt", err)
+		}
+	}
+	// The operator puts the snapshot back.
+	if err := os.Rename(path+".broken", path); err != nil {
+		t.Fatal(err)
+	}
+	flipByte(t, path, 30)
+	s = openStorage(t, dir, 0)
+	checkSnapshot(t, s, 100, 3, "leader state")
+	checkLog(t, s, 3, entsRange(101, 103, 3))
+	checkHardState(t, s, hardState(3, 0, 102))
+}
+
 func TestStorageCorruptWALIsAnError(t *testing.T) {
 	dir := t.TempDir()
 	s := openStorage(t, dir, 0)
@@ -438,3 +468,115 @@ func TestStorageConcurrentReadWrite(t *testing.T) {
 	close(done)
 	wg.Wait()
 }
+
+// TestStorageDrivesRaft runs a single-node raft.RawNode on a Storage through
+// elections, proposals, snapshots, compaction and a restart.
+func TestStorageDrivesRaft(t *testing.T) {
+	dir := t.TempDir()
+	s := openStorage(t, dir, 512)
+	applied := map[uint64]string{} // index -> data of every normal entry applied
+	var appliedIndex uint64
+	var cs *raftpb.ConfState
+
+	start := func(s *Storage, from uint64) *raft.RawNode {
+		t.Helper()
+		rn, err := raft.NewRawNode(&raft.Config{
+			ID: 1, ElectionTick: 10, HeartbeatTick: 1, Storage: s, Applied: from,
+			MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 256, Logger: discardLogger{},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rn
+	}
+	drain := func(rn *raft.RawNode) {
+		t.Helper()
+		for rn.HasReady() {
+			rd := rn.Ready()
+			mustSave(t, s, rd.HardState, rd.Entries)
+			for _, e := range rd.CommittedEntries {
+				switch e.GetType() {
+				case raftpb.EntryConfChange:
+					var cc raftpb.ConfChange
+					if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+						t.Fatal(err)
+					}
+					cs = rn.ApplyConfChange(&cc)
+				case raftpb.EntryNormal:
+					if len(e.GetData()) > 0 {
+						if prev, ok := applied[e.GetIndex()]; ok && prev != string(e.GetData()) {
+							t.Fatalf("entry %d re-applied as %q, was %q", e.GetIndex(), e.GetData(), prev)
+						}
+						applied[e.GetIndex()] = string(e.GetData())
+					}
+				}
+				appliedIndex = e.GetIndex()
+			}
+			rn.Advance(rd)
+		}
+	}
+
+	rn := start(s, 0)
+	if err := rn.Bootstrap([]raft.Peer{{ID: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	drain(rn)
+	if err := rn.Campaign(); err != nil {
+		t.Fatal(err)
+	}
+	drain(rn)
+	var snapIndex uint64
+	for i := range 30 {
+		if err := rn.Propose(fmt.Appendf(nil, "decision %d", i)); err != nil {
+			t.Fatal(err)
+		}
+		drain(rn)
+		if i%10 == 9 {
+			if _, err := s.CreateSnapshot(appliedIndex, cs, []byte("sm")); err != nil {
+				t.Fatal(err)
+			}
+			snapIndex = appliedIndex
+			if err := s.Compact(appliedIndex - 3); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(applied) != 30 {
+		t.Fatalf("%d proposals applied, want 30", len(applied))
+	}
+	last, _ := s.LastIndex()
+
+	s = reopen(t, s, dir)
+	rn = start(s, snapIndex)
+	if err := rn.Campaign(); err != nil {
+		t.Fatal(err)
+	}
+	drain(rn)
+	if err := rn.Propose([]byte("after restart")); err != nil {
+		t.Fatal(err)
+	}
+	drain(rn)
+	if got := applied[last+2]; got != "after restart" { // +1 is the new leader's empty entry
+		t.Fatalf("entry %d = %q after the restart, want the new proposal", last+2, got)
+	}
+	if st := rn.Status(); st.RaftState != raft.StateLeader || st.GetCommit() != last+2 {
+		t.Fatalf("status after restart: %v commit %d", st.RaftState, st.GetCommit())
+	}
+}
+
+type discardLogger struct{}
+
+func (discardLogger) Debug(...any)            {}
+func (discardLogger) Debugf(string, ...any)   {}
+func (discardLogger) Error(...any)            {}
+func (discardLogger) Errorf(string, ...any)   {}
+func (discardLogger) Info(...any)             {}
+func (discardLogger) Infof(string, ...any)    {}
+func (discardLogger) Warning(...any)          {}
+func (discardLogger) Warningf(string, ...any) {}
+func (discardLogger) Fatal(v ...any)          { panic(fmt.Sprint(v...)) }
+func (discardLogger) Fatalf(f string, v ...any) {
+	panic(fmt.Sprintf(f, v...))
+}
+func (discardLogger) Panic(v ...any)            { panic(fmt.Sprint(v...)) }
+func (discardLogger) Panicf(f string, v ...any) { panic(fmt.Sprintf(f, v...)) }

@@ -106,7 +106,7 @@ func openWAL(dir string, segSize int64) (*wal, *walState, error) {
 		}
 		return w, st, nil
 	}
-	var good int
+	var good, size int // of the last segment: its good prefix and its length
 	for i, seg := range segs {
 		path := filepath.Join(dir, seg.name())
 		b, err := os.ReadFile(path)
@@ -116,17 +116,16 @@ func openWAL(dir string, segSize int64) (*wal, *walState, error) {
 		if good, err = st.replay(path, b, i == len(segs)-1); err != nil {
 			return nil, nil, err
 		}
+		size = len(b)
 	}
 	path := filepath.Join(dir, segs[len(segs)-1].name())
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("txlog: open wal: %w", err)
 	}
-	if fi, err := f.Stat(); err != nil || fi.Size() != int64(good) {
+	if good < size {
 		// Cut the torn tail so that appends continue after the last good record.
-		if err == nil {
-			err = f.Truncate(int64(good))
-		}
+		err := f.Truncate(int64(good))
 		if err == nil {
 			err = fdatasync(f)
 		}

@@ -95,7 +95,7 @@ func TestWALCorruptionIsAnError(t *testing.T) {
 	// and the offset of the record of entry 2 in the last one.
 	setup := func(t *testing.T) (dir string, segs []string, mid int64) {
 		dir = t.TempDir()
-		s := openStorage(t, dir, 64)
+		s := openStorage(t, dir, 100)
 		for i := uint64(0); i < 3; i++ {
 			mustSave(t, s, hardState(1, 1, 5*i), entsRange(5*i+1, 5*i+1, 1))
 			if i == 2 {
@@ -156,7 +156,7 @@ func TestWALCorruptionIsAnError(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, segs, mid := setup(t)
 			tc.damage(t, segs, mid)
-			_, err := OpenStorage(dir, StorageOptions{SegmentSize: 64})
+			_, err := OpenStorage(dir, StorageOptions{SegmentSize: 100})
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("OpenStorage: %v, want ErrCorrupt", err)
 			}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+const helpIntro = `verdictctl operates a Verdict coordinator cluster and benchmarks it.
+
+Usage:
+  verdictctl COMMAND [ARGS] [FLAGS]
+  verdictctl help [COMMAND]
+
+Flags may come before or after the command words.
+
+Commands:
+`
+
+const helpGlobals = `
+Global flags (every command):
+  --endpoints LIST   coordinator endpoints (host:port), comma-separated (default 127.0.0.1:7400)
+  -o, --output FMT   table (for people, default) or json (for scripts)
+  --timeout D        timeout of each call to the cluster (default 5s)
+`
+
+const helpExitCodes = `
+Exit codes:
+  0  success
+  1  failure: the cluster is unreachable (no endpoint answers), an internal
+     error, or a benchmark in which nothing committed or atomicity broke
+  2  bad usage or input (unknown command or flag, malformed transaction id),
+     or the transaction asked about does not exist
+`
+
+func printHelp(w io.Writer) {
+	fmt.Fprint(w, helpIntro)
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	for _, c := range commands {
+		fmt.Fprintf(tw, "  %s\t%s\n", strings.TrimSpace(c.name()+" "+c.args), c.summary)
+	}
+	tw.Flush()
+	fmt.Fprint(w, helpGlobals)
+	fmt.Fprint(w, helpExitCodes)
+}
+
+// helpCommand answers "verdictctl help [COMMAND]".
+func helpCommand(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		printHelp(stdout)
+		return exitOK
+	}
+	cmd := lookup(args)
+	if cmd == nil {
+		fmt.Fprintf(stderr, "verdictctl help: unknown command %q\n\n", strings.Join(args, " "))
+		printHelp(stderr)
+		return exitUsage
+	}
+	fs := flag.NewFlagSet("verdictctl "+cmd.name(), flag.ContinueOnError)
+	g := defaultGlobals()
+	g.register(fs)
+	cmd.setup(fs)
+	printCommandUsage(stdout, cmd, fs)
+	return exitOK
+}
+
+func printCommandUsage(w io.Writer, cmd *command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: verdictctl %s [FLAGS]\n\n%s.\n\nFlags:\n", strings.TrimSpace(cmd.name()+" "+cmd.args), upperFirst(cmd.summary))
+	out := fs.Output()
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(out)
+	fmt.Fprint(w, helpExitCodes)
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

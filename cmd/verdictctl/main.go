@@ -1,0 +1,231 @@
+// Command verdictctl operates a Verdict coordinator cluster and benchmarks
+// it: cluster status, listing and inspecting transactions, and a closed-loop
+// benchmark that runs its own in-memory participants.
+//
+//	verdictctl cluster status --endpoints 127.0.0.1:7401,127.0.0.1:7402
+//	verdictctl tx list --state preparing -o json
+//	verdictctl tx show 01920c4e-7a3b-7c3d-9e2f-0123456789ab
+//	verdictctl bench --duration 10s --concurrency 64 --participants 2
+//
+// Run "verdictctl help" for the commands, their flags and the exit codes.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0 // success
+	exitFailure = 1 // the cluster is unreachable, or an internal failure
+	exitUsage   = 2 // bad usage or input, or the thing asked about does not exist
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// env is what a command runs with: the global flags and where to write.
+type env struct {
+	globals
+	ctx    context.Context // canceled on SIGINT
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// globals are the flags every command takes.
+type globals struct {
+	endpoints string
+	output    string
+	timeout   time.Duration
+}
+
+func defaultGlobals() globals {
+	return globals{endpoints: "127.0.0.1:7400", output: "table", timeout: 5 * time.Second}
+}
+
+// register defines the global flags on fs, with their current values as
+// defaults, so that values given before the command words survive.
+func (g *globals) register(fs *flag.FlagSet) {
+	fs.StringVar(&g.endpoints, "endpoints", g.endpoints, "coordinator endpoints (host:port), comma-separated")
+	fs.StringVar(&g.output, "output", g.output, "output format: table or json")
+	fs.StringVar(&g.output, "o", g.output, "shorthand for --output")
+	fs.DurationVar(&g.timeout, "timeout", g.timeout, "timeout of each call to the cluster")
+}
+
+func (g *globals) validate() error {
+	if g.output != "table" && g.output != "json" {
+		return fmt.Errorf("--output %q: want table or json", g.output)
+	}
+	if g.timeout <= 0 {
+		return fmt.Errorf("--timeout %v: must be positive", g.timeout)
+	}
+	if _, err := g.endpointList(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (g *globals) endpointList() ([]string, error) {
+	var eps []string
+	for ep := range strings.SplitSeq(g.endpoints, ",") {
+		if ep = strings.TrimSpace(ep); ep != "" {
+			eps = append(eps, ep)
+		}
+	}
+	if len(eps) == 0 {
+		return nil, fmt.Errorf("--endpoints %q: no endpoint", g.endpoints)
+	}
+	return eps, nil
+}
+
+func (e *env) json() bool { return e.output == "json" }
+
+// callContext bounds one call to the cluster by --timeout.
+func (e *env) callContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(e.ctx, e.timeout)
+}
+
+// command is one subcommand. setup defines the command's own flags on fs
+// and returns the function that runs it with its positional arguments.
+type command struct {
+	words   []string
+	args    string // positional arguments, for the usage line
+	summary string
+	setup   func(fs *flag.FlagSet) func(e *env, args []string) int
+}
+
+func (c *command) name() string { return strings.Join(c.words, " ") }
+
+var commands = []*command{
+	{words: []string{"cluster", "status"}, summary: "show the members, the leader and each node's Raft progress", setup: setupClusterStatus},
+	{words: []string{"tx", "list"}, summary: "list transactions (undecided or not yet done, unless --all)", setup: setupTxList},
+	{words: []string{"tx", "show"}, args: "TXID", summary: "show one transaction: state, participants, deliveries, last error", setup: setupTxShow},
+	{words: []string{"bench"}, summary: "run a closed-loop benchmark with in-process participants", setup: setupBench},
+}
+
+// run is the whole program: it returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	stdout, stderr = &lockedWriter{w: stdout}, &lockedWriter{w: stderr}
+	g := defaultGlobals()
+
+	// Global flags may come before the command words.
+	pre := flag.NewFlagSet("verdictctl", flag.ContinueOnError)
+	pre.SetOutput(io.Discard)
+	g.register(pre)
+	if err := pre.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printHelp(stdout)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "verdictctl: %v\n\n", err)
+		printHelp(stderr)
+		return exitUsage
+	}
+	rest := pre.Args()
+	if len(rest) == 0 {
+		printHelp(stderr)
+		return exitUsage
+	}
+	if rest[0] == "help" {
+		return helpCommand(rest[1:], stdout, stderr)
+	}
+	cmd := lookup(rest)
+	if cmd == nil {
+		fmt.Fprintf(stderr, "verdictctl: unknown command %q\n\n", strings.Join(leadingWords(rest), " "))
+		printHelp(stderr)
+		return exitUsage
+	}
+
+	fs := flag.NewFlagSet("verdictctl "+cmd.name(), flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	g.register(fs)
+	runCmd := cmd.setup(fs)
+	fs.Usage = func() { printCommandUsage(fs.Output(), cmd, fs) }
+	positional, err := parseInterleaved(fs, rest[len(cmd.words):])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printCommandUsage(stdout, cmd, fs)
+			return exitOK
+		}
+		return exitUsage // the flag package has printed the error and usage
+	}
+	if err := g.validate(); err != nil {
+		fmt.Fprintf(stderr, "verdictctl %s: %v\n", cmd.name(), err)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	return runCmd(&env{globals: g, ctx: ctx, stdout: stdout, stderr: stderr}, positional)
+}
+
+// lookup returns the command whose words begin args.
+func lookup(args []string) *command {
+	for _, c := range commands {
+		if len(args) >= len(c.words) && equalWords(args[:len(c.words)], c.words) {
+			return c
+		}
+	}
+	return nil
+}
+
+func equalWords(a, b []string) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return len(a) == len(b)
+}
+
+func leadingWords(args []string) []string {
+	for i, a := range args {
+		if strings.HasPrefix(a, "-") {
+			return args[:i]
+		}
+	}
+	return args
+}
+
+// parseInterleaved parses flags that may come before, between or after the
+// positional arguments, which it returns. After "--" everything is
+// positional.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
+
+// lockedWriter serialises writes: the benchmark's participants log from
+// their own goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
