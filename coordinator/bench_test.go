@@ -23,3 +23,19 @@ func BenchmarkCommit(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCommitSerial is BenchmarkCommit from one initiator: its ns/op is
+// the latency of a whole transaction (Begin, two calls that enlist, Commit).
+func BenchmarkCommitSerial(b *testing.B) {
+	c := newCluster(b, 3)
+	c.leader()
+	p1 := startParticipant(b, "p1", c.endpoints())
+	p2 := startParticipant(b, "p2", c.endpoints())
+	cl := dial(b, c.endpoints()...)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := runTx(context.Background(), cl, p1, p2); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -238,6 +238,10 @@ func StartNode(cfg Config) (*Node, error) {
 	}
 	n.trans.setNode(n.raft)
 	go n.run()
+	if len(cfg.Peers) == 1 {
+		// A lone voter need not wait out an election timeout.
+		_ = n.raft.Campaign(context.Background())
+	}
 	return n, nil
 }
 
