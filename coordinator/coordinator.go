@@ -147,7 +147,7 @@ func (c *Coordinator) Enlist(ctx context.Context, req *verdictv1.EnlistRequest) 
 	defer c.active.mu.Unlock()
 	switch {
 	case t.state != verdictv1.TxState_TX_STATE_ACTIVE:
-		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is already committing; too late to enlist", id)
+		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is %s; too late to enlist", id, stateWord(t.state))
 	case c.cfg.clock.Now().After(t.deadline):
 		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s has passed its deadline", id)
 	}

@@ -67,7 +67,11 @@ func (n *Node) handleReady(rd raft.Ready) error {
 			return fmt.Errorf("persist snapshot: %w", err)
 		}
 	}
-	if err := n.storage.Save(rd.HardState, rd.Entries); err != nil {
+	save := n.storage.Save
+	if !rd.MustSync {
+		save = n.storage.SaveUnsynced
+	}
+	if err := save(rd.HardState, rd.Entries); err != nil {
 		return fmt.Errorf("persist entries: %w", err)
 	}
 	if !n.isLeader {

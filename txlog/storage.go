@@ -220,6 +220,17 @@ func (s *Storage) Snapshot() (*raftpb.Snapshot, error) {
 // compacted and skipped. A write or sync error is sticky: every later write
 // fails, and the caller must stop.
 func (s *Storage) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
+	return s.save(hs, ents, true)
+}
+
+// SaveUnsynced is Save without the fsync, for a raft Ready whose MustSync is
+// false: only the commit index changed. A crash may lose the record, and with
+// it only commit progress, which raft learns again from the leader.
+func (s *Storage) SaveUnsynced(hs *raftpb.HardState, ents []*raftpb.Entry) error {
+	return s.save(hs, ents, false)
+}
+
+func (s *Storage) save(hs *raftpb.HardState, ents []*raftpb.Entry, sync bool) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if s.closed {
@@ -231,7 +242,7 @@ func (s *Storage) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 	if err != nil {
 		return err
 	}
-	if err := s.wal.save(hs, ents); err != nil {
+	if err := s.wal.save(hs, ents, sync); err != nil {
 		return err
 	}
 	s.mu.Lock()

@@ -292,7 +292,7 @@ func (st *walState) appendEntry(e *raftpb.Entry) error {
 
 // save appends ents and then hs (unless empty or unchanged) and syncs once.
 // With nothing to write it does not sync.
-func (w *wal) save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
+func (w *wal) save(hs *raftpb.HardState, ents []*raftpb.Entry, sync bool) error {
 	if w.err != nil {
 		return w.err
 	}
@@ -317,7 +317,7 @@ func (w *wal) save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 			return err
 		}
 	}
-	if err := w.write(buf); err != nil {
+	if err := w.write(buf, sync); err != nil {
 		return err
 	}
 	if len(ents) > 0 {
@@ -333,9 +333,13 @@ func (w *wal) save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 }
 
 // write appends b to the open segment and syncs it.
-func (w *wal) write(b []byte) error {
+func (w *wal) write(b []byte, sync bool) error {
 	if _, err := w.f.Write(b); err != nil {
 		return w.fail(fmt.Errorf("txlog: write wal: %w", err))
+	}
+	if !sync {
+		w.size += int64(len(b))
+		return nil
 	}
 	if err := fdatasync(w.f); err != nil {
 		return w.fail(fmt.Errorf("txlog: sync wal: %w", err))

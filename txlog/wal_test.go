@@ -246,7 +246,7 @@ func TestWALReplayConflicts(t *testing.T) {
 		entsRange(4, 5, 3),
 	}
 	for _, es := range saves {
-		if err := w.save(hardState(3, 1, 2), es); err != nil {
+		if err := w.save(hardState(3, 1, 2), es, true); err != nil {
 			t.Fatal(err)
 		}
 	}
