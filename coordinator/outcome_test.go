@@ -1,0 +1,69 @@
+package coordinator
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/verdict-tx/verdict/internal/txid"
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+func TestOutcomeAnswers(t *testing.T) {
+	c := newCluster(t, 3)
+	lead := c.leader()
+	raw := coordClient(t, lead.Addr())
+	viaFollower := coordClient(t, c.follower().Addr())
+	ctx := context.Background()
+
+	b, err := raw.Begin(ctx, &verdictv1.BeginRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown, _ := txid.New()
+	for _, cl := range []verdictv1.CoordinatorClient{raw, viaFollower} {
+		resp, err := cl.Outcome(ctx, &verdictv1.OutcomeRequest{Txid: b.GetTxid()})
+		if err != nil || resp.GetOutcome() != verdictv1.Outcome_OUTCOME_PENDING {
+			t.Errorf("Outcome(active) = %v, %v; want PENDING", resp, err)
+		}
+		resp, err = cl.Outcome(ctx, &verdictv1.OutcomeRequest{Txid: unknown})
+		if err != nil || resp.GetOutcome() != verdictv1.Outcome_OUTCOME_ABORTED {
+			t.Errorf("Outcome(unknown) = %v, %v; want ABORTED (presumed abort)", resp, err)
+		}
+	}
+}
+
+// TestIsolatedLeaderNeverPresumesAbort cuts the leader off from its peers. A
+// newer leader may hold any transaction as active, so the old leader must not
+// answer "unknown ⇒ aborted": it fails instead.
+func TestIsolatedLeaderNeverPresumesAbort(t *testing.T) {
+	c := newCluster(t, 3)
+	lead := c.leader()
+	raw := coordClient(t, lead.Addr())
+	id := lead.Node().ID()
+	cut := func(m *raftpb.Message) bool { return m.GetFrom() != id && m.GetTo() != id }
+	for _, s := range c.nodes {
+		s.Node().SetFilter(cut)
+	}
+	unknown, _ := txid.New()
+	for i := 0; i < 5; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		resp, err := raw.Outcome(ctx, &verdictv1.OutcomeRequest{Txid: unknown})
+		cancel()
+		if err == nil {
+			t.Fatalf("isolated leader answered Outcome(unknown) = %v; want an error", resp)
+		}
+	}
+	for _, s := range c.nodes {
+		s.Node().SetFilter(nil)
+	}
+	// Healed: the cluster answers again.
+	waitFor(t, 10*time.Second, "Outcome after healing", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		resp, err := coordClient(t, c.leader().Addr()).Outcome(ctx, &verdictv1.OutcomeRequest{Txid: unknown})
+		return err == nil && resp.GetOutcome() == verdictv1.Outcome_OUTCOME_ABORTED
+	})
+}
