@@ -10,15 +10,18 @@ import (
 )
 
 // participantPool keeps one long-lived connection per participant address.
+// It also batches prepares per address.
 type participantPool struct {
+	ctx  context.Context // cancelled when the node stops
 	dial []grpc.DialOption
 
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn
+	mu        sync.Mutex
+	conns     map[string]*grpc.ClientConn
+	preparers map[string]*preparer
 }
 
-func newParticipantPool(dial []grpc.DialOption) *participantPool {
-	return &participantPool{dial: dial, conns: map[string]*grpc.ClientConn{}}
+func newParticipantPool(ctx context.Context, dial []grpc.DialOption) *participantPool {
+	return &participantPool{ctx: ctx, dial: dial, conns: map[string]*grpc.ClientConn{}, preparers: map[string]*preparer{}}
 }
 
 func (p *participantPool) client(addr string) (verdictv1.ParticipantClient, error) {
@@ -36,12 +39,16 @@ func (p *participantPool) client(addr string) (verdictv1.ParticipantClient, erro
 	return verdictv1.NewParticipantClient(conn), nil
 }
 
-func (p *participantPool) prepare(ctx context.Context, addr, id string) (*verdictv1.PrepareResponse, error) {
-	cl, err := p.client(addr)
-	if err != nil {
-		return nil, err
+// prepare asks the participant at addr for its vote on id.
+func (p *participantPool) prepare(ctx context.Context, addr, id string) (*verdictv1.PrepareVote, error) {
+	p.mu.Lock()
+	pr, ok := p.preparers[addr]
+	if !ok {
+		pr = &preparer{pool: p, addr: addr}
+		p.preparers[addr] = pr
 	}
-	return cl.Prepare(ctx, &verdictv1.PrepareRequest{Txid: id})
+	p.mu.Unlock()
+	return pr.prepare(ctx, id)
 }
 
 // decide sends Commit (for OUTCOME_COMMITTED) or Abort for a batch of ids.

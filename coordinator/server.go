@@ -121,6 +121,7 @@ func Start(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("verdict: listen: %w", err)
 		}
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	c := &Coordinator{
 		cfg: engineConfig{
 			defaultTimeout:  cfg.DefaultTimeout,
@@ -131,11 +132,12 @@ func Start(cfg Config) (*Server, error) {
 		},
 		fsm:          newFSM(log),
 		active:       newActiveTable(),
-		parts:        newParticipantPool(cfg.DialOptions),
+		parts:        newParticipantPool(ctx, cfg.DialOptions),
 		leaderEvents: make(chan struct{}, 1),
 		stop:         make(chan struct{}),
+		ctx:          ctx,
+		cancel:       cancel,
 	}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.delivery = newDelivery(c, log, cfg.MaxRetryBackoff)
 	node, err := txlog.StartNode(txlog.Config{
 		ID:              cfg.ID,
@@ -151,6 +153,7 @@ func Start(cfg Config) (*Server, error) {
 		Logger:          cfg.Logger,
 	})
 	if err != nil {
+		cancel()
 		lis.Close()
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -18,30 +19,55 @@ type service struct {
 	s *Server
 }
 
+// Prepare votes on each transaction of the batch; the resource's prepares run
+// concurrently, so one slow transaction does not hold up the others' work.
 func (p *service) Prepare(ctx context.Context, req *verdictv1.PrepareRequest) (*verdictv1.PrepareResponse, error) {
-	id := req.GetTxid()
-	if err := txid.Validate(id); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+	ids := req.GetTxids()
+	if len(ids) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "verdict: prepare names no transaction")
 	}
+	for _, id := range ids {
+		if err := txid.Validate(id); err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+	}
+	resp := &verdictv1.PrepareResponse{Votes: make([]*verdictv1.PrepareVote, len(ids))}
+	if len(ids) == 1 {
+		resp.Votes[0] = p.prepareOne(ctx, ids[0])
+		return resp, nil
+	}
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp.Votes[i] = p.prepareOne(ctx, id)
+		}()
+	}
+	wg.Wait()
+	return resp, nil
+}
+
+func (p *service) prepareOne(ctx context.Context, id string) *verdictv1.PrepareVote {
 	if p.s.isFenced(id) {
-		return no("verdict: transaction aborted at participant " + p.s.cfg.Name), nil
+		return no("verdict: transaction aborted at participant " + p.s.cfg.Name)
 	}
 	vote, err := p.s.cfg.Resource.Prepare(ctx, id)
 	if err != nil {
 		p.s.log.Info("verdict: prepare failed, voting no", "txid", id, "err", err)
-		return no(err.Error()), nil
+		return no(err.Error())
 	}
 	switch vote {
 	case VoteYes, VoteReadOnly:
-		return &verdictv1.PrepareResponse{Vote: vote.proto()}, nil
+		return &verdictv1.PrepareVote{Vote: vote.proto()}
 	case VoteNo:
-		return no(""), nil
+		return no("")
 	}
-	return no(fmt.Sprintf("verdict: resource returned invalid vote %v", vote)), nil
+	return no(fmt.Sprintf("verdict: resource returned invalid vote %v", vote))
 }
 
-func no(reason string) *verdictv1.PrepareResponse {
-	return &verdictv1.PrepareResponse{Vote: verdictv1.Vote_VOTE_NO, Reason: reason}
+func no(reason string) *verdictv1.PrepareVote {
+	return &verdictv1.PrepareVote{Vote: verdictv1.Vote_VOTE_NO, Reason: reason}
 }
 
 // Commit commits each transaction of the batch. Every one is attempted; the

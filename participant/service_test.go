@@ -11,13 +11,16 @@ import (
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
-func prepare(t *testing.T, e *participantEnv, id string) *verdictv1.PrepareResponse {
+func prepare(t *testing.T, e *participantEnv, id string) *verdictv1.PrepareVote {
 	t.Helper()
-	resp, err := e.part.Prepare(testContext(t), &verdictv1.PrepareRequest{Txid: id})
+	resp, err := e.part.Prepare(testContext(t), &verdictv1.PrepareRequest{Txids: []string{id}})
 	if err != nil {
 		t.Fatalf("Prepare(%s): %v", id, err)
 	}
-	return resp
+	if len(resp.GetVotes()) != 1 {
+		t.Fatalf("Prepare(%s) = %d votes, want 1", id, len(resp.GetVotes()))
+	}
+	return resp.GetVotes()[0]
 }
 
 func TestPrepareCommitAbortIdempotent(t *testing.T) {
@@ -124,7 +127,7 @@ func TestAbortUnknownFences(t *testing.T) {
 func TestMalformedTxid(t *testing.T) {
 	e := newEnv(t, Config{})
 	ctx := testContext(t)
-	if _, err := e.part.Prepare(ctx, &verdictv1.PrepareRequest{Txid: "not-a-txid"}); status.Code(err) != codes.InvalidArgument {
+	if _, err := e.part.Prepare(ctx, &verdictv1.PrepareRequest{Txids: []string{"not-a-txid"}}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("Prepare: %v, want InvalidArgument", err)
 	}
 	good := newTxID(t)
@@ -142,5 +145,37 @@ func TestMalformedTxid(t *testing.T) {
 	}
 	if s := e.res.State(good); s != TxPrepared {
 		t.Errorf("a rejected batch changed state to %v", s)
+	}
+}
+
+// TestPrepareBatch votes on several transactions in one call, one vote each
+// in request order, and refuses a batch with any malformed id or none.
+func TestPrepareBatch(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := testContext(t)
+	staged, unstaged, fenced := newTxID(t), newTxID(t), newTxID(t)
+	if err := e.res.Stage(staged, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.part.Abort(ctx, &verdictv1.DecisionRequest{Txids: []string{fenced}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e.part.Prepare(ctx, &verdictv1.PrepareRequest{Txids: []string{staged, unstaged, fenced}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []verdictv1.Vote{verdictv1.Vote_VOTE_YES, verdictv1.Vote_VOTE_READ_ONLY, verdictv1.Vote_VOTE_NO}
+	if len(resp.GetVotes()) != len(want) {
+		t.Fatalf("got %d votes, want %d", len(resp.GetVotes()), len(want))
+	}
+	for i, v := range resp.GetVotes() {
+		if v.GetVote() != want[i] {
+			t.Errorf("vote %d = %v, want %v", i, v.GetVote(), want[i])
+		}
+	}
+	for _, ids := range [][]string{nil, {staged, "bad"}} {
+		if _, err := e.part.Prepare(ctx, &verdictv1.PrepareRequest{Txids: ids}); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("Prepare(%v): %v, want InvalidArgument", ids, err)
+		}
 	}
 }

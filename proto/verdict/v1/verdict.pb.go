@@ -1086,7 +1086,7 @@ func (x *Transaction) GetLastError() string {
 
 type PrepareRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Txid          string                 `protobuf:"bytes,1,opt,name=txid,proto3" json:"txid,omitempty"`
+	Txids         []string               `protobuf:"bytes,1,rep,name=txids,proto3" json:"txids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1121,17 +1121,16 @@ func (*PrepareRequest) Descriptor() ([]byte, []int) {
 	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{16}
 }
 
-func (x *PrepareRequest) GetTxid() string {
+func (x *PrepareRequest) GetTxids() []string {
 	if x != nil {
-		return x.Txid
+		return x.Txids
 	}
-	return ""
+	return nil
 }
 
 type PrepareResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Vote          Vote                   `protobuf:"varint,1,opt,name=vote,proto3,enum=verdict.v1.Vote" json:"vote,omitempty"`
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Votes         []*PrepareVote         `protobuf:"bytes,1,rep,name=votes,proto3" json:"votes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1166,14 +1165,59 @@ func (*PrepareResponse) Descriptor() ([]byte, []int) {
 	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{17}
 }
 
-func (x *PrepareResponse) GetVote() Vote {
+func (x *PrepareResponse) GetVotes() []*PrepareVote {
+	if x != nil {
+		return x.Votes
+	}
+	return nil
+}
+
+type PrepareVote struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vote          Vote                   `protobuf:"varint,1,opt,name=vote,proto3,enum=verdict.v1.Vote" json:"vote,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrepareVote) Reset() {
+	*x = PrepareVote{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrepareVote) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrepareVote) ProtoMessage() {}
+
+func (x *PrepareVote) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrepareVote.ProtoReflect.Descriptor instead.
+func (*PrepareVote) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *PrepareVote) GetVote() Vote {
 	if x != nil {
 		return x.Vote
 	}
 	return Vote_VOTE_UNSPECIFIED
 }
 
-func (x *PrepareResponse) GetReason() string {
+func (x *PrepareVote) GetReason() string {
 	if x != nil {
 		return x.Reason
 	}
@@ -1189,7 +1233,7 @@ type DecisionRequest struct {
 
 func (x *DecisionRequest) Reset() {
 	*x = DecisionRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[18]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1201,7 +1245,7 @@ func (x *DecisionRequest) String() string {
 func (*DecisionRequest) ProtoMessage() {}
 
 func (x *DecisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[18]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1214,7 +1258,7 @@ func (x *DecisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecisionRequest.ProtoReflect.Descriptor instead.
 func (*DecisionRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{18}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DecisionRequest) GetTxids() []string {
@@ -1232,7 +1276,7 @@ type DecisionResponse struct {
 
 func (x *DecisionResponse) Reset() {
 	*x = DecisionResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[19]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1288,7 @@ func (x *DecisionResponse) String() string {
 func (*DecisionResponse) ProtoMessage() {}
 
 func (x *DecisionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[19]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1301,7 @@ func (x *DecisionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecisionResponse.ProtoReflect.Descriptor instead.
 func (*DecisionResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{19}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{20}
 }
 
 type StatusRequest struct {
@@ -1268,7 +1312,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[20]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +1324,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[20]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1337,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{20}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{21}
 }
 
 type StatusResponse struct {
@@ -1313,7 +1357,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[21]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1325,7 +1369,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[21]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1338,7 +1382,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{21}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *StatusResponse) GetId() uint64 {
@@ -1405,7 +1449,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1417,7 +1461,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1430,7 +1474,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{22}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{23}
 }
 
 type MembersResponse struct {
@@ -1442,7 +1486,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1454,7 +1498,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1467,7 +1511,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{23}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *MembersResponse) GetMembers() []*Member {
@@ -1488,7 +1532,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1500,7 +1544,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1513,7 +1557,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{24}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Member) GetId() uint64 {
@@ -1547,7 +1591,7 @@ type RaftMessage struct {
 
 func (x *RaftMessage) Reset() {
 	*x = RaftMessage{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1559,7 +1603,7 @@ func (x *RaftMessage) String() string {
 func (*RaftMessage) ProtoMessage() {}
 
 func (x *RaftMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1572,7 +1616,7 @@ func (x *RaftMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessage.ProtoReflect.Descriptor instead.
 func (*RaftMessage) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{25}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RaftMessage) GetData() []byte {
@@ -1590,7 +1634,7 @@ type RaftAck struct {
 
 func (x *RaftAck) Reset() {
 	*x = RaftAck{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1602,7 +1646,7 @@ func (x *RaftAck) String() string {
 func (*RaftAck) ProtoMessage() {}
 
 func (x *RaftAck) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1615,7 +1659,7 @@ func (x *RaftAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftAck.ProtoReflect.Descriptor instead.
 func (*RaftAck) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{26}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{27}
 }
 
 // LogBatch is the payload of one Raft entry: many records proposed together.
@@ -1628,7 +1672,7 @@ type LogBatch struct {
 
 func (x *LogBatch) Reset() {
 	*x = LogBatch{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1640,7 +1684,7 @@ func (x *LogBatch) String() string {
 func (*LogBatch) ProtoMessage() {}
 
 func (x *LogBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1653,7 +1697,7 @@ func (x *LogBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogBatch.ProtoReflect.Descriptor instead.
 func (*LogBatch) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{27}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *LogBatch) GetRecords() []*LogRecord {
@@ -1676,7 +1720,7 @@ type LogRecord struct {
 
 func (x *LogRecord) Reset() {
 	*x = LogRecord{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1688,7 +1732,7 @@ func (x *LogRecord) String() string {
 func (*LogRecord) ProtoMessage() {}
 
 func (x *LogRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1701,7 +1745,7 @@ func (x *LogRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRecord.ProtoReflect.Descriptor instead.
 func (*LogRecord) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{28}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *LogRecord) GetKind() isLogRecord_Kind {
@@ -1763,7 +1807,7 @@ type Decision struct {
 
 func (x *Decision) Reset() {
 	*x = Decision{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1775,7 +1819,7 @@ func (x *Decision) String() string {
 func (*Decision) ProtoMessage() {}
 
 func (x *Decision) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1788,7 +1832,7 @@ func (x *Decision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Decision.ProtoReflect.Descriptor instead.
 func (*Decision) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{29}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Decision) GetTxid() string {
@@ -1844,7 +1888,7 @@ type Done struct {
 
 func (x *Done) Reset() {
 	*x = Done{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1856,7 +1900,7 @@ func (x *Done) String() string {
 func (*Done) ProtoMessage() {}
 
 func (x *Done) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1869,7 +1913,7 @@ func (x *Done) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Done.ProtoReflect.Descriptor instead.
 func (*Done) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{30}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Done) GetTxids() []string {
@@ -1896,7 +1940,7 @@ type StateSnapshot struct {
 
 func (x *StateSnapshot) Reset() {
 	*x = StateSnapshot{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1908,7 +1952,7 @@ func (x *StateSnapshot) String() string {
 func (*StateSnapshot) ProtoMessage() {}
 
 func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1921,7 +1965,7 @@ func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateSnapshot.ProtoReflect.Descriptor instead.
 func (*StateSnapshot) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{31}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *StateSnapshot) GetTransactions() []*Transaction {
@@ -1994,10 +2038,12 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x05acked\x18\t \x03(\tR\x05acked\x12\x1d\n" +
 	"\n" +
 	"last_error\x18\n" +
-	" \x01(\tR\tlastError\"$\n" +
-	"\x0ePrepareRequest\x12\x12\n" +
-	"\x04txid\x18\x01 \x01(\tR\x04txid\"O\n" +
-	"\x0fPrepareResponse\x12$\n" +
+	" \x01(\tR\tlastError\"&\n" +
+	"\x0ePrepareRequest\x12\x14\n" +
+	"\x05txids\x18\x01 \x03(\tR\x05txids\"@\n" +
+	"\x0fPrepareResponse\x12-\n" +
+	"\x05votes\x18\x01 \x03(\v2\x17.verdict.v1.PrepareVoteR\x05votes\"K\n" +
+	"\vPrepareVote\x12$\n" +
 	"\x04vote\x18\x01 \x01(\x0e2\x10.verdict.v1.VoteR\x04vote\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"'\n" +
 	"\x0fDecisionRequest\x12\x14\n" +
@@ -2090,7 +2136,7 @@ func file_verdict_v1_verdict_proto_rawDescGZIP() []byte {
 }
 
 var file_verdict_v1_verdict_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_verdict_v1_verdict_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_verdict_v1_verdict_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_verdict_v1_verdict_proto_goTypes = []any{
 	(Outcome)(0),                     // 0: verdict.v1.Outcome
 	(TxState)(0),                     // 1: verdict.v1.TxState
@@ -2113,20 +2159,21 @@ var file_verdict_v1_verdict_proto_goTypes = []any{
 	(*Transaction)(nil),              // 18: verdict.v1.Transaction
 	(*PrepareRequest)(nil),           // 19: verdict.v1.PrepareRequest
 	(*PrepareResponse)(nil),          // 20: verdict.v1.PrepareResponse
-	(*DecisionRequest)(nil),          // 21: verdict.v1.DecisionRequest
-	(*DecisionResponse)(nil),         // 22: verdict.v1.DecisionResponse
-	(*StatusRequest)(nil),            // 23: verdict.v1.StatusRequest
-	(*StatusResponse)(nil),           // 24: verdict.v1.StatusResponse
-	(*MembersRequest)(nil),           // 25: verdict.v1.MembersRequest
-	(*MembersResponse)(nil),          // 26: verdict.v1.MembersResponse
-	(*Member)(nil),                   // 27: verdict.v1.Member
-	(*RaftMessage)(nil),              // 28: verdict.v1.RaftMessage
-	(*RaftAck)(nil),                  // 29: verdict.v1.RaftAck
-	(*LogBatch)(nil),                 // 30: verdict.v1.LogBatch
-	(*LogRecord)(nil),                // 31: verdict.v1.LogRecord
-	(*Decision)(nil),                 // 32: verdict.v1.Decision
-	(*Done)(nil),                     // 33: verdict.v1.Done
-	(*StateSnapshot)(nil),            // 34: verdict.v1.StateSnapshot
+	(*PrepareVote)(nil),              // 21: verdict.v1.PrepareVote
+	(*DecisionRequest)(nil),          // 22: verdict.v1.DecisionRequest
+	(*DecisionResponse)(nil),         // 23: verdict.v1.DecisionResponse
+	(*StatusRequest)(nil),            // 24: verdict.v1.StatusRequest
+	(*StatusResponse)(nil),           // 25: verdict.v1.StatusResponse
+	(*MembersRequest)(nil),           // 26: verdict.v1.MembersRequest
+	(*MembersResponse)(nil),          // 27: verdict.v1.MembersResponse
+	(*Member)(nil),                   // 28: verdict.v1.Member
+	(*RaftMessage)(nil),              // 29: verdict.v1.RaftMessage
+	(*RaftAck)(nil),                  // 30: verdict.v1.RaftAck
+	(*LogBatch)(nil),                 // 31: verdict.v1.LogBatch
+	(*LogRecord)(nil),                // 32: verdict.v1.LogRecord
+	(*Decision)(nil),                 // 33: verdict.v1.Decision
+	(*Done)(nil),                     // 34: verdict.v1.Done
+	(*StateSnapshot)(nil),            // 35: verdict.v1.StateSnapshot
 }
 var file_verdict_v1_verdict_proto_depIdxs = []int32{
 	3,  // 0: verdict.v1.EnlistRequest.participant:type_name -> verdict.v1.ParticipantRef
@@ -2139,46 +2186,47 @@ var file_verdict_v1_verdict_proto_depIdxs = []int32{
 	18, // 7: verdict.v1.ListTransactionsResponse.transactions:type_name -> verdict.v1.Transaction
 	1,  // 8: verdict.v1.Transaction.state:type_name -> verdict.v1.TxState
 	3,  // 9: verdict.v1.Transaction.participants:type_name -> verdict.v1.ParticipantRef
-	2,  // 10: verdict.v1.PrepareResponse.vote:type_name -> verdict.v1.Vote
-	27, // 11: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
-	27, // 12: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
-	31, // 13: verdict.v1.LogBatch.records:type_name -> verdict.v1.LogRecord
-	32, // 14: verdict.v1.LogRecord.decision:type_name -> verdict.v1.Decision
-	33, // 15: verdict.v1.LogRecord.done:type_name -> verdict.v1.Done
-	0,  // 16: verdict.v1.Decision.outcome:type_name -> verdict.v1.Outcome
-	3,  // 17: verdict.v1.Decision.participants:type_name -> verdict.v1.ParticipantRef
-	18, // 18: verdict.v1.StateSnapshot.transactions:type_name -> verdict.v1.Transaction
-	4,  // 19: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
-	6,  // 20: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
-	8,  // 21: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
-	10, // 22: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
-	12, // 23: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
-	14, // 24: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
-	16, // 25: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
-	19, // 26: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
-	21, // 27: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
-	21, // 28: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
-	23, // 29: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
-	25, // 30: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
-	28, // 31: verdict.v1.Raft.Send:input_type -> verdict.v1.RaftMessage
-	5,  // 32: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
-	7,  // 33: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
-	9,  // 34: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
-	11, // 35: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
-	13, // 36: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
-	15, // 37: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
-	17, // 38: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
-	20, // 39: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
-	22, // 40: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
-	22, // 41: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
-	24, // 42: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
-	26, // 43: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
-	29, // 44: verdict.v1.Raft.Send:output_type -> verdict.v1.RaftAck
-	32, // [32:45] is the sub-list for method output_type
-	19, // [19:32] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	21, // 10: verdict.v1.PrepareResponse.votes:type_name -> verdict.v1.PrepareVote
+	2,  // 11: verdict.v1.PrepareVote.vote:type_name -> verdict.v1.Vote
+	28, // 12: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
+	28, // 13: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
+	32, // 14: verdict.v1.LogBatch.records:type_name -> verdict.v1.LogRecord
+	33, // 15: verdict.v1.LogRecord.decision:type_name -> verdict.v1.Decision
+	34, // 16: verdict.v1.LogRecord.done:type_name -> verdict.v1.Done
+	0,  // 17: verdict.v1.Decision.outcome:type_name -> verdict.v1.Outcome
+	3,  // 18: verdict.v1.Decision.participants:type_name -> verdict.v1.ParticipantRef
+	18, // 19: verdict.v1.StateSnapshot.transactions:type_name -> verdict.v1.Transaction
+	4,  // 20: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
+	6,  // 21: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
+	8,  // 22: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
+	10, // 23: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
+	12, // 24: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
+	14, // 25: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
+	16, // 26: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
+	19, // 27: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
+	22, // 28: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
+	22, // 29: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
+	24, // 30: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
+	26, // 31: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
+	29, // 32: verdict.v1.Raft.Send:input_type -> verdict.v1.RaftMessage
+	5,  // 33: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
+	7,  // 34: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
+	9,  // 35: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
+	11, // 36: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
+	13, // 37: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
+	15, // 38: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
+	17, // 39: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
+	20, // 40: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
+	23, // 41: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
+	23, // 42: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
+	25, // 43: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
+	27, // 44: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
+	30, // 45: verdict.v1.Raft.Send:output_type -> verdict.v1.RaftAck
+	33, // [33:46] is the sub-list for method output_type
+	20, // [20:33] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_verdict_v1_verdict_proto_init() }
@@ -2186,7 +2234,7 @@ func file_verdict_v1_verdict_proto_init() {
 	if File_verdict_v1_verdict_proto != nil {
 		return
 	}
-	file_verdict_v1_verdict_proto_msgTypes[28].OneofWrappers = []any{
+	file_verdict_v1_verdict_proto_msgTypes[29].OneofWrappers = []any{
 		(*LogRecord_Decision)(nil),
 		(*LogRecord_Done)(nil),
 	}
@@ -2196,7 +2244,7 @@ func file_verdict_v1_verdict_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_verdict_v1_verdict_proto_rawDesc), len(file_verdict_v1_verdict_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   4,
 		},

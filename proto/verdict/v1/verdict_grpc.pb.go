@@ -363,6 +363,9 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type ParticipantClient interface {
+	// Prepare carries a batch of transaction ids and answers one vote for each,
+	// in the same order. The coordinator batches the prepares that are due at
+	// the same participant at the same time.
 	Prepare(ctx context.Context, in *PrepareRequest, opts ...grpc.CallOption) (*PrepareResponse, error)
 	// Commit and Abort carry a batch of transaction ids; both are idempotent.
 	Commit(ctx context.Context, in *DecisionRequest, opts ...grpc.CallOption) (*DecisionResponse, error)
@@ -411,6 +414,9 @@ func (c *participantClient) Abort(ctx context.Context, in *DecisionRequest, opts
 // All implementations must embed UnimplementedParticipantServer
 // for forward compatibility.
 type ParticipantServer interface {
+	// Prepare carries a batch of transaction ids and answers one vote for each,
+	// in the same order. The coordinator batches the prepares that are due at
+	// the same participant at the same time.
 	Prepare(context.Context, *PrepareRequest) (*PrepareResponse, error)
 	// Commit and Abort carry a batch of transaction ids; both are idempotent.
 	Commit(context.Context, *DecisionRequest) (*DecisionResponse, error)

@@ -1,0 +1,257 @@
+// Package bench is Verdict's closed-loop load generator, run by `verdictctl
+// bench`: it starts in-memory participant services in its own process (real
+// gRPC on 127.0.0.1), then runs Begin → one call to each participant (which
+// enlists it) → Commit from many workers against a coordinator cluster, and
+// reports throughput and latency.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/verdict-tx/verdict/client"
+	"github.com/verdict-tx/verdict/internal/worksvc"
+	"github.com/verdict-tx/verdict/participant"
+)
+
+// Config is one benchmark run.
+type Config struct {
+	// Endpoints of the coordinator cluster.
+	Endpoints []string
+	// Duration of the measured run (after Warmup).
+	Duration time.Duration
+	// Warmup runs before measuring; its transactions are not counted.
+	Warmup time.Duration
+	// Concurrency is the number of closed-loop workers.
+	Concurrency int
+	// Participants is the number of in-memory participant services.
+	Participants int
+	// TxTimeout is each transaction's timeout; 0 means the coordinator's default.
+	TxTimeout time.Duration
+}
+
+func (c *Config) validate() error {
+	switch {
+	case len(c.Endpoints) == 0:
+		return errors.New("bench: no coordinator endpoints")
+	case c.Duration <= 0:
+		return errors.New("bench: duration must be positive")
+	case c.Concurrency < 1 || c.Concurrency > 10000:
+		return errors.New("bench: concurrency must be 1..10000")
+	case c.Participants < 0 || c.Participants > 64:
+		return errors.New("bench: participants must be 0..64")
+	case c.Warmup < 0:
+		return errors.New("bench: warmup must not be negative")
+	}
+	return nil
+}
+
+// Result is what a run measured. Latencies are in milliseconds.
+type Result struct {
+	Commits       uint64   `json:"commits"`
+	Aborts        uint64   `json:"aborts"`
+	Errors        uint64   `json:"errors"`
+	CommitsPerSec float64  `json:"commits_per_sec"`
+	P50           float64  `json:"p50_ms"`
+	P90           float64  `json:"p90_ms"`
+	P99           float64  `json:"p99_ms"`
+	P999          float64  `json:"p999_ms"`
+	CommitP50     float64  `json:"commit_p50_ms"`
+	CommitP99     float64  `json:"commit_p99_ms"`
+	DurationSec   float64  `json:"duration_s"`
+	Concurrency   int      `json:"concurrency"`
+	Participants  int      `json:"participants"`
+	ErrorSamples  []string `json:"error_samples,omitempty"`
+}
+
+// Run runs the benchmark.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	parts := make([]*memParticipant, cfg.Participants)
+	for i := range parts {
+		p, err := startParticipant(fmt.Sprintf("p%d", i+1), cfg.Endpoints)
+		if err != nil {
+			for _, q := range parts[:i] {
+				q.stop()
+			}
+			return nil, err
+		}
+		parts[i] = p
+	}
+	defer func() {
+		for _, p := range parts {
+			p.stop()
+		}
+	}()
+	cl, err := client.Dial(cfg.Endpoints)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+
+	var (
+		wg      sync.WaitGroup
+		workers = make([]*worker, cfg.Concurrency)
+		start   = time.Now()
+		measure = start.Add(cfg.Warmup)
+		end     = measure.Add(cfg.Duration)
+	)
+	for i := range workers {
+		w := &worker{cl: cl, parts: parts, timeout: cfg.TxTimeout, measureFrom: measure, end: end}
+		workers[i] = w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.run(ctx)
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(measure)
+	if ctx.Err() == nil {
+		elapsed = cfg.Duration
+	}
+
+	var all, commit histogram
+	res := &Result{Concurrency: cfg.Concurrency, Participants: cfg.Participants, DurationSec: elapsed.Seconds()}
+	seen := map[string]bool{}
+	for _, w := range workers {
+		all.merge(&w.tx)
+		commit.merge(&w.commit)
+		res.Commits += w.commits
+		res.Aborts += w.aborts
+		res.Errors += w.errors
+		for _, e := range w.samples {
+			if !seen[e] && len(res.ErrorSamples) < 5 {
+				seen[e] = true
+				res.ErrorSamples = append(res.ErrorSamples, e)
+			}
+		}
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	res.CommitsPerSec = float64(res.Commits) / elapsed.Seconds()
+	res.P50, res.P90 = ms(all.percentile(0.50)), ms(all.percentile(0.90))
+	res.P99, res.P999 = ms(all.percentile(0.99)), ms(all.percentile(0.999))
+	res.CommitP50, res.CommitP99 = ms(commit.percentile(0.50)), ms(commit.percentile(0.99))
+	return res, ctx.Err()
+}
+
+// worker runs transactions back to back until end.
+type worker struct {
+	cl          *client.Client
+	parts       []*memParticipant
+	timeout     time.Duration
+	measureFrom time.Time
+	end         time.Time
+
+	tx, commit              histogram
+	commits, aborts, errors uint64
+	samples                 []string
+}
+
+func (w *worker) run(ctx context.Context) {
+	var opts []client.TxOption
+	if w.timeout > 0 {
+		opts = append(opts, client.WithTimeout(w.timeout))
+	}
+	for ctx.Err() == nil {
+		t0 := time.Now()
+		if t0.After(w.end) {
+			return
+		}
+		commitStart, err := w.one(ctx, opts)
+		done := time.Now()
+		if t0.Before(w.measureFrom) {
+			continue
+		}
+		switch {
+		case err == nil:
+			w.commits++
+			w.tx.record(done.Sub(t0))
+			w.commit.record(done.Sub(commitStart))
+		case errors.Is(err, client.ErrAborted):
+			w.aborts++
+		default:
+			w.errors++
+			if len(w.samples) < 5 {
+				w.samples = append(w.samples, err.Error())
+			}
+		}
+	}
+}
+
+// one runs one transaction and returns when its Commit was sent.
+func (w *worker) one(ctx context.Context, opts []client.TxOption) (time.Time, error) {
+	tx, err := w.cl.Begin(ctx, opts...)
+	if err != nil {
+		return time.Now(), fmt.Errorf("begin: %w", err)
+	}
+	tctx := tx.Context(ctx)
+	for _, p := range w.parts {
+		if err := worksvc.Stage(tctx, p.conn, tx.ID()); err != nil {
+			_ = tx.Abort(ctx, "bench: stage failed")
+			return time.Now(), fmt.Errorf("stage at %s: %w", p.name, err)
+		}
+	}
+	commitStart := time.Now()
+	return commitStart, tx.Commit(ctx)
+}
+
+// memParticipant is an in-memory participant service in this process.
+type memParticipant struct {
+	name string
+	srv  *participant.Server
+	g    *grpc.Server
+	conn *grpc.ClientConn
+}
+
+func startParticipant(name string, coordinators []string) (*memParticipant, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	res := participant.NewMemResource()
+	res.KeepHistory(false)
+	srv, err := participant.NewServer(participant.Config{
+		Name: name, Address: l.Addr().String(), Resource: res, Coordinators: coordinators,
+	})
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	g := grpc.NewServer(grpc.UnaryInterceptor(srv.UnaryServerInterceptor()))
+	srv.Register(g)
+	worksvc.Register(g, res)
+	go g.Serve(l)
+	conn, err := grpc.NewClient(l.Addr().String(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithUnaryInterceptor(client.UnaryClientInterceptor()))
+	if err != nil {
+		g.Stop()
+		return nil, err
+	}
+	return &memParticipant{name: name, srv: srv, g: g, conn: conn}, nil
+}
+
+func (p *memParticipant) stop() {
+	p.conn.Close()
+	done := make(chan struct{})
+	go func() {
+		p.g.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		p.g.Stop()
+	}
+	p.srv.Stop()
+}
