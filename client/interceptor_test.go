@@ -39,10 +39,10 @@ func (p *echoParticipant) Prepare(ctx context.Context, req *verdictv1.PrepareReq
 			return nil, err
 		}
 	}
-	if req.GetTxid() == failTxid {
+	if len(req.GetTxids()) > 0 && req.GetTxids()[0] == failTxid {
 		return nil, status.Error(codes.Internal, "handler failed after enlisting")
 	}
-	return &verdictv1.PrepareResponse{Vote: verdictv1.Vote_VOTE_YES}, nil
+	return &verdictv1.PrepareResponse{Votes: []*verdictv1.PrepareVote{{Vote: verdictv1.Vote_VOTE_YES}}}, nil
 }
 
 func (p *echoParticipant) Watch(req *healthpb.HealthCheckRequest, s healthpb.Health_WatchServer) error {
@@ -104,7 +104,7 @@ func TestInterceptorCarriesTransaction(t *testing.T) {
 	}
 
 	// A participant that enlists and then fails is recorded too.
-	if _, err := pc.Prepare(tx.Context(ctx), &verdictv1.PrepareRequest{Txid: failTxid}); status.Code(err) != codes.Internal {
+	if _, err := pc.Prepare(tx.Context(ctx), &verdictv1.PrepareRequest{Txids: []string{failTxid}}); status.Code(err) != codes.Internal {
 		t.Fatalf("err = %v, want Internal", err)
 	}
 	<-p.seen

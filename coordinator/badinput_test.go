@@ -33,8 +33,7 @@ func TestBadInput(t *testing.T) {
 			return err
 		}, codes.InvalidArgument},
 		{"enlist malformed txid", func() error {
-			_, err := raw.Enlist(ctx, &verdictv1.EnlistRequest{Txid: "x", Participant: good})
-			return err
+			return enlistOne(ctx, raw, "x", good)
 		}, codes.InvalidArgument},
 		{"outcome malformed txid", func() error {
 			_, err := raw.Outcome(ctx, &verdictv1.OutcomeRequest{Txid: strings.Repeat("z", 5000)})
@@ -49,17 +48,26 @@ func TestBadInput(t *testing.T) {
 			return err
 		}, codes.NotFound},
 		{"enlist unknown txid", func() error {
-			_, err := raw.Enlist(ctx, &verdictv1.EnlistRequest{Txid: unknown, Participant: good})
-			return err
+			return enlistOne(ctx, raw, unknown, good)
 		}, codes.FailedPrecondition},
 		{"enlist bad participant name", func() error {
-			_, err := raw.Enlist(ctx, &verdictv1.EnlistRequest{Txid: unknown, Participant: &verdictv1.ParticipantRef{Name: "a b", Address: "h:1"}})
-			return err
+			return enlistOne(ctx, raw, unknown, &verdictv1.ParticipantRef{Name: "a b", Address: "h:1"})
 		}, codes.InvalidArgument},
 		{"enlist bad participant address", func() error {
-			_, err := raw.Enlist(ctx, &verdictv1.EnlistRequest{Txid: unknown, Participant: &verdictv1.ParticipantRef{Name: "p", Address: "nowhere"}})
+			return enlistOne(ctx, raw, unknown, &verdictv1.ParticipantRef{Name: "p", Address: "nowhere"})
+		}, codes.InvalidArgument},
+		{"enlist names no transaction", func() error {
+			_, err := raw.Enlist(ctx, &verdictv1.EnlistRequest{Participant: good})
 			return err
 		}, codes.InvalidArgument},
+		{"enlist names too many transactions", func() error {
+			ids := make([]string, 1025)
+			for i := range ids {
+				ids[i] = unknown
+			}
+			_, err := raw.Enlist(ctx, &verdictv1.EnlistRequest{Participant: good, Txids: ids})
+			return err
+		}, codes.ResourceExhausted},
 		{"begin negative timeout", func() error {
 			_, err := raw.Begin(ctx, &verdictv1.BeginRequest{TimeoutMs: -1})
 			return err
@@ -110,7 +118,7 @@ func TestBadInput(t *testing.T) {
 	if err != nil || resp.GetOutcome() != verdictv1.Outcome_OUTCOME_ABORTED || resp.GetReason() != "changed my mind" {
 		t.Errorf("commit after abort = %v, %v; want ABORTED: changed my mind", resp, err)
 	}
-	if _, err := raw.Enlist(ctx, &verdictv1.EnlistRequest{Txid: b.GetTxid(), Participant: good}); code(err) != codes.FailedPrecondition {
+	if err := enlistOne(ctx, raw, b.GetTxid(), good); code(err) != codes.FailedPrecondition {
 		t.Errorf("enlist after abort: %v, want FailedPrecondition", err)
 	}
 
@@ -126,4 +134,17 @@ func TestBadInput(t *testing.T) {
 	if err != nil || resp.GetOutcome() != verdictv1.Outcome_OUTCOME_COMMITTED {
 		t.Errorf("commit after abort attempt = %v, %v; want COMMITTED", resp, err)
 	}
+}
+
+// enlistOne enlists p in one transaction and returns that transaction's
+// answer (or the call's error) as an error.
+func enlistOne(ctx context.Context, raw verdictv1.CoordinatorClient, id string, p *verdictv1.ParticipantRef) error {
+	resp, err := raw.Enlist(ctx, &verdictv1.EnlistRequest{Participant: p, Txids: []string{id}})
+	if err != nil {
+		return err
+	}
+	if r := resp.GetResults()[0]; codes.Code(r.GetCode()) != codes.OK {
+		return status.Error(codes.Code(r.GetCode()), r.GetMessage())
+	}
+	return nil
 }

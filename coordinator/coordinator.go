@@ -130,39 +130,44 @@ func (c *Coordinator) Begin(ctx context.Context, req *verdictv1.BeginRequest) (*
 	}, nil
 }
 
-// Enlist adds a participant to an active transaction.
+// Enlist adds a participant to a batch of active transactions; each
+// transaction answers for itself.
 func (c *Coordinator) Enlist(ctx context.Context, req *verdictv1.EnlistRequest) (*verdictv1.EnlistResponse, error) {
 	if _, ok := c.leaderTerm(); !ok {
 		return nil, errNotLeader()
 	}
-	id := req.GetTxid()
-	if err := validateParticipant(req.GetParticipant()); err != nil {
-		return nil, err
+	resp := &verdictv1.EnlistResponse{Results: make([]*verdictv1.EnlistResult, len(req.GetTxids()))}
+	for i, id := range req.GetTxids() {
+		st := status.Convert(c.enlist(id, req.GetParticipant()))
+		resp.Results[i] = &verdictv1.EnlistResult{Code: uint32(st.Code()), Message: st.Message()}
 	}
+	return resp, nil
+}
+
+func (c *Coordinator) enlist(id string, p *verdictv1.ParticipantRef) error {
 	t, ok := c.active.get(id)
 	if !ok {
-		return nil, c.notActive(id)
+		return c.notActive(id)
 	}
 	c.active.mu.Lock()
 	defer c.active.mu.Unlock()
 	switch {
 	case t.state != verdictv1.TxState_TX_STATE_ACTIVE:
-		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is %s; too late to enlist", id, stateWord(t.state))
+		return status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is %s; too late to enlist", id, stateWord(t.state))
 	case c.cfg.clock.Now().After(t.deadline):
-		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s has passed its deadline", id)
+		return status.Errorf(codes.FailedPrecondition, "verdict: transaction %s has passed its deadline", id)
 	}
-	p := req.GetParticipant()
 	if prev, ok := t.parts[p.GetName()]; ok {
 		if prev.GetAddress() != p.GetAddress() {
-			return nil, status.Errorf(codes.InvalidArgument, "verdict: participant %q already enlisted at %s, not %s", p.GetName(), prev.GetAddress(), p.GetAddress())
+			return status.Errorf(codes.InvalidArgument, "verdict: participant %q already enlisted at %s, not %s", p.GetName(), prev.GetAddress(), p.GetAddress())
 		}
-		return &verdictv1.EnlistResponse{}, nil
+		return nil
 	}
 	if len(t.parts) >= c.cfg.maxParticipants {
-		return nil, status.Errorf(codes.ResourceExhausted, "verdict: transaction %s has the maximum of %d participants", id, c.cfg.maxParticipants)
+		return status.Errorf(codes.ResourceExhausted, "verdict: transaction %s has the maximum of %d participants", id, c.cfg.maxParticipants)
 	}
 	t.parts[p.GetName()] = &verdictv1.ParticipantRef{Name: p.GetName(), Address: p.GetAddress()}
-	return &verdictv1.EnlistResponse{}, nil
+	return nil
 }
 
 // notActive explains why id is not an active transaction at this leader.

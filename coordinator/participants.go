@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	batching "github.com/verdict-tx/verdict/internal/batch"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -17,11 +18,11 @@ type participantPool struct {
 
 	mu        sync.Mutex
 	conns     map[string]*grpc.ClientConn
-	preparers map[string]*preparer
+	preparers map[string]*batching.Batcher[string, *verdictv1.PrepareVote]
 }
 
 func newParticipantPool(ctx context.Context, dial []grpc.DialOption) *participantPool {
-	return &participantPool{ctx: ctx, dial: dial, conns: map[string]*grpc.ClientConn{}, preparers: map[string]*preparer{}}
+	return &participantPool{ctx: ctx, dial: dial, conns: map[string]*grpc.ClientConn{}, preparers: map[string]*batching.Batcher[string, *verdictv1.PrepareVote]{}}
 }
 
 func (p *participantPool) client(addr string) (verdictv1.ParticipantClient, error) {
@@ -44,11 +45,11 @@ func (p *participantPool) prepare(ctx context.Context, addr, id string) (*verdic
 	p.mu.Lock()
 	pr, ok := p.preparers[addr]
 	if !ok {
-		pr = &preparer{pool: p, addr: addr}
+		pr = p.newPreparer(addr)
 		p.preparers[addr] = pr
 	}
 	p.mu.Unlock()
-	return pr.prepare(ctx, id)
+	return pr.Do(ctx, id)
 }
 
 // decide sends Commit (for OUTCOME_COMMITTED) or Abort for a batch of ids.

@@ -20,10 +20,7 @@ func (s *service) Begin(ctx context.Context, req *verdictv1.BeginRequest) (*verd
 }
 
 func (s *service) Enlist(ctx context.Context, req *verdictv1.EnlistRequest) (*verdictv1.EnlistResponse, error) {
-	if err := validateTxid(req.GetTxid()); err != nil {
-		return nil, err
-	}
-	if err := validateParticipant(req.GetParticipant()); err != nil {
+	if err := validateEnlist(req); err != nil {
 		return nil, err
 	}
 	return forward(ctx, s.fwd, req, s.c.Enlist, verdictv1.CoordinatorClient.Enlist)

@@ -42,6 +42,28 @@ func validateParticipant(p *verdictv1.ParticipantRef) error {
 	return nil
 }
 
+// maxEnlistBatch bounds the transactions one Enlist names.
+const maxEnlistBatch = 1024
+
+func validateEnlist(req *verdictv1.EnlistRequest) error {
+	if err := validateParticipant(req.GetParticipant()); err != nil {
+		return err
+	}
+	n := len(req.GetTxids())
+	if n == 0 {
+		return status.Error(codes.InvalidArgument, "verdict: enlist names no transaction")
+	}
+	if n > maxEnlistBatch {
+		return status.Errorf(codes.ResourceExhausted, "verdict: enlist names %d transactions, more than %d", n, maxEnlistBatch)
+	}
+	for _, id := range req.GetTxids() {
+		if err := validateTxid(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func validateReason(r string) error {
 	if len(r) > maxReasonBytes {
 		return status.Errorf(codes.InvalidArgument, "verdict: reason longer than %d bytes", maxReasonBytes)

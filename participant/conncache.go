@@ -18,18 +18,35 @@ const maxCachedConns = 8
 
 var errStopped = errors.New("verdict: participant server stopped")
 
-// connCache holds one coordconn.Conn per set of coordinator endpoints.
+// connCache holds one coordconn.Conn per set of coordinator endpoints, and
+// the batcher of the enlistments sent over it.
 type connCache struct {
-	opts []grpc.DialOption
+	opts        []grpc.DialOption
+	newEnlister func(*coordconn.Conn) *enlister
 
-	mu     sync.Mutex
-	conns  map[string]*coordconn.Conn
-	order  []string // keys, least recently used first
-	closed bool
+	mu        sync.Mutex
+	conns     map[string]*coordconn.Conn
+	enlisters map[string]*enlister
+	order     []string // keys, least recently used first
+	closed    bool
 }
 
-func newConnCache(opts []grpc.DialOption) *connCache {
-	return &connCache{opts: opts, conns: make(map[string]*coordconn.Conn)}
+func newConnCache(opts []grpc.DialOption, newEnlister func(*coordconn.Conn) *enlister) *connCache {
+	return &connCache{opts: opts, newEnlister: newEnlister, conns: make(map[string]*coordconn.Conn), enlisters: make(map[string]*enlister)}
+}
+
+// enlister returns the enlistment batcher for endpoints, dialing if needed.
+func (c *connCache) enlister(endpoints []string) (*enlister, error) {
+	if _, err := c.get(endpoints); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.enlisters[key(endpoints)]
+	if !ok {
+		return nil, errStopped
+	}
+	return e, nil
 }
 
 func key(endpoints []string) string {
@@ -59,8 +76,10 @@ func (c *connCache) get(endpoints []string) (*coordconn.Conn, error) {
 		c.order = c.order[1:]
 		c.conns[old].Close()
 		delete(c.conns, old)
+		delete(c.enlisters, old)
 	}
 	c.conns[k] = conn
+	c.enlisters[k] = c.newEnlister(conn)
 	c.order = append(c.order, k)
 	return conn, nil
 }
@@ -90,5 +109,5 @@ func (c *connCache) close() {
 	for _, conn := range c.conns {
 		conn.Close()
 	}
-	c.conns, c.order = nil, nil
+	c.conns, c.enlisters, c.order = nil, nil, nil
 }

@@ -41,7 +41,11 @@ func (c *stubCoordinator) Enlist(ctx context.Context, req *verdictv1.EnlistReque
 	c.mu.Lock()
 	c.enlisted = append(c.enlisted, req)
 	c.mu.Unlock()
-	return &verdictv1.EnlistResponse{}, nil
+	resp := &verdictv1.EnlistResponse{}
+	for range req.GetTxids() {
+		resp.Results = append(resp.Results, &verdictv1.EnlistResult{})
+	}
+	return resp, nil
 }
 
 func (c *stubCoordinator) Outcome(ctx context.Context, req *verdictv1.OutcomeRequest) (*verdictv1.OutcomeResponse, error) {

@@ -9,7 +9,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/verdict-tx/verdict/internal/txmeta"
-	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
 type txKey struct{}
@@ -146,14 +145,14 @@ func (s *Server) enlist(ctx context.Context, tx txmeta.Tx) error {
 }
 
 func (s *Server) enlistOnce(ctx context.Context, tx txmeta.Tx) error {
-	conn, err := s.conns.get(tx.Coordinators)
+	e, err := s.conns.enlister(tx.Coordinators)
 	if err != nil {
 		return status.Errorf(codes.Unavailable, "verdict: enlist in %s: %v", tx.ID, err)
 	}
-	_, err = conn.Coordinator().Enlist(ctx, &verdictv1.EnlistRequest{
-		Txid:        tx.ID,
-		Participant: &verdictv1.ParticipantRef{Name: s.cfg.Name, Address: s.cfg.Address},
-	})
+	res, err := e.Do(ctx, tx.ID)
+	if err == nil && codes.Code(res.GetCode()) != codes.OK {
+		err = status.Error(codes.Code(res.GetCode()), res.GetMessage())
+	}
 	if err != nil {
 		return enlistError(tx.ID, err)
 	}

@@ -54,7 +54,7 @@ func TestInterceptorEnlistsOnce(t *testing.T) {
 	coord.mu.Lock()
 	req := coord.enlisted[0]
 	coord.mu.Unlock()
-	if req.GetTxid() != tx.ID || req.GetParticipant().GetName() != "inventory" || req.GetParticipant().GetAddress() != "10.0.0.1:9000" {
+	if len(req.GetTxids()) != 1 || req.GetTxids()[0] != tx.ID || req.GetParticipant().GetName() != "inventory" || req.GetParticipant().GetAddress() != "10.0.0.1:9000" {
 		t.Errorf("enlist request = %v", req)
 	}
 

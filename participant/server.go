@@ -46,17 +46,18 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{
+	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger.With("participant", cfg.Name),
 		now:      time.Now,
-		conns:    newConnCache(cfg.DialOptions),
 		fenced:   newTxSet(),
 		enlisted: newTxSet(),
 		inflight: make(map[string]*enlistCall),
 		ctx:      ctx,
 		cancel:   cancel,
-	}, nil
+	}
+	s.conns = newConnCache(cfg.DialOptions, s.newEnlister)
+	return s, nil
 }
 
 // Register registers the Participant service on g.

@@ -21,6 +21,18 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 			fmt.Fprintf(e.stderr, "verdictctl bench: unexpected argument %q\n", args[0])
 			return exitUsage
 		}
+		switch {
+		case *duration <= 0:
+			return benchUsage(e, "--duration %v: must be positive", *duration)
+		case *warmup < 0:
+			return benchUsage(e, "--warmup %v: must not be negative", *warmup)
+		case *concurrency < 1 || *concurrency > 10000:
+			return benchUsage(e, "--concurrency %d: want 1 to 10000", *concurrency)
+		case *participants < 0 || *participants > 64:
+			return benchUsage(e, "--participants %d: want 0 to 64", *participants)
+		case *timeoutMs < 0:
+			return benchUsage(e, "--timeout-ms %d: must not be negative", *timeoutMs)
+		}
 		if os.Getenv("GOGC") == "" {
 			// The load generator is allocation-heavy; see cmd/verdict.
 			debug.SetGCPercent(400)
@@ -35,8 +47,10 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 			TxTimeout:    time.Duration(*timeoutMs) * time.Millisecond,
 		})
 		if res == nil {
+			// The flags were checked above: this is a failure to set up
+			// (listen, dial), not bad input.
 			fmt.Fprintf(e.stderr, "verdictctl bench: %v\n", err)
-			return exitUsage
+			return exitFailure
 		}
 		for _, s := range res.ErrorSamples {
 			fmt.Fprintf(e.stderr, "verdictctl bench: error: %s\n", s)
@@ -54,4 +68,9 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 		}
 		return exitOK
 	}
+}
+
+func benchUsage(e *env, format string, args ...any) int {
+	fmt.Fprintf(e.stderr, "verdictctl bench: "+format+"\n", args...)
+	return exitUsage
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,7 +18,7 @@ import (
 // protoJSON prints proto messages for scripts: snake_case field names as in
 // the .proto file, and every field, so that a script finds each key even
 // when its value is empty.
-var protoJSON = protojson.MarshalOptions{Multiline: true, Indent: "  ", UseProtoNames: true, EmitUnpopulated: true}
+var protoJSON = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
 
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
@@ -30,8 +31,14 @@ func writeProtoJSON(w io.Writer, m proto.Message) error {
 	if err != nil {
 		return err
 	}
-	b = append(b, '\n')
-	_, err = w.Write(b)
+	// protojson varies its whitespace on purpose; re-indent for a stable,
+	// diff-friendly output.
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, b, "", "  "); err != nil {
+		return err
+	}
+	buf.WriteByte('\n')
+	_, err = w.Write(buf.Bytes())
 	return err
 }
 

@@ -357,10 +357,12 @@ func (x *BeginResponse) GetCoordinators() []string {
 	return nil
 }
 
+// EnlistRequest enlists one participant in a batch of transactions: a
+// participant batches the enlistments that are due at the same moment.
 type EnlistRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Txid          string                 `protobuf:"bytes,1,opt,name=txid,proto3" json:"txid,omitempty"`
-	Participant   *ParticipantRef        `protobuf:"bytes,2,opt,name=participant,proto3" json:"participant,omitempty"`
+	Participant   *ParticipantRef        `protobuf:"bytes,1,opt,name=participant,proto3" json:"participant,omitempty"`
+	Txids         []string               `protobuf:"bytes,2,rep,name=txids,proto3" json:"txids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -395,13 +397,6 @@ func (*EnlistRequest) Descriptor() ([]byte, []int) {
 	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{3}
 }
 
-func (x *EnlistRequest) GetTxid() string {
-	if x != nil {
-		return x.Txid
-	}
-	return ""
-}
-
 func (x *EnlistRequest) GetParticipant() *ParticipantRef {
 	if x != nil {
 		return x.Participant
@@ -409,8 +404,17 @@ func (x *EnlistRequest) GetParticipant() *ParticipantRef {
 	return nil
 }
 
+func (x *EnlistRequest) GetTxids() []string {
+	if x != nil {
+		return x.Txids
+	}
+	return nil
+}
+
 type EnlistResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One result per transaction id, in request order.
+	Results       []*EnlistResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -445,6 +449,66 @@ func (*EnlistResponse) Descriptor() ([]byte, []int) {
 	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{4}
 }
 
+func (x *EnlistResponse) GetResults() []*EnlistResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// EnlistResult is a gRPC status code (0 = OK) and its message.
+type EnlistResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          uint32                 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnlistResult) Reset() {
+	*x = EnlistResult{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnlistResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnlistResult) ProtoMessage() {}
+
+func (x *EnlistResult) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnlistResult.ProtoReflect.Descriptor instead.
+func (*EnlistResult) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *EnlistResult) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *EnlistResult) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 type CommitRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Txid  string                 `protobuf:"bytes,1,opt,name=txid,proto3" json:"txid,omitempty"`
@@ -457,7 +521,7 @@ type CommitRequest struct {
 
 func (x *CommitRequest) Reset() {
 	*x = CommitRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[5]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +533,7 @@ func (x *CommitRequest) String() string {
 func (*CommitRequest) ProtoMessage() {}
 
 func (x *CommitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[5]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -482,7 +546,7 @@ func (x *CommitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitRequest.ProtoReflect.Descriptor instead.
 func (*CommitRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{5}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CommitRequest) GetTxid() string {
@@ -509,7 +573,7 @@ type CommitResponse struct {
 
 func (x *CommitResponse) Reset() {
 	*x = CommitResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[6]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +585,7 @@ func (x *CommitResponse) String() string {
 func (*CommitResponse) ProtoMessage() {}
 
 func (x *CommitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[6]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +598,7 @@ func (x *CommitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitResponse.ProtoReflect.Descriptor instead.
 func (*CommitResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{6}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CommitResponse) GetOutcome() Outcome {
@@ -561,7 +625,7 @@ type AbortRequest struct {
 
 func (x *AbortRequest) Reset() {
 	*x = AbortRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[7]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -573,7 +637,7 @@ func (x *AbortRequest) String() string {
 func (*AbortRequest) ProtoMessage() {}
 
 func (x *AbortRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[7]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -586,7 +650,7 @@ func (x *AbortRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortRequest.ProtoReflect.Descriptor instead.
 func (*AbortRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{7}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AbortRequest) GetTxid() string {
@@ -613,7 +677,7 @@ type AbortResponse struct {
 
 func (x *AbortResponse) Reset() {
 	*x = AbortResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[8]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -625,7 +689,7 @@ func (x *AbortResponse) String() string {
 func (*AbortResponse) ProtoMessage() {}
 
 func (x *AbortResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[8]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -638,7 +702,7 @@ func (x *AbortResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortResponse.ProtoReflect.Descriptor instead.
 func (*AbortResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{8}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AbortResponse) GetOutcome() Outcome {
@@ -664,7 +728,7 @@ type OutcomeRequest struct {
 
 func (x *OutcomeRequest) Reset() {
 	*x = OutcomeRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[9]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -676,7 +740,7 @@ func (x *OutcomeRequest) String() string {
 func (*OutcomeRequest) ProtoMessage() {}
 
 func (x *OutcomeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[9]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -689,7 +753,7 @@ func (x *OutcomeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutcomeRequest.ProtoReflect.Descriptor instead.
 func (*OutcomeRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{9}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *OutcomeRequest) GetTxid() string {
@@ -709,7 +773,7 @@ type OutcomeResponse struct {
 
 func (x *OutcomeResponse) Reset() {
 	*x = OutcomeResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[10]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -721,7 +785,7 @@ func (x *OutcomeResponse) String() string {
 func (*OutcomeResponse) ProtoMessage() {}
 
 func (x *OutcomeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[10]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -734,7 +798,7 @@ func (x *OutcomeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutcomeResponse.ProtoReflect.Descriptor instead.
 func (*OutcomeResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{10}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *OutcomeResponse) GetOutcome() Outcome {
@@ -760,7 +824,7 @@ type GetTransactionRequest struct {
 
 func (x *GetTransactionRequest) Reset() {
 	*x = GetTransactionRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[11]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -772,7 +836,7 @@ func (x *GetTransactionRequest) String() string {
 func (*GetTransactionRequest) ProtoMessage() {}
 
 func (x *GetTransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[11]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -785,7 +849,7 @@ func (x *GetTransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTransactionRequest.ProtoReflect.Descriptor instead.
 func (*GetTransactionRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{11}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetTransactionRequest) GetTxid() string {
@@ -804,7 +868,7 @@ type GetTransactionResponse struct {
 
 func (x *GetTransactionResponse) Reset() {
 	*x = GetTransactionResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[12]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -816,7 +880,7 @@ func (x *GetTransactionResponse) String() string {
 func (*GetTransactionResponse) ProtoMessage() {}
 
 func (x *GetTransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[12]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -829,7 +893,7 @@ func (x *GetTransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTransactionResponse.ProtoReflect.Descriptor instead.
 func (*GetTransactionResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{12}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetTransactionResponse) GetTransaction() *Transaction {
@@ -855,7 +919,7 @@ type ListTransactionsRequest struct {
 
 func (x *ListTransactionsRequest) Reset() {
 	*x = ListTransactionsRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[13]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -867,7 +931,7 @@ func (x *ListTransactionsRequest) String() string {
 func (*ListTransactionsRequest) ProtoMessage() {}
 
 func (x *ListTransactionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[13]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -880,7 +944,7 @@ func (x *ListTransactionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTransactionsRequest.ProtoReflect.Descriptor instead.
 func (*ListTransactionsRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{13}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListTransactionsRequest) GetState() TxState {
@@ -922,7 +986,7 @@ type ListTransactionsResponse struct {
 
 func (x *ListTransactionsResponse) Reset() {
 	*x = ListTransactionsResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[14]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +998,7 @@ func (x *ListTransactionsResponse) String() string {
 func (*ListTransactionsResponse) ProtoMessage() {}
 
 func (x *ListTransactionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[14]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +1011,7 @@ func (x *ListTransactionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTransactionsResponse.ProtoReflect.Descriptor instead.
 func (*ListTransactionsResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{14}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListTransactionsResponse) GetTransactions() []*Transaction {
@@ -986,7 +1050,7 @@ type Transaction struct {
 
 func (x *Transaction) Reset() {
 	*x = Transaction{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[15]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +1062,7 @@ func (x *Transaction) String() string {
 func (*Transaction) ProtoMessage() {}
 
 func (x *Transaction) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[15]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +1075,7 @@ func (x *Transaction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transaction.ProtoReflect.Descriptor instead.
 func (*Transaction) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{15}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Transaction) GetTxid() string {
@@ -1093,7 +1157,7 @@ type PrepareRequest struct {
 
 func (x *PrepareRequest) Reset() {
 	*x = PrepareRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[16]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1105,7 +1169,7 @@ func (x *PrepareRequest) String() string {
 func (*PrepareRequest) ProtoMessage() {}
 
 func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[16]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1118,7 +1182,7 @@ func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareRequest.ProtoReflect.Descriptor instead.
 func (*PrepareRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{16}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PrepareRequest) GetTxids() []string {
@@ -1137,7 +1201,7 @@ type PrepareResponse struct {
 
 func (x *PrepareResponse) Reset() {
 	*x = PrepareResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[17]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1149,7 +1213,7 @@ func (x *PrepareResponse) String() string {
 func (*PrepareResponse) ProtoMessage() {}
 
 func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[17]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1162,7 +1226,7 @@ func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareResponse.ProtoReflect.Descriptor instead.
 func (*PrepareResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{17}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PrepareResponse) GetVotes() []*PrepareVote {
@@ -1182,7 +1246,7 @@ type PrepareVote struct {
 
 func (x *PrepareVote) Reset() {
 	*x = PrepareVote{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[18]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1258,7 @@ func (x *PrepareVote) String() string {
 func (*PrepareVote) ProtoMessage() {}
 
 func (x *PrepareVote) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[18]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1271,7 @@ func (x *PrepareVote) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareVote.ProtoReflect.Descriptor instead.
 func (*PrepareVote) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{18}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PrepareVote) GetVote() Vote {
@@ -1233,7 +1297,7 @@ type DecisionRequest struct {
 
 func (x *DecisionRequest) Reset() {
 	*x = DecisionRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[19]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1309,7 @@ func (x *DecisionRequest) String() string {
 func (*DecisionRequest) ProtoMessage() {}
 
 func (x *DecisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[19]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +1322,7 @@ func (x *DecisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecisionRequest.ProtoReflect.Descriptor instead.
 func (*DecisionRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{19}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DecisionRequest) GetTxids() []string {
@@ -1276,7 +1340,7 @@ type DecisionResponse struct {
 
 func (x *DecisionResponse) Reset() {
 	*x = DecisionResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[20]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1288,7 +1352,7 @@ func (x *DecisionResponse) String() string {
 func (*DecisionResponse) ProtoMessage() {}
 
 func (x *DecisionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[20]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1301,7 +1365,7 @@ func (x *DecisionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecisionResponse.ProtoReflect.Descriptor instead.
 func (*DecisionResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{20}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{21}
 }
 
 type StatusRequest struct {
@@ -1312,7 +1376,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[21]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1324,7 +1388,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[21]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1337,7 +1401,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{21}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{22}
 }
 
 type StatusResponse struct {
@@ -1357,7 +1421,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1369,7 +1433,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1382,7 +1446,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{22}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StatusResponse) GetId() uint64 {
@@ -1449,7 +1513,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1461,7 +1525,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1474,7 +1538,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{23}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{24}
 }
 
 type MembersResponse struct {
@@ -1486,7 +1550,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1498,7 +1562,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1511,7 +1575,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{24}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *MembersResponse) GetMembers() []*Member {
@@ -1532,7 +1596,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1608,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1621,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{25}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Member) GetId() uint64 {
@@ -1591,7 +1655,7 @@ type RaftMessage struct {
 
 func (x *RaftMessage) Reset() {
 	*x = RaftMessage{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1603,7 +1667,7 @@ func (x *RaftMessage) String() string {
 func (*RaftMessage) ProtoMessage() {}
 
 func (x *RaftMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1616,7 +1680,7 @@ func (x *RaftMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessage.ProtoReflect.Descriptor instead.
 func (*RaftMessage) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{26}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RaftMessage) GetData() []byte {
@@ -1634,7 +1698,7 @@ type RaftAck struct {
 
 func (x *RaftAck) Reset() {
 	*x = RaftAck{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1646,7 +1710,7 @@ func (x *RaftAck) String() string {
 func (*RaftAck) ProtoMessage() {}
 
 func (x *RaftAck) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1659,7 +1723,7 @@ func (x *RaftAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftAck.ProtoReflect.Descriptor instead.
 func (*RaftAck) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{27}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{28}
 }
 
 // LogBatch is the payload of one Raft entry: many records proposed together.
@@ -1672,7 +1736,7 @@ type LogBatch struct {
 
 func (x *LogBatch) Reset() {
 	*x = LogBatch{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1684,7 +1748,7 @@ func (x *LogBatch) String() string {
 func (*LogBatch) ProtoMessage() {}
 
 func (x *LogBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1697,7 +1761,7 @@ func (x *LogBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogBatch.ProtoReflect.Descriptor instead.
 func (*LogBatch) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{28}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *LogBatch) GetRecords() []*LogRecord {
@@ -1720,7 +1784,7 @@ type LogRecord struct {
 
 func (x *LogRecord) Reset() {
 	*x = LogRecord{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1732,7 +1796,7 @@ func (x *LogRecord) String() string {
 func (*LogRecord) ProtoMessage() {}
 
 func (x *LogRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1745,7 +1809,7 @@ func (x *LogRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRecord.ProtoReflect.Descriptor instead.
 func (*LogRecord) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{29}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *LogRecord) GetKind() isLogRecord_Kind {
@@ -1807,7 +1871,7 @@ type Decision struct {
 
 func (x *Decision) Reset() {
 	*x = Decision{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1819,7 +1883,7 @@ func (x *Decision) String() string {
 func (*Decision) ProtoMessage() {}
 
 func (x *Decision) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1832,7 +1896,7 @@ func (x *Decision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Decision.ProtoReflect.Descriptor instead.
 func (*Decision) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{30}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Decision) GetTxid() string {
@@ -1888,7 +1952,7 @@ type Done struct {
 
 func (x *Done) Reset() {
 	*x = Done{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1900,7 +1964,7 @@ func (x *Done) String() string {
 func (*Done) ProtoMessage() {}
 
 func (x *Done) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1913,7 +1977,7 @@ func (x *Done) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Done.ProtoReflect.Descriptor instead.
 func (*Done) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{31}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Done) GetTxids() []string {
@@ -1940,7 +2004,7 @@ type StateSnapshot struct {
 
 func (x *StateSnapshot) Reset() {
 	*x = StateSnapshot{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[32]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1952,7 +2016,7 @@ func (x *StateSnapshot) String() string {
 func (*StateSnapshot) ProtoMessage() {}
 
 func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[32]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1965,7 +2029,7 @@ func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateSnapshot.ProtoReflect.Descriptor instead.
 func (*StateSnapshot) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{32}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *StateSnapshot) GetTransactions() []*Transaction {
@@ -1990,11 +2054,15 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\rBeginResponse\x12\x12\n" +
 	"\x04txid\x18\x01 \x01(\tR\x04txid\x12(\n" +
 	"\x10deadline_unix_ms\x18\x02 \x01(\x03R\x0edeadlineUnixMs\x12\"\n" +
-	"\fcoordinators\x18\x03 \x03(\tR\fcoordinators\"a\n" +
-	"\rEnlistRequest\x12\x12\n" +
-	"\x04txid\x18\x01 \x01(\tR\x04txid\x12<\n" +
-	"\vparticipant\x18\x02 \x01(\v2\x1a.verdict.v1.ParticipantRefR\vparticipant\"\x10\n" +
-	"\x0eEnlistResponse\"c\n" +
+	"\fcoordinators\x18\x03 \x03(\tR\fcoordinators\"c\n" +
+	"\rEnlistRequest\x12<\n" +
+	"\vparticipant\x18\x01 \x01(\v2\x1a.verdict.v1.ParticipantRefR\vparticipant\x12\x14\n" +
+	"\x05txids\x18\x02 \x03(\tR\x05txids\"D\n" +
+	"\x0eEnlistResponse\x122\n" +
+	"\aresults\x18\x01 \x03(\v2\x18.verdict.v1.EnlistResultR\aresults\"<\n" +
+	"\fEnlistResult\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"c\n" +
 	"\rCommitRequest\x12\x12\n" +
 	"\x04txid\x18\x01 \x01(\tR\x04txid\x12>\n" +
 	"\fparticipants\x18\x02 \x03(\v2\x1a.verdict.v1.ParticipantRefR\fparticipants\"W\n" +
@@ -2136,7 +2204,7 @@ func file_verdict_v1_verdict_proto_rawDescGZIP() []byte {
 }
 
 var file_verdict_v1_verdict_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_verdict_v1_verdict_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_verdict_v1_verdict_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_verdict_v1_verdict_proto_goTypes = []any{
 	(Outcome)(0),                     // 0: verdict.v1.Outcome
 	(TxState)(0),                     // 1: verdict.v1.TxState
@@ -2146,87 +2214,89 @@ var file_verdict_v1_verdict_proto_goTypes = []any{
 	(*BeginResponse)(nil),            // 5: verdict.v1.BeginResponse
 	(*EnlistRequest)(nil),            // 6: verdict.v1.EnlistRequest
 	(*EnlistResponse)(nil),           // 7: verdict.v1.EnlistResponse
-	(*CommitRequest)(nil),            // 8: verdict.v1.CommitRequest
-	(*CommitResponse)(nil),           // 9: verdict.v1.CommitResponse
-	(*AbortRequest)(nil),             // 10: verdict.v1.AbortRequest
-	(*AbortResponse)(nil),            // 11: verdict.v1.AbortResponse
-	(*OutcomeRequest)(nil),           // 12: verdict.v1.OutcomeRequest
-	(*OutcomeResponse)(nil),          // 13: verdict.v1.OutcomeResponse
-	(*GetTransactionRequest)(nil),    // 14: verdict.v1.GetTransactionRequest
-	(*GetTransactionResponse)(nil),   // 15: verdict.v1.GetTransactionResponse
-	(*ListTransactionsRequest)(nil),  // 16: verdict.v1.ListTransactionsRequest
-	(*ListTransactionsResponse)(nil), // 17: verdict.v1.ListTransactionsResponse
-	(*Transaction)(nil),              // 18: verdict.v1.Transaction
-	(*PrepareRequest)(nil),           // 19: verdict.v1.PrepareRequest
-	(*PrepareResponse)(nil),          // 20: verdict.v1.PrepareResponse
-	(*PrepareVote)(nil),              // 21: verdict.v1.PrepareVote
-	(*DecisionRequest)(nil),          // 22: verdict.v1.DecisionRequest
-	(*DecisionResponse)(nil),         // 23: verdict.v1.DecisionResponse
-	(*StatusRequest)(nil),            // 24: verdict.v1.StatusRequest
-	(*StatusResponse)(nil),           // 25: verdict.v1.StatusResponse
-	(*MembersRequest)(nil),           // 26: verdict.v1.MembersRequest
-	(*MembersResponse)(nil),          // 27: verdict.v1.MembersResponse
-	(*Member)(nil),                   // 28: verdict.v1.Member
-	(*RaftMessage)(nil),              // 29: verdict.v1.RaftMessage
-	(*RaftAck)(nil),                  // 30: verdict.v1.RaftAck
-	(*LogBatch)(nil),                 // 31: verdict.v1.LogBatch
-	(*LogRecord)(nil),                // 32: verdict.v1.LogRecord
-	(*Decision)(nil),                 // 33: verdict.v1.Decision
-	(*Done)(nil),                     // 34: verdict.v1.Done
-	(*StateSnapshot)(nil),            // 35: verdict.v1.StateSnapshot
+	(*EnlistResult)(nil),             // 8: verdict.v1.EnlistResult
+	(*CommitRequest)(nil),            // 9: verdict.v1.CommitRequest
+	(*CommitResponse)(nil),           // 10: verdict.v1.CommitResponse
+	(*AbortRequest)(nil),             // 11: verdict.v1.AbortRequest
+	(*AbortResponse)(nil),            // 12: verdict.v1.AbortResponse
+	(*OutcomeRequest)(nil),           // 13: verdict.v1.OutcomeRequest
+	(*OutcomeResponse)(nil),          // 14: verdict.v1.OutcomeResponse
+	(*GetTransactionRequest)(nil),    // 15: verdict.v1.GetTransactionRequest
+	(*GetTransactionResponse)(nil),   // 16: verdict.v1.GetTransactionResponse
+	(*ListTransactionsRequest)(nil),  // 17: verdict.v1.ListTransactionsRequest
+	(*ListTransactionsResponse)(nil), // 18: verdict.v1.ListTransactionsResponse
+	(*Transaction)(nil),              // 19: verdict.v1.Transaction
+	(*PrepareRequest)(nil),           // 20: verdict.v1.PrepareRequest
+	(*PrepareResponse)(nil),          // 21: verdict.v1.PrepareResponse
+	(*PrepareVote)(nil),              // 22: verdict.v1.PrepareVote
+	(*DecisionRequest)(nil),          // 23: verdict.v1.DecisionRequest
+	(*DecisionResponse)(nil),         // 24: verdict.v1.DecisionResponse
+	(*StatusRequest)(nil),            // 25: verdict.v1.StatusRequest
+	(*StatusResponse)(nil),           // 26: verdict.v1.StatusResponse
+	(*MembersRequest)(nil),           // 27: verdict.v1.MembersRequest
+	(*MembersResponse)(nil),          // 28: verdict.v1.MembersResponse
+	(*Member)(nil),                   // 29: verdict.v1.Member
+	(*RaftMessage)(nil),              // 30: verdict.v1.RaftMessage
+	(*RaftAck)(nil),                  // 31: verdict.v1.RaftAck
+	(*LogBatch)(nil),                 // 32: verdict.v1.LogBatch
+	(*LogRecord)(nil),                // 33: verdict.v1.LogRecord
+	(*Decision)(nil),                 // 34: verdict.v1.Decision
+	(*Done)(nil),                     // 35: verdict.v1.Done
+	(*StateSnapshot)(nil),            // 36: verdict.v1.StateSnapshot
 }
 var file_verdict_v1_verdict_proto_depIdxs = []int32{
 	3,  // 0: verdict.v1.EnlistRequest.participant:type_name -> verdict.v1.ParticipantRef
-	3,  // 1: verdict.v1.CommitRequest.participants:type_name -> verdict.v1.ParticipantRef
-	0,  // 2: verdict.v1.CommitResponse.outcome:type_name -> verdict.v1.Outcome
-	0,  // 3: verdict.v1.AbortResponse.outcome:type_name -> verdict.v1.Outcome
-	0,  // 4: verdict.v1.OutcomeResponse.outcome:type_name -> verdict.v1.Outcome
-	18, // 5: verdict.v1.GetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
-	1,  // 6: verdict.v1.ListTransactionsRequest.state:type_name -> verdict.v1.TxState
-	18, // 7: verdict.v1.ListTransactionsResponse.transactions:type_name -> verdict.v1.Transaction
-	1,  // 8: verdict.v1.Transaction.state:type_name -> verdict.v1.TxState
-	3,  // 9: verdict.v1.Transaction.participants:type_name -> verdict.v1.ParticipantRef
-	21, // 10: verdict.v1.PrepareResponse.votes:type_name -> verdict.v1.PrepareVote
-	2,  // 11: verdict.v1.PrepareVote.vote:type_name -> verdict.v1.Vote
-	28, // 12: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
-	28, // 13: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
-	32, // 14: verdict.v1.LogBatch.records:type_name -> verdict.v1.LogRecord
-	33, // 15: verdict.v1.LogRecord.decision:type_name -> verdict.v1.Decision
-	34, // 16: verdict.v1.LogRecord.done:type_name -> verdict.v1.Done
-	0,  // 17: verdict.v1.Decision.outcome:type_name -> verdict.v1.Outcome
-	3,  // 18: verdict.v1.Decision.participants:type_name -> verdict.v1.ParticipantRef
-	18, // 19: verdict.v1.StateSnapshot.transactions:type_name -> verdict.v1.Transaction
-	4,  // 20: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
-	6,  // 21: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
-	8,  // 22: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
-	10, // 23: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
-	12, // 24: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
-	14, // 25: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
-	16, // 26: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
-	19, // 27: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
-	22, // 28: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
-	22, // 29: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
-	24, // 30: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
-	26, // 31: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
-	29, // 32: verdict.v1.Raft.Send:input_type -> verdict.v1.RaftMessage
-	5,  // 33: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
-	7,  // 34: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
-	9,  // 35: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
-	11, // 36: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
-	13, // 37: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
-	15, // 38: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
-	17, // 39: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
-	20, // 40: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
-	23, // 41: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
-	23, // 42: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
-	25, // 43: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
-	27, // 44: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
-	30, // 45: verdict.v1.Raft.Send:output_type -> verdict.v1.RaftAck
-	33, // [33:46] is the sub-list for method output_type
-	20, // [20:33] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	8,  // 1: verdict.v1.EnlistResponse.results:type_name -> verdict.v1.EnlistResult
+	3,  // 2: verdict.v1.CommitRequest.participants:type_name -> verdict.v1.ParticipantRef
+	0,  // 3: verdict.v1.CommitResponse.outcome:type_name -> verdict.v1.Outcome
+	0,  // 4: verdict.v1.AbortResponse.outcome:type_name -> verdict.v1.Outcome
+	0,  // 5: verdict.v1.OutcomeResponse.outcome:type_name -> verdict.v1.Outcome
+	19, // 6: verdict.v1.GetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	1,  // 7: verdict.v1.ListTransactionsRequest.state:type_name -> verdict.v1.TxState
+	19, // 8: verdict.v1.ListTransactionsResponse.transactions:type_name -> verdict.v1.Transaction
+	1,  // 9: verdict.v1.Transaction.state:type_name -> verdict.v1.TxState
+	3,  // 10: verdict.v1.Transaction.participants:type_name -> verdict.v1.ParticipantRef
+	22, // 11: verdict.v1.PrepareResponse.votes:type_name -> verdict.v1.PrepareVote
+	2,  // 12: verdict.v1.PrepareVote.vote:type_name -> verdict.v1.Vote
+	29, // 13: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
+	29, // 14: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
+	33, // 15: verdict.v1.LogBatch.records:type_name -> verdict.v1.LogRecord
+	34, // 16: verdict.v1.LogRecord.decision:type_name -> verdict.v1.Decision
+	35, // 17: verdict.v1.LogRecord.done:type_name -> verdict.v1.Done
+	0,  // 18: verdict.v1.Decision.outcome:type_name -> verdict.v1.Outcome
+	3,  // 19: verdict.v1.Decision.participants:type_name -> verdict.v1.ParticipantRef
+	19, // 20: verdict.v1.StateSnapshot.transactions:type_name -> verdict.v1.Transaction
+	4,  // 21: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
+	6,  // 22: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
+	9,  // 23: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
+	11, // 24: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
+	13, // 25: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
+	15, // 26: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
+	17, // 27: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
+	20, // 28: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
+	23, // 29: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
+	23, // 30: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
+	25, // 31: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
+	27, // 32: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
+	30, // 33: verdict.v1.Raft.Send:input_type -> verdict.v1.RaftMessage
+	5,  // 34: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
+	7,  // 35: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
+	10, // 36: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
+	12, // 37: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
+	14, // 38: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
+	16, // 39: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
+	18, // 40: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
+	21, // 41: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
+	24, // 42: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
+	24, // 43: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
+	26, // 44: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
+	28, // 45: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
+	31, // 46: verdict.v1.Raft.Send:output_type -> verdict.v1.RaftAck
+	34, // [34:47] is the sub-list for method output_type
+	21, // [21:34] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_verdict_v1_verdict_proto_init() }
@@ -2234,7 +2304,7 @@ func file_verdict_v1_verdict_proto_init() {
 	if File_verdict_v1_verdict_proto != nil {
 		return
 	}
-	file_verdict_v1_verdict_proto_msgTypes[29].OneofWrappers = []any{
+	file_verdict_v1_verdict_proto_msgTypes[30].OneofWrappers = []any{
 		(*LogRecord_Decision)(nil),
 		(*LogRecord_Done)(nil),
 	}
@@ -2244,7 +2314,7 @@ func file_verdict_v1_verdict_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_verdict_v1_verdict_proto_rawDesc), len(file_verdict_v1_verdict_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   33,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   4,
 		},
