@@ -62,8 +62,12 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 			fmt.Fprintf(e.stdout, "commits/s  %.1f\ncommits    %d\naborts     %d\nerrors     %d\n", res.CommitsPerSec, res.Commits, res.Aborts, res.Errors)
 			fmt.Fprintf(e.stdout, "latency (Begin → Commit answered), ms: p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f\n", res.P50, res.P90, res.P99, res.P999)
 			fmt.Fprintf(e.stdout, "Commit call alone, ms:                 p50 %.3f  p99 %.3f\n", res.CommitP50, res.CommitP99)
+			fmt.Fprintf(e.stdout, "atomicity violations %d, still prepared after the run %d\n", res.Violations, res.Unresolved)
 		}
-		if err != nil || res.Commits == 0 {
+		if res.Violations > 0 {
+			fmt.Fprintf(e.stderr, "verdictctl bench: %d atomicity violations\n", res.Violations)
+		}
+		if err != nil || res.Commits == 0 || res.Violations > 0 || res.Unresolved > 0 {
 			return exitFailure
 		}
 		return exitOK

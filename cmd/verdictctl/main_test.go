@@ -77,7 +77,7 @@ func TestCommands(t *testing.T) {
 			t.Errorf("bench json lacks %q: %s", k, out)
 		}
 	}
-	if br["commits"] <= 0 || br["errors"] != 0 {
+	if br["commits"] <= 0 || br["errors"] != 0 || br["violations"] != 0 || br["unresolved"] != 0 {
 		t.Fatalf("bench: %s; want commits and no errors", out)
 	}
 

@@ -68,8 +68,18 @@ type Result struct {
 	DurationSec   float64  `json:"duration_s"`
 	Concurrency   int      `json:"concurrency"`
 	Participants  int      `json:"participants"`
-	ErrorSamples  []string `json:"error_samples,omitempty"`
+	// Violations counts atomicity violations the participants recorded
+	// (a commit of an aborted transaction or the reverse); it must be 0.
+	Violations int `json:"violations"`
+	// Unresolved counts transactions still prepared at a participant when
+	// the run gave up waiting for phase 2 to finish.
+	Unresolved   int      `json:"unresolved"`
+	ErrorSamples []string `json:"error_samples,omitempty"`
 }
+
+// phase2Wait bounds how long a run waits, after its last transaction, for
+// every participant to hear the outcome of what it prepared.
+const phase2Wait = 10 * time.Second
 
 // Run runs the benchmark.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
@@ -119,9 +129,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if ctx.Err() == nil {
 		elapsed = cfg.Duration
 	}
+	unresolved := waitResolved(ctx, parts)
 
 	var all, commit histogram
-	res := &Result{Concurrency: cfg.Concurrency, Participants: cfg.Participants, DurationSec: elapsed.Seconds()}
+	res := &Result{Concurrency: cfg.Concurrency, Participants: cfg.Participants, DurationSec: elapsed.Seconds(), Unresolved: unresolved}
+	for _, p := range parts {
+		res.Violations += len(p.res.Violations())
+	}
 	seen := map[string]bool{}
 	for _, w := range workers {
 		all.merge(&w.tx)
@@ -169,7 +183,7 @@ func (w *worker) run(ctx context.Context) {
 		}
 		commitStart, err := w.one(ctx, opts)
 		done := time.Now()
-		if t0.Before(w.measureFrom) {
+		if t0.Before(w.measureFrom) || done.After(w.end) {
 			continue
 		}
 		switch {
@@ -208,6 +222,7 @@ func (w *worker) one(ctx context.Context, opts []client.TxOption) (time.Time, er
 // memParticipant is an in-memory participant service in this process.
 type memParticipant struct {
 	name string
+	res  *participant.MemResource
 	srv  *participant.Server
 	g    *grpc.Server
 	conn *grpc.ClientConn
@@ -238,7 +253,24 @@ func startParticipant(name string, coordinators []string) (*memParticipant, erro
 		g.Stop()
 		return nil, err
 	}
-	return &memParticipant{name: name, srv: srv, g: g, conn: conn}, nil
+	return &memParticipant{name: name, res: res, srv: srv, g: g, conn: conn}, nil
+}
+
+// waitResolved waits (bounded by phase2Wait) until no participant holds a
+// prepared transaction, and returns how many still do.
+func waitResolved(ctx context.Context, parts []*memParticipant) int {
+	deadline := time.Now().Add(phase2Wait)
+	for {
+		held := 0
+		for _, p := range parts {
+			prepared, _, _ := p.res.Counts()
+			held += prepared
+		}
+		if held == 0 || ctx.Err() != nil || time.Now().After(deadline) {
+			return held
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (p *memParticipant) stop() {
