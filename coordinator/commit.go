@@ -62,13 +62,12 @@ func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) 
 	}
 
 	if start {
-		// The decision is not bound to the caller's context: once begun, it
-		// completes even if the initiator goes away.
+		// The decision runs on this goroutine but is not bound to the
+		// caller's context: once begun, it completes even if the initiator
+		// goes away (it is bounded by the transaction's deadline).
 		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			c.decide(t)
-		}()
+		c.decide(t)
+		c.wg.Done()
 	}
 	select {
 	case <-t.decided:
@@ -189,14 +188,19 @@ func (c *Coordinator) decideAbort(t *activeTx, parts []*verdictv1.ParticipantRef
 // missed deadline counts as a NO vote.
 func (c *Coordinator) prepareAll(ctx context.Context, id string, parts []*verdictv1.ParticipantRef) []vote {
 	votes := make([]vote, len(parts))
+	if len(parts) == 0 {
+		return votes
+	}
 	var wg sync.WaitGroup
-	for i, p := range parts {
+	last := len(parts) - 1
+	for i, p := range parts[:last] {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			votes[i] = c.prepareOne(ctx, id, p)
 		}()
 	}
+	votes[last] = c.prepareOne(ctx, id, parts[last])
 	wg.Wait()
 	return votes
 }

@@ -17,6 +17,9 @@ import (
 	"github.com/verdict-tx/verdict/txlog"
 )
 
+// streamWorkers is the gRPC server's pool of call-handling goroutines.
+const streamWorkers = 64
+
 // Config configures one coordinator node. Each node serves clients,
 // participants and peers on one address: its entry in Peers.
 type Config struct {
@@ -174,7 +177,12 @@ func Start(cfg Config) (*Server, error) {
 		node:  node,
 		coord: c,
 		fwd:   newForwarder(node, cfg.DialOptions),
-		grpc:  grpc.NewServer(grpc.MaxRecvMsgSize(cfg.MaxRequestBytes)),
+		grpc: grpc.NewServer(
+			grpc.MaxRecvMsgSize(cfg.MaxRequestBytes),
+			// Pooled stream workers reuse goroutines (and their grown
+			// stacks) across calls; calls beyond the pool get their own.
+			grpc.NumStreamWorkers(streamWorkers),
+		),
 	}
 	verdictv1.RegisterCoordinatorServer(s.grpc, &service{c: c, fwd: s.fwd})
 	verdictv1.RegisterAdminServer(s.grpc, &admin{node: node})

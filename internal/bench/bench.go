@@ -55,19 +55,19 @@ func (c *Config) validate() error {
 
 // Result is what a run measured. Latencies are in milliseconds.
 type Result struct {
-	Commits       uint64   `json:"commits"`
-	Aborts        uint64   `json:"aborts"`
-	Errors        uint64   `json:"errors"`
-	CommitsPerSec float64  `json:"commits_per_sec"`
-	P50           float64  `json:"p50_ms"`
-	P90           float64  `json:"p90_ms"`
-	P99           float64  `json:"p99_ms"`
-	P999          float64  `json:"p999_ms"`
-	CommitP50     float64  `json:"commit_p50_ms"`
-	CommitP99     float64  `json:"commit_p99_ms"`
-	DurationSec   float64  `json:"duration_s"`
-	Concurrency   int      `json:"concurrency"`
-	Participants  int      `json:"participants"`
+	Commits       uint64  `json:"commits"`
+	Aborts        uint64  `json:"aborts"`
+	Errors        uint64  `json:"errors"`
+	CommitsPerSec float64 `json:"commits_per_sec"`
+	P50           float64 `json:"p50_ms"`
+	P90           float64 `json:"p90_ms"`
+	P99           float64 `json:"p99_ms"`
+	P999          float64 `json:"p999_ms"`
+	CommitP50     float64 `json:"commit_p50_ms"`
+	CommitP99     float64 `json:"commit_p99_ms"`
+	DurationSec   float64 `json:"duration_s"`
+	Concurrency   int     `json:"concurrency"`
+	Participants  int     `json:"participants"`
 	// Violations counts atomicity violations the participants recorded
 	// (a commit of an aborted transaction or the reverse); it must be 0.
 	Violations int `json:"violations"`
@@ -242,7 +242,7 @@ func startParticipant(name string, coordinators []string) (*memParticipant, erro
 		l.Close()
 		return nil, err
 	}
-	g := grpc.NewServer(grpc.UnaryInterceptor(srv.UnaryServerInterceptor()))
+	g := grpc.NewServer(grpc.UnaryInterceptor(srv.UnaryServerInterceptor()), grpc.NumStreamWorkers(64))
 	srv.Register(g)
 	worksvc.Register(g, res)
 	go g.Serve(l)
