@@ -2,6 +2,7 @@ package participant
 
 import (
 	"context"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -23,23 +24,62 @@ func TxFromContext(ctx context.Context) (txmeta.Tx, bool) {
 // UnaryServerInterceptor admits calls made under a transaction: it refuses
 // a malformed transaction (InvalidArgument), one aborted here or past its
 // deadline (FailedPrecondition), enlists this participant with the
-// coordinator before the handler runs (once per transaction), answers the
+// coordinator (once per transaction) before the call answers, answers the
 // caller with the response header txmeta.KeyParticipant, and puts the
 // transaction in the handler's context (TxFromContext). Calls without
 // transaction metadata pass through untouched.
+//
+// The first Enlist of a transaction runs while the handler does its work,
+// which saves a round trip; the call answers only once the Enlist has
+// succeeded. If it fails, the work is discarded (Resource.Abort, and the
+// transaction is fenced here) and the call fails.
 func (s *Server) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		tx, ok, err := s.admit(ctx)
+		tx, ok, err := s.check(ctx)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
 			return handler(ctx, req)
 		}
+		enlisted := s.enlistAsync(ctx, tx)
 		if err := grpc.SetHeader(ctx, s.participantHeader()); err != nil {
 			s.log.Warn("verdict: cannot set participant header", "txid", tx.ID, "err", err)
 		}
-		return handler(context.WithValue(ctx, txKey{}, tx), req)
+		resp, herr := handler(context.WithValue(ctx, txKey{}, tx), req)
+		err = <-enlisted
+		if err == nil {
+			// An Abort may have arrived meanwhile.
+			err = s.usable(tx)
+		}
+		if err != nil {
+			s.discard(tx.ID)
+			return nil, err
+		}
+		return resp, herr
+	}
+}
+
+// enlistAsync enlists in tx in the background, unless this participant is
+// enlisted already; the channel yields the result.
+func (s *Server) enlistAsync(ctx context.Context, tx txmeta.Tx) <-chan error {
+	ch := make(chan error, 1)
+	if _, ok := s.enlisted.get(tx.ID, s.now()); ok {
+		ch <- nil
+		return ch
+	}
+	go func() { ch <- s.enlist(ctx, tx) }()
+	return ch
+}
+
+// discard aborts the work a call did under a transaction this participant
+// could not join, and fences the transaction.
+func (s *Server) discard(id string) {
+	s.fence(id)
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	defer cancel()
+	if err := s.cfg.Resource.Abort(ctx, id); err != nil {
+		s.log.Warn("verdict: cannot discard work of a transaction not joined", "txid", id, "err", err)
 	}
 }
 
@@ -71,9 +111,10 @@ func (s *Server) participantHeader() metadata.MD {
 	return metadata.Pairs(txmeta.KeyParticipant, s.cfg.Name+"="+s.cfg.Address)
 }
 
-// admit reads the transaction of an incoming call and enlists in it. ok is
-// false for a call without a transaction; err is a gRPC status.
-func (s *Server) admit(ctx context.Context) (tx txmeta.Tx, ok bool, err error) {
+// check reads the transaction of an incoming call and checks that it may
+// still do work here. ok is false for a call without a transaction; err is a
+// gRPC status.
+func (s *Server) check(ctx context.Context) (tx txmeta.Tx, ok bool, err error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	tx, ok, err = txmeta.FromMD(md)
 	if !ok {
@@ -82,8 +123,14 @@ func (s *Server) admit(ctx context.Context) (tx txmeta.Tx, ok bool, err error) {
 	if err != nil {
 		return tx, true, status.Errorf(codes.InvalidArgument, "%v", err)
 	}
-	if err := s.usable(tx); err != nil {
-		return tx, true, err
+	return tx, true, s.usable(tx)
+}
+
+// admit is check, then enlists in the transaction.
+func (s *Server) admit(ctx context.Context) (tx txmeta.Tx, ok bool, err error) {
+	tx, ok, err = s.check(ctx)
+	if !ok || err != nil {
+		return tx, ok, err
 	}
 	if err := s.enlist(ctx, tx); err != nil {
 		return tx, true, err

@@ -88,8 +88,13 @@ func TestInterceptorEnlistFails(t *testing.T) {
 		if status.Code(err) != tt.want {
 			t.Errorf("coordinator %s: %v, want %v", tt.coord, err, tt.want)
 		}
-		if s := e.res.State(id); s != TxNone {
-			t.Errorf("handler ran although enlisting failed: state %v", s)
+		// The work ran beside the Enlist; it is discarded and the
+		// transaction fenced here.
+		if s := e.res.State(id); s != TxNone && s != TxAborted {
+			t.Errorf("work kept although enlisting failed: state %v", s)
+		}
+		if _, err := e.work.Check(underTx(ctx, txFor(id, raddr)), &healthpb.HealthCheckRequest{Service: "k"}); status.Code(err) != codes.FailedPrecondition {
+			t.Errorf("a later call in the failed transaction: %v, want FailedPrecondition", err)
 		}
 	}
 }
