@@ -33,8 +33,11 @@ func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) 
 		if r, ok := c.active.recentOutcome(id); ok {
 			return commitAnswer(id, r.outcome, r.reason)
 		}
-		return commitAnswer(id, verdictv1.Outcome_OUTCOME_ABORTED,
-			"unknown transaction: not begun at this leader, lost in a leader change, or aborted")
+		o, reason, err := c.presumeAborted(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return commitAnswer(id, o, reason)
 	}
 
 	c.active.mu.Lock()
@@ -130,11 +133,17 @@ func (c *Coordinator) decide(t *activeTx) {
 		c.active.finish(t, verdictv1.Outcome_OUTCOME_COMMITTED, "", c.cfg.clock.Now())
 		return
 	case 1:
-		if len(parts) == 1 && c.commitOnePhase(t, yes[0]) {
+		if len(parts) == 1 {
+			if c.commitOnePhase(t, yes[0]) {
+				return
+			}
+			// The participant may have committed already: from here on
+			// the transaction must never be aborted.
+			c.commitLogged(t, yes, parts, true)
 			return
 		}
 	}
-	c.commitLogged(t, yes, parts)
+	c.commitLogged(t, yes, parts, false)
 }
 
 // commitOnePhase commits a single-participant transaction without a log
@@ -155,17 +164,31 @@ func (c *Coordinator) commitOnePhase(t *activeTx, p *verdictv1.ParticipantRef) b
 }
 
 // commitLogged appends COMMIT and, once applied, answers and starts phase 2.
-func (c *Coordinator) commitLogged(t *activeTx, yes, parts []*verdictv1.ParticipantRef) {
+// committing means a participant may have committed already (a one-phase
+// commit whose acknowledgement was lost): then an abort is never decided.
+func (c *Coordinator) commitLogged(t *activeTx, yes, parts []*verdictv1.ParticipantRef, committing bool) {
 	ctx, cancel := context.WithTimeout(c.ctx, decisionTimeout)
 	defer cancel()
 	rec := decisionRecord(t.id, verdictv1.Outcome_OUTCOME_COMMITTED, yes, "", c.cfg.clock.Now(), t.deadline)
 	res, err := c.prop.submit(ctx, rec, true)
 	switch {
-	case errors.Is(err, txlog.ErrNotLeader):
+	case errors.Is(err, txlog.ErrNotLeader) && !committing:
 		// Not in the log, and never will be: safe to abort.
 		c.decideAbort(t, parts, "leadership lost before the decision was logged")
 		return
-	case err != nil:
+	case err != nil && !errors.Is(err, txlog.ErrNotLeader) && !errors.Is(err, txlog.ErrLeadershipLost):
+		// Still the leader, but the COMMIT may or may not be in the log:
+		// settle it while the transaction stays PREPARING (Outcome answers
+		// PENDING, a retried Commit waits).
+		if !committing {
+			rec = decisionRecord(t.id, verdictv1.Outcome_OUTCOME_ABORTED, yes,
+				"the commit decision could not be confirmed in time", c.cfg.clock.Now(), t.deadline)
+		}
+		res, err = c.settle(t, rec)
+	}
+	if err != nil {
+		// Leadership lost with the decision in flight: the next leader
+		// knows it from its log, or presumes abort if it never got there.
 		c.cfg.log.Warn("commit decision outcome unknown", "txid", t.id, "err", err)
 		c.active.finish(t, verdictv1.Outcome_OUTCOME_UNSPECIFIED, err.Error(), c.cfg.clock.Now())
 		return
@@ -176,6 +199,28 @@ func (c *Coordinator) commitLogged(t *activeTx, yes, parts []*verdictv1.Particip
 		c.delivery.deliver(t.id, res.Outcome, yes)
 	case verdictv1.Outcome_OUTCOME_ABORTED:
 		c.delivery.deliver(t.id, res.Outcome, parts)
+	}
+}
+
+// settle learns the fate of a COMMIT whose proposal timed out while this
+// node stayed leader. It proposes rec (an ABORT, or the COMMIT again when a
+// participant may have committed already) and waits: the first decision in
+// the log wins, so the recorded outcome it gets back is the truth, whichever
+// record got there first. It gives up only when leadership is lost.
+func (c *Coordinator) settle(t *activeTx, rec *verdictv1.LogRecord) (Result, error) {
+	for {
+		if !c.stillLeader(t.term) {
+			return Result{}, txlog.ErrLeadershipLost
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, decisionTimeout)
+		res, err := c.prop.submit(ctx, rec, true)
+		cancel()
+		if err == nil {
+			return res, nil
+		}
+		if c.ctx.Err() != nil || errors.Is(err, txlog.ErrNotLeader) || errors.Is(err, txlog.ErrLeadershipLost) || errors.Is(err, txlog.ErrStopped) {
+			return Result{}, err
+		}
 	}
 }
 

@@ -214,8 +214,12 @@ func (c *Coordinator) Abort(ctx context.Context, req *verdictv1.AbortRequest) (*
 	if r, ok := c.active.recentOutcome(id); ok {
 		return c.abortAnswer(id, r.outcome, r.reason)
 	}
-	// Unknown: presumed abort. Aborting it again changes nothing.
-	return &verdictv1.AbortResponse{Outcome: verdictv1.Outcome_OUTCOME_ABORTED, Reason: "unknown transaction: presumed aborted"}, nil
+	// Unknown: presumed abort, once leadership is confirmed.
+	o, reason, err := c.presumeAborted(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return c.abortAnswer(id, o, reason)
 }
 
 func (c *Coordinator) abortAnswer(id string, o verdictv1.Outcome, reason string) (*verdictv1.AbortResponse, error) {
@@ -258,26 +262,73 @@ func (c *Coordinator) recordAbort(id string, parts []*verdictv1.ParticipantRef, 
 // "Unknown ⇒ aborted" is answered only after a ReadIndex has confirmed that
 // this node is still the leader and has applied every acknowledged decision.
 func (c *Coordinator) Outcome(ctx context.Context, req *verdictv1.OutcomeRequest) (*verdictv1.OutcomeResponse, error) {
-	if _, ok := c.leaderTerm(); !ok {
-		return nil, errNotLeader()
-	}
 	id := req.GetTxid()
+	term, err := c.confirmLeader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp := &verdictv1.OutcomeResponse{Outcome: verdictv1.Outcome_OUTCOME_ABORTED, Reason: "unknown transaction: presumed aborted"}
+	if tx, ok := c.fsm.get(id); ok {
+		resp = &verdictv1.OutcomeResponse{Outcome: outcomeOf(tx.GetState()), Reason: tx.GetReason()}
+	} else if t, ok := c.active.get(id); ok {
+		resp = &verdictv1.OutcomeResponse{Outcome: verdictv1.Outcome_OUTCOME_PENDING, Reason: "transaction " + stateWord(t.state)}
+	} else if r, ok := c.active.recentOutcome(id); ok {
+		resp = &verdictv1.OutcomeResponse{Outcome: r.outcome, Reason: r.reason}
+	}
+	// Leadership lost during the lookups may have wiped this node's memory
+	// of the transaction: then nothing it found is safe to say.
+	if !c.stillLeader(term) {
+		return nil, status.Error(codes.Unavailable, "verdict: leadership changed; ask again")
+	}
+	return resp, nil
+}
+
+// confirmLeader confirms, through a Raft ReadIndex, that this node is still
+// the leader and has applied every decision acknowledged before the call.
+// It returns the term it confirmed; the caller checks stillLeader(term)
+// after looking things up. Only then may "unknown" mean "aborted".
+func (c *Coordinator) confirmLeader(ctx context.Context) (uint64, error) {
+	term, ok := c.leaderTerm()
+	if !ok {
+		return 0, errNotLeader()
+	}
 	if err := c.node.ReadIndex(ctx); err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return nil, status.FromContextError(err).Err()
+			return 0, status.FromContextError(err).Err()
 		}
-		return nil, status.Errorf(codes.Unavailable, "verdict: cannot confirm leadership: %v", err)
+		return 0, status.Errorf(codes.Unavailable, "verdict: cannot confirm leadership: %v", err)
 	}
+	if !c.stillLeader(term) {
+		return 0, status.Error(codes.Unavailable, "verdict: leadership changed; ask again")
+	}
+	return term, nil
+}
+
+func (c *Coordinator) stillLeader(term uint64) bool {
+	t, ok := c.leaderTerm()
+	return ok && t == term
+}
+
+// presumeAborted answers for a transaction this node found nowhere: after
+// confirming leadership it looks once more (a decision may have been applied
+// meanwhile) and only then presumes abort.
+func (c *Coordinator) presumeAborted(ctx context.Context, id string) (o verdictv1.Outcome, reason string, err error) {
+	term, err := c.confirmLeader(ctx)
+	if err != nil {
+		return 0, "", err
+	}
+	o, reason = verdictv1.Outcome_OUTCOME_ABORTED, "unknown transaction: not begun at this leader, lost in a leader change, or aborted"
 	if tx, ok := c.fsm.get(id); ok {
-		return &verdictv1.OutcomeResponse{Outcome: outcomeOf(tx.GetState()), Reason: tx.GetReason()}, nil
+		o, reason = outcomeOf(tx.GetState()), tx.GetReason()
+	} else if _, ok := c.active.get(id); ok {
+		o, reason = verdictv1.Outcome_OUTCOME_UNSPECIFIED, "the transaction is active again at this leader"
+	} else if r, ok := c.active.recentOutcome(id); ok {
+		o, reason = r.outcome, r.reason
 	}
-	if t, ok := c.active.get(id); ok {
-		return &verdictv1.OutcomeResponse{Outcome: verdictv1.Outcome_OUTCOME_PENDING, Reason: "transaction " + stateWord(t.state)}, nil
+	if !c.stillLeader(term) {
+		return 0, "", status.Error(codes.Unavailable, "verdict: leadership changed; ask again")
 	}
-	if r, ok := c.active.recentOutcome(id); ok {
-		return &verdictv1.OutcomeResponse{Outcome: r.outcome, Reason: r.reason}, nil
-	}
-	return &verdictv1.OutcomeResponse{Outcome: verdictv1.Outcome_OUTCOME_ABORTED, Reason: "unknown transaction: presumed aborted"}, nil
+	return o, reason, nil
 }
 
 // GetTransaction describes one transaction.

@@ -67,3 +67,38 @@ func TestIsolatedLeaderNeverPresumesAbort(t *testing.T) {
 		return err == nil && resp.GetOutcome() == verdictv1.Outcome_OUTCOME_ABORTED
 	})
 }
+
+// TestDeposedLeaderNeverPresumesAbortOnCommit: a leader cut off from its
+// peers, that may still believe it leads, is asked to Commit a transaction
+// begun at the new leader. It must not answer "aborted" from its own stale
+// memory (the new leader holds the transaction as active).
+func TestDeposedLeaderNeverPresumesAbortOnCommit(t *testing.T) {
+	c := newTunedCluster(t, 3, func(cfg *Config) { cfg.ElectionTicks = 100 })
+	lead := c.leader()
+	old := coordClient(t, lead.Addr())
+	id := lead.Node().ID()
+	cut := func(m *raftpb.Message) bool { return m.GetFrom() != id && m.GetTo() != id }
+	for _, s := range c.nodes {
+		s.Node().SetFilter(cut)
+	}
+	var newLead *Server
+	waitFor(t, 15*time.Second, "a new leader among the others", func() bool {
+		for _, s := range c.nodes {
+			if _, ok := s.Node().LeaderTerm(); ok && s != lead {
+				newLead = s
+				return true
+			}
+		}
+		return false
+	})
+	b, err := coordClient(t, newLead.Addr()).Begin(context.Background(), &verdictv1.BeginRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	resp, err := old.Commit(ctx, &verdictv1.CommitRequest{Txid: b.GetTxid()})
+	if err == nil && resp.GetOutcome() == verdictv1.Outcome_OUTCOME_ABORTED {
+		t.Fatalf("the cut-off node answered ABORTED for a transaction active at the new leader: %v", resp)
+	}
+}

@@ -189,6 +189,11 @@ func (n *Node) serveReads(states []raft.ReadState) {
 		}
 		id := binary.BigEndian.Uint64(rs.RequestCtx)
 		if ch, ok := n.reads[id]; ok {
+			// A follower's read is answered by the leader it forwarded to:
+			// it confirms that leader, not this node. Fail it.
+			if !n.isLeader {
+				rs.Index = 0
+			}
 			ch <- rs.Index
 			delete(n.reads, id)
 		}

@@ -359,13 +359,12 @@ func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
 // it returns nil, the state machine reflects every decision that any leader
 // could have acknowledged before the call.
 func (n *Node) ReadIndex(ctx context.Context) error {
-	if _, ok := n.LeaderTerm(); !ok {
-		return ErrNotLeader
-	}
 	id := n.propSeq.Add(1)
 	var rctx [8]byte
 	binary.BigEndian.PutUint64(rctx[:], id)
 	ch := make(chan uint64, 1)
+	// Registered before the leadership check, so that a step-down in between
+	// fails this read (failWaiters) instead of missing it.
 	n.mu.Lock()
 	n.reads[id] = ch
 	n.mu.Unlock()
@@ -374,6 +373,9 @@ func (n *Node) ReadIndex(ctx context.Context) error {
 		delete(n.reads, id)
 		n.mu.Unlock()
 	}()
+	if _, ok := n.LeaderTerm(); !ok {
+		return ErrNotLeader
+	}
 	if err := n.raft.ReadIndex(ctx, rctx[:]); err != nil {
 		return err
 	}

@@ -364,6 +364,13 @@ func (w *wal) saveSnapshot(index, term uint64) error {
 // segment is written to a temporary file, synced, renamed into place, and the
 // directory is synced, so a crash leaves either no segment or a whole header.
 func (w *wal) cut() error {
+	// The old segment may end with unsynced records (SaveUnsynced); only the
+	// last segment may have a torn tail, so sync it before moving on.
+	if w.f != nil {
+		if err := fdatasync(w.f); err != nil {
+			return w.fail(fmt.Errorf("txlog: sync wal segment: %w", err))
+		}
+	}
 	if w.err != nil {
 		return w.err
 	}
@@ -398,7 +405,7 @@ func (w *wal) cut() error {
 		return w.fail(fmt.Errorf("txlog: create wal segment: %w", err))
 	}
 	if w.f != nil {
-		w.f.Close() // already synced
+		w.f.Close() // synced above
 	}
 	w.f, w.size = f, int64(len(buf))
 	w.segs = append(w.segs, seg)
