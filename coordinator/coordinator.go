@@ -371,8 +371,10 @@ func (c *Coordinator) ListTransactions(ctx context.Context, req *verdictv1.ListT
 			}
 		}
 	}
+	more := false
 	if st != verdictv1.TxState_TX_STATE_ACTIVE && st != verdictv1.TxState_TX_STATE_PREPARING {
-		decided, _ := c.fsm.list(st, req.GetIncludeDone(), req.GetAfterTxid(), limit)
+		decided, next := c.fsm.list(st, req.GetIncludeDone(), req.GetAfterTxid(), limit)
+		more = next != ""
 		for _, tx := range decided {
 			c.delivery.annotate(tx)
 		}
@@ -380,7 +382,7 @@ func (c *Coordinator) ListTransactions(ctx context.Context, req *verdictv1.ListT
 	}
 	sortByID(txs)
 	resp := &verdictv1.ListTransactionsResponse{}
-	if len(txs) > limit {
+	if len(txs) > limit || (more && len(txs) == limit) {
 		txs = txs[:limit]
 		resp.NextAfterTxid = txs[limit-1].GetTxid()
 	}

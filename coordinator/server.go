@@ -182,6 +182,9 @@ func Start(cfg Config) (*Server, error) {
 			// Pooled stream workers reuse goroutines (and their grown
 			// stacks) across calls; calls beyond the pool get their own.
 			grpc.NumStreamWorkers(streamWorkers),
+			// Stop waits for handlers, so none starts engine work after
+			// the engine has stopped.
+			grpc.WaitForHandlers(true),
 		),
 	}
 	verdictv1.RegisterCoordinatorServer(s.grpc, &service{c: c, fwd: s.fwd})
@@ -214,8 +217,10 @@ func (s *Server) Node() *txlog.Node { return s.node }
 // Stop stops serving and waits for every goroutine of the node.
 func (s *Server) Stop() {
 	s.once.Do(func() {
-		s.grpc.Stop()
+		// Cancel engine work first: handlers waiting on a decision return,
+		// then Stop (which waits for handlers) completes.
 		s.coord.cancel()
+		s.grpc.Stop()
 		close(s.coord.stop)
 		s.coord.delivery.close()
 		close(s.coord.prop.stop)
