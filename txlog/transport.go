@@ -12,7 +12,9 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
@@ -23,8 +25,11 @@ import (
 // blocks the Ready loop (raft retransmits what was lost).
 const peerQueueSize = 4096
 
-// maxPeerMsgSize bounds one peer message; snapshots travel in one message.
-const maxPeerMsgSize = 512 << 20
+// snapshotChunk is the size of the pieces a snapshot's data travels in.
+const snapshotChunk = 1 << 20
+
+// maxSnapshotBytes bounds the snapshot data a receiver accepts.
+const maxSnapshotBytes = 4 << 30
 
 // Filter decides whether a raft message is delivered: it is a fault hook for
 // tests (drop, partition). It returns false to drop m.
@@ -56,8 +61,9 @@ type transport struct {
 }
 
 type outMsg struct {
-	data []byte
-	snap bool
+	data     []byte
+	snap     bool
+	snapData []byte // a MsgSnap's snapshot data, sent in chunks before data
 }
 
 type peer struct {
@@ -71,7 +77,6 @@ func newTransport(id uint64, log *slog.Logger, dial []grpc.DialOption) *transpor
 	if len(dial) == 0 {
 		dial = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
-	dial = append(dial, grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxPeerMsgSize)))
 	return &transport{id: id, log: log, dialer: dial, peers: map[uint64]*peer{}, done: make(chan struct{})}
 }
 
@@ -145,7 +150,16 @@ func (t *transport) send(msgs []*raftpb.Message) {
 		t.mu.RLock()
 		p := t.peers[to]
 		t.mu.RUnlock()
+		var snapData []byte
+		full := m.Snapshot
+		if isSnap {
+			// Marshal the message without the snapshot's data, which
+			// travels in chunks; raft owns m, so it is restored at once.
+			snapData = full.GetData()
+			m.Snapshot = &raftpb.Snapshot{Metadata: full.GetMetadata()}
+		}
 		data, err := proto.Marshal(m)
+		m.Snapshot = full
 		if p == nil || err != nil {
 			if err != nil {
 				t.log.Error("marshal raft message", "to", to, "err", err)
@@ -153,7 +167,7 @@ func (t *transport) send(msgs []*raftpb.Message) {
 			continue
 		}
 		select {
-		case p.queue <- outMsg{data: data, snap: isSnap}:
+		case p.queue <- outMsg{data: data, snap: isSnap, snapData: snapData}:
 		default:
 			if n != nil {
 				(*n).ReportUnreachable(to)
@@ -211,6 +225,11 @@ func (t *transport) stream(p *peer, client verdictv1.RaftClient) error {
 			if s == nil {
 				s, err = client.Send(ctx)
 			}
+			for rest := m.snapData; err == nil && len(rest) > 0; {
+				n := min(len(rest), snapshotChunk)
+				err = s.Send(&verdictv1.RaftMessage{SnapshotChunk: rest[:n]})
+				rest = rest[n:]
+			}
 			if err == nil {
 				err = s.Send(&verdictv1.RaftMessage{Data: m.data})
 			}
@@ -236,6 +255,7 @@ func (t *transport) stream(p *peer, client verdictv1.RaftClient) error {
 // Send is the server side of the peer stream: every message is stepped into
 // the local raft node.
 func (t *transport) Send(s grpc.ClientStreamingServer[verdictv1.RaftMessage, verdictv1.RaftAck]) error {
+	var snapData []byte
 	for {
 		in, err := s.Recv()
 		if err != nil {
@@ -244,11 +264,25 @@ func (t *transport) Send(s grpc.ClientStreamingServer[verdictv1.RaftMessage, ver
 			}
 			return err
 		}
+		if c := in.GetSnapshotChunk(); len(c) > 0 {
+			if len(snapData)+len(c) > maxSnapshotBytes {
+				return status.Errorf(codes.ResourceExhausted, "txlog: snapshot larger than %d bytes", maxSnapshotBytes)
+			}
+			snapData = append(snapData, c...)
+		}
+		if len(in.GetData()) == 0 {
+			continue
+		}
 		m := &raftpb.Message{}
 		if err := proto.Unmarshal(in.Data, m); err != nil {
 			t.log.Warn("malformed raft message from peer", "err", err)
+			snapData = nil
 			continue
 		}
+		if m.GetType() == raftpb.MsgSnap && m.Snapshot != nil {
+			m.Snapshot.Data = snapData
+		}
+		snapData = nil
 		if !t.pass(m) {
 			continue
 		}

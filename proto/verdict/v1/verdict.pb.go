@@ -1645,10 +1645,16 @@ func (x *Member) GetLearner() bool {
 	return false
 }
 
+// RaftMessage carries one raft message. A snapshot's data travels ahead of
+// its MsgSnap in chunks (messages with only snapshot_chunk set), so that no
+// gRPC message exceeds the server's size limit.
 type RaftMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// A go.etcd.io/raft/v3/raftpb.Message, marshaled.
-	Data          []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// A go.etcd.io/raft/v3/raftpb.Message, marshaled; for MsgSnap without the
+	// snapshot's data.
+	Data []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// A piece of the next MsgSnap's snapshot data.
+	SnapshotChunk []byte `protobuf:"bytes,2,opt,name=snapshot_chunk,json=snapshotChunk,proto3" json:"snapshot_chunk,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1686,6 +1692,13 @@ func (*RaftMessage) Descriptor() ([]byte, []int) {
 func (x *RaftMessage) GetData() []byte {
 	if x != nil {
 		return x.Data
+	}
+	return nil
+}
+
+func (x *RaftMessage) GetSnapshotChunk() []byte {
+	if x != nil {
+		return x.SnapshotChunk
 	}
 	return nil
 }
@@ -2133,9 +2146,10 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x18\n" +
-	"\alearner\x18\x03 \x01(\bR\alearner\"!\n" +
+	"\alearner\x18\x03 \x01(\bR\alearner\"H\n" +
 	"\vRaftMessage\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data\"\t\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12%\n" +
+	"\x0esnapshot_chunk\x18\x02 \x01(\fR\rsnapshotChunk\"\t\n" +
 	"\aRaftAck\";\n" +
 	"\bLogBatch\x12/\n" +
 	"\arecords\x18\x01 \x03(\v2\x15.verdict.v1.LogRecordR\arecords\"o\n" +
