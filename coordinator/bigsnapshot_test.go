@@ -19,13 +19,7 @@ func TestFollowerCatchesUpFromLargeSnapshot(t *testing.T) {
 		cfg.CompactionLag = 5
 	})
 	lead := c.leader()
-	var lagging uint64
-	for id, s := range c.nodes {
-		if s != lead {
-			lagging = id
-			break
-		}
-	}
+	lagging := c.follower().Node().ID()
 	c.stop(lagging)
 	ctx := context.Background()
 	reason := strings.Repeat("r", 1000)

@@ -52,13 +52,7 @@ func TestClusterLeaderChange(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "commits before the leader stops", func() bool { return countCommitted() >= 50 })
 
-	var oldID uint64
-	for id, s := range c.nodes {
-		if s == old {
-			oldID = id
-		}
-	}
-	c.stop(oldID)
+	c.stop(old.Node().ID())
 	before := countCommitted()
 	newLead := c.leader()
 	if newLead == old {

@@ -24,13 +24,7 @@ func TestClusterFollowerCatchesUpFromSnapshot(t *testing.T) {
 	cl := dial(t, c.endpoints()...)
 	ctx := context.Background()
 
-	var lagging uint64
-	for id, s := range c.nodes {
-		if s != lead {
-			lagging = id
-			break
-		}
-	}
+	lagging := c.follower().Node().ID()
 	c.stop(lagging)
 	var ids []string
 	for i := 0; i < 150; i++ {
