@@ -170,6 +170,7 @@ func (c *Coordinator) commitLogged(t *activeTx, yes, parts []*verdictv1.Particip
 	ctx, cancel := context.WithTimeout(c.ctx, decisionTimeout)
 	defer cancel()
 	rec := decisionRecord(t.id, verdictv1.Outcome_OUTCOME_COMMITTED, yes, "", c.cfg.clock.Now(), t.deadline)
+	rec.GetDecision().Term = t.term
 	res, err := c.prop.submit(ctx, rec, true)
 	switch {
 	case errors.Is(err, txlog.ErrNotLeader) && !committing:

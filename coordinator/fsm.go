@@ -22,7 +22,7 @@ func newFSM(log *slog.Logger) *fsm { return &fsm{log: log, state: NewState()} }
 
 // Apply implements txlog.StateMachine. A malformed entry is logged and
 // skipped: the log must never crash a node.
-func (f *fsm) Apply(index uint64, data []byte) any {
+func (f *fsm) Apply(index, term uint64, data []byte) any {
 	var b verdictv1.LogBatch
 	if err := proto.Unmarshal(data, &b); err != nil {
 		f.log.Error("skipping malformed log entry", "index", index, "err", err)
@@ -30,7 +30,7 @@ func (f *fsm) Apply(index uint64, data []byte) any {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.state.ApplyBatch(&b)
+	return f.state.ApplyEntry(term, &b)
 }
 
 // Snapshot implements txlog.StateMachine.

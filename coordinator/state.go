@@ -15,6 +15,10 @@ import (
 // an outcome other than COMMITTED / ABORTED, or a record of no known kind.
 const ReasonInvalidRecord = "invalid record"
 
+// ReasonStaleCommit is the Result reason of a COMMIT ignored because it
+// reached the log in a term other than the one it was decided in.
+const ReasonStaleCommit = "commit decided in an earlier leader term"
+
 // ErrBadStateSnapshot is returned (wrapped) by [State.Restore] when the data
 // is not a valid serialised state.
 var ErrBadStateSnapshot = errors.New("verdict: bad state snapshot")
@@ -37,6 +41,10 @@ var ErrBadStateSnapshot = errors.New("verdict: bad state snapshot")
 //     pruned by a retention rule, or was never logged: presumed abort).
 //   - A malformed record is ignored with a Result of OUTCOME_UNSPECIFIED and
 //     reason [ReasonInvalidRecord]: the log must never crash a node.
+//   - A COMMIT that reached the log in an entry of another term than the one
+//     it was decided in is ignored with reason [ReasonStaleCommit] (see
+//     [State.ApplyEntry]): its leader lost office in between, and a newer
+//     leader may have presumed the transaction aborted. ABORT is always safe.
 //
 // Only decided transactions are held: ACTIVE and PREPARING ones live in the
 // leader's memory, outside the log.
@@ -91,22 +99,30 @@ func NewState() *State {
 // State keeps references to the participant slices of b's Decision records:
 // the caller must not modify b after the call (the apply loop unmarshals a
 // fresh batch from each Raft entry, so this costs nothing).
-func (s *State) ApplyBatch(b *verdictv1.LogBatch) []Result {
+func (s *State) ApplyBatch(b *verdictv1.LogBatch) []Result { return s.ApplyEntry(0, b) }
+
+// ApplyEntry is ApplyBatch for a batch read from a log entry appended in
+// term: a COMMIT decided in another term is ignored. Term 0 checks nothing.
+func (s *State) ApplyEntry(term uint64, b *verdictv1.LogBatch) []Result {
 	records := b.GetRecords()
 	if len(records) == 0 {
 		return nil
 	}
 	results := make([]Result, len(records))
 	for i, rec := range records {
-		results[i] = s.apply(rec)
+		results[i] = s.apply(term, rec)
 	}
 	return results
 }
 
-// apply applies one record.
-func (s *State) apply(rec *verdictv1.LogRecord) Result {
+// apply applies one record from an entry of term.
+func (s *State) apply(term uint64, rec *verdictv1.LogRecord) Result {
 	switch k := rec.GetKind().(type) {
 	case *verdictv1.LogRecord_Decision:
+		if d := k.Decision; term != 0 && d.GetTerm() != 0 && d.GetTerm() != term &&
+			d.GetOutcome() == verdictv1.Outcome_OUTCOME_COMMITTED {
+			return Result{Reason: ReasonStaleCommit}
+		}
 		return s.applyDecision(k.Decision)
 	case *verdictv1.LogRecord_Done:
 		s.applyDone(k.Done)

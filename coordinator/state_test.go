@@ -675,3 +675,32 @@ func BenchmarkStateApply(b *testing.B) {
 		s.ApplyBatch(batch(recs...))
 	}
 }
+
+// TestStaleCommitIgnored: a COMMIT decided in one term and appended in an
+// entry of another is ignored; an ABORT is not, and neither is a COMMIT of
+// the entry's own term or one that names no term.
+func TestStaleCommitIgnored(t *testing.T) {
+	s := NewState()
+	stale := decision(tx1, verdictv1.Outcome_OUTCOME_COMMITTED, "", "p1")
+	stale.GetDecision().Term = 3
+	if res := s.ApplyEntry(4, batch(stale)); res[0].Outcome != verdictv1.Outcome_OUTCOME_UNSPECIFIED || res[0].Reason != ReasonStaleCommit {
+		t.Fatalf("stale commit: %+v, want ignored", res[0])
+	}
+	if _, ok := s.Get(tx1); ok {
+		t.Fatal("stale commit recorded")
+	}
+	abort := decision(tx1, verdictv1.Outcome_OUTCOME_ABORTED, "presumed", "p1")
+	abort.GetDecision().Term = 3
+	if res := s.ApplyEntry(4, batch(abort)); res[0].Outcome != verdictv1.Outcome_OUTCOME_ABORTED {
+		t.Fatalf("abort from another term: %+v, want recorded", res[0])
+	}
+	fresh := decision(tx2, verdictv1.Outcome_OUTCOME_COMMITTED, "", "p1")
+	fresh.GetDecision().Term = 4
+	if res := s.ApplyEntry(4, batch(fresh)); res[0].Outcome != verdictv1.Outcome_OUTCOME_COMMITTED {
+		t.Fatalf("commit of the entry's term: %+v, want recorded", res[0])
+	}
+	untermed := decision(tx3, verdictv1.Outcome_OUTCOME_COMMITTED, "", "p1")
+	if res := s.ApplyEntry(9, batch(untermed)); res[0].Outcome != verdictv1.Outcome_OUTCOME_COMMITTED {
+		t.Fatalf("commit without a term: %+v, want recorded", res[0])
+	}
+}

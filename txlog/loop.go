@@ -111,7 +111,7 @@ func (n *Node) applyEntries(ents []*raftpb.Entry) error {
 		case raftpb.EntryNormal:
 			if data := e.GetData(); len(data) >= 8 {
 				id := binary.BigEndian.Uint64(data)
-				val := n.cfg.StateMachine.Apply(e.GetIndex(), data[8:])
+				val := n.cfg.StateMachine.Apply(e.GetIndex(), e.GetTerm(), data[8:])
 				n.mu.Lock()
 				ch, ok := n.waiters[id]
 				delete(n.waiters, id)

@@ -34,9 +34,10 @@ var (
 // StateMachine is what the node applies committed entries to. All methods
 // are called from the node's single apply goroutine, never concurrently.
 type StateMachine interface {
-	// Apply applies the payload of one committed entry at index and returns
-	// a result handed to the proposer, if it is waiting on this node.
-	Apply(index uint64, data []byte) any
+	// Apply applies the payload of one committed entry (at index, appended
+	// in term) and returns a result handed to the proposer, if it is
+	// waiting on this node.
+	Apply(index, term uint64, data []byte) any
 	// Snapshot serialises the whole state.
 	Snapshot() ([]byte, error)
 	// Restore replaces the whole state with a snapshot's data.

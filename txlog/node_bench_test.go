@@ -15,7 +15,7 @@ import (
 
 type countSM struct{ n int }
 
-func (s *countSM) Apply(uint64, []byte) any  { s.n++; return s.n }
+func (s *countSM) Apply(uint64, uint64, []byte) any  { s.n++; return s.n }
 func (s *countSM) Snapshot() ([]byte, error) { return []byte(fmt.Sprint(s.n)), nil }
 func (s *countSM) Restore(data []byte) error { return nil }
 

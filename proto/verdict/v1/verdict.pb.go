@@ -1878,8 +1878,12 @@ type Decision struct {
 	// Set by the proposer, so that applying the record reads no clock.
 	DecidedUnixMs  int64 `protobuf:"varint,5,opt,name=decided_unix_ms,json=decidedUnixMs,proto3" json:"decided_unix_ms,omitempty"`
 	DeadlineUnixMs int64 `protobuf:"varint,6,opt,name=deadline_unix_ms,json=deadlineUnixMs,proto3" json:"deadline_unix_ms,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The leader term in which a COMMIT was decided. A COMMIT that reaches the
+	// log in an entry of another term is ignored: its leader lost office in
+	// between, and a newer leader may have presumed the transaction aborted.
+	Term          uint64 `protobuf:"varint,7,opt,name=term,proto3" json:"term,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Decision) Reset() {
@@ -1950,6 +1954,13 @@ func (x *Decision) GetDecidedUnixMs() int64 {
 func (x *Decision) GetDeadlineUnixMs() int64 {
 	if x != nil {
 		return x.DeadlineUnixMs
+	}
+	return 0
+}
+
+func (x *Decision) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
 	}
 	return 0
 }
@@ -2156,14 +2167,15 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\tLogRecord\x122\n" +
 	"\bdecision\x18\x01 \x01(\v2\x14.verdict.v1.DecisionH\x00R\bdecision\x12&\n" +
 	"\x04done\x18\x02 \x01(\v2\x10.verdict.v1.DoneH\x00R\x04doneB\x06\n" +
-	"\x04kind\"\xf7\x01\n" +
+	"\x04kind\"\x8b\x02\n" +
 	"\bDecision\x12\x12\n" +
 	"\x04txid\x18\x01 \x01(\tR\x04txid\x12-\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x13.verdict.v1.OutcomeR\aoutcome\x12>\n" +
 	"\fparticipants\x18\x03 \x03(\v2\x1a.verdict.v1.ParticipantRefR\fparticipants\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12&\n" +
 	"\x0fdecided_unix_ms\x18\x05 \x01(\x03R\rdecidedUnixMs\x12(\n" +
-	"\x10deadline_unix_ms\x18\x06 \x01(\x03R\x0edeadlineUnixMs\">\n" +
+	"\x10deadline_unix_ms\x18\x06 \x01(\x03R\x0edeadlineUnixMs\x12\x12\n" +
+	"\x04term\x18\a \x01(\x04R\x04term\">\n" +
 	"\x04Done\x12\x14\n" +
 	"\x05txids\x18\x01 \x03(\tR\x05txids\x12 \n" +
 	"\fdone_unix_ms\x18\x02 \x01(\x03R\n" +
