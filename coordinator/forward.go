@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -30,15 +29,12 @@ const leaderWait = 3 * time.Second
 
 // forwarder routes client requests to the leader.
 type forwarder struct {
-	node *txlog.Node
-	dial []grpc.DialOption
-
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn
+	node  *txlog.Node
+	conns *conns
 }
 
 func newForwarder(node *txlog.Node, dial []grpc.DialOption) *forwarder {
-	return &forwarder{node: node, dial: dial, conns: map[string]*grpc.ClientConn{}}
+	return &forwarder{node: node, conns: newConns(dial)}
 }
 
 // route returns nil if this node should serve the request itself (it is the
@@ -68,27 +64,12 @@ func (f *forwarder) route(ctx context.Context) (verdictv1.CoordinatorClient, err
 }
 
 func (f *forwarder) client(ctx context.Context, addr string) (verdictv1.CoordinatorClient, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	conn, ok := f.conns[addr]
-	if !ok {
-		var err error
-		if conn, err = grpc.NewClient(addr, f.dial...); err != nil {
-			return nil, status.Errorf(codes.Unavailable, "verdict: cannot reach leader at %s: %v", addr, err)
-		}
-		f.conns[addr] = conn
+	conn, err := f.conns.get(addr)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "verdict: cannot reach leader at %s: %v", addr, err)
 	}
 	_ = grpc.SetHeader(ctx, metadata.Pairs(mdLeader, addr))
 	return verdictv1.NewCoordinatorClient(conn), nil
-}
-
-func (f *forwarder) close() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for addr, c := range f.conns {
-		c.Close()
-		delete(f.conns, addr)
-	}
 }
 
 // forward serves req locally on the leader, or sends it to the leader.

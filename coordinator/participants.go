@@ -10,32 +10,25 @@ import (
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
-// participantPool keeps one long-lived connection per participant address.
+// participantPool reaches participants over one long-lived connection per
+// address.
 // It also batches prepares per address.
 type participantPool struct {
-	ctx  context.Context // cancelled when the node stops
-	dial []grpc.DialOption
+	ctx   context.Context // cancelled when the node stops
+	conns *conns
 
 	mu        sync.Mutex
-	conns     map[string]*grpc.ClientConn
 	preparers map[string]*batching.Batcher[string, *verdictv1.PrepareVote]
 }
 
 func newParticipantPool(ctx context.Context, dial []grpc.DialOption) *participantPool {
-	return &participantPool{ctx: ctx, dial: dial, conns: map[string]*grpc.ClientConn{}, preparers: map[string]*batching.Batcher[string, *verdictv1.PrepareVote]{}}
+	return &participantPool{ctx: ctx, conns: newConns(dial), preparers: map[string]*batching.Batcher[string, *verdictv1.PrepareVote]{}}
 }
 
 func (p *participantPool) client(addr string) (verdictv1.ParticipantClient, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	conn, ok := p.conns[addr]
-	if !ok {
-		var err error
-		conn, err = grpc.NewClient(addr, p.dial...)
-		if err != nil {
-			return nil, err
-		}
-		p.conns[addr] = conn
+	conn, err := p.conns.get(addr)
+	if err != nil {
+		return nil, err
 	}
 	return verdictv1.NewParticipantClient(conn), nil
 }
@@ -67,11 +60,4 @@ func (p *participantPool) decide(ctx context.Context, addr string, o verdictv1.O
 	return err
 }
 
-func (p *participantPool) close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for addr, c := range p.conns {
-		c.Close()
-		delete(p.conns, addr)
-	}
-}
+func (p *participantPool) close() { p.conns.close() }

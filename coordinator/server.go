@@ -228,7 +228,7 @@ func (s *Server) Stop() {
 		s.coord.wg.Wait()
 		s.wg.Wait()
 		s.coord.parts.close()
-		s.fwd.close()
+		s.fwd.conns.close()
 	})
 }
 
