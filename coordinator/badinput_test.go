@@ -15,9 +15,7 @@ import (
 func TestBadInput(t *testing.T) {
 	c := newCluster(t, 1)
 	raw := coordClient(t, c.leader().Addr())
-	p1 := startParticipant(t, "p1", c.endpoints())
-	p2 := startParticipant(t, "p2", c.endpoints())
-	cl := dial(t, c.endpoints()...)
+	p1, p2, cl := c.withParticipants()
 	ctx := context.Background()
 	unknown, _ := txid.New()
 	good := &verdictv1.ParticipantRef{Name: "p1", Address: "127.0.0.1:1"}

@@ -10,9 +10,7 @@ import (
 func BenchmarkCommit(b *testing.B) {
 	c := newCluster(b, 3)
 	c.leader()
-	p1 := startParticipant(b, "p1", c.endpoints())
-	p2 := startParticipant(b, "p2", c.endpoints())
-	cl := dial(b, c.endpoints()...)
+	p1, p2, cl := c.withParticipants()
 	b.SetParallelism(32)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -29,9 +27,7 @@ func BenchmarkCommit(b *testing.B) {
 func BenchmarkCommitSerial(b *testing.B) {
 	c := newCluster(b, 3)
 	c.leader()
-	p1 := startParticipant(b, "p1", c.endpoints())
-	p2 := startParticipant(b, "p2", c.endpoints())
-	cl := dial(b, c.endpoints()...)
+	p1, p2, cl := c.withParticipants()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := runTx(context.Background(), cl, p1, p2); err != nil {

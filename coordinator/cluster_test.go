@@ -216,6 +216,14 @@ func startParticipant(t testing.TB, name string, coordinators []string) *testPar
 	return p
 }
 
+// withParticipants starts participants p1 and p2, which know every node of
+// c, and a client of c.
+func (c *testCluster) withParticipants() (p1, p2 *testParticipant, cl *client.Client) {
+	c.t.Helper()
+	eps := c.endpoints()
+	return startParticipant(c.t, "p1", eps), startParticipant(c.t, "p2", eps), dial(c.t, eps...)
+}
+
 func dial(t testing.TB, endpoints ...string) *client.Client {
 	t.Helper()
 	c, err := client.Dial(endpoints)

@@ -16,9 +16,7 @@ import (
 func TestClusterCommit(t *testing.T) {
 	c := newCluster(t, 3)
 	c.leader()
-	p1 := startParticipant(t, "p1", c.endpoints())
-	p2 := startParticipant(t, "p2", c.endpoints())
-	cl := dial(t, c.endpoints()...)
+	p1, p2, cl := c.withParticipants()
 	ctx := context.Background()
 
 	id, err := runTx(ctx, cl, p1, p2)
@@ -122,9 +120,7 @@ func TestClusterUnfinishedTransactionAbortsAtDeadline(t *testing.T) {
 func TestClusterRetriedCommitReturnsRecordedOutcome(t *testing.T) {
 	c := newCluster(t, 3)
 	lead := c.leader()
-	p1 := startParticipant(t, "p1", c.endpoints())
-	p2 := startParticipant(t, "p2", c.endpoints())
-	cl := dial(t, c.endpoints()...)
+	p1, p2, cl := c.withParticipants()
 	ctx := context.Background()
 	raw := coordClient(t, lead.Addr())
 

@@ -19,9 +19,7 @@ import (
 func TestClusterLeaderChange(t *testing.T) {
 	c := newCluster(t, 3)
 	old := c.leader()
-	p1 := startParticipant(t, "p1", c.endpoints())
-	p2 := startParticipant(t, "p2", c.endpoints())
-	cl := dial(t, c.endpoints()...)
+	p1, p2, cl := c.withParticipants()
 
 	var (
 		mu        sync.Mutex
@@ -77,9 +75,7 @@ func TestClusterLeaderChange(t *testing.T) {
 func TestClusterRestartAnswersOutcome(t *testing.T) {
 	c := newCluster(t, 3)
 	c.leader()
-	p1 := startParticipant(t, "p1", c.endpoints())
-	p2 := startParticipant(t, "p2", c.endpoints())
-	cl := dial(t, c.endpoints()...)
+	p1, p2, cl := c.withParticipants()
 	ctx := context.Background()
 
 	var voteNo atomic.Bool

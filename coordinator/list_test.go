@@ -12,9 +12,7 @@ import (
 func TestListTransactionsPages(t *testing.T) {
 	c := newCluster(t, 1)
 	c.leader()
-	p1 := startParticipant(t, "p1", c.endpoints())
-	p2 := startParticipant(t, "p2", c.endpoints())
-	cl := dial(t, c.endpoints()...)
+	p1, p2, cl := c.withParticipants()
 	ctx := context.Background()
 	want := map[string]bool{}
 	for i := 0; i < 5; i++ {

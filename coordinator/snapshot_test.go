@@ -19,9 +19,7 @@ func TestClusterFollowerCatchesUpFromSnapshot(t *testing.T) {
 		cfg.CompactionLag = 5
 	})
 	lead := c.leader()
-	p1 := startParticipant(t, "p1", c.endpoints())
-	p2 := startParticipant(t, "p2", c.endpoints())
-	cl := dial(t, c.endpoints()...)
+	p1, p2, cl := c.withParticipants()
 	ctx := context.Background()
 
 	lagging := c.follower().Node().ID()
