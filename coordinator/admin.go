@@ -7,10 +7,13 @@ import (
 	"github.com/verdict-tx/verdict/txlog"
 )
 
-// admin is the Admin gRPC service; every node answers for itself.
+// admin is the Admin gRPC service. Status and Members are answered by every
+// node for itself; operator actions are forwarded to the leader.
 type admin struct {
 	verdictv1.UnimplementedAdminServer
-	node *txlog.Node
+	node  *txlog.Node
+	coord *Coordinator
+	fwd   *forwarder
 }
 
 func (a *admin) Status(ctx context.Context, _ *verdictv1.StatusRequest) (*verdictv1.StatusResponse, error) {

@@ -38,8 +38,8 @@ func newForwarder(node *txlog.Node, dial []grpc.DialOption) *forwarder {
 }
 
 // route returns nil if this node should serve the request itself (it is the
-// ready leader), or a client for the leader.
-func (f *forwarder) route(ctx context.Context) (verdictv1.CoordinatorClient, error) {
+// ready leader), or a connection to the leader.
+func (f *forwarder) route(ctx context.Context) (grpc.ClientConnInterface, error) {
 	deadline := time.Now().Add(leaderWait)
 	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
 		if _, ok := f.node.LeaderTerm(); ok {
@@ -63,29 +63,48 @@ func (f *forwarder) route(ctx context.Context) (verdictv1.CoordinatorClient, err
 	}
 }
 
-func (f *forwarder) client(ctx context.Context, addr string) (verdictv1.CoordinatorClient, error) {
+func (f *forwarder) client(ctx context.Context, addr string) (grpc.ClientConnInterface, error) {
 	conn, err := f.conns.get(addr)
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "verdict: cannot reach leader at %s: %v", addr, err)
 	}
 	_ = grpc.SetHeader(ctx, metadata.Pairs(mdLeader, addr))
-	return verdictv1.NewCoordinatorClient(conn), nil
+	return conn, nil
 }
 
-// forward serves req locally on the leader, or sends it to the leader.
+// forward serves a Coordinator request locally on the leader, or sends it
+// to the leader.
 func forward[Req, Resp any](
 	ctx context.Context, f *forwarder, req Req,
 	local func(context.Context, Req) (Resp, error),
 	remote func(verdictv1.CoordinatorClient, context.Context, Req, ...grpc.CallOption) (Resp, error),
 ) (Resp, error) {
-	cl, err := f.route(ctx)
+	return forwardTo(ctx, f, req, local, verdictv1.NewCoordinatorClient, remote)
+}
+
+// forwardAdmin is forward for Admin requests that only the leader serves.
+func forwardAdmin[Req, Resp any](
+	ctx context.Context, f *forwarder, req Req,
+	local func(context.Context, Req) (Resp, error),
+	remote func(verdictv1.AdminClient, context.Context, Req, ...grpc.CallOption) (Resp, error),
+) (Resp, error) {
+	return forwardTo(ctx, f, req, local, verdictv1.NewAdminClient, remote)
+}
+
+func forwardTo[C, Req, Resp any](
+	ctx context.Context, f *forwarder, req Req,
+	local func(context.Context, Req) (Resp, error),
+	newClient func(grpc.ClientConnInterface) C,
+	remote func(C, context.Context, Req, ...grpc.CallOption) (Resp, error),
+) (Resp, error) {
+	conn, err := f.route(ctx)
 	if err != nil {
 		var zero Resp
 		return zero, err
 	}
-	if cl == nil {
+	if conn == nil {
 		return local(ctx, req)
 	}
 	out := metadata.AppendToOutgoingContext(ctx, mdForwarded, "1")
-	return remote(cl, out, req)
+	return remote(newClient(conn), out, req)
 }

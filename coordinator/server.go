@@ -44,6 +44,12 @@ type Config struct {
 	// MaxRetryBackoff caps the backoff between phase-2 delivery attempts.
 	// Default 10s.
 	MaxRetryBackoff time.Duration
+	// StuckAfter is how long phase 2 may keep failing to reach a participant
+	// before the transaction is marked stuck. Default 60s.
+	StuckAfter time.Duration
+	// Retention is how long a transaction stays answerable after its phase 2
+	// completed (DONE); an older txid answers OUTCOME_EXPIRED. Default 15m.
+	Retention time.Duration
 	// Raft tuning; zero values take txlog's defaults.
 	TickInterval    time.Duration
 	ElectionTicks   int
@@ -85,6 +91,12 @@ func (c *Config) validate() error {
 	}
 	if c.MaxRetryBackoff <= 0 {
 		c.MaxRetryBackoff = 10 * time.Second
+	}
+	if c.StuckAfter <= 0 {
+		c.StuckAfter = time.Minute
+	}
+	if c.Retention <= 0 {
+		c.Retention = 15 * time.Minute
 	}
 	if len(c.DialOptions) == 0 {
 		c.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
@@ -188,7 +200,7 @@ func Start(cfg Config) (*Server, error) {
 		),
 	}
 	verdictv1.RegisterCoordinatorServer(s.grpc, &service{c: c, fwd: s.fwd})
-	verdictv1.RegisterAdminServer(s.grpc, &admin{node: node})
+	verdictv1.RegisterAdminServer(s.grpc, &admin{node: node, coord: c, fwd: s.fwd})
 	node.Register(s.grpc)
 
 	s.goroutine(func() { _ = s.grpc.Serve(lis) })

@@ -45,6 +45,9 @@ func run(args []string) error {
 	peers := fs.String("peers", "1=127.0.0.1:7400", "every member as id=host:port, comma-separated")
 	dataDir := fs.String("data-dir", "./verdict-data", "directory for the write-ahead log and snapshots")
 	timeout := fs.Duration("default-timeout", 30*time.Second, "transaction lifetime when Begin names none")
+	maxBackoff := fs.Duration("max-retry-backoff", 10*time.Second, "cap on the backoff between phase-2 delivery attempts")
+	stuckAfter := fs.Duration("stuck-after", time.Minute, "mark a transaction stuck once phase 2 has failed to reach a participant this long")
+	retention := fs.Duration("retention", 15*time.Minute, "how long a transaction stays answerable after phase 2 completed")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -65,8 +68,11 @@ func run(args []string) error {
 		ID:             *id,
 		Peers:          pm,
 		DataDir:        *dataDir,
-		DefaultTimeout: *timeout,
-		Logger:         logger,
+		DefaultTimeout:  *timeout,
+		MaxRetryBackoff: *maxBackoff,
+		StuckAfter:      *stuckAfter,
+		Retention:       *retention,
+		Logger:          logger,
 	})
 	if err != nil {
 		return err

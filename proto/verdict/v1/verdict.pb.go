@@ -912,7 +912,10 @@ type ListTransactionsRequest struct {
 	// At most this many; 0 means 100.
 	Limit int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
 	// Paging: only transactions whose id sorts after this one.
-	AfterTxid     string `protobuf:"bytes,4,opt,name=after_txid,json=afterTxid,proto3" json:"after_txid,omitempty"`
+	AfterTxid string `protobuf:"bytes,4,opt,name=after_txid,json=afterTxid,proto3" json:"after_txid,omitempty"`
+	// Only transactions marked stuck (decided, phase 2 failing for longer than
+	// the stuck threshold).
+	Stuck         bool `protobuf:"varint,5,opt,name=stuck,proto3" json:"stuck,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -973,6 +976,13 @@ func (x *ListTransactionsRequest) GetAfterTxid() string {
 		return x.AfterTxid
 	}
 	return ""
+}
+
+func (x *ListTransactionsRequest) GetStuck() bool {
+	if x != nil {
+		return x.Stuck
+	}
+	return false
 }
 
 type ListTransactionsResponse struct {
@@ -1043,9 +1053,16 @@ type Transaction struct {
 	// Participants that acknowledged phase 2 (known on the leader only).
 	Acked []string `protobuf:"bytes,9,rep,name=acked,proto3" json:"acked,omitempty"`
 	// The last phase-2 delivery error (known on the leader only).
-	LastError     string `protobuf:"bytes,10,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LastError string `protobuf:"bytes,10,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// Phase 2 has failed to reach a participant for longer than the leader's
+	// stuck threshold (known on the leader only).
+	Stuck bool `protobuf:"varint,11,opt,name=stuck,proto3" json:"stuck,omitempty"`
+	// When the current run of failed deliveries began (0 if none).
+	FailingSinceUnixMs int64 `protobuf:"varint,12,opt,name=failing_since_unix_ms,json=failingSinceUnixMs,proto3" json:"failing_since_unix_ms,omitempty"`
+	// Phase-2 delivery attempts that failed (known on the leader only).
+	FailedAttempts uint32 `protobuf:"varint,13,opt,name=failed_attempts,json=failedAttempts,proto3" json:"failed_attempts,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Transaction) Reset() {
@@ -1146,6 +1163,27 @@ func (x *Transaction) GetLastError() string {
 		return x.LastError
 	}
 	return ""
+}
+
+func (x *Transaction) GetStuck() bool {
+	if x != nil {
+		return x.Stuck
+	}
+	return false
+}
+
+func (x *Transaction) GetFailingSinceUnixMs() int64 {
+	if x != nil {
+		return x.FailingSinceUnixMs
+	}
+	return 0
+}
+
+func (x *Transaction) GetFailedAttempts() uint32 {
+	if x != nil {
+		return x.FailedAttempts
+	}
+	return 0
 }
 
 type PrepareRequest struct {
@@ -1368,6 +1406,368 @@ func (*DecisionResponse) Descriptor() ([]byte, []int) {
 	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{21}
 }
 
+type RetryTransactionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Txid          string                 `protobuf:"bytes,1,opt,name=txid,proto3" json:"txid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryTransactionRequest) Reset() {
+	*x = RetryTransactionRequest{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryTransactionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryTransactionRequest) ProtoMessage() {}
+
+func (x *RetryTransactionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryTransactionRequest.ProtoReflect.Descriptor instead.
+func (*RetryTransactionRequest) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RetryTransactionRequest) GetTxid() string {
+	if x != nil {
+		return x.Txid
+	}
+	return ""
+}
+
+type RetryTransactionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Transaction   *Transaction           `protobuf:"bytes,1,opt,name=transaction,proto3" json:"transaction,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryTransactionResponse) Reset() {
+	*x = RetryTransactionResponse{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryTransactionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryTransactionResponse) ProtoMessage() {}
+
+func (x *RetryTransactionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryTransactionResponse.ProtoReflect.Descriptor instead.
+func (*RetryTransactionResponse) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RetryTransactionResponse) GetTransaction() *Transaction {
+	if x != nil {
+		return x.Transaction
+	}
+	return nil
+}
+
+type AddMemberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The new node's address (host:port), where it serves peers and clients.
+	Address       string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMemberRequest) Reset() {
+	*x = AddMemberRequest{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMemberRequest) ProtoMessage() {}
+
+func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
+func (*AddMemberRequest) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *AddMemberRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *AddMemberRequest) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+type AddMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Members       []*Member              `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMemberResponse) Reset() {
+	*x = AddMemberResponse{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMemberResponse) ProtoMessage() {}
+
+func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
+func (*AddMemberResponse) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *AddMemberResponse) GetMembers() []*Member {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+type RemoveMemberRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMemberRequest) Reset() {
+	*x = RemoveMemberRequest{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMemberRequest) ProtoMessage() {}
+
+func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
+func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RemoveMemberRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+type RemoveMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Members       []*Member              `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMemberResponse) Reset() {
+	*x = RemoveMemberResponse{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMemberResponse) ProtoMessage() {}
+
+func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
+func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RemoveMemberResponse) GetMembers() []*Member {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+type TransferLeadershipRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The voter to hand leadership to.
+	Id            uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeadershipRequest) Reset() {
+	*x = TransferLeadershipRequest{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeadershipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeadershipRequest) ProtoMessage() {}
+
+func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
+func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *TransferLeadershipRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+type TransferLeadershipResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Leader        uint64                 `protobuf:"varint,1,opt,name=leader,proto3" json:"leader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeadershipResponse) Reset() {
+	*x = TransferLeadershipResponse{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeadershipResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeadershipResponse) ProtoMessage() {}
+
+func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
+func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *TransferLeadershipResponse) GetLeader() uint64 {
+	if x != nil {
+		return x.Leader
+	}
+	return 0
+}
+
 type StatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1376,7 +1776,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1388,7 +1788,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1401,7 +1801,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{22}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{30}
 }
 
 type StatusResponse struct {
@@ -1421,7 +1821,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1433,7 +1833,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1446,7 +1846,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{23}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *StatusResponse) GetId() uint64 {
@@ -1513,7 +1913,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1525,7 +1925,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1538,7 +1938,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{24}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{32}
 }
 
 type MembersResponse struct {
@@ -1550,7 +1950,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1562,7 +1962,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1575,7 +1975,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{25}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *MembersResponse) GetMembers() []*Member {
@@ -1586,17 +1986,20 @@ func (x *MembersResponse) GetMembers() []*Member {
 }
 
 type Member struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
-	Learner       bool                   `protobuf:"varint,3,opt,name=learner,proto3" json:"learner,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Address string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Learner bool                   `protobuf:"varint,3,opt,name=learner,proto3" json:"learner,omitempty"`
+	// The highest log index known to be replicated on the member (known on
+	// the leader only).
+	MatchIndex    uint64 `protobuf:"varint,4,opt,name=match_index,json=matchIndex,proto3" json:"match_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1608,7 +2011,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1621,7 +2024,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{26}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Member) GetId() uint64 {
@@ -1645,6 +2048,13 @@ func (x *Member) GetLearner() bool {
 	return false
 }
 
+func (x *Member) GetMatchIndex() uint64 {
+	if x != nil {
+		return x.MatchIndex
+	}
+	return 0
+}
+
 // RaftMessage carries one raft message. A snapshot's data travels ahead of
 // its MsgSnap in chunks (messages with only snapshot_chunk set), so that no
 // gRPC message exceeds the server's size limit.
@@ -1661,7 +2071,7 @@ type RaftMessage struct {
 
 func (x *RaftMessage) Reset() {
 	*x = RaftMessage{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1673,7 +2083,7 @@ func (x *RaftMessage) String() string {
 func (*RaftMessage) ProtoMessage() {}
 
 func (x *RaftMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1686,7 +2096,7 @@ func (x *RaftMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessage.ProtoReflect.Descriptor instead.
 func (*RaftMessage) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{27}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RaftMessage) GetData() []byte {
@@ -1711,7 +2121,7 @@ type RaftAck struct {
 
 func (x *RaftAck) Reset() {
 	*x = RaftAck{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1723,7 +2133,7 @@ func (x *RaftAck) String() string {
 func (*RaftAck) ProtoMessage() {}
 
 func (x *RaftAck) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1736,7 +2146,7 @@ func (x *RaftAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftAck.ProtoReflect.Descriptor instead.
 func (*RaftAck) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{28}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{36}
 }
 
 // LogBatch is the payload of one Raft entry: many records proposed together.
@@ -1749,7 +2159,7 @@ type LogBatch struct {
 
 func (x *LogBatch) Reset() {
 	*x = LogBatch{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1761,7 +2171,7 @@ func (x *LogBatch) String() string {
 func (*LogBatch) ProtoMessage() {}
 
 func (x *LogBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1774,7 +2184,7 @@ func (x *LogBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogBatch.ProtoReflect.Descriptor instead.
 func (*LogBatch) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{29}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *LogBatch) GetRecords() []*LogRecord {
@@ -1790,6 +2200,7 @@ type LogRecord struct {
 	//
 	//	*LogRecord_Decision
 	//	*LogRecord_Done
+	//	*LogRecord_Prune
 	Kind          isLogRecord_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1797,7 +2208,7 @@ type LogRecord struct {
 
 func (x *LogRecord) Reset() {
 	*x = LogRecord{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1809,7 +2220,7 @@ func (x *LogRecord) String() string {
 func (*LogRecord) ProtoMessage() {}
 
 func (x *LogRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1822,7 +2233,7 @@ func (x *LogRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRecord.ProtoReflect.Descriptor instead.
 func (*LogRecord) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{30}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *LogRecord) GetKind() isLogRecord_Kind {
@@ -1850,6 +2261,15 @@ func (x *LogRecord) GetDone() *Done {
 	return nil
 }
 
+func (x *LogRecord) GetPrune() *Prune {
+	if x != nil {
+		if x, ok := x.Kind.(*LogRecord_Prune); ok {
+			return x.Prune
+		}
+	}
+	return nil
+}
+
 type isLogRecord_Kind interface {
 	isLogRecord_Kind()
 }
@@ -1862,9 +2282,15 @@ type LogRecord_Done struct {
 	Done *Done `protobuf:"bytes,2,opt,name=done,proto3,oneof"`
 }
 
+type LogRecord_Prune struct {
+	Prune *Prune `protobuf:"bytes,3,opt,name=prune,proto3,oneof"`
+}
+
 func (*LogRecord_Decision) isLogRecord_Kind() {}
 
 func (*LogRecord_Done) isLogRecord_Kind() {}
+
+func (*LogRecord_Prune) isLogRecord_Kind() {}
 
 // Decision is a COMMIT or ABORT record.
 type Decision struct {
@@ -1888,7 +2314,7 @@ type Decision struct {
 
 func (x *Decision) Reset() {
 	*x = Decision{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1900,7 +2326,7 @@ func (x *Decision) String() string {
 func (*Decision) ProtoMessage() {}
 
 func (x *Decision) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1913,7 +2339,7 @@ func (x *Decision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Decision.ProtoReflect.Descriptor instead.
 func (*Decision) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{31}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Decision) GetTxid() string {
@@ -1976,7 +2402,7 @@ type Done struct {
 
 func (x *Done) Reset() {
 	*x = Done{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[32]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1988,7 +2414,7 @@ func (x *Done) String() string {
 func (*Done) ProtoMessage() {}
 
 func (x *Done) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[32]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2001,7 +2427,7 @@ func (x *Done) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Done.ProtoReflect.Descriptor instead.
 func (*Done) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{32}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Done) GetTxids() []string {
@@ -2018,17 +2444,69 @@ func (x *Done) GetDoneUnixMs() int64 {
 	return 0
 }
 
-// StateSnapshot is the coordinator's state machine, serialised.
-type StateSnapshot struct {
+// Prune ends the retention of done transactions: every transaction marked
+// done before before_unix_ms whose txid (a UUIDv7) was also created before
+// it is dropped from the table. Proposed periodically by the leader, so that
+// every replica prunes the same entries at the same log index.
+type Prune struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Transactions  []*Transaction         `protobuf:"bytes,1,rep,name=transactions,proto3" json:"transactions,omitempty"`
+	BeforeUnixMs  int64                  `protobuf:"varint,1,opt,name=before_unix_ms,json=beforeUnixMs,proto3" json:"before_unix_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
+func (x *Prune) Reset() {
+	*x = Prune{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Prune) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Prune) ProtoMessage() {}
+
+func (x *Prune) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Prune.ProtoReflect.Descriptor instead.
+func (*Prune) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *Prune) GetBeforeUnixMs() int64 {
+	if x != nil {
+		return x.BeforeUnixMs
+	}
+	return 0
+}
+
+// StateSnapshot is the coordinator's state machine, serialised.
+type StateSnapshot struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Transactions []*Transaction         `protobuf:"bytes,1,rep,name=transactions,proto3" json:"transactions,omitempty"`
+	// Every pruned transaction was created before this time: a txid created
+	// before it that the table does not hold may have been decided, and
+	// answers OUTCOME_EXPIRED, never a guess.
+	PrunedBeforeUnixMs int64 `protobuf:"varint,2,opt,name=pruned_before_unix_ms,json=prunedBeforeUnixMs,proto3" json:"pruned_before_unix_ms,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
 func (x *StateSnapshot) Reset() {
 	*x = StateSnapshot{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[33]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2040,7 +2518,7 @@ func (x *StateSnapshot) String() string {
 func (*StateSnapshot) ProtoMessage() {}
 
 func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[33]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2053,12 +2531,82 @@ func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateSnapshot.ProtoReflect.Descriptor instead.
 func (*StateSnapshot) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{33}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *StateSnapshot) GetTransactions() []*Transaction {
 	if x != nil {
 		return x.Transactions
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetPrunedBeforeUnixMs() int64 {
+	if x != nil {
+		return x.PrunedBeforeUnixMs
+	}
+	return 0
+}
+
+// ClusterSnapshot is the payload of a Raft snapshot: the group's membership
+// (addresses of current members and every id ever removed, so that none is
+// reused) around the coordinator's serialised state.
+type ClusterSnapshot struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Members       []*Member              `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	RemovedIds    []uint64               `protobuf:"varint,2,rep,packed,name=removed_ids,json=removedIds,proto3" json:"removed_ids,omitempty"`
+	State         []byte                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterSnapshot) Reset() {
+	*x = ClusterSnapshot{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterSnapshot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterSnapshot) ProtoMessage() {}
+
+func (x *ClusterSnapshot) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterSnapshot.ProtoReflect.Descriptor instead.
+func (*ClusterSnapshot) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ClusterSnapshot) GetMembers() []*Member {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *ClusterSnapshot) GetRemovedIds() []uint64 {
+	if x != nil {
+		return x.RemovedIds
+	}
+	return nil
+}
+
+func (x *ClusterSnapshot) GetState() []byte {
+	if x != nil {
+		return x.State
 	}
 	return nil
 }
@@ -2107,16 +2655,17 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x15GetTransactionRequest\x12\x12\n" +
 	"\x04txid\x18\x01 \x01(\tR\x04txid\"S\n" +
 	"\x16GetTransactionResponse\x129\n" +
-	"\vtransaction\x18\x01 \x01(\v2\x17.verdict.v1.TransactionR\vtransaction\"\x9c\x01\n" +
+	"\vtransaction\x18\x01 \x01(\v2\x17.verdict.v1.TransactionR\vtransaction\"\xb2\x01\n" +
 	"\x17ListTransactionsRequest\x12)\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x13.verdict.v1.TxStateR\x05state\x12!\n" +
 	"\finclude_done\x18\x02 \x01(\bR\vincludeDone\x12\x14\n" +
 	"\x05limit\x18\x03 \x01(\x05R\x05limit\x12\x1d\n" +
 	"\n" +
-	"after_txid\x18\x04 \x01(\tR\tafterTxid\"\x7f\n" +
+	"after_txid\x18\x04 \x01(\tR\tafterTxid\x12\x14\n" +
+	"\x05stuck\x18\x05 \x01(\bR\x05stuck\"\x7f\n" +
 	"\x18ListTransactionsResponse\x12;\n" +
 	"\ftransactions\x18\x01 \x03(\v2\x17.verdict.v1.TransactionR\ftransactions\x12&\n" +
-	"\x0fnext_after_txid\x18\x02 \x01(\tR\rnextAfterTxid\"\xe1\x02\n" +
+	"\x0fnext_after_txid\x18\x02 \x01(\tR\rnextAfterTxid\"\xd3\x03\n" +
 	"\vTransaction\x12\x12\n" +
 	"\x04txid\x18\x01 \x01(\tR\x04txid\x12)\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x13.verdict.v1.TxStateR\x05state\x12\x12\n" +
@@ -2130,7 +2679,10 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x05acked\x18\t \x03(\tR\x05acked\x12\x1d\n" +
 	"\n" +
 	"last_error\x18\n" +
-	" \x01(\tR\tlastError\"&\n" +
+	" \x01(\tR\tlastError\x12\x14\n" +
+	"\x05stuck\x18\v \x01(\bR\x05stuck\x121\n" +
+	"\x15failing_since_unix_ms\x18\f \x01(\x03R\x12failingSinceUnixMs\x12'\n" +
+	"\x0ffailed_attempts\x18\r \x01(\rR\x0efailedAttempts\"&\n" +
 	"\x0ePrepareRequest\x12\x14\n" +
 	"\x05txids\x18\x01 \x03(\tR\x05txids\"@\n" +
 	"\x0fPrepareResponse\x12-\n" +
@@ -2140,7 +2692,24 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"'\n" +
 	"\x0fDecisionRequest\x12\x14\n" +
 	"\x05txids\x18\x01 \x03(\tR\x05txids\"\x12\n" +
-	"\x10DecisionResponse\"\x0f\n" +
+	"\x10DecisionResponse\"-\n" +
+	"\x17RetryTransactionRequest\x12\x12\n" +
+	"\x04txid\x18\x01 \x01(\tR\x04txid\"U\n" +
+	"\x18RetryTransactionResponse\x129\n" +
+	"\vtransaction\x18\x01 \x01(\v2\x17.verdict.v1.TransactionR\vtransaction\"<\n" +
+	"\x10AddMemberRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\"A\n" +
+	"\x11AddMemberResponse\x12,\n" +
+	"\amembers\x18\x01 \x03(\v2\x12.verdict.v1.MemberR\amembers\"%\n" +
+	"\x13RemoveMemberRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\"D\n" +
+	"\x14RemoveMemberResponse\x12,\n" +
+	"\amembers\x18\x01 \x03(\v2\x12.verdict.v1.MemberR\amembers\"+\n" +
+	"\x19TransferLeadershipRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\"4\n" +
+	"\x1aTransferLeadershipResponse\x12\x16\n" +
+	"\x06leader\x18\x01 \x01(\x04R\x06leader\"\x0f\n" +
 	"\rStatusRequest\"\x8c\x02\n" +
 	"\x0eStatusResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
@@ -2153,20 +2722,23 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\fleader_ready\x18\b \x01(\bR\vleaderReady\"\x10\n" +
 	"\x0eMembersRequest\"?\n" +
 	"\x0fMembersResponse\x12,\n" +
-	"\amembers\x18\x01 \x03(\v2\x12.verdict.v1.MemberR\amembers\"L\n" +
+	"\amembers\x18\x01 \x03(\v2\x12.verdict.v1.MemberR\amembers\"m\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x18\n" +
-	"\alearner\x18\x03 \x01(\bR\alearner\"H\n" +
+	"\alearner\x18\x03 \x01(\bR\alearner\x12\x1f\n" +
+	"\vmatch_index\x18\x04 \x01(\x04R\n" +
+	"matchIndex\"H\n" +
 	"\vRaftMessage\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12%\n" +
 	"\x0esnapshot_chunk\x18\x02 \x01(\fR\rsnapshotChunk\"\t\n" +
 	"\aRaftAck\";\n" +
 	"\bLogBatch\x12/\n" +
-	"\arecords\x18\x01 \x03(\v2\x15.verdict.v1.LogRecordR\arecords\"o\n" +
+	"\arecords\x18\x01 \x03(\v2\x15.verdict.v1.LogRecordR\arecords\"\x9a\x01\n" +
 	"\tLogRecord\x122\n" +
 	"\bdecision\x18\x01 \x01(\v2\x14.verdict.v1.DecisionH\x00R\bdecision\x12&\n" +
-	"\x04done\x18\x02 \x01(\v2\x10.verdict.v1.DoneH\x00R\x04doneB\x06\n" +
+	"\x04done\x18\x02 \x01(\v2\x10.verdict.v1.DoneH\x00R\x04done\x12)\n" +
+	"\x05prune\x18\x03 \x01(\v2\x11.verdict.v1.PruneH\x00R\x05pruneB\x06\n" +
 	"\x04kind\"\x8b\x02\n" +
 	"\bDecision\x12\x12\n" +
 	"\x04txid\x18\x01 \x01(\tR\x04txid\x12-\n" +
@@ -2179,9 +2751,17 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x04Done\x12\x14\n" +
 	"\x05txids\x18\x01 \x03(\tR\x05txids\x12 \n" +
 	"\fdone_unix_ms\x18\x02 \x01(\x03R\n" +
-	"doneUnixMs\"L\n" +
+	"doneUnixMs\"-\n" +
+	"\x05Prune\x12$\n" +
+	"\x0ebefore_unix_ms\x18\x01 \x01(\x03R\fbeforeUnixMs\"\x7f\n" +
 	"\rStateSnapshot\x12;\n" +
-	"\ftransactions\x18\x01 \x03(\v2\x17.verdict.v1.TransactionR\ftransactions*x\n" +
+	"\ftransactions\x18\x01 \x03(\v2\x17.verdict.v1.TransactionR\ftransactions\x121\n" +
+	"\x15pruned_before_unix_ms\x18\x02 \x01(\x03R\x12prunedBeforeUnixMs\"v\n" +
+	"\x0fClusterSnapshot\x12,\n" +
+	"\amembers\x18\x01 \x03(\v2\x12.verdict.v1.MemberR\amembers\x12\x1f\n" +
+	"\vremoved_ids\x18\x02 \x03(\x04R\n" +
+	"removedIds\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\fR\x05state*x\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11OUTCOME_COMMITTED\x10\x01\x12\x13\n" +
@@ -2210,10 +2790,14 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\vParticipant\x12B\n" +
 	"\aPrepare\x12\x1a.verdict.v1.PrepareRequest\x1a\x1b.verdict.v1.PrepareResponse\x12C\n" +
 	"\x06Commit\x12\x1b.verdict.v1.DecisionRequest\x1a\x1c.verdict.v1.DecisionResponse\x12B\n" +
-	"\x05Abort\x12\x1b.verdict.v1.DecisionRequest\x1a\x1c.verdict.v1.DecisionResponse2\x8c\x01\n" +
+	"\x05Abort\x12\x1b.verdict.v1.DecisionRequest\x1a\x1c.verdict.v1.DecisionResponse2\xed\x03\n" +
 	"\x05Admin\x12?\n" +
 	"\x06Status\x12\x19.verdict.v1.StatusRequest\x1a\x1a.verdict.v1.StatusResponse\x12B\n" +
-	"\aMembers\x12\x1a.verdict.v1.MembersRequest\x1a\x1b.verdict.v1.MembersResponse2>\n" +
+	"\aMembers\x12\x1a.verdict.v1.MembersRequest\x1a\x1b.verdict.v1.MembersResponse\x12]\n" +
+	"\x10RetryTransaction\x12#.verdict.v1.RetryTransactionRequest\x1a$.verdict.v1.RetryTransactionResponse\x12H\n" +
+	"\tAddMember\x12\x1c.verdict.v1.AddMemberRequest\x1a\x1d.verdict.v1.AddMemberResponse\x12Q\n" +
+	"\fRemoveMember\x12\x1f.verdict.v1.RemoveMemberRequest\x1a .verdict.v1.RemoveMemberResponse\x12c\n" +
+	"\x12TransferLeadership\x12%.verdict.v1.TransferLeadershipRequest\x1a&.verdict.v1.TransferLeadershipResponse2>\n" +
 	"\x04Raft\x126\n" +
 	"\x04Send\x12\x17.verdict.v1.RaftMessage\x1a\x13.verdict.v1.RaftAck(\x01B:Z8github.com/verdict-tx/verdict/proto/verdict/v1;verdictv1b\x06proto3"
 
@@ -2230,45 +2814,55 @@ func file_verdict_v1_verdict_proto_rawDescGZIP() []byte {
 }
 
 var file_verdict_v1_verdict_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_verdict_v1_verdict_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_verdict_v1_verdict_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_verdict_v1_verdict_proto_goTypes = []any{
-	(Outcome)(0),                     // 0: verdict.v1.Outcome
-	(TxState)(0),                     // 1: verdict.v1.TxState
-	(Vote)(0),                        // 2: verdict.v1.Vote
-	(*ParticipantRef)(nil),           // 3: verdict.v1.ParticipantRef
-	(*BeginRequest)(nil),             // 4: verdict.v1.BeginRequest
-	(*BeginResponse)(nil),            // 5: verdict.v1.BeginResponse
-	(*EnlistRequest)(nil),            // 6: verdict.v1.EnlistRequest
-	(*EnlistResponse)(nil),           // 7: verdict.v1.EnlistResponse
-	(*EnlistResult)(nil),             // 8: verdict.v1.EnlistResult
-	(*CommitRequest)(nil),            // 9: verdict.v1.CommitRequest
-	(*CommitResponse)(nil),           // 10: verdict.v1.CommitResponse
-	(*AbortRequest)(nil),             // 11: verdict.v1.AbortRequest
-	(*AbortResponse)(nil),            // 12: verdict.v1.AbortResponse
-	(*OutcomeRequest)(nil),           // 13: verdict.v1.OutcomeRequest
-	(*OutcomeResponse)(nil),          // 14: verdict.v1.OutcomeResponse
-	(*GetTransactionRequest)(nil),    // 15: verdict.v1.GetTransactionRequest
-	(*GetTransactionResponse)(nil),   // 16: verdict.v1.GetTransactionResponse
-	(*ListTransactionsRequest)(nil),  // 17: verdict.v1.ListTransactionsRequest
-	(*ListTransactionsResponse)(nil), // 18: verdict.v1.ListTransactionsResponse
-	(*Transaction)(nil),              // 19: verdict.v1.Transaction
-	(*PrepareRequest)(nil),           // 20: verdict.v1.PrepareRequest
-	(*PrepareResponse)(nil),          // 21: verdict.v1.PrepareResponse
-	(*PrepareVote)(nil),              // 22: verdict.v1.PrepareVote
-	(*DecisionRequest)(nil),          // 23: verdict.v1.DecisionRequest
-	(*DecisionResponse)(nil),         // 24: verdict.v1.DecisionResponse
-	(*StatusRequest)(nil),            // 25: verdict.v1.StatusRequest
-	(*StatusResponse)(nil),           // 26: verdict.v1.StatusResponse
-	(*MembersRequest)(nil),           // 27: verdict.v1.MembersRequest
-	(*MembersResponse)(nil),          // 28: verdict.v1.MembersResponse
-	(*Member)(nil),                   // 29: verdict.v1.Member
-	(*RaftMessage)(nil),              // 30: verdict.v1.RaftMessage
-	(*RaftAck)(nil),                  // 31: verdict.v1.RaftAck
-	(*LogBatch)(nil),                 // 32: verdict.v1.LogBatch
-	(*LogRecord)(nil),                // 33: verdict.v1.LogRecord
-	(*Decision)(nil),                 // 34: verdict.v1.Decision
-	(*Done)(nil),                     // 35: verdict.v1.Done
-	(*StateSnapshot)(nil),            // 36: verdict.v1.StateSnapshot
+	(Outcome)(0),                       // 0: verdict.v1.Outcome
+	(TxState)(0),                       // 1: verdict.v1.TxState
+	(Vote)(0),                          // 2: verdict.v1.Vote
+	(*ParticipantRef)(nil),             // 3: verdict.v1.ParticipantRef
+	(*BeginRequest)(nil),               // 4: verdict.v1.BeginRequest
+	(*BeginResponse)(nil),              // 5: verdict.v1.BeginResponse
+	(*EnlistRequest)(nil),              // 6: verdict.v1.EnlistRequest
+	(*EnlistResponse)(nil),             // 7: verdict.v1.EnlistResponse
+	(*EnlistResult)(nil),               // 8: verdict.v1.EnlistResult
+	(*CommitRequest)(nil),              // 9: verdict.v1.CommitRequest
+	(*CommitResponse)(nil),             // 10: verdict.v1.CommitResponse
+	(*AbortRequest)(nil),               // 11: verdict.v1.AbortRequest
+	(*AbortResponse)(nil),              // 12: verdict.v1.AbortResponse
+	(*OutcomeRequest)(nil),             // 13: verdict.v1.OutcomeRequest
+	(*OutcomeResponse)(nil),            // 14: verdict.v1.OutcomeResponse
+	(*GetTransactionRequest)(nil),      // 15: verdict.v1.GetTransactionRequest
+	(*GetTransactionResponse)(nil),     // 16: verdict.v1.GetTransactionResponse
+	(*ListTransactionsRequest)(nil),    // 17: verdict.v1.ListTransactionsRequest
+	(*ListTransactionsResponse)(nil),   // 18: verdict.v1.ListTransactionsResponse
+	(*Transaction)(nil),                // 19: verdict.v1.Transaction
+	(*PrepareRequest)(nil),             // 20: verdict.v1.PrepareRequest
+	(*PrepareResponse)(nil),            // 21: verdict.v1.PrepareResponse
+	(*PrepareVote)(nil),                // 22: verdict.v1.PrepareVote
+	(*DecisionRequest)(nil),            // 23: verdict.v1.DecisionRequest
+	(*DecisionResponse)(nil),           // 24: verdict.v1.DecisionResponse
+	(*RetryTransactionRequest)(nil),    // 25: verdict.v1.RetryTransactionRequest
+	(*RetryTransactionResponse)(nil),   // 26: verdict.v1.RetryTransactionResponse
+	(*AddMemberRequest)(nil),           // 27: verdict.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),          // 28: verdict.v1.AddMemberResponse
+	(*RemoveMemberRequest)(nil),        // 29: verdict.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),       // 30: verdict.v1.RemoveMemberResponse
+	(*TransferLeadershipRequest)(nil),  // 31: verdict.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 32: verdict.v1.TransferLeadershipResponse
+	(*StatusRequest)(nil),              // 33: verdict.v1.StatusRequest
+	(*StatusResponse)(nil),             // 34: verdict.v1.StatusResponse
+	(*MembersRequest)(nil),             // 35: verdict.v1.MembersRequest
+	(*MembersResponse)(nil),            // 36: verdict.v1.MembersResponse
+	(*Member)(nil),                     // 37: verdict.v1.Member
+	(*RaftMessage)(nil),                // 38: verdict.v1.RaftMessage
+	(*RaftAck)(nil),                    // 39: verdict.v1.RaftAck
+	(*LogBatch)(nil),                   // 40: verdict.v1.LogBatch
+	(*LogRecord)(nil),                  // 41: verdict.v1.LogRecord
+	(*Decision)(nil),                   // 42: verdict.v1.Decision
+	(*Done)(nil),                       // 43: verdict.v1.Done
+	(*Prune)(nil),                      // 44: verdict.v1.Prune
+	(*StateSnapshot)(nil),              // 45: verdict.v1.StateSnapshot
+	(*ClusterSnapshot)(nil),            // 46: verdict.v1.ClusterSnapshot
 }
 var file_verdict_v1_verdict_proto_depIdxs = []int32{
 	3,  // 0: verdict.v1.EnlistRequest.participant:type_name -> verdict.v1.ParticipantRef
@@ -2284,45 +2878,58 @@ var file_verdict_v1_verdict_proto_depIdxs = []int32{
 	3,  // 10: verdict.v1.Transaction.participants:type_name -> verdict.v1.ParticipantRef
 	22, // 11: verdict.v1.PrepareResponse.votes:type_name -> verdict.v1.PrepareVote
 	2,  // 12: verdict.v1.PrepareVote.vote:type_name -> verdict.v1.Vote
-	29, // 13: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
-	29, // 14: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
-	33, // 15: verdict.v1.LogBatch.records:type_name -> verdict.v1.LogRecord
-	34, // 16: verdict.v1.LogRecord.decision:type_name -> verdict.v1.Decision
-	35, // 17: verdict.v1.LogRecord.done:type_name -> verdict.v1.Done
-	0,  // 18: verdict.v1.Decision.outcome:type_name -> verdict.v1.Outcome
-	3,  // 19: verdict.v1.Decision.participants:type_name -> verdict.v1.ParticipantRef
-	19, // 20: verdict.v1.StateSnapshot.transactions:type_name -> verdict.v1.Transaction
-	4,  // 21: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
-	6,  // 22: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
-	9,  // 23: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
-	11, // 24: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
-	13, // 25: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
-	15, // 26: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
-	17, // 27: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
-	20, // 28: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
-	23, // 29: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
-	23, // 30: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
-	25, // 31: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
-	27, // 32: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
-	30, // 33: verdict.v1.Raft.Send:input_type -> verdict.v1.RaftMessage
-	5,  // 34: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
-	7,  // 35: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
-	10, // 36: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
-	12, // 37: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
-	14, // 38: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
-	16, // 39: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
-	18, // 40: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
-	21, // 41: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
-	24, // 42: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
-	24, // 43: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
-	26, // 44: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
-	28, // 45: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
-	31, // 46: verdict.v1.Raft.Send:output_type -> verdict.v1.RaftAck
-	34, // [34:47] is the sub-list for method output_type
-	21, // [21:34] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	19, // 13: verdict.v1.RetryTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	37, // 14: verdict.v1.AddMemberResponse.members:type_name -> verdict.v1.Member
+	37, // 15: verdict.v1.RemoveMemberResponse.members:type_name -> verdict.v1.Member
+	37, // 16: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
+	37, // 17: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
+	41, // 18: verdict.v1.LogBatch.records:type_name -> verdict.v1.LogRecord
+	42, // 19: verdict.v1.LogRecord.decision:type_name -> verdict.v1.Decision
+	43, // 20: verdict.v1.LogRecord.done:type_name -> verdict.v1.Done
+	44, // 21: verdict.v1.LogRecord.prune:type_name -> verdict.v1.Prune
+	0,  // 22: verdict.v1.Decision.outcome:type_name -> verdict.v1.Outcome
+	3,  // 23: verdict.v1.Decision.participants:type_name -> verdict.v1.ParticipantRef
+	19, // 24: verdict.v1.StateSnapshot.transactions:type_name -> verdict.v1.Transaction
+	37, // 25: verdict.v1.ClusterSnapshot.members:type_name -> verdict.v1.Member
+	4,  // 26: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
+	6,  // 27: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
+	9,  // 28: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
+	11, // 29: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
+	13, // 30: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
+	15, // 31: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
+	17, // 32: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
+	20, // 33: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
+	23, // 34: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
+	23, // 35: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
+	33, // 36: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
+	35, // 37: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
+	25, // 38: verdict.v1.Admin.RetryTransaction:input_type -> verdict.v1.RetryTransactionRequest
+	27, // 39: verdict.v1.Admin.AddMember:input_type -> verdict.v1.AddMemberRequest
+	29, // 40: verdict.v1.Admin.RemoveMember:input_type -> verdict.v1.RemoveMemberRequest
+	31, // 41: verdict.v1.Admin.TransferLeadership:input_type -> verdict.v1.TransferLeadershipRequest
+	38, // 42: verdict.v1.Raft.Send:input_type -> verdict.v1.RaftMessage
+	5,  // 43: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
+	7,  // 44: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
+	10, // 45: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
+	12, // 46: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
+	14, // 47: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
+	16, // 48: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
+	18, // 49: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
+	21, // 50: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
+	24, // 51: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
+	24, // 52: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
+	34, // 53: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
+	36, // 54: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
+	26, // 55: verdict.v1.Admin.RetryTransaction:output_type -> verdict.v1.RetryTransactionResponse
+	28, // 56: verdict.v1.Admin.AddMember:output_type -> verdict.v1.AddMemberResponse
+	30, // 57: verdict.v1.Admin.RemoveMember:output_type -> verdict.v1.RemoveMemberResponse
+	32, // 58: verdict.v1.Admin.TransferLeadership:output_type -> verdict.v1.TransferLeadershipResponse
+	39, // 59: verdict.v1.Raft.Send:output_type -> verdict.v1.RaftAck
+	43, // [43:60] is the sub-list for method output_type
+	26, // [26:43] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_verdict_v1_verdict_proto_init() }
@@ -2330,9 +2937,10 @@ func file_verdict_v1_verdict_proto_init() {
 	if File_verdict_v1_verdict_proto != nil {
 		return
 	}
-	file_verdict_v1_verdict_proto_msgTypes[30].OneofWrappers = []any{
+	file_verdict_v1_verdict_proto_msgTypes[38].OneofWrappers = []any{
 		(*LogRecord_Decision)(nil),
 		(*LogRecord_Done)(nil),
+		(*LogRecord_Prune)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2340,7 +2948,7 @@ func file_verdict_v1_verdict_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_verdict_v1_verdict_proto_rawDesc), len(file_verdict_v1_verdict_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   34,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   4,
 		},
