@@ -65,9 +65,9 @@ func run(args []string) error {
 		return fmt.Errorf("--peers has no entry for --id %d", *id)
 	}
 	srv, err := coordinator.Start(coordinator.Config{
-		ID:             *id,
-		Peers:          pm,
-		DataDir:        *dataDir,
+		ID:              *id,
+		Peers:           pm,
+		DataDir:         *dataDir,
 		DefaultTimeout:  *timeout,
 		MaxRetryBackoff: *maxBackoff,
 		StuckAfter:      *stuckAfter,
