@@ -28,6 +28,7 @@ type engineConfig struct {
 	clock           Clock
 	log             *slog.Logger
 	coordinators    func() []string
+	hooks           *testHooks // nil outside the package's tests
 }
 
 // Coordinator is the 2PC engine. Begin, Enlist, Commit and Abort run on the

@@ -62,6 +62,9 @@ type Config struct {
 	Clock Clock
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
+
+	// hooks inject faults in the package's tests; nil otherwise.
+	hooks *testHooks
 }
 
 func (c *Config) validate() error {
@@ -144,6 +147,7 @@ func Start(cfg Config) (*Server, error) {
 			maxParticipants: cfg.MaxParticipants,
 			clock:           cfg.Clock,
 			log:             log,
+			hooks:           cfg.hooks,
 		},
 		fsm:          newFSM(log),
 		active:       newActiveTable(),
