@@ -11,9 +11,20 @@ import (
 	"google.golang.org/grpc"
 )
 
-// DefaultRecoveryInterval is the period of the recovery loop when
-// Config.RecoveryInterval is zero.
-const DefaultRecoveryInterval = 5 * time.Second
+// Defaults of the Config fields left zero.
+const (
+	// DefaultRecoveryInterval is the period of the recovery loop.
+	DefaultRecoveryInterval = 5 * time.Second
+	// DefaultSweepInterval is the period of the deadline sweep.
+	DefaultSweepInterval = time.Second
+	// DefaultDeadlineSlack is how long past a transaction's deadline the
+	// sweep waits before it aborts unprepared work. The coordinator aborts
+	// at the deadline itself and tells its participants, so the sweep is
+	// the backstop for when that Abort never comes; a few seconds cover
+	// the clock skew between the coordinator, which set the deadline, and
+	// this participant.
+	DefaultDeadlineSlack = 5 * time.Second
+)
 
 // ErrInvalidConfig is wrapped by the errors of NewServer for a bad Config.
 var ErrInvalidConfig = errors.New("verdict: invalid participant config")
@@ -41,6 +52,19 @@ type Config struct {
 	// RecoveryInterval is the period of the recovery loop (which also runs
 	// once at Start). Default DefaultRecoveryInterval.
 	RecoveryInterval time.Duration
+	// SweepInterval is the period of the deadline sweep, which aborts the
+	// unprepared work of transactions past their deadline. Default
+	// DefaultSweepInterval.
+	SweepInterval time.Duration
+	// DeadlineSlack is how long past a transaction's deadline (carried in
+	// the calls made under it) the sweep waits before it aborts the work
+	// this participant did for it and has not voted YES on, and fences the
+	// transaction: a late Prepare votes NO and later work is refused. It
+	// is room for clock skew between the coordinator and this participant:
+	// set it above the skew the clocks may have. Work this participant
+	// voted YES on is never aborted by the sweep. Default
+	// DefaultDeadlineSlack.
+	DeadlineSlack time.Duration
 	// DialOptions are used to dial coordinators. Without any, connections
 	// are insecure (plaintext); with some, they must carry transport
 	// credentials.
@@ -70,6 +94,18 @@ func (c Config) validate() (Config, error) {
 		return c, fmt.Errorf("%w: RecoveryInterval %v is negative", ErrInvalidConfig, c.RecoveryInterval)
 	case c.RecoveryInterval == 0:
 		c.RecoveryInterval = DefaultRecoveryInterval
+	}
+	switch {
+	case c.SweepInterval < 0:
+		return c, fmt.Errorf("%w: SweepInterval %v is negative", ErrInvalidConfig, c.SweepInterval)
+	case c.SweepInterval == 0:
+		c.SweepInterval = DefaultSweepInterval
+	}
+	switch {
+	case c.DeadlineSlack < 0:
+		return c, fmt.Errorf("%w: DeadlineSlack %v is negative", ErrInvalidConfig, c.DeadlineSlack)
+	case c.DeadlineSlack == 0:
+		c.DeadlineSlack = DefaultDeadlineSlack
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

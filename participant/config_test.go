@@ -19,6 +19,8 @@ func TestConfigValidate(t *testing.T) {
 		"no resource":       func(c *Config) { c.Resource = nil },
 		"empty endpoint":    func(c *Config) { c.Coordinators = []string{""} },
 		"negative interval": func(c *Config) { c.RecoveryInterval = -time.Second },
+		"negative sweep":    func(c *Config) { c.SweepInterval = -time.Second },
+		"negative slack":    func(c *Config) { c.DeadlineSlack = -time.Second },
 	}
 	for name, mutate := range tests {
 		c := ok
@@ -31,7 +33,8 @@ func TestConfigValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.RecoveryInterval != DefaultRecoveryInterval || c.Logger == nil {
+	if c.RecoveryInterval != DefaultRecoveryInterval || c.SweepInterval != DefaultSweepInterval ||
+		c.DeadlineSlack != DefaultDeadlineSlack || c.Logger == nil {
 		t.Errorf("defaults not filled: %+v", c)
 	}
 }
@@ -44,7 +47,7 @@ func TestTxSetPrunes(t *testing.T) {
 	if _, ok := s.get(id, now); !ok {
 		t.Fatal("entry missing")
 	}
-	later := now.Add(time.Second + deadlineSlack + pruneEvery)
+	later := now.Add(time.Second + rememberSlack + pruneEvery)
 	if _, ok := s.get(id, later); ok {
 		t.Error("expired entry still counts")
 	}

@@ -22,8 +22,9 @@ func TxFromContext(ctx context.Context) (txmeta.Tx, bool) {
 }
 
 // UnaryServerInterceptor admits calls made under a transaction: it refuses
-// a malformed transaction (InvalidArgument), one aborted here or past its
-// deadline (FailedPrecondition), enlists this participant with the
+// a malformed transaction (InvalidArgument), one aborted here, past its
+// deadline, or preparing or prepared here (FailedPrecondition), records the
+// call for the deadline sweep (see Start), enlists this participant with the
 // coordinator (once per transaction) before the call answers, answers the
 // caller with the response header txmeta.KeyParticipant, and puts the
 // transaction in the handler's context (TxFromContext). Calls without
@@ -42,6 +43,11 @@ func (s *Server) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 		if !ok {
 			return handler(ctx, req)
 		}
+		done, err := s.beginWork(tx)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
 		enlisted := s.enlistAsync(ctx, tx)
 		if err := grpc.SetHeader(ctx, s.participantHeader()); err != nil {
 			s.log.Warn("verdict: cannot set participant header", "txid", tx.ID, "err", err)
@@ -86,12 +92,24 @@ func (s *Server) discard(id string) {
 // StreamServerInterceptor is UnaryServerInterceptor for streaming calls.
 func (s *Server) StreamServerInterceptor() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		tx, ok, err := s.admit(ss.Context())
+		tx, ok, err := s.check(ss.Context())
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return handler(srv, ss)
+		}
+		done, err := s.beginWork(tx)
+		if err != nil {
+			return err
+		}
+		defer done()
+		if err := s.enlist(ss.Context(), tx); err != nil {
+			return err
+		}
+		// An Abort may have arrived while enlisting.
+		if err := s.usable(tx); err != nil {
+			return err
 		}
 		if err := ss.SetHeader(s.participantHeader()); err != nil {
 			s.log.Warn("verdict: cannot set participant header", "txid", tx.ID, "err", err)
@@ -126,17 +144,17 @@ func (s *Server) check(ctx context.Context) (tx txmeta.Tx, ok bool, err error) {
 	return tx, true, s.usable(tx)
 }
 
-// admit is check, then enlists in the transaction.
-func (s *Server) admit(ctx context.Context) (tx txmeta.Tx, ok bool, err error) {
-	tx, ok, err = s.check(ctx)
-	if !ok || err != nil {
-		return tx, ok, err
+// beginWork records a call under tx for the deadline sweep, which leaves
+// the transaction alone until done is called. It refuses (with a gRPC
+// status) a transaction aborted or claimed by the sweep, one this
+// participant is preparing or has voted YES on (its work is sealed), and
+// one past its deadline.
+func (s *Server) beginWork(tx txmeta.Tx) (done func(), err error) {
+	done, refused := s.work.begin(tx.ID, tx.Deadline, s.now())
+	if refused != "" {
+		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s %s", tx.ID, refused)
 	}
-	if err := s.enlist(ctx, tx); err != nil {
-		return tx, true, err
-	}
-	// An Abort may have arrived while enlisting.
-	return tx, true, s.usable(tx)
+	return done, nil
 }
 
 func (s *Server) usable(tx txmeta.Tx) error {

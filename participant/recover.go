@@ -18,8 +18,10 @@ var ErrNoCoordinators = errors.New("verdict: no coordinator endpoints to recover
 // prepared (if it is a Recoverer), it asks the coordinator for the outcome
 // and applies it: COMMITTED → Resource.Commit, ABORTED → Resource.Abort.
 // A PENDING or EXPIRED outcome, or a failed question, leaves the
-// transaction prepared (a prepared participant never decides alone) and is
-// logged. It returns the first error, after trying every transaction.
+// transaction prepared (a prepared participant never decides alone): the
+// next pass of the recovery loop asks again. EXPIRED (the coordinator no
+// longer remembers the decision) is logged as an error for an operator to
+// resolve. It returns the first error, after trying every transaction.
 func (s *Server) Recover(ctx context.Context) error {
 	rec, ok := s.cfg.Resource.(Recoverer)
 	if !ok {
@@ -57,11 +59,14 @@ func (s *Server) Recover(ctx context.Context) error {
 			fail(fmt.Errorf("verdict: outcome of %s: %w", id, err))
 			continue
 		}
+		if s.onOutcome != nil {
+			s.onOutcome(id, resp.GetOutcome())
+		}
 		switch o := resp.GetOutcome(); o {
 		case verdictv1.Outcome_OUTCOME_COMMITTED:
 			err = s.cfg.Resource.Commit(ctx, id)
 			if err == nil {
-				s.enlisted.remove(id)
+				s.committed(id)
 			}
 		case verdictv1.Outcome_OUTCOME_ABORTED:
 			s.fence(id)

@@ -14,8 +14,9 @@ import (
 // Server is the participant side of Verdict for one Resource: the
 // Participant gRPC service the coordinator calls (Register), the
 // interceptors that enlist this participant in the transaction of incoming
-// calls (UnaryServerInterceptor, StreamServerInterceptor), and the recovery
-// loop (Start, Stop, Recover).
+// calls (UnaryServerInterceptor, StreamServerInterceptor), and the two loops
+// Start runs: recovery of prepared transactions (Recover) and the deadline
+// sweep of unprepared work.
 type Server struct {
 	cfg   Config
 	log   *slog.Logger
@@ -28,6 +29,12 @@ type Server struct {
 	// enlisted holds transactions this participant enlisted in, with
 	// their deadline, so that it enlists only once per transaction.
 	enlisted *txSet
+	// work tracks the transactions this participant did work in, for the
+	// deadline sweep.
+	work *workTable
+	// onOutcome, if set before Start, sees each outcome Recover learns
+	// (tests).
+	onOutcome func(id string, o verdictv1.Outcome)
 
 	mu       sync.Mutex
 	inflight map[string]*enlistCall // enlistments in progress, by txid
@@ -39,7 +46,7 @@ type Server struct {
 }
 
 // NewServer validates cfg and returns a Server. It starts nothing: call
-// Register, install the interceptors, and Start the recovery loop.
+// Register, install the interceptors, and Start the loops.
 func NewServer(cfg Config) (*Server, error) {
 	cfg, err := cfg.validate()
 	if err != nil {
@@ -56,6 +63,7 @@ func NewServer(cfg Config) (*Server, error) {
 		ctx:      ctx,
 		cancel:   cancel,
 	}
+	s.work = newWorkTable(s.isFenced)
 	s.conns = newConnCache(cfg.DialOptions, s.newEnlister)
 	return s, nil
 }
@@ -65,21 +73,26 @@ func (s *Server) Register(g grpc.ServiceRegistrar) {
 	verdictv1.RegisterParticipantServer(g, &service{s: s})
 }
 
-// Start starts the recovery loop: a Recover pass at once, then one every
-// Config.RecoveryInterval, until Stop. Calling it again does nothing.
+// Start starts the Server's two loops, until Stop: the recovery loop, a
+// Recover pass at once and then one every Config.RecoveryInterval; and the
+// deadline sweep, every Config.SweepInterval, which aborts the work of
+// transactions past their deadline (plus Config.DeadlineSlack) that this
+// participant has not voted YES on. Their errors are logged. Calling Start
+// again does nothing.
 func (s *Server) Start() {
 	s.startOnce.Do(func() {
 		if s.ctx.Err() != nil {
 			return
 		}
-		s.wg.Add(1)
+		s.wg.Add(2)
 		go s.recoveryLoop()
+		go s.sweepLoop()
 	})
 }
 
-// Stop stops the recovery loop, waits for it, and closes the connections to
-// the coordinators. Calls to the interceptors that need to enlist fail
-// after Stop.
+// Stop stops the loops, waits for them, and closes the connections to the
+// coordinators. Calls to the interceptors that need to enlist fail after
+// Stop.
 func (s *Server) Stop() {
 	s.cancel()
 	s.wg.Wait()
@@ -104,15 +117,28 @@ func (s *Server) recoveryLoop() {
 	}
 }
 
-// fence refuses later work and Prepare for id.
+// fence refuses later work and Prepare for id, which is aborted here.
 func (s *Server) fence(id string) {
+	s.fenceOnly(id)
+	s.work.forget(id)
+}
+
+// fenceOnly is fence for the sweep, which forgets id only once its work is
+// aborted.
+func (s *Server) fenceOnly(id string) {
 	now := s.now()
-	var deadline time.Time
-	if exp, ok := s.enlisted.get(id, now); ok {
-		deadline = exp.Add(-deadlineSlack)
+	deadline, ok := s.work.deadline(id)
+	if exp, found := s.enlisted.get(id, now); !ok && found {
+		deadline = exp.Add(-rememberSlack)
 	}
 	s.fenced.add(id, expiry(id, deadline, now), now)
 	s.enlisted.remove(id)
+}
+
+// committed forgets id, committed here.
+func (s *Server) committed(id string) {
+	s.enlisted.remove(id)
+	s.work.forget(id)
 }
 
 func (s *Server) isFenced(id string) bool {

@@ -48,22 +48,36 @@ func (p *service) Prepare(ctx context.Context, req *verdictv1.PrepareRequest) (*
 	return resp, nil
 }
 
+// prepareOne votes on one transaction. One aborted here, by the coordinator
+// or by the deadline sweep, votes NO; while the Resource prepares, the sweep
+// leaves the transaction alone and no work is admitted for it.
 func (p *service) prepareOne(ctx context.Context, id string) *verdictv1.PrepareVote {
-	if p.s.isFenced(id) {
+	if !p.s.work.beginPrepare(id, p.s.now()) {
 		return no("verdict: transaction aborted at participant " + p.s.cfg.Name)
 	}
+	vote, reason := p.resourcePrepare(ctx, id)
+	p.s.work.endPrepare(id, vote)
+	if vote == VoteNo {
+		return no(reason)
+	}
+	return &verdictv1.PrepareVote{Vote: vote.proto()}
+}
+
+// resourcePrepare asks the Resource to vote; anything but a valid YES or
+// read-only vote is a NO, with its reason.
+func (p *service) resourcePrepare(ctx context.Context, id string) (Vote, string) {
 	vote, err := p.s.cfg.Resource.Prepare(ctx, id)
 	if err != nil {
 		p.s.log.Info("verdict: prepare failed, voting no", "txid", id, "err", err)
-		return no(err.Error())
+		return VoteNo, err.Error()
 	}
 	switch vote {
 	case VoteYes, VoteReadOnly:
-		return &verdictv1.PrepareVote{Vote: vote.proto()}
+		return vote, ""
 	case VoteNo:
-		return no("")
+		return VoteNo, ""
 	}
-	return no(fmt.Sprintf("verdict: resource returned invalid vote %v", vote))
+	return VoteNo, fmt.Sprintf("verdict: resource returned invalid vote %v", vote)
 }
 
 func no(reason string) *verdictv1.PrepareVote {
@@ -82,7 +96,7 @@ func (p *service) Commit(ctx context.Context, req *verdictv1.DecisionRequest) (*
 		}
 		err := p.s.cfg.Resource.Commit(ctx, id)
 		if err == nil {
-			p.s.enlisted.remove(id)
+			p.s.committed(id)
 		}
 		return err
 	})

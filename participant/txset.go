@@ -11,9 +11,9 @@ const (
 	// unknownLifetime is how long a transaction whose deadline is unknown
 	// is remembered, from its creation (a txid carries its time).
 	unknownLifetime = time.Hour
-	// deadlineSlack is how long a transaction is remembered past its
+	// rememberSlack is how long a transaction is remembered past its
 	// deadline, for clock skew between coordinator and participant.
-	deadlineSlack = time.Minute
+	rememberSlack = time.Minute
 	// maxRemember bounds how far in the future an entry may expire, so
 	// that an id or deadline from a wrong clock cannot pin memory.
 	maxRemember = 24 * time.Hour
@@ -22,10 +22,10 @@ const (
 )
 
 // expiry returns until when a transaction with the given id and deadline
-// (zero if unknown) is worth remembering, within [now+deadlineSlack,
+// (zero if unknown) is worth remembering, within [now+rememberSlack,
 // now+maxRemember].
 func expiry(id string, deadline, now time.Time) time.Time {
-	exp := deadline.Add(deadlineSlack)
+	exp := deadline.Add(rememberSlack)
 	if deadline.IsZero() {
 		created, err := txid.Time(id)
 		if err != nil {
@@ -33,7 +33,7 @@ func expiry(id string, deadline, now time.Time) time.Time {
 		}
 		exp = created.Add(unknownLifetime)
 	}
-	if lo := now.Add(deadlineSlack); exp.Before(lo) {
+	if lo := now.Add(rememberSlack); exp.Before(lo) {
 		exp = lo
 	}
 	if hi := now.Add(maxRemember); exp.After(hi) {
