@@ -194,9 +194,16 @@ func (c *Coordinator) commitLogged(t *activeTx, yes, parts []*verdictv1.Particip
 		c.active.finish(t, verdictv1.Outcome_OUTCOME_UNSPECIFIED, err.Error(), c.cfg.clock.Now())
 		return
 	}
+	if h := c.cfg.hooks; h != nil && h.afterCommitApplied != nil && res.Outcome == verdictv1.Outcome_OUTCOME_COMMITTED && !h.afterCommitApplied(c.ctx, t.id) {
+		c.active.finish(t, verdictv1.Outcome_OUTCOME_UNSPECIFIED, "node stopped", c.cfg.clock.Now())
+		return
+	}
 	c.active.finish(t, res.Outcome, res.Reason, c.cfg.clock.Now())
 	switch res.Outcome {
 	case verdictv1.Outcome_OUTCOME_COMMITTED:
+		if h := c.cfg.hooks; h != nil && h.beforePhase2 != nil && !h.beforePhase2(t.id) {
+			return
+		}
 		c.delivery.deliver(t.id, res.Outcome, yes)
 	case verdictv1.Outcome_OUTCOME_ABORTED:
 		c.delivery.deliver(t.id, res.Outcome, parts)

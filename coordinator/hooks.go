@@ -1,6 +1,19 @@
 package coordinator
 
+import "context"
+
 // testHooks are fault-injection points for the package's own tests: each
 // non-nil function is called at the named point of the engine. Production
 // configurations leave Config.hooks nil, and every call site checks for it.
-type testHooks struct{}
+type testHooks struct {
+	// afterCommitApplied is called when the COMMIT record of a transaction
+	// this node decided has been applied, before the Commit call is
+	// answered. ctx is the engine's, which Stop cancels first: a hook that
+	// waits for it and returns false is a crash at this point (the caller
+	// learns no outcome, phase 2 is not started).
+	afterCommitApplied func(ctx context.Context, txid string) bool
+	// beforePhase2 is called once a committed transaction is answered and
+	// before its phase 2 starts; false leaves phase 2 to the next leader,
+	// as a crash right after the answer does.
+	beforePhase2 func(txid string) bool
+}

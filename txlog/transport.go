@@ -35,6 +35,14 @@ const maxSnapshotBytes = 4 << 30
 // tests (drop, partition). It returns false to drop m.
 type Filter func(m *raftpb.Message) bool
 
+// Router reorders and duplicates raft messages: it is a fault hook for tests.
+// It is given each message this node receives (after the Filter) and returns
+// the messages to step now, in order: none (m is held back or dropped), m,
+// m twice (a duplicate should be a clone), or messages held back earlier.
+// It is called concurrently, once per peer stream, and owns the messages it
+// is given.
+type Router func(m *raftpb.Message) []*raftpb.Message
+
 // reporter is the part of raft.Node the transport reports to.
 type reporter interface {
 	Step(ctx context.Context, m *raftpb.Message) error
@@ -53,6 +61,7 @@ type transport struct {
 	dialer []grpc.DialOption
 	node   atomic.Pointer[reporter]
 	filter atomic.Pointer[Filter]
+	router atomic.Pointer[Router]
 
 	mu    sync.RWMutex
 	peers map[uint64]*peer
@@ -93,6 +102,17 @@ func (t *transport) setFilter(f Filter) {
 func (t *transport) pass(m *raftpb.Message) bool {
 	f := t.filter.Load()
 	return f == nil || (*f)(m)
+}
+
+// SetRouter installs a fault hook applied to every message received, after
+// the Filter (nil removes it; messages it holds are then lost, as on a bad
+// network). For tests.
+func (n *Node) SetRouter(r Router) {
+	if r == nil {
+		n.trans.router.Store(nil)
+		return
+	}
+	n.trans.router.Store(&r)
 }
 
 // addPeer starts the sender for peer id at addr; it is a no-op for this node
@@ -290,8 +310,15 @@ func (t *transport) Send(s grpc.ClientStreamingServer[verdictv1.RaftMessage, ver
 		if n == nil {
 			continue
 		}
-		if err := (*n).Step(s.Context(), m); err != nil && !errors.Is(err, raft.ErrStopped) {
-			t.log.Debug("step raft message", "from", m.GetFrom(), "err", err)
+		one := [1]*raftpb.Message{m}
+		msgs := one[:]
+		if r := t.router.Load(); r != nil {
+			msgs = (*r)(m)
+		}
+		for _, m := range msgs {
+			if err := (*n).Step(s.Context(), m); err != nil && !errors.Is(err, raft.ErrStopped) {
+				t.log.Debug("step raft message", "from", m.GetFrom(), "err", err)
+			}
 		}
 	}
 }
