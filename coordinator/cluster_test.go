@@ -182,16 +182,24 @@ type testParticipant struct {
 
 func startParticipant(t testing.TB, name string, coordinators []string) *testParticipant {
 	t.Helper()
+	mem := participant.NewMemResource()
+	return startParticipantOver(t, name, coordinators, mem, mem)
+}
+
+// startParticipantOver is startParticipant with the participant SDK serving
+// res, a Resource over mem (a fault-injecting wrapper, in some tests).
+func startParticipantOver(t testing.TB, name string, coordinators []string, mem *participant.MemResource, res participant.Resource) *testParticipant {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &testParticipant{name: name, addr: l.Addr().String(), res: participant.NewMemResource()}
+	p := &testParticipant{name: name, addr: l.Addr().String(), res: mem}
 	p.res.KeepHistory(true)
 	p.srv, err = participant.NewServer(participant.Config{
 		Name:         name,
 		Address:      p.addr,
-		Resource:     p.res,
+		Resource:     res,
 		Coordinators: coordinators,
 		Logger:       testLogger(),
 	})

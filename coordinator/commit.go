@@ -82,7 +82,7 @@ func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) 
 
 func commitAnswer(id string, o verdictv1.Outcome, reason string) (*verdictv1.CommitResponse, error) {
 	switch o {
-	case verdictv1.Outcome_OUTCOME_COMMITTED, verdictv1.Outcome_OUTCOME_ABORTED:
+	case verdictv1.Outcome_OUTCOME_COMMITTED, verdictv1.Outcome_OUTCOME_ABORTED, verdictv1.Outcome_OUTCOME_EXPIRED:
 		return &verdictv1.CommitResponse{Outcome: o, Reason: reason}, nil
 	}
 	return nil, status.Errorf(codes.Unavailable,

@@ -16,9 +16,8 @@ import (
 	"github.com/verdict-tx/verdict/txlog"
 )
 
-// How long outcomes that have no log record (one-phase and read-only commits,
-// aborts in flight) are remembered by the leader.
-const recentKeep = 10 * time.Minute
+// reasonExpired explains OUTCOME_EXPIRED.
+const reasonExpired = "created before the retention window: its outcome, if it had one, is no longer kept"
 
 // engineConfig is the part of Config the engine uses.
 type engineConfig struct {
@@ -27,8 +26,12 @@ type engineConfig struct {
 	maxParticipants int
 	clock           Clock
 	log             *slog.Logger
-	coordinators    func() []string
-	hooks           *testHooks // nil outside the package's tests
+	// retention is how long decided transactions are kept after DONE, and
+	// outcomes without a log record (one-phase and read-only commits) after
+	// they are decided.
+	retention    time.Duration
+	coordinators func() []string
+	hooks        *testHooks // nil outside the package's tests
 }
 
 // Coordinator is the 2PC engine. Begin, Enlist, Commit and Abort run on the
@@ -229,6 +232,8 @@ func (c *Coordinator) abortAnswer(id string, o verdictv1.Outcome, reason string)
 		return &verdictv1.AbortResponse{Outcome: o, Reason: reason}, nil
 	case verdictv1.Outcome_OUTCOME_COMMITTED:
 		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is already committed; it cannot be aborted", id)
+	case verdictv1.Outcome_OUTCOME_EXPIRED:
+		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s was %s", id, reasonExpired)
 	default:
 		return nil, status.Errorf(codes.Unavailable, "verdict: transaction %s: outcome unknown (%s); ask again", id, reason)
 	}
@@ -275,6 +280,8 @@ func (c *Coordinator) Outcome(ctx context.Context, req *verdictv1.OutcomeRequest
 		resp = &verdictv1.OutcomeResponse{Outcome: verdictv1.Outcome_OUTCOME_PENDING, Reason: "transaction " + stateWord(t.state)}
 	} else if r, ok := c.active.recentOutcome(id); ok {
 		resp = &verdictv1.OutcomeResponse{Outcome: r.outcome, Reason: r.reason}
+	} else if c.fsm.expired(id) {
+		resp = &verdictv1.OutcomeResponse{Outcome: verdictv1.Outcome_OUTCOME_EXPIRED, Reason: reasonExpired}
 	}
 	// Leadership lost during the lookups may have wiped this node's memory
 	// of the transaction: then nothing it found is safe to say.
@@ -325,6 +332,8 @@ func (c *Coordinator) presumeAborted(ctx context.Context, id string) (o verdictv
 		o, reason = verdictv1.Outcome_OUTCOME_UNSPECIFIED, "the transaction is active again at this leader"
 	} else if r, ok := c.active.recentOutcome(id); ok {
 		o, reason = r.outcome, r.reason
+	} else if c.fsm.expired(id) {
+		o, reason = verdictv1.Outcome_OUTCOME_EXPIRED, reasonExpired
 	}
 	if !c.stillLeader(term) {
 		return 0, "", status.Error(codes.Unavailable, "verdict: leadership changed; ask again")
@@ -350,6 +359,9 @@ func (c *Coordinator) GetTransaction(ctx context.Context, req *verdictv1.GetTran
 			Txid: id, State: txStateOf(r.outcome), Done: true, Reason: r.reason, DecidedUnixMs: r.at.UnixMilli(),
 		}}, nil
 	}
+	if c.fsm.expired(id) {
+		return nil, status.Errorf(codes.NotFound, "verdict: transaction %s not found: %s", id, reasonExpired)
+	}
 	return nil, status.Errorf(codes.NotFound, "verdict: transaction %s not found", id)
 }
 
@@ -362,6 +374,9 @@ func (c *Coordinator) ListTransactions(ctx context.Context, req *verdictv1.ListT
 	}
 	if limit > 10000 {
 		return nil, status.Errorf(codes.InvalidArgument, "verdict: limit %d exceeds 10000", limit)
+	}
+	if req.GetStuck() {
+		return c.listStuck(req, limit), nil
 	}
 	st := req.GetState()
 	var txs []*verdictv1.Transaction

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,17 +18,23 @@ const (
 	deliveryBatch    = 512                   // txids per Commit/Abort call
 	deliveryTimeout  = 5 * time.Second       // per call
 	doneFlushEvery   = 20 * time.Millisecond // DONE records are batched
-	retryBackoffBase = 10 * time.Millisecond
+	retryBackoffBase = 10 * time.Millisecond // the first backoff, doubled per failure
 )
 
 // delivery drives phase 2 on the leader: it sends each decision to its
 // participants, batched per participant address, retries with exponential
 // backoff and jitter (capped), and, once every participant of a transaction
 // has acknowledged, appends DONE (batched, waited for by no one).
+//
+// A transaction whose delivery to some participant has kept failing for
+// stuckAfter is stuck: it is logged once, shown by GetTransaction and
+// ListTransactions, and an operator's retry skips the remaining backoff.
 type delivery struct {
-	c        *Coordinator
-	log      *slog.Logger
-	maxRetry time.Duration
+	c          *Coordinator
+	log        *slog.Logger
+	baseRetry  time.Duration
+	maxRetry   time.Duration
+	stuckAfter time.Duration
 
 	mu      sync.Mutex
 	txs     map[string]*pending
@@ -40,10 +47,15 @@ type delivery struct {
 
 // pending is a decided transaction whose phase 2 is not complete.
 type pending struct {
-	outcome   verdictv1.Outcome
-	remaining map[string]bool // participant names not yet acknowledged
+	outcome verdictv1.Outcome
+	// remaining maps the names of the participants that have not
+	// acknowledged to the time their current run of failed deliveries
+	// began (zero while none failed).
+	remaining map[string]time.Time
 	parts     []*verdictv1.ParticipantRef
 	lastErr   string
+	failed    uint32 // failed delivery attempts
+	stuck     bool   // logged as stuck
 }
 
 type item struct {
@@ -55,17 +67,23 @@ type item struct {
 type sender struct {
 	addr  string
 	queue []item
-	wake  chan struct{}
+	wake  chan struct{} // items were queued
+	retry chan struct{} // an operator asked to retry now
+	// failingSince is when the current run of failed sends began (zero
+	// after a success).
+	failingSince time.Time
 }
 
-func newDelivery(c *Coordinator, log *slog.Logger, maxRetry time.Duration) *delivery {
+func newDelivery(c *Coordinator, log *slog.Logger, maxRetry, stuckAfter time.Duration) *delivery {
 	return &delivery{
-		c:        c,
-		log:      log,
-		maxRetry: maxRetry,
-		txs:      map[string]*pending{},
-		senders:  map[string]*sender{},
-		stop:     make(chan struct{}),
+		c:          c,
+		log:        log,
+		baseRetry:  retryBackoffBase,
+		maxRetry:   maxRetry,
+		stuckAfter: stuckAfter,
+		txs:        map[string]*pending{},
+		senders:    map[string]*sender{},
+		stop:       make(chan struct{}),
 	}
 }
 
@@ -81,10 +99,10 @@ func (d *delivery) deliver(id string, o verdictv1.Outcome, parts []*verdictv1.Pa
 		d.done = append(d.done, id)
 		return
 	}
-	p := &pending{outcome: o, remaining: make(map[string]bool, len(parts)), parts: parts}
+	p := &pending{outcome: o, remaining: make(map[string]time.Time, len(parts)), parts: parts}
 	d.txs[id] = p
 	for _, part := range parts {
-		p.remaining[part.GetName()] = true
+		p.remaining[part.GetName()] = time.Time{}
 		s := d.senderLocked(part.GetAddress())
 		s.queue = append(s.queue, item{txid: id, name: part.GetName(), outcome: o})
 		select {
@@ -97,7 +115,7 @@ func (d *delivery) deliver(id string, o verdictv1.Outcome, parts []*verdictv1.Pa
 func (d *delivery) senderLocked(addr string) *sender {
 	s, ok := d.senders[addr]
 	if !ok {
-		s = &sender{addr: addr, wake: make(chan struct{}, 1)}
+		s = &sender{addr: addr, wake: make(chan struct{}, 1), retry: make(chan struct{}, 1)}
 		d.senders[addr] = s
 		d.wg.Add(1)
 		go func() {
@@ -120,9 +138,10 @@ func (d *delivery) reset() {
 	}
 }
 
-// annotate adds what the leader knows of phase 2 to tx: acknowledgements and
-// the last delivery error.
+// annotate adds what the leader knows of phase 2 to tx: acknowledgements,
+// failed attempts, the last delivery error, and whether it is stuck.
 func (d *delivery) annotate(tx *verdictv1.Transaction) {
+	now := d.c.cfg.clock.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p, ok := d.txs[tx.GetTxid()]
@@ -130,11 +149,66 @@ func (d *delivery) annotate(tx *verdictv1.Transaction) {
 		return
 	}
 	for _, part := range p.parts {
-		if !p.remaining[part.GetName()] {
+		if _, waiting := p.remaining[part.GetName()]; !waiting {
 			tx.Acked = append(tx.Acked, part.GetName())
 		}
 	}
 	tx.LastError = p.lastErr
+	tx.FailedAttempts = p.failed
+	if since := p.failingSince(); !since.IsZero() {
+		tx.FailingSinceUnixMs = since.UnixMilli()
+		tx.Stuck = now.Sub(since) >= d.stuckAfter
+	}
+}
+
+// failingSince is the earliest start of a run of failures among p's
+// remaining participants, zero if none is failing.
+func (p *pending) failingSince() time.Time {
+	var first time.Time
+	for _, since := range p.remaining {
+		if !since.IsZero() && (first.IsZero() || since.Before(first)) {
+			first = since
+		}
+	}
+	return first
+}
+
+// stuckIDs returns the txids of the stuck transactions, sorted.
+func (d *delivery) stuckIDs() []string {
+	now := d.c.cfg.clock.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var ids []string
+	for id, p := range d.txs {
+		if since := p.failingSince(); !since.IsZero() && now.Sub(since) >= d.stuckAfter {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// retryNow wakes the senders of id's unacknowledged participants from their
+// backoff. It reports false if id's phase 2 is not in progress.
+func (d *delivery) retryNow(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, ok := d.txs[id]
+	if !ok {
+		return false
+	}
+	for _, part := range p.parts {
+		if _, waiting := p.remaining[part.GetName()]; !waiting {
+			continue
+		}
+		if s, ok := d.senders[part.GetAddress()]; ok {
+			select {
+			case s.retry <- struct{}{}:
+			default:
+			}
+		}
+	}
+	return true
 }
 
 // run sends s's queue in batches until delivery stops.
@@ -154,13 +228,17 @@ func (d *delivery) run(s *sender) {
 			if err := d.send(s.addr, batch); err != nil {
 				failures++
 				d.failed(s, batch, err)
-				if !d.sleep(backoff(failures, d.maxRetry)) {
+				retried, ok := d.sleep(s, backoff(failures, d.baseRetry, d.maxRetry))
+				if !ok {
 					return
+				}
+				if retried {
+					failures = 0
 				}
 				continue
 			}
 			failures = 0
-			d.acked(batch)
+			d.acked(s, batch)
 		}
 	}
 }
@@ -175,7 +253,7 @@ func (d *delivery) take(s *sender) []item {
 	for _, it := range s.queue {
 		p, ok := d.txs[it.txid]
 		switch {
-		case !ok || !p.remaining[it.name]:
+		case !ok || !p.waiting(it.name):
 		case len(batch) < deliveryBatch && (len(batch) == 0 || batch[0].outcome == it.outcome):
 			batch = append(batch, it)
 		default:
@@ -196,23 +274,48 @@ func (d *delivery) send(addr string, batch []item) error {
 	return d.c.parts.decide(ctx, addr, batch[0].outcome, ids)
 }
 
-// failed puts batch back at the front of s's queue and records err.
+func (p *pending) waiting(name string) bool {
+	_, ok := p.remaining[name]
+	return ok
+}
+
+// failed puts batch back at the front of s's queue and records err; a
+// transaction that has now been failing for stuckAfter is logged as stuck.
 func (d *delivery) failed(s *sender, batch []item, err error) {
 	msg := status.Convert(err).Message()
+	now := d.c.cfg.clock.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if s.failingSince.IsZero() {
+		s.failingSince = now
+	}
 	for _, it := range batch {
-		if p, ok := d.txs[it.txid]; ok {
-			p.lastErr = "participant " + it.name + ": " + msg
+		p, ok := d.txs[it.txid]
+		if !ok || !p.waiting(it.name) {
+			continue
+		}
+		p.lastErr = "participant " + it.name + " at " + s.addr + ": " + msg
+		p.failed++
+		// The participant may have been failing for other transactions
+		// before this one was queued: it is the participant that is stuck.
+		if since := p.remaining[it.name]; since.IsZero() || s.failingSince.Before(since) {
+			p.remaining[it.name] = s.failingSince
+		}
+		if !p.stuck && now.Sub(p.remaining[it.name]) >= d.stuckAfter {
+			p.stuck = true
+			d.log.Warn("transaction stuck: phase 2 keeps failing", "txid", it.txid,
+				"outcome", outcomeWord(p.outcome), "participant", it.name, "address", s.addr,
+				"failing_since", p.remaining[it.name], "attempts", p.failed, "err", msg)
 		}
 	}
 	s.queue = append(batch, s.queue...)
 	d.log.Debug("phase-2 delivery failed", "participant", s.addr, "txids", len(batch), "err", msg)
 }
 
-func (d *delivery) acked(batch []item) {
+func (d *delivery) acked(s *sender, batch []item) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	s.failingSince = time.Time{}
 	for _, it := range batch {
 		p, ok := d.txs[it.txid]
 		if !ok {
@@ -222,6 +325,9 @@ func (d *delivery) acked(batch []item) {
 		if len(p.remaining) == 0 {
 			delete(d.txs, it.txid)
 			d.done = append(d.done, it.txid)
+			if p.stuck {
+				d.log.Info("stuck transaction completed phase 2", "txid", it.txid, "attempts", p.failed)
+			}
 		}
 	}
 }
@@ -253,14 +359,18 @@ func (d *delivery) flushDone() {
 	}
 }
 
-func (d *delivery) sleep(dur time.Duration) bool {
+// sleep waits out a backoff of s. It returns retried if an operator's retry
+// cut it short, and ok false if delivery stopped.
+func (d *delivery) sleep(s *sender, dur time.Duration) (retried, ok bool) {
 	t := time.NewTimer(dur)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return true
+		return false, true
+	case <-s.retry:
+		return true, true
 	case <-d.stop:
-		return false
+		return false, false
 	}
 }
 
@@ -269,10 +379,10 @@ func (d *delivery) close() {
 	d.wg.Wait()
 }
 
-// backoff is exponential in the number of consecutive failures, capped at
-// max, with full jitter over its upper half.
-func backoff(failures int, max time.Duration) time.Duration {
-	b := retryBackoffBase << min(failures-1, 20)
+// backoff is exponential in the number of consecutive failures, from base
+// and capped at max, with full jitter over its upper half.
+func backoff(failures int, base, max time.Duration) time.Duration {
+	b := base << min(failures-1, 20)
 	if b > max || b <= 0 {
 		b = max
 	}

@@ -64,3 +64,9 @@ func (f *fsm) list(st verdictv1.TxState, includeDone bool, after string, limit i
 	defer f.mu.RUnlock()
 	return f.state.List(st, includeDone, after, limit)
 }
+
+func (f *fsm) expired(txid string) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.Expired(txid)
+}

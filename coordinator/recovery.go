@@ -1,6 +1,11 @@
 package coordinator
 
-import "time"
+import (
+	"context"
+	"time"
+
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
 
 // sweepEvery is how often the leader looks for transactions past their
 // deadline; rescanEvery how often it re-drives undone decisions from the log.
@@ -16,12 +21,19 @@ func (c *Coordinator) recover() {
 	}
 }
 
+// pruneEvery is how often the leader proposes a Prune record: a tenth of
+// the retention window, between 100ms and 30s.
+func pruneEvery(retention time.Duration) time.Duration {
+	return min(max(retention/10, 100*time.Millisecond), 30*time.Second)
+}
+
 // sweep runs until stop: it aborts active transactions whose deadline has
-// passed and periodically re-drives undone decisions.
+// passed, periodically re-drives undone decisions, and ends the retention of
+// done transactions older than the window.
 func (c *Coordinator) sweep() {
 	tick := time.NewTicker(sweepEvery)
 	defer tick.Stop()
-	lastScan := time.Now()
+	lastScan, lastPrune := time.Now(), time.Now()
 	for {
 		select {
 		case <-tick.C:
@@ -31,12 +43,25 @@ func (c *Coordinator) sweep() {
 		if _, ok := c.leaderTerm(); !ok {
 			continue
 		}
-		for _, t := range c.active.expired(c.cfg.clock.Now(), recentKeep) {
+		now := c.cfg.clock.Now()
+		for _, t := range c.active.expired(now, c.cfg.retention) {
 			c.abort(t, "deadline passed")
 		}
 		if time.Since(lastScan) > rescanEvery {
 			lastScan = time.Now()
 			c.recover()
 		}
+		if time.Since(lastPrune) > pruneEvery(c.cfg.retention) {
+			lastPrune = time.Now()
+			c.proposePrune(now.Add(-c.cfg.retention))
+		}
+	}
+}
+
+// proposePrune proposes a Prune record; it is waited for by no one.
+func (c *Coordinator) proposePrune(before time.Time) {
+	rec := &verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Prune{Prune: &verdictv1.Prune{BeforeUnixMs: before.UnixMilli()}}}
+	if _, err := c.prop.submit(context.Background(), rec, false); err != nil {
+		c.cfg.log.Debug("prune record not proposed", "err", err)
 	}
 }

@@ -145,6 +145,7 @@ func Start(cfg Config) (*Server, error) {
 			defaultTimeout:  cfg.DefaultTimeout,
 			maxTimeout:      cfg.MaxTimeout,
 			maxParticipants: cfg.MaxParticipants,
+			retention:       cfg.Retention,
 			clock:           cfg.Clock,
 			log:             log,
 			hooks:           cfg.hooks,
@@ -157,7 +158,7 @@ func Start(cfg Config) (*Server, error) {
 		ctx:          ctx,
 		cancel:       cancel,
 	}
-	c.delivery = newDelivery(c, log, cfg.MaxRetryBackoff)
+	c.delivery = newDelivery(c, log, cfg.MaxRetryBackoff, cfg.StuckAfter)
 	node, err := txlog.StartNode(txlog.Config{
 		ID:              cfg.ID,
 		Peers:           cfg.Peers,

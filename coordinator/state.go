@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/verdict-tx/verdict/internal/txid"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -39,6 +40,9 @@ var ErrBadStateSnapshot = errors.New("verdict: bad state snapshot")
 //   - A Done record marks known txids done. It never changes an outcome, and
 //     it is ignored for a txid without a decision (that decision may have been
 //     pruned by a retention rule, or was never logged: presumed abort).
+//   - A Prune record ends the retention of done transactions (see
+//     [State.Expired]): only done ones are ever pruned, so an undone decision
+//     stays until its phase 2 completes.
 //   - A malformed record is ignored with a Result of OUTCOME_UNSPECIFIED and
 //     reason [ReasonInvalidRecord]: the log must never crash a node.
 //   - A COMMIT that reached the log in an entry of another term than the one
@@ -57,13 +61,29 @@ type State struct {
 	// undone holds the subset of txs without a DONE record, so that the
 	// recovery loop's Undone does not scan the retained done transactions.
 	undone map[string]*txEntry
+	// doneOrder lists the done txids in the order they became done, from
+	// doneHead on (the ones before it are pruned): Prune pops its head, so
+	// its cost is the number of entries it removes. Snapshots keep this
+	// order, so every replica prunes the same entries.
+	doneOrder []string
+	doneHead  int
+	// prunedBefore is the horizon of retention: every pruned transaction
+	// was created (and marked done) before it, in Unix milliseconds.
+	prunedBefore int64
+	// refs interns participant refs: the transactions of a service mostly
+	// name the same few participants, so each table entry holds pointers to
+	// one shared copy instead of its own.
+	refs map[refKey]*verdictv1.ParticipantRef
 }
+
+// refKey identifies an interned participant ref.
+type refKey struct{ name, address string }
 
 // txEntry is what State keeps for one decided transaction: a compact struct
 // rather than a whole Transaction proto.
 type txEntry struct {
-	// participants is the slice of the Decision record that created the
-	// entry (shared, never modified; copied on the way out).
+	// participants holds interned refs (shared, never modified; copied on
+	// the way out).
 	participants []*verdictv1.ParticipantRef
 	reason       string
 	decidedMs    int64
@@ -90,15 +110,13 @@ func NewState() *State {
 	return &State{
 		txs:    make(map[string]*txEntry),
 		undone: make(map[string]*txEntry),
+		refs:   make(map[refKey]*verdictv1.ParticipantRef),
 	}
 }
 
 // ApplyBatch applies every record of b in order and returns one Result per
-// record, at the same index. A nil batch yields no Results.
-//
-// State keeps references to the participant slices of b's Decision records:
-// the caller must not modify b after the call (the apply loop unmarshals a
-// fresh batch from each Raft entry, so this costs nothing).
+// record, at the same index. A nil batch yields no Results. State keeps no
+// reference into b.
 func (s *State) ApplyBatch(b *verdictv1.LogBatch) []Result { return s.ApplyEntry(0, b) }
 
 // ApplyEntry is ApplyBatch for a batch read from a log entry appended in
@@ -127,6 +145,9 @@ func (s *State) apply(term uint64, rec *verdictv1.LogRecord) Result {
 	case *verdictv1.LogRecord_Done:
 		s.applyDone(k.Done)
 		return Result{}
+	case *verdictv1.LogRecord_Prune:
+		s.applyPrune(k.Prune.GetBeforeUnixMs())
+		return Result{}
 	default: // nil record, empty oneof, or a kind this version does not know
 		return Result{Reason: ReasonInvalidRecord}
 	}
@@ -142,7 +163,7 @@ func (s *State) applyDecision(d *verdictv1.Decision) Result {
 		return Result{Outcome: e.outcome, Reason: e.reason}
 	}
 	e := &txEntry{
-		participants: d.GetParticipants(),
+		participants: s.intern(d.GetParticipants()),
 		reason:       d.GetReason(),
 		decidedMs:    d.GetDecidedUnixMs(),
 		deadlineMs:   d.GetDeadlineUnixMs(),
@@ -164,7 +185,67 @@ func (s *State) applyDone(d *verdictv1.Done) {
 		e.done = true
 		e.doneMs = d.GetDoneUnixMs()
 		delete(s.undone, txid)
+		s.doneOrder = append(s.doneOrder, txid)
 	}
+}
+
+// applyPrune drops, oldest done first, the done transactions that were both
+// created and marked done before before, and moves the retention horizon to
+// before. It stops at the first done transaction that does not qualify (a
+// clock of an earlier leader ran ahead): that one and those after it wait
+// for a later Prune, so a pruned transaction is always one created before
+// the horizon.
+func (s *State) applyPrune(before int64) {
+	for s.doneHead < len(s.doneOrder) {
+		id := s.doneOrder[s.doneHead]
+		e := s.txs[id]
+		if e.doneMs >= before || createdMs(id) >= before {
+			break
+		}
+		delete(s.txs, id)
+		s.doneOrder[s.doneHead] = ""
+		s.doneHead++
+	}
+	if s.doneHead > 1024 && s.doneHead > len(s.doneOrder)/2 {
+		s.doneOrder = slices.Clone(s.doneOrder[s.doneHead:])
+		s.doneHead = 0
+	}
+	s.prunedBefore = max(s.prunedBefore, before)
+}
+
+// Expired reports whether txid, which the table does not hold, may have been
+// decided and pruned since: it was created before the retention horizon.
+// Its outcome is then unknown, never presumed.
+func (s *State) Expired(txid string) bool {
+	return s.prunedBefore != 0 && createdMs(txid) < s.prunedBefore
+}
+
+// createdMs is the creation time of a txid (a UUIDv7), in Unix milliseconds;
+// 0 for a malformed one, which the log never holds.
+func createdMs(id string) int64 {
+	t, err := txid.Time(id)
+	if err != nil {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// intern returns parts with each ref replaced by the table's shared copy.
+func (s *State) intern(parts []*verdictv1.ParticipantRef) []*verdictv1.ParticipantRef {
+	if len(parts) == 0 {
+		return nil
+	}
+	out := make([]*verdictv1.ParticipantRef, len(parts))
+	for i, p := range parts {
+		key := refKey{p.GetName(), p.GetAddress()}
+		ref, ok := s.refs[key]
+		if !ok {
+			ref = &verdictv1.ParticipantRef{Name: key.name, Address: key.address}
+			s.refs[key] = ref
+		}
+		out[i] = ref
+	}
+	return out
 }
 
 // Get returns what is recorded for txid, as a copy the caller owns.
@@ -248,16 +329,21 @@ func (s *State) List(state verdictv1.TxState, includeDone bool, afterTxid string
 // Len returns the number of transactions in the table, done or not.
 func (s *State) Len() int { return len(s.txs) }
 
-// Snapshot serialises the whole table as a StateSnapshot, transactions sorted
-// by txid, marshaled deterministically: replicas with equal tables produce
-// equal bytes.
+// Snapshot serialises the whole table as a StateSnapshot, marshaled
+// deterministically: replicas with equal tables produce equal bytes. The
+// undone transactions come first, sorted by txid, then the done ones in the
+// order they became done, which Restore keeps for later Prunes.
 func (s *State) Snapshot() ([]byte, error) {
-	ids := make([]string, 0, len(s.txs))
-	for txid := range s.txs {
+	ids := make([]string, 0, len(s.undone))
+	for txid := range s.undone {
 		ids = append(ids, txid)
 	}
 	slices.Sort(ids)
-	snap := &verdictv1.StateSnapshot{Transactions: make([]*verdictv1.Transaction, len(ids))}
+	ids = append(ids, s.doneOrder[s.doneHead:]...)
+	snap := &verdictv1.StateSnapshot{
+		Transactions:       make([]*verdictv1.Transaction, len(ids)),
+		PrunedBeforeUnixMs: s.prunedBefore,
+	}
 	for i, txid := range ids {
 		// Marshal only reads: no need to copy the participants.
 		snap.Transactions[i] = s.txs[txid].transaction(txid, false)
@@ -270,28 +356,29 @@ func (s *State) Snapshot() ([]byte, error) {
 }
 
 // Restore replaces the whole state with the one serialised in data, as
-// produced by [State.Snapshot]. An empty data means an empty state.
+// produced by [State.Snapshot]. An empty data means an empty state. The done
+// transactions keep their order in data as the order they became done.
 //
 // Restore validates everything before it changes anything: on error (data
 // that does not unmarshal, a transaction without txid, a txid listed twice, a
 // state other than COMMITTED / ABORTED), it returns an error wrapping
 // [ErrBadStateSnapshot] and leaves the previous state untouched.
 //
-// The leader-only fields of a Transaction (acked, last_error) are not part of
-// the state machine and are dropped.
+// The leader-only fields of a Transaction (acked, last_error, stuck, ...)
+// are not part of the state machine and are dropped.
 func (s *State) Restore(data []byte) error {
 	var snap verdictv1.StateSnapshot
 	if err := proto.Unmarshal(data, &snap); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadStateSnapshot, err)
 	}
-	txs := make(map[string]*txEntry, len(snap.GetTransactions()))
-	undone := make(map[string]*txEntry)
+	next := NewState()
+	next.prunedBefore = snap.GetPrunedBeforeUnixMs()
 	for i, tx := range snap.GetTransactions() {
 		txid := tx.GetTxid()
 		if txid == "" {
 			return fmt.Errorf("%w: transaction %d has no txid", ErrBadStateSnapshot, i)
 		}
-		if _, dup := txs[txid]; dup {
+		if _, dup := next.txs[txid]; dup {
 			return fmt.Errorf("%w: txid %q listed twice", ErrBadStateSnapshot, txid)
 		}
 		var outcome verdictv1.Outcome
@@ -304,7 +391,7 @@ func (s *State) Restore(data []byte) error {
 			return fmt.Errorf("%w: txid %q has state %v", ErrBadStateSnapshot, txid, tx.GetState())
 		}
 		e := &txEntry{
-			participants: tx.GetParticipants(),
+			participants: next.intern(tx.GetParticipants()),
 			reason:       tx.GetReason(),
 			decidedMs:    tx.GetDecidedUnixMs(),
 			deadlineMs:   tx.GetDeadlineUnixMs(),
@@ -312,12 +399,14 @@ func (s *State) Restore(data []byte) error {
 			outcome:      outcome,
 			done:         tx.GetDone(),
 		}
-		txs[txid] = e
-		if !e.done {
-			undone[txid] = e
+		next.txs[txid] = e
+		if e.done {
+			next.doneOrder = append(next.doneOrder, txid)
+		} else {
+			next.undone[txid] = e
 		}
 	}
-	s.txs, s.undone = txs, undone
+	*s = *next
 	return nil
 }
 

@@ -5,6 +5,8 @@
 //	verdictctl cluster status --endpoints 127.0.0.1:7401,127.0.0.1:7402
 //	verdictctl tx list --state preparing -o json
 //	verdictctl tx show 01920c4e-7a3b-7c3d-9e2f-0123456789ab
+//	verdictctl tx list --stuck
+//	verdictctl tx retry 01920c4e-7a3b-7c3d-9e2f-0123456789ab
 //	verdictctl bench --duration 10s --concurrency 64 --participants 2
 //
 // Run "verdictctl help" for the commands, their flags and the exit codes.
@@ -110,6 +112,7 @@ var commands = []*command{
 	{words: []string{"cluster", "status"}, summary: "show the members, the leader and each node's Raft progress", setup: setupClusterStatus},
 	{words: []string{"tx", "list"}, summary: "list transactions (undecided or not yet done, unless --all)", setup: setupTxList},
 	{words: []string{"tx", "show"}, args: "TXID", summary: "show one transaction: state, participants, deliveries, last error", setup: setupTxShow},
+	{words: []string{"tx", "retry"}, args: "TXID", summary: "re-drive phase 2 of a decided transaction now, skipping the backoff", setup: setupTxRetry},
 	{words: []string{"bench"}, summary: "run a closed-loop benchmark with in-process participants", setup: setupBench},
 }
 

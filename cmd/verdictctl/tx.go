@@ -49,6 +49,7 @@ func setupTxList(fs *flag.FlagSet) func(e *env, args []string) int {
 	all := fs.Bool("all", false, "include transactions whose phase 2 is done")
 	limit := fs.Int("limit", 100, fmt.Sprintf("at most this many (1 to %d)", maxListLimit))
 	after := fs.String("after", "", "only transactions whose id sorts after this one (paging)")
+	stuck := fs.Bool("stuck", false, "only stuck transactions: decided, phase 2 failing for longer than the leader's --stuck-after")
 	return func(e *env, args []string) int {
 		if len(args) > 0 {
 			fmt.Fprintf(e.stderr, "verdictctl tx list: unexpected arguments %q\n", args)
@@ -77,7 +78,7 @@ func setupTxList(fs *flag.FlagSet) func(e *env, args []string) int {
 		ctx, cancel := e.callContext()
 		defer cancel()
 		resp, err := conn.Coordinator().ListTransactions(ctx, &verdictv1.ListTransactionsRequest{
-			State: st, IncludeDone: *all, Limit: int32(*limit), AfterTxid: *after,
+			State: st, IncludeDone: *all, Limit: int32(*limit), AfterTxid: *after, Stuck: *stuck,
 		})
 		if err != nil {
 			return e.fail("tx list", err)
@@ -88,15 +89,17 @@ func setupTxList(fs *flag.FlagSet) func(e *env, args []string) int {
 			}
 			return exitOK
 		}
-		printTxList(e.stdout, resp, *all, time.Now())
+		printTxList(e.stdout, resp, *all, *stuck, time.Now())
 		return exitOK
 	}
 }
 
-func printTxList(w io.Writer, resp *verdictv1.ListTransactionsResponse, all bool, now time.Time) {
+func printTxList(w io.Writer, resp *verdictv1.ListTransactionsResponse, all, stuck bool, now time.Time) {
 	txs := resp.GetTransactions()
 	if len(txs) == 0 {
-		if all {
+		if stuck {
+			fmt.Fprintln(w, "No stuck transactions.")
+		} else if all {
 			fmt.Fprintln(w, "No transactions.")
 		} else {
 			fmt.Fprintln(w, "No undecided or undelivered transactions (--all includes done ones).")
@@ -104,10 +107,10 @@ func printTxList(w io.Writer, resp *verdictv1.ListTransactionsResponse, all bool
 		return
 	}
 	t := newTable(w)
-	fmt.Fprintln(t, "TXID\tSTATE\tDONE\tPARTICIPANTS\tAGE\tDECIDED\tREASON\tLAST ERROR")
+	fmt.Fprintln(t, "TXID\tSTATE\tDONE\tSTUCK\tPARTICIPANTS\tAGE\tDECIDED\tREASON\tLAST ERROR")
 	for _, tx := range txs {
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			tx.GetTxid(), stateName(tx.GetState()), yesNo(tx.GetDone()), participantNames(tx),
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			tx.GetTxid(), stateName(tx.GetState()), yesNo(tx.GetDone()), yesNo(tx.GetStuck()), participantNames(tx),
 			txAge(tx, now), decidedAgo(tx, now), orDash(oneLine(tx.GetReason(), 40)), orDash(oneLine(tx.GetLastError(), 60)))
 	}
 	t.Flush()
@@ -116,15 +119,24 @@ func printTxList(w io.Writer, resp *verdictv1.ListTransactionsResponse, all bool
 	}
 }
 
+// txidArg returns the one transaction id of a command's arguments, or
+// reports bad usage.
+func (e *env) txidArg(cmd string, args []string) (string, bool) {
+	if len(args) != 1 {
+		fmt.Fprintf(e.stderr, "verdictctl %s: want exactly one transaction id\n", cmd)
+		return "", false
+	}
+	if err := txid.Validate(args[0]); err != nil {
+		fmt.Fprintf(e.stderr, "verdictctl %s: %v\n", cmd, err)
+		return "", false
+	}
+	return args[0], true
+}
+
 func setupTxShow(fs *flag.FlagSet) func(e *env, args []string) int {
 	return func(e *env, args []string) int {
-		if len(args) != 1 {
-			fmt.Fprintln(e.stderr, "verdictctl tx show: want exactly one transaction id")
-			return exitUsage
-		}
-		id := args[0]
-		if err := txid.Validate(id); err != nil {
-			fmt.Fprintf(e.stderr, "verdictctl tx show: %v\n", err)
+		id, ok := e.txidArg("tx show", args)
+		if !ok {
 			return exitUsage
 		}
 		conn, code := e.dialCluster()
@@ -174,6 +186,14 @@ func printTx(w io.Writer, tx *verdictv1.Transaction, now time.Time) {
 	}
 	if r := tx.GetReason(); r != "" {
 		fmt.Fprintf(t, "Reason:\t%s\n", oneLine(r, 0))
+	}
+	if ms := tx.GetFailingSinceUnixMs(); ms > 0 {
+		stuck := ""
+		if tx.GetStuck() {
+			stuck = "STUCK, "
+		}
+		fmt.Fprintf(t, "Phase 2:\t%sfailing since %s (%s ago), %d failed attempts; `verdictctl tx retry %s` retries now\n",
+			stuck, unixMs(ms).Format(time.RFC3339Nano), ago(now, unixMs(ms)), tx.GetFailedAttempts(), tx.GetTxid())
 	}
 	if e := tx.GetLastError(); e != "" {
 		fmt.Fprintf(t, "Last error:\t%s\n", oneLine(e, 0))

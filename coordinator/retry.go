@@ -1,0 +1,75 @@
+package coordinator
+
+import (
+	"context"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// RetryTransaction re-drives phase 2 of an undone decision at once; the
+// leader serves it.
+func (a *admin) RetryTransaction(ctx context.Context, req *verdictv1.RetryTransactionRequest) (*verdictv1.RetryTransactionResponse, error) {
+	if err := validateTxid(req.GetTxid()); err != nil {
+		return nil, err
+	}
+	return forwardAdmin(ctx, a.fwd, req, a.coord.Retry, verdictv1.AdminClient.RetryTransaction)
+}
+
+// Retry re-drives phase 2 of a decided transaction without DONE now,
+// skipping what remains of its participants' backoff. A transaction that is
+// not decided, or whose phase 2 is complete, is refused.
+func (c *Coordinator) Retry(ctx context.Context, req *verdictv1.RetryTransactionRequest) (*verdictv1.RetryTransactionResponse, error) {
+	if _, ok := c.leaderTerm(); !ok {
+		return nil, errNotLeader()
+	}
+	id := req.GetTxid()
+	tx, ok := c.fsm.get(id)
+	switch {
+	case ok && tx.GetDone():
+		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is %s and its phase 2 is complete: nothing to retry", id, stateWord(tx.GetState()))
+	case ok:
+		c.delivery.deliver(id, outcomeOf(tx.GetState()), tx.GetParticipants())
+		c.delivery.retryNow(id)
+		c.delivery.annotate(tx)
+		c.cfg.log.Info("phase 2 retried by an operator", "txid", id)
+		return &verdictv1.RetryTransactionResponse{Transaction: tx}, nil
+	}
+	if t, ok := c.active.get(id); ok {
+		c.active.mu.Lock()
+		st := t.state
+		c.active.mu.Unlock()
+		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is %s: not decided, nothing to retry", id, stateWord(st))
+	}
+	if r, ok := c.active.recentOutcome(id); ok {
+		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is %s and needs no phase 2: nothing to retry", id, outcomeWord(r.outcome))
+	}
+	_, err := c.GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: id})
+	return nil, err // NotFound, with the retention note when it applies
+}
+
+// listStuck is ListTransactions for stuck transactions: decided ones whose
+// phase 2 has failed for longer than the stuck threshold, from the leader's
+// memory.
+func (c *Coordinator) listStuck(req *verdictv1.ListTransactionsRequest, limit int) *verdictv1.ListTransactionsResponse {
+	resp := &verdictv1.ListTransactionsResponse{}
+	st := req.GetState()
+	for _, id := range c.delivery.stuckIDs() {
+		if id <= req.GetAfterTxid() {
+			continue
+		}
+		tx, ok := c.fsm.get(id)
+		if !ok || (st != verdictv1.TxState_TX_STATE_UNSPECIFIED && tx.GetState() != st) {
+			continue
+		}
+		if len(resp.Transactions) == limit {
+			resp.NextAfterTxid = resp.Transactions[limit-1].GetTxid()
+			break
+		}
+		c.delivery.annotate(tx)
+		resp.Transactions = append(resp.Transactions, tx)
+	}
+	return resp
+}

@@ -1,0 +1,155 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/verdict-tx/verdict/participant"
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// failingCommits is a Resource whose Commit fails while fail is set, as a
+// participant whose database is down would.
+type failingCommits struct {
+	*participant.MemResource
+	fail atomic.Bool
+}
+
+func (f *failingCommits) Commit(ctx context.Context, txid string) error {
+	if f.fail.Load() {
+		return errors.New("database unavailable")
+	}
+	return f.MemResource.Commit(ctx, txid)
+}
+
+func adminClient(t testing.TB, addr string) verdictv1.AdminClient {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return verdictv1.NewAdminClient(conn)
+}
+
+// A decision whose phase 2 keeps failing is marked stuck with its last
+// error; an operator's retry skips the remaining backoff; once delivered,
+// the transaction is done and no longer stuck.
+func TestStuckTransactionAndRetry(t *testing.T) {
+	c := newTunedCluster(t, 3, func(cfg *Config) {
+		cfg.StuckAfter = 200 * time.Millisecond
+		cfg.MaxRetryBackoff = time.Hour
+	})
+	lead := c.leader()
+	// Backoffs of 2s, 4s, ...: after the second failure, only a retry can
+	// deliver within the time this test waits.
+	lead.coord.delivery.baseRetry = 2 * time.Second
+	eps := c.endpoints()
+	p1 := startParticipant(t, "p1", eps)
+	flaky := &failingCommits{MemResource: participant.NewMemResource()}
+	p2 := startParticipantOver(t, "p2", eps, flaky.MemResource, flaky)
+	cl := dial(t, eps...)
+	ctx := context.Background()
+
+	flaky.fail.Store(true)
+	id, err := runTx(ctx, cl, p1, p2)
+	if err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	waitState(t, id, participant.TxCommitted, p1)
+
+	// Ask a follower: listing and showing are forwarded to the leader,
+	// which alone knows phase 2.
+	coord := coordClient(t, c.follower().Addr())
+	var tx *verdictv1.Transaction
+	waitFor(t, 10*time.Second, "the transaction listed as stuck after two failed attempts", func() bool {
+		resp, err := coord.ListTransactions(ctx, &verdictv1.ListTransactionsRequest{Stuck: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.GetTransactions()) != 1 {
+			return false
+		}
+		tx = resp.GetTransactions()[0]
+		return tx.GetFailedAttempts() >= 2
+	})
+	if tx.GetTxid() != id || !tx.GetStuck() || tx.GetDone() || tx.GetFailingSinceUnixMs() == 0 {
+		t.Fatalf("stuck listing = %v", tx)
+	}
+	if !strings.Contains(tx.GetLastError(), "p2") || !strings.Contains(tx.GetLastError(), "database unavailable") {
+		t.Errorf("last error = %q, want p2's commit error", tx.GetLastError())
+	}
+	if len(tx.GetAcked()) != 1 || tx.GetAcked()[0] != "p1" {
+		t.Errorf("acked = %v, want [p1]", tx.GetAcked())
+	}
+	got, err := coord.GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: id})
+	if err != nil || !got.GetTransaction().GetStuck() {
+		t.Fatalf("GetTransaction = %v, %v; want stuck", got, err)
+	}
+
+	flaky.fail.Store(false)
+	retried := time.Now()
+	resp, err := adminClient(t, c.follower().Addr()).RetryTransaction(ctx, &verdictv1.RetryTransactionRequest{Txid: id})
+	if err != nil || resp.GetTransaction().GetTxid() != id {
+		t.Fatalf("RetryTransaction = %v, %v", resp, err)
+	}
+	waitState(t, id, participant.TxCommitted, p2)
+	if d := time.Since(retried); d > time.Second {
+		t.Errorf("delivered %v after the retry; the retry did not skip the backoff", d)
+	}
+	waitFor(t, 10*time.Second, "DONE", func() bool {
+		got, err := coord.GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: id})
+		return err == nil && got.GetTransaction().GetDone() && !got.GetTransaction().GetStuck()
+	})
+	list, err := coord.ListTransactions(ctx, &verdictv1.ListTransactionsRequest{Stuck: true})
+	if err != nil || len(list.GetTransactions()) != 0 {
+		t.Errorf("stuck list after delivery = %v, %v; want empty", list, err)
+	}
+	noViolations(t, p1, p2)
+}
+
+func TestRetryRefusals(t *testing.T) {
+	c := newCluster(t, 1)
+	lead := c.leader()
+	p1, p2, cl := c.withParticipants()
+	ctx := context.Background()
+	adm := adminClient(t, lead.Addr())
+
+	id, err := runTx(ctx, cl, p1, p2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "DONE", func() bool {
+		tx, ok := lead.coord.fsm.get(id)
+		return ok && tx.GetDone()
+	})
+	active, err := cl.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown := "01936b2a-0000-7000-8000-00000000beef"
+	for _, tt := range []struct {
+		txid string
+		code codes.Code
+		msg  string
+	}{
+		{"not-a-txid", codes.InvalidArgument, "malformed"},
+		{unknown, codes.NotFound, "not found"},
+		{id, codes.FailedPrecondition, "phase 2 is complete"},
+		{active.ID(), codes.FailedPrecondition, "not decided"},
+	} {
+		_, err := adm.RetryTransaction(ctx, &verdictv1.RetryTransactionRequest{Txid: tt.txid})
+		if status.Code(err) != tt.code || !strings.Contains(err.Error(), tt.msg) {
+			t.Errorf("RetryTransaction(%s) = %v; want %v containing %q", tt.txid, err, tt.code, tt.msg)
+		}
+	}
+}
