@@ -17,9 +17,25 @@
 //   - Server.Register serves the Participant service that the coordinator
 //     calls: Prepare, and batched Commit and Abort. Abort fences a
 //     transaction: later work and Prepare for it are refused.
-//   - Server.Start runs the recovery loop: on start and periodically, every
-//     transaction the Resource holds prepared is resolved by asking the
-//     coordinator its Outcome. A prepared participant never decides alone.
+//   - Server.Start runs two loops, which Server.Stop ends and waits for;
+//     their errors are logged, never fatal:
+//   - The recovery loop (recover.go): at Start and every
+//     Config.RecoveryInterval, every transaction the Resource holds
+//     prepared (Recoverer) is resolved by asking the coordinator its
+//     Outcome: COMMITTED is committed, ABORTED (unknown included:
+//     presumed abort) is aborted and fenced, PENDING is asked again on
+//     the next pass, EXPIRED is logged for an operator. A prepared
+//     participant never decides alone.
+//   - The deadline sweep (sweep.go, work.go): the Server records, from
+//     the metadata of each call, the deadline of every transaction it did
+//     work in. Every Config.SweepInterval, work that has not been voted
+//     YES on and is past its deadline plus Config.DeadlineSlack (room for
+//     clock skew) is aborted through Resource.Abort and the transaction
+//     is fenced: a late Prepare votes NO, later work is refused. It has
+//     not voted, so this is always safe; it frees what the work holds
+//     when the initiator crashes and the coordinator's Abort never comes.
+//     Work with a YES vote, or with a call or Prepare in progress, is
+//     never touched; work that voted YES admits no more calls.
 //
 // Example:
 //

@@ -21,8 +21,9 @@ import (
 )
 
 // stubCoordinator is a test stand-in for the coordinator, implementing only
-// Enlist and Outcome with scripted answers. It is not the real coordinator
-// (which does not exist yet); end-to-end tests against that live elsewhere.
+// Enlist and Outcome with scripted answers, for the answers the real one
+// gives only under faults (errors, EXPIRED). Tests of the protocol run the
+// real coordinator (live_test.go).
 type stubCoordinator struct {
 	verdictv1.UnimplementedCoordinatorServer
 	enlists   atomic.Int32

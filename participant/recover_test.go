@@ -3,6 +3,8 @@ package participant
 import (
 	"context"
 	"errors"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,4 +103,118 @@ func TestStartRecoversAndStopWaits(t *testing.T) {
 	}
 	s.Stop()
 	s.Stop()
+}
+
+// A participant restarted with prepared transactions in its resource
+// resolves them on start: one the coordinator committed while phase 2 could
+// not reach the participant is committed; one the coordinator never heard
+// of is aborted (presumed abort).
+func TestRestartResolvesPrepared(t *testing.T) {
+	coord := startLiveCoordinator(t)
+	ctx := testContext(t)
+	res, other := NewMemResource(), NewMemResource()
+	cfg := Config{Coordinators: []string{coord.addr}, RecoveryInterval: time.Hour}
+	p := startLive(t, "inventory", res, cfg)
+	p.blockCommit.Store(true)
+	q := startLive(t, "ledger", other, cfg)
+
+	tx, err := coord.initiator(t).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed := tx.ID()
+	for _, part := range []*liveParticipant{p, q} {
+		if err := part.stage(ctx, tx, "k"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	waitFor(t, "the other participant to commit", func() bool { return other.State(committed) == TxCommitted })
+	if s := res.State(committed); s != TxPrepared {
+		t.Fatalf("state with phase 2 blocked = %v, want prepared", s)
+	}
+	unknown := newTxID(t)
+	if err := res.Stage(unknown, "u", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := res.Prepare(ctx, unknown); v != VoteYes || err != nil {
+		t.Fatal(v, err)
+	}
+
+	// Crash and restart, on another address: the coordinator's phase 2
+	// still cannot reach it, so only its own recovery can resolve them.
+	p.stop()
+	restarted := startLive(t, "inventory", res, cfg)
+	restarted.srv.Start()
+	waitFor(t, "recovery on start", func() bool {
+		return res.State(committed) == TxCommitted && res.State(unknown) == TxAborted
+	})
+	if v, _ := res.Get("k"); v != committed {
+		t.Errorf("k = %q, want the committed transaction's write", v)
+	}
+	if _, ok := res.Get("u"); ok {
+		t.Error("the unknown transaction's work was applied")
+	}
+	if !restarted.srv.isFenced(unknown) {
+		t.Error("the aborted transaction is not fenced")
+	}
+	if v := res.Violations(); len(v) != 0 {
+		t.Errorf("violations: %v", v)
+	}
+}
+
+// The periodic pass asks again about a transaction that was PENDING: held
+// prepared (as an early-preparing resource does at the end of the call)
+// while the initiator has not committed yet, then committed while phase 2
+// cannot reach the participant.
+func TestRecoveryLoopRetriesPending(t *testing.T) {
+	coord := startLiveCoordinator(t)
+	ctx := testContext(t)
+	res, other := NewMemResource(), NewMemResource()
+	p := startLive(t, "inventory", res, Config{Coordinators: []string{coord.addr}, RecoveryInterval: 20 * time.Millisecond})
+	p.blockCommit.Store(true)
+	q := startLive(t, "ledger", other, Config{Coordinators: []string{coord.addr}})
+	var mu sync.Mutex
+	var seen []verdictv1.Outcome
+	p.srv.onOutcome = func(id string, o verdictv1.Outcome) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, o)
+	}
+	saw := func(o verdictv1.Outcome) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(seen, o)
+	}
+
+	tx, err := coord.initiator(t).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range []*liveParticipant{p, q} {
+		if err := part.stage(ctx, tx, "k"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, err := res.Prepare(ctx, tx.ID()); v != VoteYes || err != nil {
+		t.Fatal(v, err)
+	}
+	p.srv.Start()
+	waitFor(t, "a pass to find the transaction pending", func() bool { return saw(verdictv1.Outcome_OUTCOME_PENDING) })
+	if s := res.State(tx.ID()); s != TxPrepared {
+		t.Fatalf("state after a PENDING answer = %v, want prepared", s)
+	}
+
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	waitFor(t, "a later pass to commit it", func() bool { return res.State(tx.ID()) == TxCommitted })
+	if !saw(verdictv1.Outcome_OUTCOME_COMMITTED) {
+		t.Error("committed without the recovery loop learning COMMITTED")
+	}
+	if v := res.Violations(); len(v) != 0 {
+		t.Errorf("violations: %v", v)
+	}
 }
