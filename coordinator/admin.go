@@ -20,14 +20,16 @@ func (a *admin) Status(ctx context.Context, _ *verdictv1.StatusRequest) (*verdic
 	st := a.node.Status()
 	_, leaderAddr := a.node.Leader()
 	return &verdictv1.StatusResponse{
-		Id:            st.ID,
-		Leader:        st.Leader,
-		LeaderAddress: leaderAddr,
-		Term:          st.Term,
-		CommitIndex:   st.Commit,
-		AppliedIndex:  st.Applied,
-		Members:       members(st.Members),
-		LeaderReady:   st.LeaderReady,
+		Id:                 st.ID,
+		Leader:             st.Leader,
+		LeaderAddress:      leaderAddr,
+		Term:               st.Term,
+		CommitIndex:        st.Commit,
+		AppliedIndex:       st.Applied,
+		Members:            members(st.Members),
+		LeaderReady:        st.LeaderReady,
+		Transactions:       uint64(a.coord.fsm.size()),
+		UndoneTransactions: uint64(a.coord.fsm.undoneCount()),
 	}, nil
 }
 

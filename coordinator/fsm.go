@@ -70,3 +70,17 @@ func (f *fsm) expired(txid string) bool {
 	defer f.mu.RUnlock()
 	return f.state.Expired(txid)
 }
+
+// size returns the number of transactions in the table and undoneCount those
+// without DONE.
+func (f *fsm) size() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.Len()
+}
+
+func (f *fsm) undoneCount() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.state.undone)
+}

@@ -1814,9 +1814,13 @@ type StatusResponse struct {
 	AppliedIndex  uint64                 `protobuf:"varint,6,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	Members       []*Member              `protobuf:"bytes,7,rep,name=members,proto3" json:"members,omitempty"`
 	// This node is the leader and has applied its log up to its own term.
-	LeaderReady   bool `protobuf:"varint,8,opt,name=leader_ready,json=leaderReady,proto3" json:"leader_ready,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LeaderReady bool `protobuf:"varint,8,opt,name=leader_ready,json=leaderReady,proto3" json:"leader_ready,omitempty"`
+	// Decided transactions in this node's table (done ones within the
+	// retention window included), and those of them without DONE.
+	Transactions       uint64 `protobuf:"varint,9,opt,name=transactions,proto3" json:"transactions,omitempty"`
+	UndoneTransactions uint64 `protobuf:"varint,10,opt,name=undone_transactions,json=undoneTransactions,proto3" json:"undone_transactions,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -1903,6 +1907,20 @@ func (x *StatusResponse) GetLeaderReady() bool {
 		return x.LeaderReady
 	}
 	return false
+}
+
+func (x *StatusResponse) GetTransactions() uint64 {
+	if x != nil {
+		return x.Transactions
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetUndoneTransactions() uint64 {
+	if x != nil {
+		return x.UndoneTransactions
+	}
+	return 0
 }
 
 type MembersRequest struct {
@@ -2710,7 +2728,7 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\"4\n" +
 	"\x1aTransferLeadershipResponse\x12\x16\n" +
 	"\x06leader\x18\x01 \x01(\x04R\x06leader\"\x0f\n" +
-	"\rStatusRequest\"\x8c\x02\n" +
+	"\rStatusRequest\"\xe1\x02\n" +
 	"\x0eStatusResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06leader\x18\x02 \x01(\x04R\x06leader\x12%\n" +
@@ -2719,7 +2737,10 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\fcommit_index\x18\x05 \x01(\x04R\vcommitIndex\x12#\n" +
 	"\rapplied_index\x18\x06 \x01(\x04R\fappliedIndex\x12,\n" +
 	"\amembers\x18\a \x03(\v2\x12.verdict.v1.MemberR\amembers\x12!\n" +
-	"\fleader_ready\x18\b \x01(\bR\vleaderReady\"\x10\n" +
+	"\fleader_ready\x18\b \x01(\bR\vleaderReady\x12\"\n" +
+	"\ftransactions\x18\t \x01(\x04R\ftransactions\x12/\n" +
+	"\x13undone_transactions\x18\n" +
+	" \x01(\x04R\x12undoneTransactions\"\x10\n" +
 	"\x0eMembersRequest\"?\n" +
 	"\x0fMembersResponse\x12,\n" +
 	"\amembers\x18\x01 \x03(\v2\x12.verdict.v1.MemberR\amembers\"m\n" +
