@@ -37,10 +37,16 @@ import (
 
 // TestFaultCrashAfterCommitApplied crashes the leader once the COMMIT record
 // is applied (so a quorum holds it) but before the initiator is answered.
-// The initiator hears no outcome; its retry at the new leader must answer
-// COMMITTED, the new leader must run phase 2, and the crashed node, restarted
+// The initiator hears no outcome from it; a retry at the new leader must
+// answer COMMITTED (the SDK's Commit retries on its own and must return
+// nil), the new leader must run phase 2, and the crashed node, restarted
 // from its data dir, must agree.
 func TestFaultCrashAfterCommitApplied(t *testing.T) {
+	t.Run("direct", func(t *testing.T) { crashAfterCommitApplied(t, false) })
+	t.Run("sdk", func(t *testing.T) { crashAfterCommitApplied(t, true) })
+}
+
+func crashAfterCommitApplied(t *testing.T, viaSDK bool) {
 	crash := newCrashPoint()
 	c := newTunedCluster(t, 3, func(cfg *Config) {
 		cfg.hooks = &testHooks{afterCommitApplied: func(ctx context.Context, id string) bool {
@@ -53,20 +59,41 @@ func TestFaultCrashAfterCommitApplied(t *testing.T) {
 	})
 	lead := c.leader()
 	p1, p2, cl := c.withFaultParticipants(nil)
-	id := beginStaged(t, cl, p1, p2)
+	tx := beginStaged(t, cl, p1, p2)
+	id := tx.ID()
 
 	crash.arm(id)
-	answer := commitAsync(coordClient(t, lead.Addr()), id)
+	answer := make(chan error, 1)
+	if viaSDK {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			answer <- tx.Commit(ctx)
+		}()
+	} else {
+		go func() {
+			r := <-commitAsync(coordClient(t, lead.Addr()), id)
+			if r.err == nil {
+				r.err = fmt.Errorf("the crashed leader answered %v; the crash point is before the answer", r.resp)
+			} else if status.Code(r.err) == codes.Unavailable {
+				r.err = nil // no outcome: what a crash leaves the caller with
+			}
+			answer <- r.err
+		}()
+	}
 	crash.wait(t)
 	if tx, ok := lead.coord.fsm.get(id); !ok || tx.GetState() != verdictv1.TxState_TX_STATE_COMMITTED {
 		t.Fatalf("at the crash point the leader's state holds %v, want COMMITTED", tx)
 	}
 	lid := lead.Node().ID()
 	stopWithin(t, c, lid)
-	if r := <-answer; r.err == nil {
-		t.Fatalf("the crashed leader answered %v; the crash point is before the answer", r.resp)
-	} else if status.Code(r.err) != codes.Unavailable {
-		t.Errorf("the crashed leader's Commit failed with %v, want Unavailable (outcome unknown)", r.err)
+	select {
+	case err := <-answer:
+		if err != nil {
+			t.Fatalf("initiator's Commit across the crash: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the initiator's Commit did not return")
 	}
 
 	if o := commitAt(t, c, id).GetOutcome(); o != verdictv1.Outcome_OUTCOME_COMMITTED {
@@ -94,7 +121,7 @@ func TestFaultCrashAfterAnswerBeforePhase2(t *testing.T) {
 	})
 	lead := c.leader()
 	p1, p2, cl := c.withFaultParticipants(nil)
-	id := beginStaged(t, cl, p1, p2)
+	id := beginStaged(t, cl, p1, p2).ID()
 
 	crash.arm(id)
 	r := <-commitAsync(coordClient(t, lead.Addr()), id)
@@ -147,7 +174,7 @@ func TestFaultLostPhase2Ack(t *testing.T) {
 		return resp, err
 	}
 	p1, p2, cl := c.withFaultParticipants(map[string]grpc.UnaryServerInterceptor{"p2": lossy})
-	id := beginStaged(t, cl, p1, p2)
+	id := beginStaged(t, cl, p1, p2).ID()
 	target.Store(&id)
 
 	r := <-commitAsync(coordClient(t, c.leader().Addr()), id)
@@ -191,6 +218,15 @@ func TestFaultDuplicatedReorderedRaftMessages(t *testing.T) {
 		s.Node().SetRouter(r.route)
 	}
 	p1, p2, cl := c.withFaultParticipants(nil)
+	// p2 votes no to every fifth transaction, so that aborts are decided
+	// and delivered through the same network.
+	var votes atomic.Int32
+	p2.res.SetVote(func(context.Context, string) (participant.Vote, error) {
+		if votes.Add(1)%5 == 0 {
+			return participant.VoteNo, nil
+		}
+		return participant.VoteYes, nil
+	})
 
 	const (
 		workers = 6
@@ -267,8 +303,8 @@ func TestFaultDuplicatedReorderedRaftMessages(t *testing.T) {
 	}
 	t.Logf("%d committed, %d aborted, %d learned by retry; %d messages duplicated, %d held back",
 		committed, aborted, unknown, dups, holds)
-	if committed == 0 {
-		t.Fatal("no transaction committed under duplication and reordering")
+	if committed == 0 || aborted == 0 {
+		t.Fatal("under duplication and reordering, a commit and an abort were expected")
 	}
 	// The nodes converge: the same decisions, every one done.
 	var diff string
@@ -450,7 +486,7 @@ func startFaultParticipant(t testing.TB, name string, coordinators []string, int
 }
 
 // beginStaged begins a transaction and stages a write at each participant.
-func beginStaged(t *testing.T, cl *client.Client, parts ...*testParticipant) string {
+func beginStaged(t *testing.T, cl *client.Client, parts ...*testParticipant) *client.Tx {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -463,7 +499,7 @@ func beginStaged(t *testing.T, cl *client.Client, parts ...*testParticipant) str
 			t.Fatalf("stage at %s: %v", p.name, err)
 		}
 	}
-	return tx.ID()
+	return tx
 }
 
 type commitResult struct {
