@@ -55,9 +55,7 @@ func TestChaos(t *testing.T) {
 	e := newEnv(t, envConfig{nodes: 3, participants: 3, nodeArgs: nodeFlags})
 	ld := startLoad(e, loadConfig{workers: 8, txTimeout: 5 * time.Second})
 	m := &monkey{t: t, e: e, rng: rand.New(rand.NewPCG(seed, 0))}
-	m.run(d)
-
-	faultsEnd := time.Now()
+	faultsEnd := m.run(d)
 	e.heal() // every fault undoes itself; this is belt and braces
 	drainErr := ld.halt(drainWait)
 	led := newLedger(e.parts)

@@ -36,16 +36,19 @@ func pause(d time.Duration) {
 }
 
 // run injects faults until d has passed (the fault in progress is finished
-// and undone first).
-func (m *monkey) run(d time.Duration) {
+// and undone first) and returns when the last one was undone.
+func (m *monkey) run(d time.Duration) time.Time {
 	end := time.Now().Add(d)
 	kinds := []func(){m.killLeader, m.isolateLeader, m.cutOneWay, m.crashParticipant}
-	for i := 0; time.Now().Before(end); i++ {
+	for i := 0; ; i++ {
 		// Every kind in each round of four, in a random order.
 		if i%len(kinds) == 0 {
 			m.rng.Shuffle(len(kinds), func(a, b int) { kinds[a], kinds[b] = kinds[b], kinds[a] })
 		}
 		kinds[i%len(kinds)]()
+		if undone := time.Now(); !undone.Before(end) {
+			return undone
+		}
 		pause(m.between(500*time.Millisecond, 1500*time.Millisecond))
 	}
 }
