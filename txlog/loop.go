@@ -27,18 +27,24 @@ func (n *Node) run() {
 		select {
 		case <-ticker.C:
 			n.raft.Tick()
+			n.tickMembership()
 		case rd := <-n.raft.Ready():
 			if err := n.handleReady(rd); err != nil {
 				n.log.Error("raft node stopping on a fatal error", "err", err)
 				n.fatal.Store(&err)
 				n.failWaiters(ErrStopped)
+				n.failConf(ErrStopped, ErrStopped)
 				return
 			}
 			n.raft.Advance()
+		case req := <-n.confc:
+			n.enqueueConf(req)
 		case <-n.stopc:
 			n.failWaiters(ErrStopped)
+			n.failConf(ErrStopped, ErrStopped)
 			return
 		}
+		n.proposeConfs()
 	}
 }
 
@@ -50,6 +56,10 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		if wasLeader && !n.isLeader {
 			n.leaderTerm.Store(0)
 			n.failWaiters(ErrLeadershipLost)
+			n.failConf(ErrLeadershipLost, ErrNotLeader)
+			n.mu.Lock()
+			n.match = map[uint64]uint64{}
+			n.mu.Unlock()
 			if n.cfg.OnLeadership != nil {
 				n.cfg.OnLeadership(false, n.term.Load())
 			}
@@ -59,6 +69,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		n.term.Store(rd.HardState.GetTerm())
 		n.commit.Store(rd.HardState.GetCommit())
 	}
+	n.checkConfAppended(rd.Entries)
 	if n.isLeader {
 		n.trans.send(rd.Messages)
 	}
@@ -92,14 +103,9 @@ func (n *Node) handleReady(rd raft.Ready) error {
 
 func (n *Node) applySnapshot(snap *raftpb.Snapshot) error {
 	md := snap.GetMetadata()
-	if err := n.cfg.StateMachine.Restore(snap.GetData()); err != nil {
-		return fmt.Errorf("restore snapshot at %d: %w", md.GetIndex(), err)
+	if err := n.restoreSnapshot(snap); err != nil {
+		return err
 	}
-	n.mu.Lock()
-	n.confState = proto.Clone(md.GetConfState()).(*raftpb.ConfState)
-	n.mu.Unlock()
-	n.snapIndex = md.GetIndex()
-	n.appliedTerm = md.GetTerm()
 	n.setApplied(md.GetIndex())
 	n.log.Info("applied snapshot from leader", "index", md.GetIndex(), "term", md.GetTerm())
 	return nil
@@ -107,6 +113,7 @@ func (n *Node) applySnapshot(snap *raftpb.Snapshot) error {
 
 func (n *Node) applyEntries(ents []*raftpb.Entry) error {
 	for _, e := range ents {
+		n.appliedBytes += uint64(len(e.GetData()))
 		switch e.GetType() {
 		case raftpb.EntryNormal:
 			if data := e.GetData(); len(data) >= 8 {
@@ -120,46 +127,15 @@ func (n *Node) applyEntries(ents []*raftpb.Entry) error {
 					ch <- proposalResult{val: val}
 				}
 			}
-		case raftpb.EntryConfChange:
-			var cc raftpb.ConfChange
-			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
-				return fmt.Errorf("decode conf change at %d: %w", e.GetIndex(), err)
+		case raftpb.EntryConfChange, raftpb.EntryConfChangeV2:
+			if err := n.applyConfChange(e); err != nil {
+				return err
 			}
-			n.applyConfChange(&cc)
-		case raftpb.EntryConfChangeV2:
-			var cc raftpb.ConfChangeV2
-			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
-				return fmt.Errorf("decode conf change at %d: %w", e.GetIndex(), err)
-			}
-			n.applyConfChange(&cc)
 		}
 		n.appliedTerm = e.GetTerm()
 		n.setApplied(e.GetIndex())
 	}
 	return nil
-}
-
-func (n *Node) applyConfChange(cc raftpb.ConfChangeI) {
-	cs := n.raft.ApplyConfChange(cc)
-	v2 := cc.AsV2()
-	n.mu.Lock()
-	n.confState = cs
-	for _, ch := range v2.GetChanges() {
-		id := ch.GetNodeId()
-		switch ch.GetType() {
-		case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
-			if addr := string(v2.GetContext()); addr != "" {
-				n.addrs[id] = addr
-			}
-			if addr, ok := n.addrs[id]; ok {
-				n.trans.addPeer(id, addr)
-			}
-		case raftpb.ConfChangeRemoveNode:
-			delete(n.addrs, id)
-			n.trans.removePeer(id)
-		}
-	}
-	n.mu.Unlock()
 }
 
 func (n *Node) setApplied(index uint64) {
@@ -218,16 +194,31 @@ func (n *Node) checkLeaderReady() {
 	}
 }
 
-// maybeSnapshot snapshots the state machine every SnapshotEntries applied
-// entries and compacts the log behind it, keeping CompactionLag entries.
+// maybeSnapshot snapshots the state machine and compacts the log behind it,
+// keeping CompactionLag entries, once both:
+//   - SnapshotEntries entries were applied since the last snapshot, and
+//   - those entries add up to at least the last snapshot's size.
+//
+// The second rule keeps a large state from being serialised again and again
+// for a little new log, and bounds the log kept since the last snapshot to
+// about the state's size: WAL and snapshot stay within about twice the state
+// (plus CompactionLag entries).
+//
+// A membership change forces a snapshot: raft may send the latest snapshot
+// to a new member, which refuses one whose ConfState does not hold it.
 func (n *Node) maybeSnapshot() error {
 	applied := n.applied.Load()
-	if applied-n.snapIndex < n.cfg.SnapshotEntries {
+	due := applied-n.snapIndex >= n.cfg.SnapshotEntries && n.appliedBytes >= n.snapSize
+	if !due && !n.confChanged {
 		return nil
 	}
-	data, err := n.cfg.StateMachine.Snapshot()
+	state, err := n.cfg.StateMachine.Snapshot()
 	if err != nil {
 		return fmt.Errorf("snapshot state machine: %w", err)
+	}
+	data, err := n.clusterSnapshot(state)
+	if err != nil {
+		return fmt.Errorf("encode snapshot: %w", err)
 	}
 	n.mu.Lock()
 	cs := proto.Clone(n.confState).(*raftpb.ConfState)
@@ -236,6 +227,7 @@ func (n *Node) maybeSnapshot() error {
 		return fmt.Errorf("create snapshot at %d: %w", applied, err)
 	}
 	n.snapIndex = applied
+	n.snapSize, n.appliedBytes, n.confChanged = uint64(len(data)), 0, false
 	if applied > n.cfg.CompactionLag {
 		// After a restart the log may already start past the target: then
 		// there is nothing to compact.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -54,10 +55,19 @@ type Leadership func(ready bool, term uint64)
 type Config struct {
 	// ID of this node, non-zero and never reused.
 	ID uint64
-	// Peers maps every initial member's id to its peer address (host:port).
-	// It must contain ID. On a restart it supplies the addresses; membership
-	// itself comes from the log.
+	// Peers maps member ids to peer addresses (host:port) and must contain
+	// ID. On a new cluster it names the initial voters; later, membership
+	// comes from the log and snapshots, which also carry every member's
+	// address, and Peers only supplies addresses: for an id it names, its
+	// address wins over the replicated one (a node may reach a peer by
+	// another route than the others do).
 	Peers map[uint64]string
+	// Join starts a node with an empty data dir as a new member of an
+	// existing group instead of bootstrapping a group from Peers: it waits
+	// for the leader, which has added it (AddLearner), to replicate the log
+	// or a snapshot to it. Peers then names the existing members and this
+	// node. On a data dir that holds state, Join has no effect.
+	Join bool
 	// DataDir holds the WAL and snapshots.
 	DataDir string
 	// StateMachine receives committed entries.
@@ -70,8 +80,9 @@ type Config struct {
 	ElectionTicks int
 	// HeartbeatTicks is the heartbeat interval in ticks. Default 1.
 	HeartbeatTicks int
-	// SnapshotEntries is how many applied entries trigger a snapshot.
-	// Default 10000.
+	// SnapshotEntries is how many applied entries trigger a snapshot, once
+	// the entries applied since the last snapshot also add up to at least
+	// its size (see maybeSnapshot). Default 10000.
 	SnapshotEntries uint64
 	// CompactionLag is how many entries are kept behind a snapshot so a
 	// slightly slow follower catches up from the log. Default 5000.
@@ -118,6 +129,15 @@ func (c *Config) validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	for id, addr := range c.Peers {
+		if id == 0 {
+			return errors.New("txlog: peers name id 0")
+		}
+		if err := checkAddress(addr); err != nil {
+			return fmt.Errorf("txlog: peer %d: %w", id, err)
+		}
+	}
+	c.Peers = maps.Clone(c.Peers) // the caller may reuse its map
 	return nil
 }
 
@@ -137,7 +157,16 @@ type Node struct {
 	reads     map[uint64]chan uint64
 	applyWait []applyWaiter
 	confState *raftpb.ConfState
-	addrs     map[uint64]string
+	// members holds the replicated address of every member, from the
+	// ConfChanges applied and the snapshot; cfg.Peers overrides it for
+	// dialing (dialAddr).
+	members map[uint64]string
+	// removed holds every id ever removed from the group: derived from the
+	// applied log and carried in snapshots, identical on every replica.
+	removed map[uint64]bool
+	// match is the leader's view of each member's replicated index,
+	// refreshed every heartbeat; empty on a follower.
+	match map[uint64]uint64
 
 	applied     atomic.Uint64
 	leaderTerm  atomic.Uint64 // non-zero while this node is the ready leader
@@ -147,6 +176,12 @@ type Node struct {
 	snapIndex   uint64 // loop goroutine only
 	appliedTerm uint64 // loop goroutine only
 	isLeader    bool   // loop goroutine only
+	// snapSize is the size of the last snapshot's data and appliedBytes the
+	// size of the entries applied since it (loop goroutine only).
+	snapSize, appliedBytes uint64
+	confChanged            bool     // a membership change applied since the last snapshot
+	conf                   confLoop // membership changes; loop goroutine only
+	confc                  chan *confReq
 
 	stopc chan struct{}
 	done  chan struct{}
@@ -179,7 +214,10 @@ func StartNode(cfg Config) (*Node, error) {
 		storage: st,
 		waiters: map[uint64]chan proposalResult{},
 		reads:   map[uint64]chan uint64{},
-		addrs:   map[uint64]string{},
+		members: map[uint64]string{},
+		removed: map[uint64]bool{},
+		match:   map[uint64]uint64{},
+		confc:   make(chan *confReq),
 		stopc:   make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -187,10 +225,6 @@ func StartNode(cfg Config) (*Node, error) {
 	_, _ = rand.Read(seed[:])
 	n.propSeq.Store(binary.BigEndian.Uint64(seed[:]) >> 1)
 	n.trans = newTransport(cfg.ID, n.log, cfg.DialOptions)
-	for id, addr := range cfg.Peers {
-		n.addrs[id] = addr
-		n.trans.addPeer(id, addr)
-	}
 
 	hs, cs, err := st.InitialState()
 	if err != nil {
@@ -218,28 +252,38 @@ func StartNode(cfg Config) (*Node, error) {
 		Logger:                    raftLogger{n.log},
 	}
 	if !raft.IsEmptySnap(snap) {
-		if err := cfg.StateMachine.Restore(snap.GetData()); err != nil {
+		if err := n.restoreSnapshot(snap); err != nil {
 			st.Close()
-			return nil, fmt.Errorf("txlog: restore snapshot at %d: %w", snap.GetMetadata().GetIndex(), err)
+			return nil, err
 		}
-		n.snapIndex = snap.GetMetadata().GetIndex()
 		n.applied.Store(n.snapIndex)
-		n.appliedTerm = snap.GetMetadata().GetTerm()
 		rc.Applied = n.snapIndex
 	}
-	if raft.IsEmptyHardState(hs) && raft.IsEmptySnap(snap) {
+	for id, addr := range cfg.Peers {
+		if !n.removed[id] {
+			n.trans.addPeer(id, addr)
+		}
+	}
+	fresh := raft.IsEmptyHardState(hs) && raft.IsEmptySnap(snap)
+	switch {
+	case fresh && cfg.Join:
+		// A joining node has no configuration of its own: it learns the
+		// group from the log or the snapshot its leader sends.
+		n.log.Info("joining an existing group; waiting for the leader")
+		n.raft = raft.RestartNode(rc)
+	case fresh:
 		peers := make([]raft.Peer, 0, len(cfg.Peers))
 		for id, addr := range cfg.Peers {
 			peers = append(peers, raft.Peer{ID: id, Context: []byte(addr)})
 		}
 		sort.Slice(peers, func(i, j int) bool { return peers[i].ID < peers[j].ID })
 		n.raft = raft.StartNode(rc, peers)
-	} else {
+	default:
 		n.raft = raft.RestartNode(rc)
 	}
-	n.trans.setNode(n.raft)
+	n.trans.setNode(removedFilter{n.raft, n})
 	go n.run()
-	if len(cfg.Peers) == 1 {
+	if lone := cs.GetVoters(); (!cfg.Join && len(cfg.Peers) == 1) || (len(lone) == 1 && lone[0] == cfg.ID) {
 		// A lone voter need not wait out an election timeout.
 		_ = n.raft.Campaign(context.Background())
 	}
@@ -272,7 +316,7 @@ func (n *Node) Leader() (uint64, string) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return id, n.addrs[id]
+	return id, n.dialAddr(id)
 }
 
 // Status describes the node.
@@ -287,6 +331,9 @@ type Member struct {
 	ID      uint64
 	Address string
 	Learner bool
+	// Match is the highest log index known to be replicated on the member:
+	// known on the leader only (zero elsewhere).
+	Match uint64
 }
 
 // Status returns the node's view of the group.
@@ -303,10 +350,10 @@ func (n *Node) Status() Status {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, id := range n.confState.GetVoters() {
-		st.Members = append(st.Members, Member{ID: id, Address: n.addrs[id]})
+		st.Members = append(st.Members, Member{ID: id, Address: n.dialAddr(id), Match: n.match[id]})
 	}
 	for _, id := range n.confState.GetLearners() {
-		st.Members = append(st.Members, Member{ID: id, Address: n.addrs[id], Learner: true})
+		st.Members = append(st.Members, Member{ID: id, Address: n.dialAddr(id), Learner: true, Match: n.match[id]})
 	}
 	sort.Slice(st.Members, func(i, j int) bool { return st.Members[i].ID < st.Members[j].ID })
 	return st
@@ -415,11 +462,6 @@ func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
 	case <-n.done:
 		return ErrStopped
 	}
-}
-
-// TransferLeadership asks the leader to hand leadership to transferee.
-func (n *Node) TransferLeadership(ctx context.Context, transferee uint64) {
-	n.raft.TransferLeadership(ctx, n.lead.Load(), transferee)
 }
 
 // Stop stops the node and waits for its goroutines; it closes the storage.
