@@ -27,6 +27,11 @@ type Config struct {
 	ID uint64
 	// Peers maps every member's id to its address (host:port).
 	Peers map[uint64]string
+	// Join starts a node with an empty data dir as a new member of a
+	// running cluster (added first with Admin.AddMember) instead of
+	// bootstrapping a cluster from Peers; Peers then names the existing
+	// members and this node. See txlog.Config.Join.
+	Join bool
 	// DataDir holds the node's WAL and snapshots.
 	DataDir string
 	// Listener, if set, is used instead of listening on Peers[ID] (tests
@@ -162,6 +167,7 @@ func Start(cfg Config) (*Server, error) {
 	node, err := txlog.StartNode(txlog.Config{
 		ID:              cfg.ID,
 		Peers:           cfg.Peers,
+		Join:            cfg.Join,
 		DataDir:         cfg.DataDir,
 		StateMachine:    c.fsm,
 		OnLeadership:    c.onLeadership,
