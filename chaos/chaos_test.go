@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/verdict-tx/verdict/chaos/journal"
 )
 
 // Durations of the chaos run.
@@ -65,7 +63,7 @@ func TestChaos(t *testing.T) {
 		if err := led.update(); err != nil {
 			t.Fatal(err)
 		}
-		if led.count(journal.StatePrepared) == 0 {
+		if led.preparedAll() == 0 {
 			break
 		}
 		if time.Now().After(deadline) {

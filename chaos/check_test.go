@@ -15,6 +15,8 @@ import (
 type ledger struct {
 	readers map[string]*journal.Reader
 	txs     map[string]map[string]journal.State // txid → participant → state
+	// prepared counts the transactions each participant holds prepared.
+	prepared map[string]int
 	// refused are the violations the participants journaled (requests
 	// that would have broken atomicity, refused).
 	refused []string
@@ -23,7 +25,7 @@ type ledger struct {
 }
 
 func newLedger(parts []*part) *ledger {
-	l := &ledger{readers: map[string]*journal.Reader{}, txs: map[string]map[string]journal.State{}}
+	l := &ledger{readers: map[string]*journal.Reader{}, txs: map[string]map[string]journal.State{}, prepared: map[string]int{}}
 	for _, p := range parts {
 		l.readers[p.name] = journal.NewReader(p.journal)
 	}
@@ -50,17 +52,27 @@ func (l *ledger) apply(part string, rec journal.Record) {
 		m = map[string]journal.State{}
 		l.txs[rec.TxID] = m
 	}
+	set := func(st journal.State) {
+		if m[part] == journal.StatePrepared {
+			l.prepared[part]--
+		}
+		if st == journal.StatePrepared {
+			l.prepared[part]++
+		}
+		m[part] = st
+	}
 	switch rec.Op {
 	case journal.OpStage:
 		if m[part] == journal.StateNone {
-			m[part] = journal.StateActive
+			set(journal.StateActive)
 		}
 	case journal.OpPrepare:
-		m[part] = journal.StatePrepared
+		set(journal.StatePrepared)
 	case journal.OpCommit, journal.OpAbort:
-		m[part] = journal.StateCommitted
-		if rec.Op == journal.OpAbort {
-			m[part] = journal.StateAborted
+		if rec.Op == journal.OpCommit {
+			set(journal.StateCommitted)
+		} else {
+			set(journal.StateAborted)
 		}
 		if rec.Time.After(l.lastDecision) {
 			l.lastDecision = rec.Time
@@ -70,27 +82,16 @@ func (l *ledger) apply(part string, rec journal.Record) {
 	}
 }
 
-// count returns how many transactions are in state st at some participant.
-func (l *ledger) count(st journal.State) int {
-	n := 0
-	for _, m := range l.txs {
-		for _, s := range m {
-			if s == st {
-				n++
-				break
-			}
-		}
-	}
-	return n
-}
+// preparedAt returns how many transactions participant part holds
+// prepared.
+func (l *ledger) preparedAt(part string) int { return l.prepared[part] }
 
-// preparedAt returns the transactions participant part holds prepared.
-func (l *ledger) preparedAt(part string) int {
+// preparedAll returns how many transactions are held prepared, summed over
+// the participants.
+func (l *ledger) preparedAll() int {
 	n := 0
-	for _, m := range l.txs {
-		if m[part] == journal.StatePrepared {
-			n++
-		}
+	for _, c := range l.prepared {
+		n += c
 	}
 	return n
 }

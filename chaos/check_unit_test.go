@@ -13,7 +13,7 @@ import (
 func TestCheckFindsViolations(t *testing.T) {
 	at := time.Now()
 	rec := func(op journal.Op, id string) journal.Record { return journal.Record{Time: at, Op: op, TxID: id} }
-	l := &ledger{txs: map[string]map[string]journal.State{}}
+	l := newLedger(nil)
 	for part, recs := range map[string][]journal.Record{
 		"p1": {
 			rec('S', "split"), rec('P', "split"), rec('C', "split"),

@@ -5,8 +5,6 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
-
-	"github.com/verdict-tx/verdict/chaos/journal"
 )
 
 // monkey injects faults into an env, one at a time, each undone before the
@@ -18,8 +16,9 @@ type monkey struct {
 
 	leaderKills, partitions, partCrashes int
 	// heldPrepared counts the transactions the crashed participants held
-	// prepared when they died.
+	// prepared when they died, as their journals tell (journals).
 	heldPrepared int
+	journals     *ledger
 }
 
 func (m *monkey) faults() int { return m.leaderKills + m.partitions + m.partCrashes }
@@ -39,9 +38,10 @@ func pause(d time.Duration) {
 // and undone first) and returns when the last one was undone.
 func (m *monkey) run(d time.Duration) time.Time {
 	end := time.Now().Add(d)
-	kinds := []func(){m.killLeader, m.isolateLeader, m.cutOneWay, m.crashParticipant}
+	// Leader kills come twice a round.
+	kinds := []func(){m.killLeader, m.killLeader, m.isolateLeader, m.cutOneWay, m.crashParticipant}
 	for i := 0; ; i++ {
-		// Every kind in each round of four, in a random order.
+		// Every kind in each round, in a random order.
 		if i%len(kinds) == 0 {
 			m.rng.Shuffle(len(kinds), func(a, b int) { kinds[a], kinds[b] = kinds[b], kinds[a] })
 		}
@@ -132,21 +132,32 @@ func (m *monkey) cutOneWay() {
 	m.e.heal()
 }
 
-// crashParticipant SIGKILLs a participant and restarts it from its journal.
+// crashParticipant SIGKILLs a participant, as soon as its journal shows
+// it holds a prepared transaction (or after a bounded wait), and restarts it
+// from its journal.
 func (m *monkey) crashParticipant() {
 	p := m.e.parts[m.rng.IntN(len(m.e.parts))]
+	if m.journals == nil {
+		m.journals = newLedger(m.e.parts)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := m.journals.update(); err != nil {
+			m.t.Fatal(err)
+		}
+		if m.journals.preparedAt(p.name) > 0 {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 	if err := p.proc.kill(); err != nil {
 		m.e.fail("kill %s: %v", p.name, err)
 	}
 	m.partCrashes++
-	held := 0
-	if recs, err := journal.ReadAll(p.journal); err == nil {
-		l := &ledger{txs: map[string]map[string]journal.State{}}
-		for _, r := range recs {
-			l.apply(p.name, r)
-		}
-		held = l.preparedAt(p.name)
+	if err := m.journals.update(); err != nil { // the journal is still now
+		m.t.Fatal(err)
 	}
+	held := m.journals.preparedAt(p.name)
 	m.heldPrepared += held
 	down := m.between(300*time.Millisecond, 1500*time.Millisecond)
 	m.logf("SIGKILL participant %s holding %d prepared, restart in %v", p.name, held, down.Round(time.Millisecond))
