@@ -40,7 +40,7 @@ func (a *admin) Members(ctx context.Context, _ *verdictv1.MembersRequest) (*verd
 func members(ms []txlog.Member) []*verdictv1.Member {
 	out := make([]*verdictv1.Member, len(ms))
 	for i, m := range ms {
-		out[i] = &verdictv1.Member{Id: m.ID, Address: m.Address, Learner: m.Learner}
+		out[i] = &verdictv1.Member{Id: m.ID, Address: m.Address, Learner: m.Learner, MatchIndex: m.Match}
 	}
 	return out
 }

@@ -76,7 +76,7 @@ func (n *Node) AddLearner(ctx context.Context, id uint64, addr string) error {
 	if id == 0 {
 		return fmt.Errorf("%w: id must be non-zero", ErrBadMember)
 	}
-	if err := checkAddress(addr); err != nil {
+	if err := CheckAddress(addr); err != nil {
 		return fmt.Errorf("%w: node %d: %v", ErrBadMember, id, err)
 	}
 	return n.changeConf(ctx, &raftpb.ConfChange{
@@ -163,8 +163,9 @@ func (n *Node) TransferLeadership(ctx context.Context, transferee uint64) error 
 	}
 }
 
-// checkAddress accepts host:port with a non-empty host and a port in 1..65535.
-func checkAddress(addr string) error {
+// CheckAddress accepts a member address: host:port with a non-empty host
+// and a port in 1-65535.
+func CheckAddress(addr string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("address %.80q is not host:port", addr)

@@ -133,7 +133,7 @@ func (c *Config) validate() error {
 		if id == 0 {
 			return errors.New("txlog: peers name id 0")
 		}
-		if err := checkAddress(addr); err != nil {
+		if err := CheckAddress(addr); err != nil {
 			return fmt.Errorf("txlog: peer %d: %w", id, err)
 		}
 	}
