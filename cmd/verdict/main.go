@@ -7,8 +7,18 @@
 //
 //	verdict --id 1 --peers 1=127.0.0.1:7401,2=127.0.0.1:7402,3=127.0.0.1:7403 --data-dir /var/lib/verdict/1
 //
+// To grow a running cluster, add the new member first, then start it with
+// --join, an empty data dir and --peers naming the existing members and
+// itself: it takes no part in bootstrapping and waits for the leader to send
+// it the log. It joins as a learner and becomes a voter once caught up.
+//
+//	verdictctl cluster add 4=127.0.0.1:7404 --endpoints 127.0.0.1:7401
+//	verdict --id 4 --join --peers 1=127.0.0.1:7401,2=127.0.0.1:7402,3=127.0.0.1:7403,4=127.0.0.1:7404 --data-dir /var/lib/verdict/4
+//
+// Ids are never reused: a removed member's id cannot join again.
+//
 // SIGTERM or SIGINT shuts the node down cleanly; a restart from the same data
-// dir rejoins the cluster.
+// dir rejoins the cluster (with or without --join).
 package main
 
 import (
@@ -44,6 +54,7 @@ func run(args []string) error {
 	id := fs.Uint64("id", 1, "this node's id (non-zero, never reused)")
 	peers := fs.String("peers", "1=127.0.0.1:7400", "every member as id=host:port, comma-separated")
 	dataDir := fs.String("data-dir", "./verdict-data", "directory for the write-ahead log and snapshots")
+	join := fs.Bool("join", false, "join a running cluster as a new member (added first with verdictctl cluster add) instead of bootstrapping one from --peers")
 	timeout := fs.Duration("default-timeout", 30*time.Second, "transaction lifetime when Begin names none")
 	maxBackoff := fs.Duration("max-retry-backoff", 10*time.Second, "cap on the backoff between phase-2 delivery attempts")
 	stuckAfter := fs.Duration("stuck-after", time.Minute, "mark a transaction stuck once phase 2 has failed to reach a participant this long")
@@ -67,6 +78,7 @@ func run(args []string) error {
 	srv, err := coordinator.Start(coordinator.Config{
 		ID:              *id,
 		Peers:           pm,
+		Join:            *join,
 		DataDir:         *dataDir,
 		DefaultTimeout:  *timeout,
 		MaxRetryBackoff: *maxBackoff,
