@@ -19,6 +19,18 @@ Flags may come before or after the command words.
 Commands:
 `
 
+const helpCluster = `
+Changing membership:
+  Add a node, then start it with --join on an empty data dir (or start it
+  first: it waits for the leader). It joins as a learner and is promoted to
+  voter once caught up; "cluster add" waits for that, up to --timeout
+  (--wait=false returns at once).
+    verdictctl cluster add 4=10.0.0.4:7400 --timeout 1m
+    verdict --id 4 --join --peers 1=...,2=...,3=...,4=10.0.0.4:7400 --data-dir DIR
+  A removed id can never be added again. Transfer leadership away from a
+  node before maintenance with "cluster transfer ID".
+`
+
 const helpGlobals = `
 Global flags (every command):
   --endpoints LIST   coordinator endpoints (host:port), comma-separated (default 127.0.0.1:7400)
@@ -42,6 +54,7 @@ func printHelp(w io.Writer) {
 		fmt.Fprintf(tw, "  %s\t%s\n", strings.TrimSpace(c.name()+" "+c.args), c.summary)
 	}
 	tw.Flush()
+	fmt.Fprint(w, helpCluster)
 	fmt.Fprint(w, helpGlobals)
 	fmt.Fprint(w, helpExitCodes)
 }
