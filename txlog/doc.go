@@ -10,4 +10,12 @@
 // hard state with one fsync (the group commit), send messages, apply
 // committed entries, Advance. A proposal waits until it is applied locally;
 // a new leader serves only after it has applied an entry of its own term.
+//
+// Membership changes (membership.go) go through raft ConfChanges, one at a
+// time, proposed by the Ready loop: a new node is added as a learner and the
+// leader promotes it to voter once it has caught up; removed ids are never
+// reused. A node started with Config.Join waits for the leader instead of
+// bootstrapping a group. Snapshots (clustersnap.go) wrap the state machine's
+// bytes with the members' addresses and the removed ids, so both survive log
+// compaction.
 package txlog
