@@ -189,8 +189,9 @@ func TestFaultCrashAfterAnswerBeforePhase2(t *testing.T) {
 		t.Fatalf("Commit = %v, %v; want COMMITTED", r.resp, r.err)
 	}
 	crash.wait(t)
-	// The participants' own recovery loop is idle for the whole test, so
-	// only a leader's phase 2 can move them from here.
+	// The participants' recovery loops ran at their start, before anything
+	// was prepared, and do not run again: only a leader's phase 2 can move
+	// them from here.
 	for _, p := range []*testParticipant{p1, p2} {
 		if s := p.res.State(id); s != participant.TxPrepared {
 			t.Fatalf("%s is %v when the leader crashes, want prepared (phase 2 not begun)", p.name, s)
