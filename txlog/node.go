@@ -16,6 +16,8 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
 
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -224,7 +226,7 @@ func StartNode(cfg Config) (*Node, error) {
 	var seed [8]byte
 	_, _ = rand.Read(seed[:])
 	n.propSeq.Store(binary.BigEndian.Uint64(seed[:]) >> 1)
-	n.trans = newTransport(cfg.ID, n.log, cfg.DialOptions)
+	n.trans = newTransport(cfg.ID, n.log, peerDialOptions(cfg.DialOptions))
 
 	hs, cs, err := st.InitialState()
 	if err != nil {
@@ -288,6 +290,24 @@ func StartNode(cfg Config) (*Node, error) {
 		_ = n.raft.Campaign(context.Background())
 	}
 	return n, nil
+}
+
+// peerReconnect bounds gRPC's reconnect backoff to a peer (its default grows
+// to two minutes): a member that comes back, or joins after it was added,
+// must hear from the leader within about a second.
+var peerReconnect = grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+	MinConnectTimeout: 5 * time.Second,
+}
+
+// peerDialOptions puts the reconnect policy (and insecure credentials, when
+// the caller gives no options) before the caller's options, which win.
+func peerDialOptions(opts []grpc.DialOption) []grpc.DialOption {
+	out := []grpc.DialOption{grpc.WithConnectParams(peerReconnect)}
+	if len(opts) == 0 {
+		out = append(out, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	}
+	return append(out, opts...)
 }
 
 // Register registers the peer service on s.

@@ -48,8 +48,12 @@ func setupClusterAdd(fs *flag.FlagSet) func(e *env, args []string) int {
 		}
 		if *wait {
 			if ms, err = e.waitVoter(ctx, conn, id); err != nil {
+				why := describe(err)
+				if ctx.Err() != nil {
+					why = fmt.Sprintf("still a learner after --timeout %v", e.timeout)
+				}
 				fmt.Fprintf(e.stderr, "verdictctl: cluster add: node %d was added but is not a voter yet: %s\n"+
-					"Is it running with --join? `verdictctl cluster status` shows its progress; the leader promotes it once it has caught up.\n", id, describe(err))
+					"Is it running with --join? `verdictctl cluster status` shows its progress; the leader promotes it once it has caught up.\n", id, why)
 				return exitFailure
 			}
 		}
