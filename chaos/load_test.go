@@ -39,6 +39,8 @@ type txRecord struct {
 	outcome outcome
 	err     string
 	begin   time.Time // when Begin was called
+	begun   time.Time // when Begin answered
+	called  time.Time // when Commit was called (every Stage call done)
 	end     time.Time // when the outcome was known
 }
 
@@ -147,7 +149,7 @@ func (l *load) one(rng *rand.Rand) (rec txRecord, ok bool) {
 		l.beginErrs.Add(1)
 		return rec, false
 	}
-	rec.id = tx.ID()
+	rec.id, rec.begun = tx.ID(), time.Now()
 	parts := l.e.parts
 	if len(parts) > 2 {
 		parts = append([]*part(nil), parts...)
@@ -167,6 +169,7 @@ func (l *load) one(rng *rand.Rand) (rec txRecord, ok bool) {
 		}
 		rec.staged = append(rec.staged, p.name)
 	}
+	rec.called = time.Now()
 	err = tx.Commit(l.ctx)
 	rec.end = time.Now()
 	switch {
@@ -201,27 +204,27 @@ func (l *load) records() []txRecord {
 }
 
 // firstCommitAfter waits (bounded) for a transaction begun after t to
-// commit and returns when its Commit answered.
-func (l *load) firstCommitAfter(t time.Time, limit time.Duration) (time.Time, error) {
+// commit and returns its record: the earliest to answer.
+func (l *load) firstCommitAfter(t time.Time, limit time.Duration) (txRecord, error) {
 	timer := time.NewTimer(limit)
 	defer timer.Stop()
 	for {
 		l.mu.Lock()
-		var first time.Time
+		var first txRecord
 		for i := len(l.txs) - 1; i >= 0 && l.txs[i].end.After(t); i-- {
 			if r := l.txs[i]; r.outcome == outCommitted && r.begin.After(t) {
-				first = r.end
+				first = r
 			}
 		}
 		changed := l.changed
 		l.mu.Unlock()
-		if !first.IsZero() {
+		if first.id != "" {
 			return first, nil
 		}
 		select {
 		case <-changed:
 		case <-timer.C:
-			return time.Time{}, fmt.Errorf("no transaction begun after the kill committed within %v", limit)
+			return txRecord{}, fmt.Errorf("no transaction begun after the kill committed within %v", limit)
 		}
 	}
 }
