@@ -149,7 +149,9 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 }
 
 // peersOf is node id's --peers: itself at its real address, every other
-// node at the proxy of the link from id to it.
+// node at the proxy of the link from id to it. A node also hands these
+// addresses out (Begin's coordinator list, the leader hint), so participants
+// and clients that follow them cross the same proxies and the same cuts.
 func (e *env) peersOf(id uint64) string {
 	var parts []string
 	for _, other := range e.ids {
