@@ -20,7 +20,10 @@ type nodeStatus struct {
 	Commit      uint64 `json:"commit_index,omitempty"`
 	Applied     uint64 `json:"applied_index,omitempty"`
 	LeaderReady bool   `json:"leader_ready,omitempty"`
-	Error       string `json:"error,omitempty"`
+	// Transactions in the node's table, and those without DONE.
+	Transactions uint64 `json:"transactions"`
+	Undone       uint64 `json:"undone_transactions"`
+	Error        string `json:"error,omitempty"`
 }
 
 type member struct {
@@ -81,6 +84,7 @@ func (e *env) clusterStatus(eps []string) clusterStatus {
 			nodes[i].ID, nodes[i].Leader, nodes[i].Term = resp.GetId(), resp.GetLeader(), resp.GetTerm()
 			nodes[i].Commit, nodes[i].Applied = resp.GetCommitIndex(), resp.GetAppliedIndex()
 			nodes[i].LeaderReady = resp.GetLeaderReady()
+			nodes[i].Transactions, nodes[i].Undone = resp.GetTransactions(), resp.GetUndoneTransactions()
 		}()
 	}
 	wg.Wait()
@@ -128,17 +132,17 @@ func printClusterStatus(e *env, st clusterStatus) {
 	w.Flush()
 	fmt.Fprintln(e.stdout)
 	w = newTable(e.stdout)
-	fmt.Fprintln(w, "ENDPOINT\tNODE\tLEADER\tTERM\tCOMMIT\tAPPLIED\tNOTE")
+	fmt.Fprintln(w, "ENDPOINT\tNODE\tLEADER\tTERM\tCOMMIT\tAPPLIED\tTXS\tUNDONE\tNOTE")
 	for _, n := range st.Nodes {
 		if n.Error != "" {
-			fmt.Fprintf(w, "%s\t-\t-\t-\t-\t-\tunreachable: %s\n", n.Endpoint, n.Error)
+			fmt.Fprintf(w, "%s\t-\t-\t-\t-\t-\t-\t-\tunreachable: %s\n", n.Endpoint, n.Error)
 			continue
 		}
 		note := ""
 		if n.LeaderReady {
 			note = "leader (ready)"
 		}
-		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%s\n", n.Endpoint, n.ID, n.Leader, n.Term, n.Commit, n.Applied, note)
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", n.Endpoint, n.ID, n.Leader, n.Term, n.Commit, n.Applied, n.Transactions, n.Undone, note)
 	}
 	w.Flush()
 }
