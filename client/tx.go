@@ -26,7 +26,9 @@ import (
 const (
 	commitGrace        = 5 * time.Second
 	commitFirstBackoff = 10 * time.Millisecond
-	commitMaxBackoff   = time.Second
+	// The cap is short so that, after a leader change, the first retry at
+	// the new leader comes soon after it is elected.
+	commitMaxBackoff = 200 * time.Millisecond
 )
 
 // Tx is a transaction begun by Client.Begin. Its methods are safe for

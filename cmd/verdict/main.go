@@ -58,6 +58,8 @@ func run(args []string) error {
 	timeout := fs.Duration("default-timeout", 30*time.Second, "transaction lifetime when Begin names none")
 	maxBackoff := fs.Duration("max-retry-backoff", 10*time.Second, "cap on the backoff between phase-2 delivery attempts")
 	stuckAfter := fs.Duration("stuck-after", time.Minute, "mark a transaction stuck once phase 2 has failed to reach a participant this long")
+	tick := fs.Duration("tick", 25*time.Millisecond, "raft tick: the heartbeat interval; followers elect a new leader after --election-ticks to twice that many ticks without one")
+	electionTicks := fs.Int("election-ticks", 10, "raft election timeout, in ticks")
 	retention := fs.Duration("retention", 15*time.Minute, "how long a transaction stays answerable after phase 2 completed")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -84,6 +86,8 @@ func run(args []string) error {
 		MaxRetryBackoff: *maxBackoff,
 		StuckAfter:      *stuckAfter,
 		Retention:       *retention,
+		TickInterval:    *tick,
+		ElectionTicks:   *electionTicks,
 		Logger:          logger,
 	})
 	if err != nil {
