@@ -27,7 +27,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,11 +36,9 @@ import (
 )
 
 func main() {
-	// The coordinator's live heap is small (the transaction table and the
-	// log tail), and its CPU goes to short-lived RPC garbage: collecting less
-	// often buys throughput for little memory. GOGC, if set, wins.
+	// GOGC follows the live heap (see tuneGC); GOGC, if set, wins.
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
+		go tuneGC(nil) // for the life of the process
 	}
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "verdict:", err)
