@@ -50,6 +50,9 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"tx", "show", "a", "b"}, exitUsage},
 		{[]string{"tx", "show", "not-a-uuid"}, exitUsage},
 		{[]string{"tx", "show", "01936B2A-0000-7000-8000-000000000001"}, exitUsage}, // not canonical
+		{[]string{"tx", "retry"}, exitUsage},
+		{[]string{"tx", "retry", "not-a-uuid"}, exitUsage},
+		{[]string{"tx", "list", "--stuck=maybe"}, exitUsage},
 		{[]string{"cluster", "status", "extra"}, exitUsage},
 		{[]string{"bench", "--concurrency", "0"}, exitUsage},
 		{[]string{"bench", "--duration", "0s"}, exitUsage},

@@ -106,6 +106,18 @@ func TestCommands(t *testing.T) {
 	if code, _, _ = ctl(t, "tx", "show", "01936b2a-0000-7000-8000-000000000001", ep); code != exitUsage {
 		t.Errorf("tx show unknown id: exit %d, want %d", code, exitUsage)
 	}
+	// The bench's transactions are done: nothing stuck, nothing to retry.
+	code, out, errs = ctl(t, "tx", "list", "--stuck", ep)
+	if code != exitOK || !strings.Contains(out, "No stuck transactions") {
+		t.Errorf("tx list --stuck: exit %d, out %q, err %q", code, out, errs)
+	}
+	code, _, errs = ctl(t, "tx", "retry", id, ep)
+	if code != exitFailure || !strings.Contains(errs, "nothing to retry") {
+		t.Errorf("tx retry of a done transaction: exit %d, err %q; want %d and a reason", code, errs, exitFailure)
+	}
+	if code, _, _ = ctl(t, "tx", "retry", "01936b2a-0000-7000-8000-000000000001", ep); code != exitUsage {
+		t.Errorf("tx retry unknown id: exit %d, want %d", code, exitUsage)
+	}
 	if code, _, _ = ctl(t, "nonsense"); code != exitUsage {
 		t.Errorf("unknown command: exit %d, want %d", code, exitUsage)
 	}
