@@ -41,10 +41,12 @@ Global flags (every command):
 const helpExitCodes = `
 Exit codes:
   0  success
-  1  failure: the cluster is unreachable (no endpoint answers), an internal
-     error, or a benchmark in which nothing committed or atomicity broke
+  1  failure: the cluster is unreachable (no endpoint answers), it refused
+     the action in the transaction's or cluster's current state (tx retry
+     of a done transaction, removing the last voter), an internal error, or
+     a benchmark in which nothing committed or atomicity broke
   2  bad usage or input (unknown command or flag, malformed transaction id),
-     or the transaction asked about does not exist
+     or the transaction or member asked about does not exist
 `
 
 func printHelp(w io.Writer) {
