@@ -132,23 +132,14 @@ func setupClusterRemove(fs *flag.FlagSet) func(e *env, args []string) int {
 		if !ok {
 			return exitUsage
 		}
-		conn, code := e.dialCluster()
-		if conn == nil {
-			return code
-		}
-		defer conn.Close()
-		ctx, cancel := e.callContext()
-		defer cancel()
-		resp, err := conn.Admin().RemoveMember(ctx, &verdictv1.RemoveMemberRequest{Id: id})
-		if err != nil {
-			return e.fail("cluster remove", err)
-		}
-		if e.json() {
-			return e.writeJSONOrFail(resp)
-		}
-		fmt.Fprintf(e.stdout, "Node %d removed for good (its id is never reused); its process can be stopped.\n\n", id)
-		printMembers(e.stdout, resp.GetMembers())
-		return exitOK
+		return callCluster(e, "cluster remove",
+			func(ctx context.Context, conn *coordconn.Conn) (*verdictv1.RemoveMemberResponse, error) {
+				return conn.Admin().RemoveMember(ctx, &verdictv1.RemoveMemberRequest{Id: id})
+			},
+			func(resp *verdictv1.RemoveMemberResponse) {
+				fmt.Fprintf(e.stdout, "Node %d removed for good (its id is never reused); its process can be stopped.\n\n", id)
+				printMembers(e.stdout, resp.GetMembers())
+			})
 	}
 }
 
@@ -158,22 +149,13 @@ func setupClusterTransfer(fs *flag.FlagSet) func(e *env, args []string) int {
 		if !ok {
 			return exitUsage
 		}
-		conn, code := e.dialCluster()
-		if conn == nil {
-			return code
-		}
-		defer conn.Close()
-		ctx, cancel := e.callContext()
-		defer cancel()
-		resp, err := conn.Admin().TransferLeadership(ctx, &verdictv1.TransferLeadershipRequest{Id: id})
-		if err != nil {
-			return e.fail("cluster transfer", err)
-		}
-		if e.json() {
-			return e.writeJSONOrFail(resp)
-		}
-		fmt.Fprintf(e.stdout, "Node %d is the leader.\n", resp.GetLeader())
-		return exitOK
+		return callCluster(e, "cluster transfer",
+			func(ctx context.Context, conn *coordconn.Conn) (*verdictv1.TransferLeadershipResponse, error) {
+				return conn.Admin().TransferLeadership(ctx, &verdictv1.TransferLeadershipRequest{Id: id})
+			},
+			func(resp *verdictv1.TransferLeadershipResponse) {
+				fmt.Fprintf(e.stdout, "Node %d is the leader.\n", resp.GetLeader())
+			})
 	}
 }
 

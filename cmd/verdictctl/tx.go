@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -70,27 +71,13 @@ func setupTxList(fs *flag.FlagSet) func(e *env, args []string) int {
 				return exitUsage
 			}
 		}
-		conn, code := e.dialCluster()
-		if conn == nil {
-			return code
-		}
-		defer conn.Close()
-		ctx, cancel := e.callContext()
-		defer cancel()
-		resp, err := conn.Coordinator().ListTransactions(ctx, &verdictv1.ListTransactionsRequest{
-			State: st, IncludeDone: *all, Limit: int32(*limit), AfterTxid: *after, Stuck: *stuck,
-		})
-		if err != nil {
-			return e.fail("tx list", err)
-		}
-		if e.json() {
-			if err := writeProtoJSON(e.stdout, resp); err != nil {
-				return e.fail("write", err)
-			}
-			return exitOK
-		}
-		printTxList(e.stdout, resp, *all, *stuck, time.Now())
-		return exitOK
+		return callCluster(e, "tx list",
+			func(ctx context.Context, conn *coordconn.Conn) (*verdictv1.ListTransactionsResponse, error) {
+				return conn.Coordinator().ListTransactions(ctx, &verdictv1.ListTransactionsRequest{
+					State: st, IncludeDone: *all, Limit: int32(*limit), AfterTxid: *after, Stuck: *stuck,
+				})
+			},
+			func(resp *verdictv1.ListTransactionsResponse) { printTxList(e.stdout, resp, *all, *stuck, time.Now()) })
 	}
 }
 
@@ -139,26 +126,12 @@ func setupTxShow(fs *flag.FlagSet) func(e *env, args []string) int {
 		if !ok {
 			return exitUsage
 		}
-		conn, code := e.dialCluster()
-		if conn == nil {
-			return code
-		}
-		defer conn.Close()
-		ctx, cancel := e.callContext()
-		defer cancel()
-		resp, err := conn.Coordinator().GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: id})
-		if err != nil {
-			return e.fail("tx show", err)
-		}
-		tx := resp.GetTransaction()
-		if e.json() {
-			if err := writeProtoJSON(e.stdout, tx); err != nil {
-				return e.fail("write", err)
-			}
-			return exitOK
-		}
-		printTx(e.stdout, tx, time.Now())
-		return exitOK
+		return callCluster(e, "tx show",
+			func(ctx context.Context, conn *coordconn.Conn) (*verdictv1.Transaction, error) {
+				resp, err := conn.Coordinator().GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: id})
+				return resp.GetTransaction(), err
+			},
+			func(tx *verdictv1.Transaction) { printTx(e.stdout, tx, time.Now()) })
 	}
 }
 

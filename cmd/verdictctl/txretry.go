@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"time"
 
+	"github.com/verdict-tx/verdict/internal/coordconn"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -14,26 +16,14 @@ func setupTxRetry(fs *flag.FlagSet) func(e *env, args []string) int {
 		if !ok {
 			return exitUsage
 		}
-		conn, code := e.dialCluster()
-		if conn == nil {
-			return code
-		}
-		defer conn.Close()
-		ctx, cancel := e.callContext()
-		defer cancel()
-		resp, err := conn.Admin().RetryTransaction(ctx, &verdictv1.RetryTransactionRequest{Txid: id})
-		if err != nil {
-			return e.fail("tx retry", err)
-		}
-		tx := resp.GetTransaction()
-		if e.json() {
-			if err := writeProtoJSON(e.stdout, tx); err != nil {
-				return e.fail("write", err)
-			}
-			return exitOK
-		}
-		fmt.Fprintf(e.stdout, "Phase 2 of %s re-driven now; `verdictctl tx show %s` follows it.\n\n", id, id)
-		printTx(e.stdout, tx, time.Now())
-		return exitOK
+		return callCluster(e, "tx retry",
+			func(ctx context.Context, conn *coordconn.Conn) (*verdictv1.Transaction, error) {
+				resp, err := conn.Admin().RetryTransaction(ctx, &verdictv1.RetryTransactionRequest{Txid: id})
+				return resp.GetTransaction(), err
+			},
+			func(tx *verdictv1.Transaction) {
+				fmt.Fprintf(e.stdout, "Phase 2 of %s re-driven now; `verdictctl tx show %s` follows it.\n\n", id, id)
+				printTx(e.stdout, tx, time.Now())
+			})
 	}
 }
