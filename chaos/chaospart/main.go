@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/verdict-tx/verdict/chaos/journal"
+	"github.com/verdict-tx/verdict/internal/worksvc"
 	"github.com/verdict-tx/verdict/participant"
 )
 
@@ -82,7 +83,8 @@ func run(args []string) error {
 	}
 	g := grpc.NewServer(grpc.UnaryInterceptor(p.UnaryServerInterceptor()))
 	p.Register(g)
-	registerWork(g, res)
+	// The journal records the transaction, not the data: the key is ignored.
+	worksvc.RegisterFunc(g, func(txid, _ string) error { return res.Stage(txid) })
 	p.Start()
 	logger.Info("chaospart serving", "name", *name, "addr", l.Addr().String(), "journal", *path)
 

@@ -1,6 +1,6 @@
 // Package worksvc is a tiny business gRPC service, "verdict.work.Work/Stage",
-// that stages one key/value write into a participant.MemResource under the
-// caller's transaction. The benchmark and the end-to-end tests call it as the
+// that stages one key/value write into a participant's resource (a
+// participant.MemResource, or any other) under the caller's transaction. The benchmark and the end-to-end tests call it as the
 // "call to another service" that makes a participant enlist.
 package worksvc
 
@@ -18,8 +18,15 @@ import (
 
 const method = "/verdict.work.Work/Stage"
 
-// Register serves the Work service on s, staging writes into res.
+// Register serves the Work service on s, staging writes into res: key is
+// written with the transaction's id as its value.
 func Register(s *grpc.Server, res *participant.MemResource) {
+	RegisterFunc(s, func(txid, key string) error { return res.Stage(txid, key, txid) })
+}
+
+// RegisterFunc serves the Work service on s, staging each call's key
+// through stage under the call's transaction.
+func RegisterFunc(s *grpc.Server, stage func(txid, key string) error) {
 	s.RegisterService(&grpc.ServiceDesc{
 		ServiceName: "verdict.work.Work",
 		HandlerType: (*any)(nil),
@@ -30,7 +37,9 @@ func Register(s *grpc.Server, res *participant.MemResource) {
 				if err := dec(in); err != nil {
 					return nil, err
 				}
-				h := func(ctx context.Context, req any) (any, error) { return stage(ctx, res, req.(*wrapperspb.StringValue)) }
+				h := func(ctx context.Context, req any) (any, error) {
+					return serve(ctx, stage, req.(*wrapperspb.StringValue))
+				}
 				if ic == nil {
 					return h(ctx, in)
 				}
@@ -40,12 +49,12 @@ func Register(s *grpc.Server, res *participant.MemResource) {
 	}, struct{}{})
 }
 
-func stage(ctx context.Context, res *participant.MemResource, in *wrapperspb.StringValue) (*emptypb.Empty, error) {
+func serve(ctx context.Context, stage func(txid, key string) error, in *wrapperspb.StringValue) (*emptypb.Empty, error) {
 	tx, ok := participant.TxFromContext(ctx)
 	if !ok {
 		return nil, status.Error(codes.FailedPrecondition, "work: call carries no transaction")
 	}
-	if err := res.Stage(tx.ID, in.GetValue(), tx.ID); err != nil {
+	if err := stage(tx.ID, in.GetValue()); err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
 	}
 	return &emptypb.Empty{}, nil
