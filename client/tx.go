@@ -42,6 +42,7 @@ type Tx struct {
 
 	mu           sync.Mutex
 	participants map[participantKey]struct{}
+	messages     []*verdictv1.StagedMessage // staged by Publish, sent with Commit
 }
 
 type participantKey struct{ name, address string }
@@ -110,6 +111,9 @@ func (tx *Tx) Commit(ctx context.Context) error {
 		return ErrTxDone
 	}
 	req := &verdictv1.CommitRequest{Txid: tx.id, Participants: tx.Participants()}
+	tx.mu.Lock()
+	req.Messages = tx.messages
+	tx.mu.Unlock()
 	// A Commit begun late still gets the grace period to hear the answer
 	// (ABORTED, since the deadline passed).
 	limit := tx.deadline.Add(commitGrace)
@@ -161,7 +165,7 @@ func commitRetryable(err error) bool {
 	switch status.Code(err) {
 	case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition,
 		codes.AlreadyExists, codes.PermissionDenied, codes.Unauthenticated,
-		codes.Unimplemented, codes.OutOfRange:
+		codes.Unimplemented, codes.OutOfRange, codes.ResourceExhausted:
 		return false
 	}
 	return true

@@ -19,6 +19,10 @@ type activeTx struct {
 	state          verdictv1.TxState // ACTIVE or PREPARING
 	parts          map[string]*verdictv1.ParticipantRef
 	abortRequested string
+	// messages are the staged messages (StageMessages, then Commit's),
+	// stagedBytes their encoded size; fixed once PREPARING.
+	messages    []*verdictv1.StagedMessage
+	stagedBytes int
 
 	// decided is closed when the commit path has an outcome; outcome and
 	// reason are set before.
@@ -154,5 +158,6 @@ func (t *activeTx) info() *verdictv1.Transaction {
 		State:          t.state,
 		Participants:   t.participants(),
 		DeadlineUnixMs: t.deadline.UnixMilli(),
+		StagedCount:    uint32(len(t.messages)),
 	}
 }

@@ -43,6 +43,7 @@ func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) 
 	c.active.mu.Lock()
 	start := t.state == verdictv1.TxState_TX_STATE_ACTIVE
 	refuse := ""
+	var refuseErr error // the answer to a refused Commit, if not the outcome
 	if start {
 		for _, p := range req.GetParticipants() {
 			if _, ok := t.parts[p.GetName()]; !ok {
@@ -54,13 +55,30 @@ func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) 
 			refuse = "deadline passed before commit"
 		case len(t.parts) > c.cfg.maxParticipants:
 			refuse = reasonf("more than %d participants", c.cfg.maxParticipants)
+		case len(req.GetMessages()) > 0 && c.nats == nil:
+			refuseErr = errMessagesOff(id)
+			refuse = "transactional messages are off (no NATS configured)"
+		case len(req.GetMessages()) > 0:
+			size := stagedSize(req.GetMessages())
+			if refuseErr = c.checkStagedSize(id, t.stagedBytes, size); refuseErr != nil {
+				refuse = reasonf("staged messages exceed %d bytes", c.cfg.maxStagedBytes)
+				break
+			}
+			t.messages = append(t.messages, req.GetMessages()...)
+			t.stagedBytes += size
+			t.state = verdictv1.TxState_TX_STATE_PREPARING
 		default:
 			t.state = verdictv1.TxState_TX_STATE_PREPARING
 		}
 	}
 	c.active.mu.Unlock()
 	if refuse != "" {
+		// The transaction is aborted at once, so that its participants
+		// are released now rather than at its deadline.
 		c.abort(t, refuse)
+		if refuseErr != nil {
+			return nil, status.Errorf(status.Code(refuseErr), "%s; the transaction is aborted", status.Convert(refuseErr).Message())
+		}
 		start = false
 	}
 
@@ -99,6 +117,7 @@ type vote struct {
 func (c *Coordinator) decide(t *activeTx) {
 	c.active.mu.Lock()
 	parts := t.participants()
+	msgs := t.messages // fixed now that t is PREPARING
 	c.active.mu.Unlock()
 
 	ctx, cancel := context.WithDeadline(c.ctx, t.deadline)
@@ -127,23 +146,28 @@ func (c *Coordinator) decide(t *activeTx) {
 		c.decideAbort(t, parts, "leadership changed before the decision was logged")
 		return
 	}
-	switch len(yes) {
-	case 0:
-		// Every participant was read-only: nothing to commit, nothing logged.
-		c.active.finish(t, verdictv1.Outcome_OUTCOME_COMMITTED, "", c.cfg.clock.Now())
-		return
-	case 1:
-		if len(parts) == 1 {
-			if c.commitOnePhase(t, yes[0]) {
+	// Staged messages need the COMMIT record (they travel in it, and
+	// phase 2 publishes them from it): no shortcut skips logging then.
+	if len(msgs) == 0 {
+		switch len(yes) {
+		case 0:
+			// Every participant was read-only: nothing to commit, nothing logged.
+			c.active.finish(t, verdictv1.Outcome_OUTCOME_COMMITTED, "", c.cfg.clock.Now())
+			c.emit(EventCommitted, t.id, verdictv1.Outcome_OUTCOME_COMMITTED, "", parts)
+			return
+		case 1:
+			if len(parts) == 1 {
+				if c.commitOnePhase(t, yes[0]) {
+					return
+				}
+				// The participant may have committed already: from here on
+				// the transaction must never be aborted.
+				c.commitLogged(t, yes, parts, nil, true)
 				return
 			}
-			// The participant may have committed already: from here on
-			// the transaction must never be aborted.
-			c.commitLogged(t, yes, parts, true)
-			return
 		}
 	}
-	c.commitLogged(t, yes, parts, false)
+	c.commitLogged(t, yes, parts, msgs, false)
 }
 
 // commitOnePhase commits a single-participant transaction without a log
@@ -160,17 +184,20 @@ func (c *Coordinator) commitOnePhase(t *activeTx, p *verdictv1.ParticipantRef) b
 		return false
 	}
 	c.active.finish(t, verdictv1.Outcome_OUTCOME_COMMITTED, "", c.cfg.clock.Now())
+	c.emit(EventCommitted, t.id, verdictv1.Outcome_OUTCOME_COMMITTED, "", []*verdictv1.ParticipantRef{p})
 	return true
 }
 
-// commitLogged appends COMMIT and, once applied, answers and starts phase 2.
-// committing means a participant may have committed already (a one-phase
-// commit whose acknowledgement was lost): then an abort is never decided.
-func (c *Coordinator) commitLogged(t *activeTx, yes, parts []*verdictv1.ParticipantRef, committing bool) {
+// commitLogged appends COMMIT, with the staged messages msgs, and, once
+// applied, answers and starts phase 2. committing means a participant may
+// have committed already (a one-phase commit whose acknowledgement was
+// lost): then an abort is never decided.
+func (c *Coordinator) commitLogged(t *activeTx, yes, parts []*verdictv1.ParticipantRef, msgs []*verdictv1.StagedMessage, committing bool) {
 	ctx, cancel := context.WithTimeout(c.ctx, decisionTimeout)
 	defer cancel()
 	rec := decisionRecord(t.id, verdictv1.Outcome_OUTCOME_COMMITTED, yes, "", c.cfg.clock.Now(), t.deadline)
 	rec.GetDecision().Term = t.term
+	rec.GetDecision().Messages = msgs
 	res, err := c.prop.submit(ctx, rec, true)
 	switch {
 	case errors.Is(err, txlog.ErrNotLeader) && !committing:
@@ -201,11 +228,13 @@ func (c *Coordinator) commitLogged(t *activeTx, yes, parts []*verdictv1.Particip
 	c.active.finish(t, res.Outcome, res.Reason, c.cfg.clock.Now())
 	switch res.Outcome {
 	case verdictv1.Outcome_OUTCOME_COMMITTED:
+		c.emit(EventCommitted, t.id, res.Outcome, res.Reason, yes)
 		if h := c.cfg.hooks; h != nil && h.beforePhase2 != nil && !h.beforePhase2(t.id) {
 			return
 		}
-		c.delivery.deliver(t.id, res.Outcome, yes)
+		c.delivery.deliver(t.id, res.Outcome, phase2Targets(res.Outcome, yes, len(msgs) > 0))
 	case verdictv1.Outcome_OUTCOME_ABORTED:
+		c.emit(EventAborted, t.id, res.Outcome, res.Reason, parts)
 		c.delivery.deliver(t.id, res.Outcome, parts)
 	}
 }

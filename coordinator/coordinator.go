@@ -24,6 +24,7 @@ type engineConfig struct {
 	defaultTimeout  time.Duration
 	maxTimeout      time.Duration
 	maxParticipants int
+	maxStagedBytes  int
 	clock           Clock
 	log             *slog.Logger
 	// retention is how long decided transactions are kept after DONE, and
@@ -45,6 +46,8 @@ type Coordinator struct {
 	prop     *proposer
 	parts    *participantPool
 	delivery *delivery
+	// nats is the connection to NATS; nil when Config.NatsURL is empty.
+	nats *natsLink
 
 	// ctx is cancelled by Stop; work not bound to a request derives from it.
 	ctx    context.Context
@@ -59,6 +62,24 @@ type Coordinator struct {
 
 func errNotLeader() error {
 	return status.Error(codes.Unavailable, "verdict: this node is not the leader")
+}
+
+// events returns the lifecycle event publisher; nil (whose emit does
+// nothing) without NATS.
+func (c *Coordinator) events() *events {
+	if c.nats == nil {
+		return nil
+	}
+	return c.nats.events
+}
+
+// emit publishes a lifecycle event if NATS is configured; otherwise it
+// costs a nil check.
+func (c *Coordinator) emit(kind, id string, o verdictv1.Outcome, reason string, parts []*verdictv1.ParticipantRef) {
+	if c.nats == nil {
+		return
+	}
+	c.nats.events.emit(kind, id, o, reason, parts, c.cfg.clock.Now())
 }
 
 // leaderTerm is the node's: the term in which it is the ready leader.
@@ -257,6 +278,7 @@ func (c *Coordinator) abort(t *activeTx, reason string) {
 }
 
 func (c *Coordinator) recordAbort(id string, parts []*verdictv1.ParticipantRef, reason string, deadline time.Time) {
+	c.emit(EventAborted, id, verdictv1.Outcome_OUTCOME_ABORTED, reason, parts)
 	rec := decisionRecord(id, verdictv1.Outcome_OUTCOME_ABORTED, parts, reason, c.cfg.clock.Now(), deadline)
 	if _, err := c.prop.submit(context.Background(), rec, false); err != nil {
 		c.cfg.log.Debug("abort record not proposed", "txid", id, "err", err)

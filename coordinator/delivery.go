@@ -225,9 +225,13 @@ func (d *delivery) run(s *sender) {
 			if len(batch) == 0 {
 				break
 			}
-			if err := d.send(s.addr, batch); err != nil {
+			ok, bad, err := d.send(s.addr, batch)
+			if len(ok) > 0 {
+				d.acked(s, ok)
+			}
+			if len(bad) > 0 {
 				failures++
-				d.failed(s, batch, err)
+				d.failed(s, bad, err)
 				retried, ok := d.sleep(s, backoff(failures, d.baseRetry, d.maxRetry))
 				if !ok {
 					return
@@ -238,7 +242,6 @@ func (d *delivery) run(s *sender) {
 				continue
 			}
 			failures = 0
-			d.acked(s, batch)
 		}
 	}
 }
@@ -264,14 +267,34 @@ func (d *delivery) take(s *sender) []item {
 	return batch
 }
 
-func (d *delivery) send(addr string, batch []item) error {
+// send delivers batch to the participant at addr (or publishes the staged
+// messages of its transactions, for messagesAddr) and splits it into the
+// items acknowledged and those to retry; err describes the failure.
+func (d *delivery) send(addr string, batch []item) (ok, bad []item, err error) {
 	ids := make([]string, len(batch))
 	for i, it := range batch {
 		ids[i] = it.txid
 	}
 	ctx, cancel := context.WithTimeout(d.c.ctx, deliveryTimeout)
 	defer cancel()
-	return d.c.parts.decide(ctx, addr, batch[0].outcome, ids)
+	if addr != messagesAddr {
+		if err := d.c.parts.decide(ctx, addr, batch[0].outcome, ids); err != nil {
+			return nil, batch, err
+		}
+		return batch, nil, nil
+	}
+	// Staged messages: each transaction succeeds or fails on its own.
+	for i, e := range d.c.publishStaged(ctx, ids) {
+		if e == nil {
+			ok = append(ok, batch[i])
+			continue
+		}
+		bad = append(bad, batch[i])
+		if err == nil {
+			err = e
+		}
+	}
+	return ok, bad, err
 }
 
 func (p *pending) waiting(name string) bool {
@@ -295,6 +318,9 @@ func (d *delivery) failed(s *sender, batch []item, err error) {
 			continue
 		}
 		p.lastErr = "participant " + it.name + " at " + s.addr + ": " + msg
+		if s.addr == messagesAddr {
+			p.lastErr = "staged messages: " + msg
+		}
 		p.failed++
 		// The participant may have been failing for other transactions
 		// before this one was queued: it is the participant that is stuck.
@@ -306,6 +332,7 @@ func (d *delivery) failed(s *sender, batch []item, err error) {
 			d.log.Warn("transaction stuck: phase 2 keeps failing", "txid", it.txid,
 				"outcome", outcomeWord(p.outcome), "participant", it.name, "address", s.addr,
 				"failing_since", p.remaining[it.name], "attempts", p.failed, "err", msg)
+			d.c.events().emit(EventStuck, it.txid, p.outcome, p.lastErr, p.parts, now)
 		}
 	}
 	s.queue = append(batch, s.queue...)

@@ -53,6 +53,14 @@ func (f *fsm) get(txid string) (*verdictv1.Transaction, bool) {
 	return f.state.Get(txid)
 }
 
+// messages returns the staged messages of an undone COMMIT (shared with
+// the table: read only).
+func (f *fsm) messages(txid string) []*verdictv1.StagedMessage {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.Messages(txid)
+}
+
 func (f *fsm) undone() []*verdictv1.Transaction {
 	f.mu.RLock()
 	defer f.mu.RUnlock()

@@ -16,4 +16,9 @@ type testHooks struct {
 	// before its phase 2 starts; false leaves phase 2 to the next leader,
 	// as a crash right after the answer does.
 	beforePhase2 func(txid string) bool
+	// afterPublished is called once JetStream has acknowledged every
+	// staged message of a committed transaction, before the leader counts
+	// its messages as delivered; false counts them as not delivered, as a
+	// crash between the publication and DONE does. ctx is the engine's.
+	afterPublished func(ctx context.Context, txid string) bool
 }

@@ -18,8 +18,14 @@ import (
 // batches grow (one fsync then covers many decisions).
 const (
 	maxBatchRecords = 1024
-	maxInflight     = 4
-	proposeTimeout  = 5 * time.Second
+	// maxBatchStaged bounds the staged messages of one batch (in bytes):
+	// a COMMIT with messages past it waits for the next batch, so that an
+	// entry stays well within the size of a message between nodes. A
+	// single record is never split: one COMMIT can carry up to
+	// Config.MaxStagedBytes.
+	maxBatchStaged = 1 << 20
+	maxInflight    = 4
+	proposeTimeout = 5 * time.Second
 )
 
 // proposal is one record waiting to be proposed. done, if set, receives the
@@ -39,9 +45,12 @@ type proposer struct {
 	node *txlog.Node
 	log  *slog.Logger
 	in   chan proposal
-	sem  chan struct{}
-	stop chan struct{}
-	wg   sync.WaitGroup
+	// carry is a proposal taken from in that did not fit in the last
+	// batch (run's goroutine only).
+	carry *proposal
+	sem   chan struct{}
+	stop  chan struct{}
+	wg    sync.WaitGroup
 }
 
 func newProposer(node *txlog.Node, log *slog.Logger) *proposer {
@@ -85,10 +94,14 @@ func (p *proposer) run() {
 	defer p.wg.Wait()
 	for {
 		var first proposal
-		select {
-		case first = <-p.in:
-		case <-p.stop:
-			return
+		if p.carry != nil {
+			first, p.carry = *p.carry, nil
+		} else {
+			select {
+			case first = <-p.in:
+			case <-p.stop:
+				return
+			}
 		}
 		select {
 		case p.sem <- struct{}{}:
@@ -96,10 +109,18 @@ func (p *proposer) run() {
 			return
 		}
 		batch := []proposal{first}
+		staged := stagedBytes(first.rec)
 	drain:
 		for len(batch) < maxBatchRecords {
 			select {
 			case pr := <-p.in:
+				if n := stagedBytes(pr.rec); n > 0 {
+					if staged+n > maxBatchStaged {
+						p.carry = &pr
+						break drain
+					}
+					staged += n
+				}
 				batch = append(batch, pr)
 			default:
 				break drain
@@ -112,6 +133,16 @@ func (p *proposer) run() {
 			p.propose(batch)
 		}()
 	}
+}
+
+// stagedBytes is the size of the staged messages rec carries; 0 (after a
+// nil check) for every record without any.
+func stagedBytes(rec *verdictv1.LogRecord) int {
+	msgs := rec.GetDecision().GetMessages()
+	if msgs == nil {
+		return 0
+	}
+	return stagedSize(msgs)
 }
 
 func (p *proposer) propose(batch []proposal) {

@@ -17,7 +17,8 @@ const (
 // recover re-drives phase 2 of every COMMIT or ABORT record without DONE.
 func (c *Coordinator) recover() {
 	for _, tx := range c.fsm.undone() {
-		c.delivery.deliver(tx.GetTxid(), outcomeOf(tx.GetState()), tx.GetParticipants())
+		o := outcomeOf(tx.GetState())
+		c.delivery.deliver(tx.GetTxid(), o, phase2Targets(o, tx.GetParticipants(), tx.GetStagedCount() > 0))
 	}
 }
 

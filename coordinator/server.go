@@ -55,6 +55,21 @@ type Config struct {
 	// Retention is how long a transaction stays answerable after its phase 2
 	// completed (DONE); an older txid answers OUTCOME_EXPIRED. Default 15m.
 	Retention time.Duration
+	// NatsURL is the NATS server (or cluster, comma-separated URLs) this
+	// node publishes to: lifecycle events on verdict.events.<kind> (see
+	// Event), and, on the leader, the staged messages of committed
+	// transactions to JetStream. Empty turns both off: Verdict logs so once
+	// at start, and refuses to stage messages (FailedPrecondition).
+	NatsURL string
+	// MaxStagedBytes bounds the staged messages of one transaction (their
+	// encoded size): staging beyond it is refused with ResourceExhausted.
+	// They travel in the COMMIT record, so at most a quarter of
+	// MaxRequestBytes (the largest message between nodes too). Default
+	// 1 MiB.
+	MaxStagedBytes int
+	// EventQueue bounds the lifecycle events waiting to be published; a
+	// full queue drops events (counted). Default 4096.
+	EventQueue int
 	// Raft tuning; zero values take txlog's defaults.
 	TickInterval    time.Duration
 	ElectionTicks   int
@@ -96,6 +111,12 @@ func (c *Config) validate() error {
 	}
 	if c.MaxRequestBytes <= 0 {
 		c.MaxRequestBytes = 4 << 20
+	}
+	if c.MaxStagedBytes <= 0 {
+		c.MaxStagedBytes = min(1<<20, c.MaxRequestBytes/4)
+	}
+	if c.MaxStagedBytes > c.MaxRequestBytes/4 {
+		return fmt.Errorf("verdict: max staged bytes %d exceeds a quarter of max request bytes %d: a COMMIT record must fit in a message between nodes", c.MaxStagedBytes, c.MaxRequestBytes)
 	}
 	if c.MaxRetryBackoff <= 0 {
 		c.MaxRetryBackoff = 10 * time.Second
@@ -150,6 +171,7 @@ func Start(cfg Config) (*Server, error) {
 			defaultTimeout:  cfg.DefaultTimeout,
 			maxTimeout:      cfg.MaxTimeout,
 			maxParticipants: cfg.MaxParticipants,
+			maxStagedBytes:  cfg.MaxStagedBytes,
 			retention:       cfg.Retention,
 			clock:           cfg.Clock,
 			log:             log,
@@ -164,6 +186,18 @@ func Start(cfg Config) (*Server, error) {
 		cancel:       cancel,
 	}
 	c.delivery = newDelivery(c, log, cfg.MaxRetryBackoff, cfg.StuckAfter)
+	if cfg.NatsURL == "" {
+		log.Info("no NATS configured (--nats-url): lifecycle events and transactional messages are off")
+	} else {
+		link, err := connectNATS(cfg.NatsURL, log, cfg.EventQueue)
+		if err != nil {
+			cancel()
+			lis.Close()
+			return nil, err
+		}
+		c.nats = link
+		log.Info("NATS configured: lifecycle events and transactional messages are on", "url", cfg.NatsURL, "events", EventSubjectPrefix+">")
+	}
 	node, err := txlog.StartNode(txlog.Config{
 		ID:              cfg.ID,
 		Peers:           cfg.Peers,
@@ -181,6 +215,7 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		cancel()
 		lis.Close()
+		c.nats.close()
 		return nil, err
 	}
 	c.node = node
@@ -252,6 +287,7 @@ func (s *Server) Stop() {
 		s.wg.Wait()
 		s.coord.parts.close()
 		s.fwd.conns.close()
+		s.coord.nats.close()
 	})
 }
 

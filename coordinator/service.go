@@ -33,6 +33,13 @@ func (s *service) Commit(ctx context.Context, req *verdictv1.CommitRequest) (*ve
 	return forward(ctx, s.fwd, req, s.c.Commit, verdictv1.CoordinatorClient.Commit)
 }
 
+func (s *service) StageMessages(ctx context.Context, req *verdictv1.StageMessagesRequest) (*verdictv1.StageMessagesResponse, error) {
+	if err := validateStageMessages(req); err != nil {
+		return nil, err
+	}
+	return forward(ctx, s.fwd, req, s.c.StageMessages, verdictv1.CoordinatorClient.StageMessages)
+}
+
 func (s *service) Abort(ctx context.Context, req *verdictv1.AbortRequest) (*verdictv1.AbortResponse, error) {
 	if err := validateTxid(req.GetTxid()); err != nil {
 		return nil, err

@@ -43,6 +43,9 @@ var ErrBadStateSnapshot = errors.New("verdict: bad state snapshot")
 //   - A Prune record ends the retention of done transactions (see
 //     [State.Expired]): only done ones are ever pruned, so an undone decision
 //     stays until its phase 2 completes.
+//   - A COMMIT's staged messages are kept while it is undone (the leader
+//     publishes them in phase 2, a new leader again) and dropped at its
+//     DONE. An ABORT keeps none: its messages are never published.
 //   - A malformed record is ignored with a Result of OUTCOME_UNSPECIFIED and
 //     reason [ReasonInvalidRecord]: the log must never crash a node.
 //   - A COMMIT that reached the log in an entry of another term than the one
@@ -70,6 +73,10 @@ type State struct {
 	// prunedBefore is the horizon of retention: every pruned transaction
 	// was created (and marked done) before it, in Unix milliseconds.
 	prunedBefore int64
+	// messages holds the staged messages of the undone COMMITs that have
+	// any (a separate map, so that transactions without messages cost the
+	// table nothing). They are dropped at DONE: they are published by then.
+	messages map[string][]*verdictv1.StagedMessage
 	// refs interns participant refs: the transactions of a service mostly
 	// name the same few participants, so each table entry holds pointers to
 	// one shared copy instead of its own.
@@ -108,15 +115,16 @@ type Result struct {
 // NewState returns an empty state.
 func NewState() *State {
 	return &State{
-		txs:    make(map[string]*txEntry),
-		undone: make(map[string]*txEntry),
-		refs:   make(map[refKey]*verdictv1.ParticipantRef),
+		txs:      make(map[string]*txEntry),
+		undone:   make(map[string]*txEntry),
+		messages: make(map[string][]*verdictv1.StagedMessage),
+		refs:     make(map[refKey]*verdictv1.ParticipantRef),
 	}
 }
 
 // ApplyBatch applies every record of b in order and returns one Result per
 // record, at the same index. A nil batch yields no Results. State keeps no
-// reference into b.
+// reference into b (staged messages are copied).
 func (s *State) ApplyBatch(b *verdictv1.LogBatch) []Result { return s.ApplyEntry(0, b) }
 
 // ApplyEntry is ApplyBatch for a batch read from a log entry appended in
@@ -171,6 +179,9 @@ func (s *State) applyDecision(d *verdictv1.Decision) Result {
 	}
 	s.txs[txid] = e
 	s.undone[txid] = e
+	if msgs := d.GetMessages(); len(msgs) > 0 && outcome == verdictv1.Outcome_OUTCOME_COMMITTED {
+		s.messages[txid] = cloneMessages(msgs)
+	}
 	return Result{Outcome: outcome, Reason: e.reason}
 }
 
@@ -185,6 +196,7 @@ func (s *State) applyDone(d *verdictv1.Done) {
 		e.done = true
 		e.doneMs = d.GetDoneUnixMs()
 		delete(s.undone, txid)
+		delete(s.messages, txid)
 		s.doneOrder = append(s.doneOrder, txid)
 	}
 }
@@ -248,13 +260,29 @@ func (s *State) intern(parts []*verdictv1.ParticipantRef) []*verdictv1.Participa
 	return out
 }
 
-// Get returns what is recorded for txid, as a copy the caller owns.
+// Get returns what is recorded for txid, as a copy the caller owns. Its
+// staged messages are counted (StagedCount), not copied: see Messages.
 func (s *State) Get(txid string) (*verdictv1.Transaction, bool) {
 	e, ok := s.txs[txid]
 	if !ok {
 		return nil, false
 	}
-	return e.transaction(txid, true), true
+	tx := e.transaction(txid, true)
+	tx.StagedCount = uint32(len(s.messages[txid]))
+	return tx, true
+}
+
+// Messages returns the staged messages of an undone COMMIT, nil for any
+// other txid. The slice and the messages are the table's own: the caller
+// must only read them.
+func (s *State) Messages(txid string) []*verdictv1.StagedMessage { return s.messages[txid] }
+
+func cloneMessages(msgs []*verdictv1.StagedMessage) []*verdictv1.StagedMessage {
+	out := make([]*verdictv1.StagedMessage, len(msgs))
+	for i, m := range msgs {
+		out[i] = proto.CloneOf(m)
+	}
+	return out
 }
 
 // Undone returns the decided transactions without a DONE record, sorted by
@@ -269,6 +297,7 @@ func (s *State) Undone() []*verdictv1.Transaction {
 	txs := make([]*verdictv1.Transaction, len(ids))
 	for i, txid := range ids {
 		txs[i] = s.undone[txid].transaction(txid, true)
+		txs[i].StagedCount = uint32(len(s.messages[txid]))
 	}
 	return txs
 }
@@ -322,6 +351,7 @@ func (s *State) List(state verdictv1.TxState, includeDone bool, afterTxid string
 	txs = make([]*verdictv1.Transaction, len(ids))
 	for i, txid := range ids {
 		txs[i] = s.txs[txid].transaction(txid, true)
+		txs[i].StagedCount = uint32(len(s.messages[txid]))
 	}
 	return txs, next
 }
@@ -345,8 +375,10 @@ func (s *State) Snapshot() ([]byte, error) {
 		PrunedBeforeUnixMs: s.prunedBefore,
 	}
 	for i, txid := range ids {
-		// Marshal only reads: no need to copy the participants.
+		// Marshal only reads: no need to copy the participants or the
+		// messages.
 		snap.Transactions[i] = s.txs[txid].transaction(txid, false)
+		snap.Transactions[i].Messages = s.messages[txid]
 	}
 	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(snap)
 	if err != nil {
@@ -404,6 +436,9 @@ func (s *State) Restore(data []byte) error {
 			next.doneOrder = append(next.doneOrder, txid)
 		} else {
 			next.undone[txid] = e
+			if msgs := tx.GetMessages(); len(msgs) > 0 && outcome == verdictv1.Outcome_OUTCOME_COMMITTED {
+				next.messages[txid] = msgs // data is unmarshaled afresh: the table owns it
+			}
 		}
 	}
 	*s = *next

@@ -88,5 +88,8 @@ func validateCommit(req *verdictv1.CommitRequest, maxParticipants int) error {
 		}
 		seen[p.GetName()] = p.GetAddress()
 	}
+	if len(req.GetMessages()) > 0 {
+		return validateMessages(req.GetMessages())
+	}
 	return nil
 }

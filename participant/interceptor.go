@@ -2,6 +2,7 @@ package participant
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"google.golang.org/grpc"
@@ -10,15 +11,40 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/verdict-tx/verdict/internal/txmeta"
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
 type txKey struct{}
 
+// callTx is what the interceptors put in a handler's context: the call's
+// transaction and the Server that admitted it (one value, one allocation).
+type callTx struct {
+	tx  txmeta.Tx
+	srv *Server
+}
+
 // TxFromContext returns the transaction of the call, in a handler behind
 // the Server's interceptors.
 func TxFromContext(ctx context.Context) (txmeta.Tx, bool) {
-	tx, ok := ctx.Value(txKey{}).(txmeta.Tx)
-	return tx, ok
+	v, ok := ctx.Value(txKey{}).(callTx)
+	return v.tx, ok
+}
+
+// CoordinatorFromContext returns, in a handler behind the Server's
+// interceptors, a client of the coordinator cluster of the call's
+// transaction (over the Server's connection to it, which follows the
+// leader), for SDK extensions that talk to the coordinator on the
+// transaction's behalf, such as natsmsg.Stage.
+func CoordinatorFromContext(ctx context.Context) (verdictv1.CoordinatorClient, txmeta.Tx, error) {
+	v, ok := ctx.Value(txKey{}).(callTx)
+	if !ok {
+		return nil, txmeta.Tx{}, errors.New("verdict: the context carries no transaction of a participant call")
+	}
+	conn, err := v.srv.conns.get(v.tx.Coordinators)
+	if err != nil {
+		return nil, v.tx, err
+	}
+	return conn.Coordinator(), v.tx, nil
 }
 
 // UnaryServerInterceptor admits calls made under a transaction: it refuses
@@ -52,7 +78,7 @@ func (s *Server) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 		if err := grpc.SetHeader(ctx, s.participantHeader()); err != nil {
 			s.log.Warn("verdict: cannot set participant header", "txid", tx.ID, "err", err)
 		}
-		resp, herr := handler(context.WithValue(ctx, txKey{}, tx), req)
+		resp, herr := handler(context.WithValue(ctx, txKey{}, callTx{tx, s}), req)
 		err = <-enlisted
 		if err == nil {
 			// An Abort may have arrived meanwhile.
@@ -114,7 +140,7 @@ func (s *Server) StreamServerInterceptor() grpc.StreamServerInterceptor {
 		if err := ss.SetHeader(s.participantHeader()); err != nil {
 			s.log.Warn("verdict: cannot set participant header", "txid", tx.ID, "err", err)
 		}
-		return handler(srv, &txServerStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), txKey{}, tx)})
+		return handler(srv, &txServerStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), txKey{}, callTx{tx, s})})
 	}
 }
 

@@ -17,6 +17,11 @@
 //
 // Ids are never reused: a removed member's id cannot join again.
 //
+// With --nats-url the node publishes lifecycle events (committed, aborted,
+// stuck) on verdict.events.<kind>, and, as leader, the messages staged in
+// committed transactions to JetStream (at most --max-staged-bytes per
+// transaction). Without it both are off, and staging messages is refused.
+//
 // SIGTERM or SIGINT shuts the node down cleanly; a restart from the same data
 // dir rejoins the cluster (with or without --join).
 package main
@@ -58,6 +63,8 @@ func run(args []string) error {
 	tick := fs.Duration("tick", 25*time.Millisecond, "raft tick: the heartbeat interval; followers elect a new leader after --election-ticks to twice that many ticks without one")
 	electionTicks := fs.Int("election-ticks", 10, "raft election timeout, in ticks")
 	retention := fs.Duration("retention", 15*time.Minute, "how long a transaction stays answerable after phase 2 completed")
+	natsURL := fs.String("nats-url", "", "NATS server URL(s), comma-separated: publish lifecycle events on verdict.events.<kind> and the staged messages of committed transactions to JetStream (empty: both off)")
+	maxStaged := fs.Int("max-staged-bytes", 1<<20, "largest total size of the messages staged in one transaction (they travel in its COMMIT record)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -83,6 +90,8 @@ func run(args []string) error {
 		MaxRetryBackoff: *maxBackoff,
 		StuckAfter:      *stuckAfter,
 		Retention:       *retention,
+		NatsURL:         *natsURL,
+		MaxStagedBytes:  *maxStaged,
 		TickInterval:    *tick,
 		ElectionTicks:   *electionTicks,
 		Logger:          logger,

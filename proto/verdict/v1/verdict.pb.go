@@ -250,6 +250,168 @@ func (x *ParticipantRef) GetAddress() string {
 	return ""
 }
 
+// StagedMessage is a message published to NATS JetStream when its
+// transaction commits, with the header Nats-Msg-Id = "<txid>/<n>" (n counts
+// the transaction's messages from 0 in staging order), so that JetStream's
+// duplicate window makes the leader's retries exact.
+type StagedMessage struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Subject string                 `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	Data    []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// Header values by name (Nats-Msg-Id is set by the coordinator).
+	Headers       map[string]string `protobuf:"bytes,3,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StagedMessage) Reset() {
+	*x = StagedMessage{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StagedMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StagedMessage) ProtoMessage() {}
+
+func (x *StagedMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StagedMessage.ProtoReflect.Descriptor instead.
+func (*StagedMessage) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *StagedMessage) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *StagedMessage) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *StagedMessage) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+type StageMessagesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Txid          string                 `protobuf:"bytes,1,opt,name=txid,proto3" json:"txid,omitempty"`
+	Messages      []*StagedMessage       `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StageMessagesRequest) Reset() {
+	*x = StageMessagesRequest{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StageMessagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StageMessagesRequest) ProtoMessage() {}
+
+func (x *StageMessagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StageMessagesRequest.ProtoReflect.Descriptor instead.
+func (*StageMessagesRequest) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *StageMessagesRequest) GetTxid() string {
+	if x != nil {
+		return x.Txid
+	}
+	return ""
+}
+
+func (x *StageMessagesRequest) GetMessages() []*StagedMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+type StageMessagesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The transaction's staged messages so far.
+	Staged        uint32 `protobuf:"varint,1,opt,name=staged,proto3" json:"staged,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StageMessagesResponse) Reset() {
+	*x = StageMessagesResponse{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StageMessagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StageMessagesResponse) ProtoMessage() {}
+
+func (x *StageMessagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StageMessagesResponse.ProtoReflect.Descriptor instead.
+func (*StageMessagesResponse) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *StageMessagesResponse) GetStaged() uint32 {
+	if x != nil {
+		return x.Staged
+	}
+	return 0
+}
+
 type BeginRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How long the transaction may live before it is aborted; 0 means the
@@ -261,7 +423,7 @@ type BeginRequest struct {
 
 func (x *BeginRequest) Reset() {
 	*x = BeginRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[1]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -273,7 +435,7 @@ func (x *BeginRequest) String() string {
 func (*BeginRequest) ProtoMessage() {}
 
 func (x *BeginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[1]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -286,7 +448,7 @@ func (x *BeginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginRequest.ProtoReflect.Descriptor instead.
 func (*BeginRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{1}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *BeginRequest) GetTimeoutMs() int64 {
@@ -308,7 +470,7 @@ type BeginResponse struct {
 
 func (x *BeginResponse) Reset() {
 	*x = BeginResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[2]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -320,7 +482,7 @@ func (x *BeginResponse) String() string {
 func (*BeginResponse) ProtoMessage() {}
 
 func (x *BeginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[2]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -333,7 +495,7 @@ func (x *BeginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginResponse.ProtoReflect.Descriptor instead.
 func (*BeginResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{2}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *BeginResponse) GetTxid() string {
@@ -369,7 +531,7 @@ type EnlistRequest struct {
 
 func (x *EnlistRequest) Reset() {
 	*x = EnlistRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[3]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -381,7 +543,7 @@ func (x *EnlistRequest) String() string {
 func (*EnlistRequest) ProtoMessage() {}
 
 func (x *EnlistRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[3]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -394,7 +556,7 @@ func (x *EnlistRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnlistRequest.ProtoReflect.Descriptor instead.
 func (*EnlistRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{3}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *EnlistRequest) GetParticipant() *ParticipantRef {
@@ -421,7 +583,7 @@ type EnlistResponse struct {
 
 func (x *EnlistResponse) Reset() {
 	*x = EnlistResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[4]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -433,7 +595,7 @@ func (x *EnlistResponse) String() string {
 func (*EnlistResponse) ProtoMessage() {}
 
 func (x *EnlistResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[4]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -446,7 +608,7 @@ func (x *EnlistResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnlistResponse.ProtoReflect.Descriptor instead.
 func (*EnlistResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{4}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *EnlistResponse) GetResults() []*EnlistResult {
@@ -467,7 +629,7 @@ type EnlistResult struct {
 
 func (x *EnlistResult) Reset() {
 	*x = EnlistResult{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[5]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -479,7 +641,7 @@ func (x *EnlistResult) String() string {
 func (*EnlistResult) ProtoMessage() {}
 
 func (x *EnlistResult) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[5]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -492,7 +654,7 @@ func (x *EnlistResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnlistResult.ProtoReflect.Descriptor instead.
 func (*EnlistResult) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{5}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *EnlistResult) GetCode() uint32 {
@@ -514,14 +676,17 @@ type CommitRequest struct {
 	Txid  string                 `protobuf:"bytes,1,opt,name=txid,proto3" json:"txid,omitempty"`
 	// The participants the initiator saw; the coordinator takes the union with
 	// those that enlisted.
-	Participants  []*ParticipantRef `protobuf:"bytes,2,rep,name=participants,proto3" json:"participants,omitempty"`
+	Participants []*ParticipantRef `protobuf:"bytes,2,rep,name=participants,proto3" json:"participants,omitempty"`
+	// Messages staged by the initiator, appended after those staged through
+	// StageMessages; published if and only if the transaction commits.
+	Messages      []*StagedMessage `protobuf:"bytes,3,rep,name=messages,proto3" json:"messages,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CommitRequest) Reset() {
 	*x = CommitRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[6]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -533,7 +698,7 @@ func (x *CommitRequest) String() string {
 func (*CommitRequest) ProtoMessage() {}
 
 func (x *CommitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[6]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -546,7 +711,7 @@ func (x *CommitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitRequest.ProtoReflect.Descriptor instead.
 func (*CommitRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{6}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CommitRequest) GetTxid() string {
@@ -563,6 +728,13 @@ func (x *CommitRequest) GetParticipants() []*ParticipantRef {
 	return nil
 }
 
+func (x *CommitRequest) GetMessages() []*StagedMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
 type CommitResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Outcome       Outcome                `protobuf:"varint,1,opt,name=outcome,proto3,enum=verdict.v1.Outcome" json:"outcome,omitempty"`
@@ -573,7 +745,7 @@ type CommitResponse struct {
 
 func (x *CommitResponse) Reset() {
 	*x = CommitResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[7]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -585,7 +757,7 @@ func (x *CommitResponse) String() string {
 func (*CommitResponse) ProtoMessage() {}
 
 func (x *CommitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[7]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -598,7 +770,7 @@ func (x *CommitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitResponse.ProtoReflect.Descriptor instead.
 func (*CommitResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{7}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CommitResponse) GetOutcome() Outcome {
@@ -625,7 +797,7 @@ type AbortRequest struct {
 
 func (x *AbortRequest) Reset() {
 	*x = AbortRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[8]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -637,7 +809,7 @@ func (x *AbortRequest) String() string {
 func (*AbortRequest) ProtoMessage() {}
 
 func (x *AbortRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[8]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -650,7 +822,7 @@ func (x *AbortRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortRequest.ProtoReflect.Descriptor instead.
 func (*AbortRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{8}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AbortRequest) GetTxid() string {
@@ -677,7 +849,7 @@ type AbortResponse struct {
 
 func (x *AbortResponse) Reset() {
 	*x = AbortResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[9]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -689,7 +861,7 @@ func (x *AbortResponse) String() string {
 func (*AbortResponse) ProtoMessage() {}
 
 func (x *AbortResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[9]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -702,7 +874,7 @@ func (x *AbortResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortResponse.ProtoReflect.Descriptor instead.
 func (*AbortResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{9}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AbortResponse) GetOutcome() Outcome {
@@ -728,7 +900,7 @@ type OutcomeRequest struct {
 
 func (x *OutcomeRequest) Reset() {
 	*x = OutcomeRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[10]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +912,7 @@ func (x *OutcomeRequest) String() string {
 func (*OutcomeRequest) ProtoMessage() {}
 
 func (x *OutcomeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[10]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +925,7 @@ func (x *OutcomeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutcomeRequest.ProtoReflect.Descriptor instead.
 func (*OutcomeRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{10}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *OutcomeRequest) GetTxid() string {
@@ -773,7 +945,7 @@ type OutcomeResponse struct {
 
 func (x *OutcomeResponse) Reset() {
 	*x = OutcomeResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[11]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -785,7 +957,7 @@ func (x *OutcomeResponse) String() string {
 func (*OutcomeResponse) ProtoMessage() {}
 
 func (x *OutcomeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[11]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -798,7 +970,7 @@ func (x *OutcomeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutcomeResponse.ProtoReflect.Descriptor instead.
 func (*OutcomeResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{11}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *OutcomeResponse) GetOutcome() Outcome {
@@ -824,7 +996,7 @@ type GetTransactionRequest struct {
 
 func (x *GetTransactionRequest) Reset() {
 	*x = GetTransactionRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[12]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -836,7 +1008,7 @@ func (x *GetTransactionRequest) String() string {
 func (*GetTransactionRequest) ProtoMessage() {}
 
 func (x *GetTransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[12]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -849,7 +1021,7 @@ func (x *GetTransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTransactionRequest.ProtoReflect.Descriptor instead.
 func (*GetTransactionRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{12}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetTransactionRequest) GetTxid() string {
@@ -868,7 +1040,7 @@ type GetTransactionResponse struct {
 
 func (x *GetTransactionResponse) Reset() {
 	*x = GetTransactionResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[13]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -880,7 +1052,7 @@ func (x *GetTransactionResponse) String() string {
 func (*GetTransactionResponse) ProtoMessage() {}
 
 func (x *GetTransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[13]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -893,7 +1065,7 @@ func (x *GetTransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTransactionResponse.ProtoReflect.Descriptor instead.
 func (*GetTransactionResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{13}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetTransactionResponse) GetTransaction() *Transaction {
@@ -922,7 +1094,7 @@ type ListTransactionsRequest struct {
 
 func (x *ListTransactionsRequest) Reset() {
 	*x = ListTransactionsRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[14]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +1106,7 @@ func (x *ListTransactionsRequest) String() string {
 func (*ListTransactionsRequest) ProtoMessage() {}
 
 func (x *ListTransactionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[14]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +1119,7 @@ func (x *ListTransactionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTransactionsRequest.ProtoReflect.Descriptor instead.
 func (*ListTransactionsRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{14}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListTransactionsRequest) GetState() TxState {
@@ -996,7 +1168,7 @@ type ListTransactionsResponse struct {
 
 func (x *ListTransactionsResponse) Reset() {
 	*x = ListTransactionsResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[15]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1008,7 +1180,7 @@ func (x *ListTransactionsResponse) String() string {
 func (*ListTransactionsResponse) ProtoMessage() {}
 
 func (x *ListTransactionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[15]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1021,7 +1193,7 @@ func (x *ListTransactionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTransactionsResponse.ProtoReflect.Descriptor instead.
 func (*ListTransactionsResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{15}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListTransactionsResponse) GetTransactions() []*Transaction {
@@ -1061,13 +1233,20 @@ type Transaction struct {
 	FailingSinceUnixMs int64 `protobuf:"varint,12,opt,name=failing_since_unix_ms,json=failingSinceUnixMs,proto3" json:"failing_since_unix_ms,omitempty"`
 	// Phase-2 delivery attempts that failed (known on the leader only).
 	FailedAttempts uint32 `protobuf:"varint,13,opt,name=failed_attempts,json=failedAttempts,proto3" json:"failed_attempts,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The staged messages of a COMMIT whose phase 2 is not complete: set in
+	// state snapshots only (GetTransaction and ListTransactions report
+	// staged_count instead).
+	Messages []*StagedMessage `protobuf:"bytes,14,rep,name=messages,proto3" json:"messages,omitempty"`
+	// How many messages the transaction staged (0 once DONE: the table drops
+	// published messages).
+	StagedCount   uint32 `protobuf:"varint,15,opt,name=staged_count,json=stagedCount,proto3" json:"staged_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Transaction) Reset() {
 	*x = Transaction{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[16]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1079,7 +1258,7 @@ func (x *Transaction) String() string {
 func (*Transaction) ProtoMessage() {}
 
 func (x *Transaction) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[16]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1092,7 +1271,7 @@ func (x *Transaction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transaction.ProtoReflect.Descriptor instead.
 func (*Transaction) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{16}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Transaction) GetTxid() string {
@@ -1186,6 +1365,20 @@ func (x *Transaction) GetFailedAttempts() uint32 {
 	return 0
 }
 
+func (x *Transaction) GetMessages() []*StagedMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *Transaction) GetStagedCount() uint32 {
+	if x != nil {
+		return x.StagedCount
+	}
+	return 0
+}
+
 type PrepareRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Txids         []string               `protobuf:"bytes,1,rep,name=txids,proto3" json:"txids,omitempty"`
@@ -1195,7 +1388,7 @@ type PrepareRequest struct {
 
 func (x *PrepareRequest) Reset() {
 	*x = PrepareRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[17]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1207,7 +1400,7 @@ func (x *PrepareRequest) String() string {
 func (*PrepareRequest) ProtoMessage() {}
 
 func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[17]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1220,7 +1413,7 @@ func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareRequest.ProtoReflect.Descriptor instead.
 func (*PrepareRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{17}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PrepareRequest) GetTxids() []string {
@@ -1239,7 +1432,7 @@ type PrepareResponse struct {
 
 func (x *PrepareResponse) Reset() {
 	*x = PrepareResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[18]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1251,7 +1444,7 @@ func (x *PrepareResponse) String() string {
 func (*PrepareResponse) ProtoMessage() {}
 
 func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[18]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1264,7 +1457,7 @@ func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareResponse.ProtoReflect.Descriptor instead.
 func (*PrepareResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{18}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PrepareResponse) GetVotes() []*PrepareVote {
@@ -1284,7 +1477,7 @@ type PrepareVote struct {
 
 func (x *PrepareVote) Reset() {
 	*x = PrepareVote{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[19]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1296,7 +1489,7 @@ func (x *PrepareVote) String() string {
 func (*PrepareVote) ProtoMessage() {}
 
 func (x *PrepareVote) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[19]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1309,7 +1502,7 @@ func (x *PrepareVote) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareVote.ProtoReflect.Descriptor instead.
 func (*PrepareVote) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{19}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PrepareVote) GetVote() Vote {
@@ -1335,7 +1528,7 @@ type DecisionRequest struct {
 
 func (x *DecisionRequest) Reset() {
 	*x = DecisionRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[20]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1347,7 +1540,7 @@ func (x *DecisionRequest) String() string {
 func (*DecisionRequest) ProtoMessage() {}
 
 func (x *DecisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[20]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1360,7 +1553,7 @@ func (x *DecisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecisionRequest.ProtoReflect.Descriptor instead.
 func (*DecisionRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{20}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DecisionRequest) GetTxids() []string {
@@ -1378,7 +1571,7 @@ type DecisionResponse struct {
 
 func (x *DecisionResponse) Reset() {
 	*x = DecisionResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[21]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1390,7 +1583,7 @@ func (x *DecisionResponse) String() string {
 func (*DecisionResponse) ProtoMessage() {}
 
 func (x *DecisionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[21]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1403,7 +1596,7 @@ func (x *DecisionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecisionResponse.ProtoReflect.Descriptor instead.
 func (*DecisionResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{21}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{24}
 }
 
 type RetryTransactionRequest struct {
@@ -1415,7 +1608,7 @@ type RetryTransactionRequest struct {
 
 func (x *RetryTransactionRequest) Reset() {
 	*x = RetryTransactionRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +1620,7 @@ func (x *RetryTransactionRequest) String() string {
 func (*RetryTransactionRequest) ProtoMessage() {}
 
 func (x *RetryTransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,7 +1633,7 @@ func (x *RetryTransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryTransactionRequest.ProtoReflect.Descriptor instead.
 func (*RetryTransactionRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{22}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RetryTransactionRequest) GetTxid() string {
@@ -1459,7 +1652,7 @@ type RetryTransactionResponse struct {
 
 func (x *RetryTransactionResponse) Reset() {
 	*x = RetryTransactionResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1664,7 @@ func (x *RetryTransactionResponse) String() string {
 func (*RetryTransactionResponse) ProtoMessage() {}
 
 func (x *RetryTransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +1677,7 @@ func (x *RetryTransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryTransactionResponse.ProtoReflect.Descriptor instead.
 func (*RetryTransactionResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{23}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RetryTransactionResponse) GetTransaction() *Transaction {
@@ -1505,7 +1698,7 @@ type AddMemberRequest struct {
 
 func (x *AddMemberRequest) Reset() {
 	*x = AddMemberRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1517,7 +1710,7 @@ func (x *AddMemberRequest) String() string {
 func (*AddMemberRequest) ProtoMessage() {}
 
 func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1530,7 +1723,7 @@ func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddMemberRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{24}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AddMemberRequest) GetId() uint64 {
@@ -1556,7 +1749,7 @@ type AddMemberResponse struct {
 
 func (x *AddMemberResponse) Reset() {
 	*x = AddMemberResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1761,7 @@ func (x *AddMemberResponse) String() string {
 func (*AddMemberResponse) ProtoMessage() {}
 
 func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1581,7 +1774,7 @@ func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddMemberResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{25}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AddMemberResponse) GetMembers() []*Member {
@@ -1600,7 +1793,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1612,7 +1805,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1625,7 +1818,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{26}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RemoveMemberRequest) GetId() uint64 {
@@ -1644,7 +1837,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1656,7 +1849,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1669,7 +1862,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{27}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RemoveMemberResponse) GetMembers() []*Member {
@@ -1689,7 +1882,7 @@ type TransferLeadershipRequest struct {
 
 func (x *TransferLeadershipRequest) Reset() {
 	*x = TransferLeadershipRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1701,7 +1894,7 @@ func (x *TransferLeadershipRequest) String() string {
 func (*TransferLeadershipRequest) ProtoMessage() {}
 
 func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1714,7 +1907,7 @@ func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{28}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *TransferLeadershipRequest) GetId() uint64 {
@@ -1733,7 +1926,7 @@ type TransferLeadershipResponse struct {
 
 func (x *TransferLeadershipResponse) Reset() {
 	*x = TransferLeadershipResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1745,7 +1938,7 @@ func (x *TransferLeadershipResponse) String() string {
 func (*TransferLeadershipResponse) ProtoMessage() {}
 
 func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1758,7 +1951,7 @@ func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{29}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *TransferLeadershipResponse) GetLeader() uint64 {
@@ -1776,7 +1969,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1788,7 +1981,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1801,7 +1994,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{30}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{33}
 }
 
 type StatusResponse struct {
@@ -1825,7 +2018,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1837,7 +2030,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1850,7 +2043,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{31}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *StatusResponse) GetId() uint64 {
@@ -1931,7 +2124,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[32]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1943,7 +2136,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[32]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1956,7 +2149,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{32}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{35}
 }
 
 type MembersResponse struct {
@@ -1968,7 +2161,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[33]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1980,7 +2173,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[33]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1993,7 +2186,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{33}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *MembersResponse) GetMembers() []*Member {
@@ -2017,7 +2210,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[34]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2029,7 +2222,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[34]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2042,7 +2235,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{34}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Member) GetId() uint64 {
@@ -2089,7 +2282,7 @@ type RaftMessage struct {
 
 func (x *RaftMessage) Reset() {
 	*x = RaftMessage{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[35]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2101,7 +2294,7 @@ func (x *RaftMessage) String() string {
 func (*RaftMessage) ProtoMessage() {}
 
 func (x *RaftMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[35]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2114,7 +2307,7 @@ func (x *RaftMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessage.ProtoReflect.Descriptor instead.
 func (*RaftMessage) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{35}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RaftMessage) GetData() []byte {
@@ -2139,7 +2332,7 @@ type RaftAck struct {
 
 func (x *RaftAck) Reset() {
 	*x = RaftAck{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[36]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2151,7 +2344,7 @@ func (x *RaftAck) String() string {
 func (*RaftAck) ProtoMessage() {}
 
 func (x *RaftAck) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[36]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2164,7 +2357,7 @@ func (x *RaftAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftAck.ProtoReflect.Descriptor instead.
 func (*RaftAck) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{36}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{39}
 }
 
 // LogBatch is the payload of one Raft entry: many records proposed together.
@@ -2177,7 +2370,7 @@ type LogBatch struct {
 
 func (x *LogBatch) Reset() {
 	*x = LogBatch{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[37]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2189,7 +2382,7 @@ func (x *LogBatch) String() string {
 func (*LogBatch) ProtoMessage() {}
 
 func (x *LogBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[37]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2202,7 +2395,7 @@ func (x *LogBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogBatch.ProtoReflect.Descriptor instead.
 func (*LogBatch) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{37}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *LogBatch) GetRecords() []*LogRecord {
@@ -2226,7 +2419,7 @@ type LogRecord struct {
 
 func (x *LogRecord) Reset() {
 	*x = LogRecord{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[38]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2238,7 +2431,7 @@ func (x *LogRecord) String() string {
 func (*LogRecord) ProtoMessage() {}
 
 func (x *LogRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[38]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2251,7 +2444,7 @@ func (x *LogRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRecord.ProtoReflect.Descriptor instead.
 func (*LogRecord) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{38}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *LogRecord) GetKind() isLogRecord_Kind {
@@ -2325,14 +2518,17 @@ type Decision struct {
 	// The leader term in which a COMMIT was decided. A COMMIT that reaches the
 	// log in an entry of another term is ignored: its leader lost office in
 	// between, and a newer leader may have presumed the transaction aborted.
-	Term          uint64 `protobuf:"varint,7,opt,name=term,proto3" json:"term,omitempty"`
+	Term uint64 `protobuf:"varint,7,opt,name=term,proto3" json:"term,omitempty"`
+	// A COMMIT's staged messages, published by the leader in phase 2 (an
+	// ABORT carries none).
+	Messages      []*StagedMessage `protobuf:"bytes,8,rep,name=messages,proto3" json:"messages,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Decision) Reset() {
 	*x = Decision{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[39]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2344,7 +2540,7 @@ func (x *Decision) String() string {
 func (*Decision) ProtoMessage() {}
 
 func (x *Decision) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[39]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2357,7 +2553,7 @@ func (x *Decision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Decision.ProtoReflect.Descriptor instead.
 func (*Decision) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{39}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Decision) GetTxid() string {
@@ -2409,6 +2605,13 @@ func (x *Decision) GetTerm() uint64 {
 	return 0
 }
 
+func (x *Decision) GetMessages() []*StagedMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
 // Done records that phase 2 completed for these transactions.
 type Done struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2420,7 +2623,7 @@ type Done struct {
 
 func (x *Done) Reset() {
 	*x = Done{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[40]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2432,7 +2635,7 @@ func (x *Done) String() string {
 func (*Done) ProtoMessage() {}
 
 func (x *Done) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[40]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2445,7 +2648,7 @@ func (x *Done) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Done.ProtoReflect.Descriptor instead.
 func (*Done) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{40}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Done) GetTxids() []string {
@@ -2475,7 +2678,7 @@ type Prune struct {
 
 func (x *Prune) Reset() {
 	*x = Prune{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[41]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2487,7 +2690,7 @@ func (x *Prune) String() string {
 func (*Prune) ProtoMessage() {}
 
 func (x *Prune) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[41]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2500,7 +2703,7 @@ func (x *Prune) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prune.ProtoReflect.Descriptor instead.
 func (*Prune) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{41}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Prune) GetBeforeUnixMs() int64 {
@@ -2524,7 +2727,7 @@ type StateSnapshot struct {
 
 func (x *StateSnapshot) Reset() {
 	*x = StateSnapshot{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[42]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2536,7 +2739,7 @@ func (x *StateSnapshot) String() string {
 func (*StateSnapshot) ProtoMessage() {}
 
 func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[42]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2549,7 +2752,7 @@ func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateSnapshot.ProtoReflect.Descriptor instead.
 func (*StateSnapshot) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{42}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *StateSnapshot) GetTransactions() []*Transaction {
@@ -2580,7 +2783,7 @@ type ClusterSnapshot struct {
 
 func (x *ClusterSnapshot) Reset() {
 	*x = ClusterSnapshot{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[43]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2592,7 +2795,7 @@ func (x *ClusterSnapshot) String() string {
 func (*ClusterSnapshot) ProtoMessage() {}
 
 func (x *ClusterSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[43]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2605,7 +2808,7 @@ func (x *ClusterSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterSnapshot.ProtoReflect.Descriptor instead.
 func (*ClusterSnapshot) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{43}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ClusterSnapshot) GetMembers() []*Member {
@@ -2637,7 +2840,19 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"verdict.v1\">\n" +
 	"\x0eParticipantRef\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\aaddress\x18\x02 \x01(\tR\aaddress\"-\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\"\xbb\x01\n" +
+	"\rStagedMessage\x12\x18\n" +
+	"\asubject\x18\x01 \x01(\tR\asubject\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12@\n" +
+	"\aheaders\x18\x03 \x03(\v2&.verdict.v1.StagedMessage.HeadersEntryR\aheaders\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"a\n" +
+	"\x14StageMessagesRequest\x12\x12\n" +
+	"\x04txid\x18\x01 \x01(\tR\x04txid\x125\n" +
+	"\bmessages\x18\x02 \x03(\v2\x19.verdict.v1.StagedMessageR\bmessages\"/\n" +
+	"\x15StageMessagesResponse\x12\x16\n" +
+	"\x06staged\x18\x01 \x01(\rR\x06staged\"-\n" +
 	"\fBeginRequest\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\"q\n" +
@@ -2652,10 +2867,11 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\aresults\x18\x01 \x03(\v2\x18.verdict.v1.EnlistResultR\aresults\"<\n" +
 	"\fEnlistResult\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"c\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x9a\x01\n" +
 	"\rCommitRequest\x12\x12\n" +
 	"\x04txid\x18\x01 \x01(\tR\x04txid\x12>\n" +
-	"\fparticipants\x18\x02 \x03(\v2\x1a.verdict.v1.ParticipantRefR\fparticipants\"W\n" +
+	"\fparticipants\x18\x02 \x03(\v2\x1a.verdict.v1.ParticipantRefR\fparticipants\x125\n" +
+	"\bmessages\x18\x03 \x03(\v2\x19.verdict.v1.StagedMessageR\bmessages\"W\n" +
 	"\x0eCommitResponse\x12-\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x13.verdict.v1.OutcomeR\aoutcome\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\":\n" +
@@ -2683,7 +2899,7 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x05stuck\x18\x05 \x01(\bR\x05stuck\"\x7f\n" +
 	"\x18ListTransactionsResponse\x12;\n" +
 	"\ftransactions\x18\x01 \x03(\v2\x17.verdict.v1.TransactionR\ftransactions\x12&\n" +
-	"\x0fnext_after_txid\x18\x02 \x01(\tR\rnextAfterTxid\"\xd3\x03\n" +
+	"\x0fnext_after_txid\x18\x02 \x01(\tR\rnextAfterTxid\"\xad\x04\n" +
 	"\vTransaction\x12\x12\n" +
 	"\x04txid\x18\x01 \x01(\tR\x04txid\x12)\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x13.verdict.v1.TxStateR\x05state\x12\x12\n" +
@@ -2700,7 +2916,9 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	" \x01(\tR\tlastError\x12\x14\n" +
 	"\x05stuck\x18\v \x01(\bR\x05stuck\x121\n" +
 	"\x15failing_since_unix_ms\x18\f \x01(\x03R\x12failingSinceUnixMs\x12'\n" +
-	"\x0ffailed_attempts\x18\r \x01(\rR\x0efailedAttempts\"&\n" +
+	"\x0ffailed_attempts\x18\r \x01(\rR\x0efailedAttempts\x125\n" +
+	"\bmessages\x18\x0e \x03(\v2\x19.verdict.v1.StagedMessageR\bmessages\x12!\n" +
+	"\fstaged_count\x18\x0f \x01(\rR\vstagedCount\"&\n" +
 	"\x0ePrepareRequest\x12\x14\n" +
 	"\x05txids\x18\x01 \x03(\tR\x05txids\"@\n" +
 	"\x0fPrepareResponse\x12-\n" +
@@ -2760,7 +2978,7 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\bdecision\x18\x01 \x01(\v2\x14.verdict.v1.DecisionH\x00R\bdecision\x12&\n" +
 	"\x04done\x18\x02 \x01(\v2\x10.verdict.v1.DoneH\x00R\x04done\x12)\n" +
 	"\x05prune\x18\x03 \x01(\v2\x11.verdict.v1.PruneH\x00R\x05pruneB\x06\n" +
-	"\x04kind\"\x8b\x02\n" +
+	"\x04kind\"\xc2\x02\n" +
 	"\bDecision\x12\x12\n" +
 	"\x04txid\x18\x01 \x01(\tR\x04txid\x12-\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x13.verdict.v1.OutcomeR\aoutcome\x12>\n" +
@@ -2768,7 +2986,8 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12&\n" +
 	"\x0fdecided_unix_ms\x18\x05 \x01(\x03R\rdecidedUnixMs\x12(\n" +
 	"\x10deadline_unix_ms\x18\x06 \x01(\x03R\x0edeadlineUnixMs\x12\x12\n" +
-	"\x04term\x18\a \x01(\x04R\x04term\">\n" +
+	"\x04term\x18\a \x01(\x04R\x04term\x125\n" +
+	"\bmessages\x18\b \x03(\v2\x19.verdict.v1.StagedMessageR\bmessages\">\n" +
 	"\x04Done\x12\x14\n" +
 	"\x05txids\x18\x01 \x03(\tR\x05txids\x12 \n" +
 	"\fdone_unix_ms\x18\x02 \x01(\x03R\n" +
@@ -2799,7 +3018,7 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x10VOTE_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bVOTE_YES\x10\x01\x12\v\n" +
 	"\aVOTE_NO\x10\x02\x12\x12\n" +
-	"\x0eVOTE_READ_ONLY\x10\x032\x87\x04\n" +
+	"\x0eVOTE_READ_ONLY\x10\x032\xdd\x04\n" +
 	"\vCoordinator\x12<\n" +
 	"\x05Begin\x12\x18.verdict.v1.BeginRequest\x1a\x19.verdict.v1.BeginResponse\x12?\n" +
 	"\x06Enlist\x12\x19.verdict.v1.EnlistRequest\x1a\x1a.verdict.v1.EnlistResponse\x12?\n" +
@@ -2807,7 +3026,8 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x05Abort\x12\x18.verdict.v1.AbortRequest\x1a\x19.verdict.v1.AbortResponse\x12B\n" +
 	"\aOutcome\x12\x1a.verdict.v1.OutcomeRequest\x1a\x1b.verdict.v1.OutcomeResponse\x12W\n" +
 	"\x0eGetTransaction\x12!.verdict.v1.GetTransactionRequest\x1a\".verdict.v1.GetTransactionResponse\x12]\n" +
-	"\x10ListTransactions\x12#.verdict.v1.ListTransactionsRequest\x1a$.verdict.v1.ListTransactionsResponse2\xda\x01\n" +
+	"\x10ListTransactions\x12#.verdict.v1.ListTransactionsRequest\x1a$.verdict.v1.ListTransactionsResponse\x12T\n" +
+	"\rStageMessages\x12 .verdict.v1.StageMessagesRequest\x1a!.verdict.v1.StageMessagesResponse2\xda\x01\n" +
 	"\vParticipant\x12B\n" +
 	"\aPrepare\x12\x1a.verdict.v1.PrepareRequest\x1a\x1b.verdict.v1.PrepareResponse\x12C\n" +
 	"\x06Commit\x12\x1b.verdict.v1.DecisionRequest\x1a\x1c.verdict.v1.DecisionResponse\x12B\n" +
@@ -2835,122 +3055,133 @@ func file_verdict_v1_verdict_proto_rawDescGZIP() []byte {
 }
 
 var file_verdict_v1_verdict_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_verdict_v1_verdict_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_verdict_v1_verdict_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_verdict_v1_verdict_proto_goTypes = []any{
 	(Outcome)(0),                       // 0: verdict.v1.Outcome
 	(TxState)(0),                       // 1: verdict.v1.TxState
 	(Vote)(0),                          // 2: verdict.v1.Vote
 	(*ParticipantRef)(nil),             // 3: verdict.v1.ParticipantRef
-	(*BeginRequest)(nil),               // 4: verdict.v1.BeginRequest
-	(*BeginResponse)(nil),              // 5: verdict.v1.BeginResponse
-	(*EnlistRequest)(nil),              // 6: verdict.v1.EnlistRequest
-	(*EnlistResponse)(nil),             // 7: verdict.v1.EnlistResponse
-	(*EnlistResult)(nil),               // 8: verdict.v1.EnlistResult
-	(*CommitRequest)(nil),              // 9: verdict.v1.CommitRequest
-	(*CommitResponse)(nil),             // 10: verdict.v1.CommitResponse
-	(*AbortRequest)(nil),               // 11: verdict.v1.AbortRequest
-	(*AbortResponse)(nil),              // 12: verdict.v1.AbortResponse
-	(*OutcomeRequest)(nil),             // 13: verdict.v1.OutcomeRequest
-	(*OutcomeResponse)(nil),            // 14: verdict.v1.OutcomeResponse
-	(*GetTransactionRequest)(nil),      // 15: verdict.v1.GetTransactionRequest
-	(*GetTransactionResponse)(nil),     // 16: verdict.v1.GetTransactionResponse
-	(*ListTransactionsRequest)(nil),    // 17: verdict.v1.ListTransactionsRequest
-	(*ListTransactionsResponse)(nil),   // 18: verdict.v1.ListTransactionsResponse
-	(*Transaction)(nil),                // 19: verdict.v1.Transaction
-	(*PrepareRequest)(nil),             // 20: verdict.v1.PrepareRequest
-	(*PrepareResponse)(nil),            // 21: verdict.v1.PrepareResponse
-	(*PrepareVote)(nil),                // 22: verdict.v1.PrepareVote
-	(*DecisionRequest)(nil),            // 23: verdict.v1.DecisionRequest
-	(*DecisionResponse)(nil),           // 24: verdict.v1.DecisionResponse
-	(*RetryTransactionRequest)(nil),    // 25: verdict.v1.RetryTransactionRequest
-	(*RetryTransactionResponse)(nil),   // 26: verdict.v1.RetryTransactionResponse
-	(*AddMemberRequest)(nil),           // 27: verdict.v1.AddMemberRequest
-	(*AddMemberResponse)(nil),          // 28: verdict.v1.AddMemberResponse
-	(*RemoveMemberRequest)(nil),        // 29: verdict.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),       // 30: verdict.v1.RemoveMemberResponse
-	(*TransferLeadershipRequest)(nil),  // 31: verdict.v1.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil), // 32: verdict.v1.TransferLeadershipResponse
-	(*StatusRequest)(nil),              // 33: verdict.v1.StatusRequest
-	(*StatusResponse)(nil),             // 34: verdict.v1.StatusResponse
-	(*MembersRequest)(nil),             // 35: verdict.v1.MembersRequest
-	(*MembersResponse)(nil),            // 36: verdict.v1.MembersResponse
-	(*Member)(nil),                     // 37: verdict.v1.Member
-	(*RaftMessage)(nil),                // 38: verdict.v1.RaftMessage
-	(*RaftAck)(nil),                    // 39: verdict.v1.RaftAck
-	(*LogBatch)(nil),                   // 40: verdict.v1.LogBatch
-	(*LogRecord)(nil),                  // 41: verdict.v1.LogRecord
-	(*Decision)(nil),                   // 42: verdict.v1.Decision
-	(*Done)(nil),                       // 43: verdict.v1.Done
-	(*Prune)(nil),                      // 44: verdict.v1.Prune
-	(*StateSnapshot)(nil),              // 45: verdict.v1.StateSnapshot
-	(*ClusterSnapshot)(nil),            // 46: verdict.v1.ClusterSnapshot
+	(*StagedMessage)(nil),              // 4: verdict.v1.StagedMessage
+	(*StageMessagesRequest)(nil),       // 5: verdict.v1.StageMessagesRequest
+	(*StageMessagesResponse)(nil),      // 6: verdict.v1.StageMessagesResponse
+	(*BeginRequest)(nil),               // 7: verdict.v1.BeginRequest
+	(*BeginResponse)(nil),              // 8: verdict.v1.BeginResponse
+	(*EnlistRequest)(nil),              // 9: verdict.v1.EnlistRequest
+	(*EnlistResponse)(nil),             // 10: verdict.v1.EnlistResponse
+	(*EnlistResult)(nil),               // 11: verdict.v1.EnlistResult
+	(*CommitRequest)(nil),              // 12: verdict.v1.CommitRequest
+	(*CommitResponse)(nil),             // 13: verdict.v1.CommitResponse
+	(*AbortRequest)(nil),               // 14: verdict.v1.AbortRequest
+	(*AbortResponse)(nil),              // 15: verdict.v1.AbortResponse
+	(*OutcomeRequest)(nil),             // 16: verdict.v1.OutcomeRequest
+	(*OutcomeResponse)(nil),            // 17: verdict.v1.OutcomeResponse
+	(*GetTransactionRequest)(nil),      // 18: verdict.v1.GetTransactionRequest
+	(*GetTransactionResponse)(nil),     // 19: verdict.v1.GetTransactionResponse
+	(*ListTransactionsRequest)(nil),    // 20: verdict.v1.ListTransactionsRequest
+	(*ListTransactionsResponse)(nil),   // 21: verdict.v1.ListTransactionsResponse
+	(*Transaction)(nil),                // 22: verdict.v1.Transaction
+	(*PrepareRequest)(nil),             // 23: verdict.v1.PrepareRequest
+	(*PrepareResponse)(nil),            // 24: verdict.v1.PrepareResponse
+	(*PrepareVote)(nil),                // 25: verdict.v1.PrepareVote
+	(*DecisionRequest)(nil),            // 26: verdict.v1.DecisionRequest
+	(*DecisionResponse)(nil),           // 27: verdict.v1.DecisionResponse
+	(*RetryTransactionRequest)(nil),    // 28: verdict.v1.RetryTransactionRequest
+	(*RetryTransactionResponse)(nil),   // 29: verdict.v1.RetryTransactionResponse
+	(*AddMemberRequest)(nil),           // 30: verdict.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),          // 31: verdict.v1.AddMemberResponse
+	(*RemoveMemberRequest)(nil),        // 32: verdict.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),       // 33: verdict.v1.RemoveMemberResponse
+	(*TransferLeadershipRequest)(nil),  // 34: verdict.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 35: verdict.v1.TransferLeadershipResponse
+	(*StatusRequest)(nil),              // 36: verdict.v1.StatusRequest
+	(*StatusResponse)(nil),             // 37: verdict.v1.StatusResponse
+	(*MembersRequest)(nil),             // 38: verdict.v1.MembersRequest
+	(*MembersResponse)(nil),            // 39: verdict.v1.MembersResponse
+	(*Member)(nil),                     // 40: verdict.v1.Member
+	(*RaftMessage)(nil),                // 41: verdict.v1.RaftMessage
+	(*RaftAck)(nil),                    // 42: verdict.v1.RaftAck
+	(*LogBatch)(nil),                   // 43: verdict.v1.LogBatch
+	(*LogRecord)(nil),                  // 44: verdict.v1.LogRecord
+	(*Decision)(nil),                   // 45: verdict.v1.Decision
+	(*Done)(nil),                       // 46: verdict.v1.Done
+	(*Prune)(nil),                      // 47: verdict.v1.Prune
+	(*StateSnapshot)(nil),              // 48: verdict.v1.StateSnapshot
+	(*ClusterSnapshot)(nil),            // 49: verdict.v1.ClusterSnapshot
+	nil,                                // 50: verdict.v1.StagedMessage.HeadersEntry
 }
 var file_verdict_v1_verdict_proto_depIdxs = []int32{
-	3,  // 0: verdict.v1.EnlistRequest.participant:type_name -> verdict.v1.ParticipantRef
-	8,  // 1: verdict.v1.EnlistResponse.results:type_name -> verdict.v1.EnlistResult
-	3,  // 2: verdict.v1.CommitRequest.participants:type_name -> verdict.v1.ParticipantRef
-	0,  // 3: verdict.v1.CommitResponse.outcome:type_name -> verdict.v1.Outcome
-	0,  // 4: verdict.v1.AbortResponse.outcome:type_name -> verdict.v1.Outcome
-	0,  // 5: verdict.v1.OutcomeResponse.outcome:type_name -> verdict.v1.Outcome
-	19, // 6: verdict.v1.GetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
-	1,  // 7: verdict.v1.ListTransactionsRequest.state:type_name -> verdict.v1.TxState
-	19, // 8: verdict.v1.ListTransactionsResponse.transactions:type_name -> verdict.v1.Transaction
-	1,  // 9: verdict.v1.Transaction.state:type_name -> verdict.v1.TxState
-	3,  // 10: verdict.v1.Transaction.participants:type_name -> verdict.v1.ParticipantRef
-	22, // 11: verdict.v1.PrepareResponse.votes:type_name -> verdict.v1.PrepareVote
-	2,  // 12: verdict.v1.PrepareVote.vote:type_name -> verdict.v1.Vote
-	19, // 13: verdict.v1.RetryTransactionResponse.transaction:type_name -> verdict.v1.Transaction
-	37, // 14: verdict.v1.AddMemberResponse.members:type_name -> verdict.v1.Member
-	37, // 15: verdict.v1.RemoveMemberResponse.members:type_name -> verdict.v1.Member
-	37, // 16: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
-	37, // 17: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
-	41, // 18: verdict.v1.LogBatch.records:type_name -> verdict.v1.LogRecord
-	42, // 19: verdict.v1.LogRecord.decision:type_name -> verdict.v1.Decision
-	43, // 20: verdict.v1.LogRecord.done:type_name -> verdict.v1.Done
-	44, // 21: verdict.v1.LogRecord.prune:type_name -> verdict.v1.Prune
-	0,  // 22: verdict.v1.Decision.outcome:type_name -> verdict.v1.Outcome
-	3,  // 23: verdict.v1.Decision.participants:type_name -> verdict.v1.ParticipantRef
-	19, // 24: verdict.v1.StateSnapshot.transactions:type_name -> verdict.v1.Transaction
-	37, // 25: verdict.v1.ClusterSnapshot.members:type_name -> verdict.v1.Member
-	4,  // 26: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
-	6,  // 27: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
-	9,  // 28: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
-	11, // 29: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
-	13, // 30: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
-	15, // 31: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
-	17, // 32: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
-	20, // 33: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
-	23, // 34: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
-	23, // 35: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
-	33, // 36: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
-	35, // 37: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
-	25, // 38: verdict.v1.Admin.RetryTransaction:input_type -> verdict.v1.RetryTransactionRequest
-	27, // 39: verdict.v1.Admin.AddMember:input_type -> verdict.v1.AddMemberRequest
-	29, // 40: verdict.v1.Admin.RemoveMember:input_type -> verdict.v1.RemoveMemberRequest
-	31, // 41: verdict.v1.Admin.TransferLeadership:input_type -> verdict.v1.TransferLeadershipRequest
-	38, // 42: verdict.v1.Raft.Send:input_type -> verdict.v1.RaftMessage
-	5,  // 43: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
-	7,  // 44: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
-	10, // 45: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
-	12, // 46: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
-	14, // 47: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
-	16, // 48: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
-	18, // 49: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
-	21, // 50: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
-	24, // 51: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
-	24, // 52: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
-	34, // 53: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
-	36, // 54: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
-	26, // 55: verdict.v1.Admin.RetryTransaction:output_type -> verdict.v1.RetryTransactionResponse
-	28, // 56: verdict.v1.Admin.AddMember:output_type -> verdict.v1.AddMemberResponse
-	30, // 57: verdict.v1.Admin.RemoveMember:output_type -> verdict.v1.RemoveMemberResponse
-	32, // 58: verdict.v1.Admin.TransferLeadership:output_type -> verdict.v1.TransferLeadershipResponse
-	39, // 59: verdict.v1.Raft.Send:output_type -> verdict.v1.RaftAck
-	43, // [43:60] is the sub-list for method output_type
-	26, // [26:43] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	50, // 0: verdict.v1.StagedMessage.headers:type_name -> verdict.v1.StagedMessage.HeadersEntry
+	4,  // 1: verdict.v1.StageMessagesRequest.messages:type_name -> verdict.v1.StagedMessage
+	3,  // 2: verdict.v1.EnlistRequest.participant:type_name -> verdict.v1.ParticipantRef
+	11, // 3: verdict.v1.EnlistResponse.results:type_name -> verdict.v1.EnlistResult
+	3,  // 4: verdict.v1.CommitRequest.participants:type_name -> verdict.v1.ParticipantRef
+	4,  // 5: verdict.v1.CommitRequest.messages:type_name -> verdict.v1.StagedMessage
+	0,  // 6: verdict.v1.CommitResponse.outcome:type_name -> verdict.v1.Outcome
+	0,  // 7: verdict.v1.AbortResponse.outcome:type_name -> verdict.v1.Outcome
+	0,  // 8: verdict.v1.OutcomeResponse.outcome:type_name -> verdict.v1.Outcome
+	22, // 9: verdict.v1.GetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	1,  // 10: verdict.v1.ListTransactionsRequest.state:type_name -> verdict.v1.TxState
+	22, // 11: verdict.v1.ListTransactionsResponse.transactions:type_name -> verdict.v1.Transaction
+	1,  // 12: verdict.v1.Transaction.state:type_name -> verdict.v1.TxState
+	3,  // 13: verdict.v1.Transaction.participants:type_name -> verdict.v1.ParticipantRef
+	4,  // 14: verdict.v1.Transaction.messages:type_name -> verdict.v1.StagedMessage
+	25, // 15: verdict.v1.PrepareResponse.votes:type_name -> verdict.v1.PrepareVote
+	2,  // 16: verdict.v1.PrepareVote.vote:type_name -> verdict.v1.Vote
+	22, // 17: verdict.v1.RetryTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	40, // 18: verdict.v1.AddMemberResponse.members:type_name -> verdict.v1.Member
+	40, // 19: verdict.v1.RemoveMemberResponse.members:type_name -> verdict.v1.Member
+	40, // 20: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
+	40, // 21: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
+	44, // 22: verdict.v1.LogBatch.records:type_name -> verdict.v1.LogRecord
+	45, // 23: verdict.v1.LogRecord.decision:type_name -> verdict.v1.Decision
+	46, // 24: verdict.v1.LogRecord.done:type_name -> verdict.v1.Done
+	47, // 25: verdict.v1.LogRecord.prune:type_name -> verdict.v1.Prune
+	0,  // 26: verdict.v1.Decision.outcome:type_name -> verdict.v1.Outcome
+	3,  // 27: verdict.v1.Decision.participants:type_name -> verdict.v1.ParticipantRef
+	4,  // 28: verdict.v1.Decision.messages:type_name -> verdict.v1.StagedMessage
+	22, // 29: verdict.v1.StateSnapshot.transactions:type_name -> verdict.v1.Transaction
+	40, // 30: verdict.v1.ClusterSnapshot.members:type_name -> verdict.v1.Member
+	7,  // 31: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
+	9,  // 32: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
+	12, // 33: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
+	14, // 34: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
+	16, // 35: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
+	18, // 36: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
+	20, // 37: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
+	5,  // 38: verdict.v1.Coordinator.StageMessages:input_type -> verdict.v1.StageMessagesRequest
+	23, // 39: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
+	26, // 40: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
+	26, // 41: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
+	36, // 42: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
+	38, // 43: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
+	28, // 44: verdict.v1.Admin.RetryTransaction:input_type -> verdict.v1.RetryTransactionRequest
+	30, // 45: verdict.v1.Admin.AddMember:input_type -> verdict.v1.AddMemberRequest
+	32, // 46: verdict.v1.Admin.RemoveMember:input_type -> verdict.v1.RemoveMemberRequest
+	34, // 47: verdict.v1.Admin.TransferLeadership:input_type -> verdict.v1.TransferLeadershipRequest
+	41, // 48: verdict.v1.Raft.Send:input_type -> verdict.v1.RaftMessage
+	8,  // 49: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
+	10, // 50: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
+	13, // 51: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
+	15, // 52: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
+	17, // 53: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
+	19, // 54: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
+	21, // 55: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
+	6,  // 56: verdict.v1.Coordinator.StageMessages:output_type -> verdict.v1.StageMessagesResponse
+	24, // 57: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
+	27, // 58: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
+	27, // 59: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
+	37, // 60: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
+	39, // 61: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
+	29, // 62: verdict.v1.Admin.RetryTransaction:output_type -> verdict.v1.RetryTransactionResponse
+	31, // 63: verdict.v1.Admin.AddMember:output_type -> verdict.v1.AddMemberResponse
+	33, // 64: verdict.v1.Admin.RemoveMember:output_type -> verdict.v1.RemoveMemberResponse
+	35, // 65: verdict.v1.Admin.TransferLeadership:output_type -> verdict.v1.TransferLeadershipResponse
+	42, // 66: verdict.v1.Raft.Send:output_type -> verdict.v1.RaftAck
+	49, // [49:67] is the sub-list for method output_type
+	31, // [31:49] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_verdict_v1_verdict_proto_init() }
@@ -2958,7 +3189,7 @@ func file_verdict_v1_verdict_proto_init() {
 	if File_verdict_v1_verdict_proto != nil {
 		return
 	}
-	file_verdict_v1_verdict_proto_msgTypes[38].OneofWrappers = []any{
+	file_verdict_v1_verdict_proto_msgTypes[41].OneofWrappers = []any{
 		(*LogRecord_Decision)(nil),
 		(*LogRecord_Done)(nil),
 		(*LogRecord_Prune)(nil),
@@ -2969,7 +3200,7 @@ func file_verdict_v1_verdict_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_verdict_v1_verdict_proto_rawDesc), len(file_verdict_v1_verdict_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   44,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   4,
 		},

@@ -31,6 +31,7 @@ const (
 	Coordinator_Outcome_FullMethodName          = "/verdict.v1.Coordinator/Outcome"
 	Coordinator_GetTransaction_FullMethodName   = "/verdict.v1.Coordinator/GetTransaction"
 	Coordinator_ListTransactions_FullMethodName = "/verdict.v1.Coordinator/ListTransactions"
+	Coordinator_StageMessages_FullMethodName    = "/verdict.v1.Coordinator/StageMessages"
 )
 
 // CoordinatorClient is the client API for Coordinator service.
@@ -44,6 +45,10 @@ type CoordinatorClient interface {
 	Outcome(ctx context.Context, in *OutcomeRequest, opts ...grpc.CallOption) (*OutcomeResponse, error)
 	GetTransaction(ctx context.Context, in *GetTransactionRequest, opts ...grpc.CallOption) (*GetTransactionResponse, error)
 	ListTransactions(ctx context.Context, in *ListTransactionsRequest, opts ...grpc.CallOption) (*ListTransactionsResponse, error)
+	// StageMessages adds messages to an ACTIVE transaction at the leader: they
+	// are published to NATS JetStream in phase 2 if, and only if, the
+	// transaction commits. The initiator or any participant may call it.
+	StageMessages(ctx context.Context, in *StageMessagesRequest, opts ...grpc.CallOption) (*StageMessagesResponse, error)
 }
 
 type coordinatorClient struct {
@@ -124,6 +129,16 @@ func (c *coordinatorClient) ListTransactions(ctx context.Context, in *ListTransa
 	return out, nil
 }
 
+func (c *coordinatorClient) StageMessages(ctx context.Context, in *StageMessagesRequest, opts ...grpc.CallOption) (*StageMessagesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StageMessagesResponse)
+	err := c.cc.Invoke(ctx, Coordinator_StageMessages_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CoordinatorServer is the server API for Coordinator service.
 // All implementations must embed UnimplementedCoordinatorServer
 // for forward compatibility.
@@ -135,6 +150,10 @@ type CoordinatorServer interface {
 	Outcome(context.Context, *OutcomeRequest) (*OutcomeResponse, error)
 	GetTransaction(context.Context, *GetTransactionRequest) (*GetTransactionResponse, error)
 	ListTransactions(context.Context, *ListTransactionsRequest) (*ListTransactionsResponse, error)
+	// StageMessages adds messages to an ACTIVE transaction at the leader: they
+	// are published to NATS JetStream in phase 2 if, and only if, the
+	// transaction commits. The initiator or any participant may call it.
+	StageMessages(context.Context, *StageMessagesRequest) (*StageMessagesResponse, error)
 	mustEmbedUnimplementedCoordinatorServer()
 }
 
@@ -165,6 +184,9 @@ func (UnimplementedCoordinatorServer) GetTransaction(context.Context, *GetTransa
 }
 func (UnimplementedCoordinatorServer) ListTransactions(context.Context, *ListTransactionsRequest) (*ListTransactionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListTransactions not implemented")
+}
+func (UnimplementedCoordinatorServer) StageMessages(context.Context, *StageMessagesRequest) (*StageMessagesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StageMessages not implemented")
 }
 func (UnimplementedCoordinatorServer) mustEmbedUnimplementedCoordinatorServer() {}
 func (UnimplementedCoordinatorServer) testEmbeddedByValue()                     {}
@@ -313,6 +335,24 @@ func _Coordinator_ListTransactions_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Coordinator_StageMessages_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StageMessagesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoordinatorServer).StageMessages(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Coordinator_StageMessages_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoordinatorServer).StageMessages(ctx, req.(*StageMessagesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Coordinator_ServiceDesc is the grpc.ServiceDesc for Coordinator service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -347,6 +387,10 @@ var Coordinator_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListTransactions",
 			Handler:    _Coordinator_ListTransactions_Handler,
+		},
+		{
+			MethodName: "StageMessages",
+			Handler:    _Coordinator_StageMessages_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

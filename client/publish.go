@@ -1,0 +1,57 @@
+package client
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/verdict-tx/verdict/internal/staged"
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// PublishOption configures a message staged by Tx.Publish.
+type PublishOption func(*verdictv1.StagedMessage) error
+
+// WithHeader sets a header of the published message. Nats-Msg-Id is
+// reserved: the coordinator sets it to "<txid>/<n>".
+func WithHeader(name, value string) PublishOption {
+	return func(m *verdictv1.StagedMessage) error {
+		if err := staged.ValidateHeader(name); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidOption, err)
+		}
+		if m.Headers == nil {
+			m.Headers = map[string]string{}
+		}
+		m.Headers[name] = value
+		return nil
+	}
+}
+
+// Publish stages a message in the transaction: the coordinator publishes
+// it to NATS JetStream, on subject, if and only if the transaction commits
+// (never when it aborts), with the header Nats-Msg-Id = "<txid>/<n>" so
+// that a stream's duplicate window keeps exactly one copy. Messages are
+// buffered here and sent with Commit, where the coordinator refuses them
+// (ResourceExhausted) beyond its limit per transaction (--max-staged-bytes,
+// default 1 MiB) or when it has no NATS configured (FailedPrecondition);
+// the transaction is then aborted. data is copied.
+//
+// Participants stage messages with natsmsg.Stage, which calls Publish when
+// its context carries a Tx.
+func (tx *Tx) Publish(subject string, data []byte, opts ...PublishOption) error {
+	if err := staged.ValidateSubject(subject); err != nil {
+		return err
+	}
+	m := &verdictv1.StagedMessage{Subject: subject, Data: slices.Clone(data)}
+	for _, opt := range opts {
+		if err := opt(m); err != nil {
+			return err
+		}
+	}
+	if tx.done.Load() {
+		return ErrTxDone
+	}
+	tx.mu.Lock()
+	tx.messages = append(tx.messages, m)
+	tx.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,129 @@
+package coordinator
+
+import (
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// EventSubjectPrefix is where lifecycle events are published: each on
+// EventSubjectPrefix + kind (verdict.events.committed, ...), so a
+// dashboard or an audit stream subscribes to "verdict.events.>".
+const EventSubjectPrefix = "verdict.events."
+
+// Event kinds.
+const (
+	// EventCommitted: the leader decided COMMIT (logged, one-phase or
+	// read-only) and answered the initiator.
+	EventCommitted = "committed"
+	// EventAborted: the leader decided ABORT (a NO vote, an error, the
+	// deadline, the initiator's Abort).
+	EventAborted = "aborted"
+	// EventStuck: phase 2 of a decided transaction has failed to reach a
+	// participant (or JetStream) for longer than Config.StuckAfter.
+	EventStuck = "stuck"
+	// EventHeuristic: an operator resolved a transaction by hand. Reserved
+	// for the operator's heuristic decisions (tx forget).
+	EventHeuristic = "heuristic"
+)
+
+// defaultEventQueue bounds the events waiting to be published.
+const defaultEventQueue = 4096
+
+// Event is the JSON body of a lifecycle event.
+type Event struct {
+	TxID         string    `json:"txid"`
+	Kind         string    `json:"kind"`
+	Outcome      string    `json:"outcome"`
+	Reason       string    `json:"reason,omitempty"`
+	Participants []string  `json:"participants,omitempty"`
+	Time         time.Time `json:"time"`
+}
+
+// events publishes lifecycle events to core NATS, best effort: emit never
+// blocks (a full queue drops the event and counts it), and events are not
+// retried. They are for dashboards and audit trails, not for correctness;
+// a consumer that must see every outcome asks the coordinator.
+type events struct {
+	nc      *nats.Conn
+	log     *slog.Logger
+	q       chan Event
+	dropped atomic.Uint64
+	stop    chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
+}
+
+func newEvents(nc *nats.Conn, log *slog.Logger, queue int) *events {
+	if queue <= 0 {
+		queue = defaultEventQueue
+	}
+	e := &events{nc: nc, log: log, q: make(chan Event, queue), stop: make(chan struct{})}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.run()
+	}()
+	return e
+}
+
+// emit queues an event; a nil *events (NATS not configured) does nothing.
+func (e *events) emit(kind, txid string, o verdictv1.Outcome, reason string, parts []*verdictv1.ParticipantRef, now time.Time) {
+	if e == nil {
+		return
+	}
+	ev := Event{TxID: txid, Kind: kind, Outcome: outcomeWord(o), Reason: reason, Time: now.UTC()}
+	if len(parts) > 0 {
+		ev.Participants = make([]string, len(parts))
+		for i, p := range parts {
+			ev.Participants[i] = p.GetName()
+		}
+	}
+	select {
+	case e.q <- ev:
+	default:
+		if n := e.dropped.Add(1); n == 1 || n%1000 == 0 {
+			e.log.Warn("lifecycle event queue full: events dropped", "dropped_total", n)
+		}
+	}
+}
+
+// Dropped returns how many events were dropped because the queue was full
+// or NATS refused them.
+func (e *events) Dropped() uint64 {
+	if e == nil {
+		return 0
+	}
+	return e.dropped.Load()
+}
+
+func (e *events) run() {
+	for {
+		select {
+		case ev := <-e.q:
+			data, err := json.Marshal(ev)
+			if err == nil {
+				err = e.nc.Publish(EventSubjectPrefix+ev.Kind, data)
+			}
+			if err != nil {
+				if n := e.dropped.Add(1); n == 1 || n%1000 == 0 {
+					e.log.Warn("lifecycle event not published", "kind", ev.Kind, "txid", ev.TxID, "dropped_total", n, "err", err)
+				}
+			}
+		case <-e.stop:
+			return
+		}
+	}
+}
+
+// close stops the publisher; events still queued are dropped.
+func (e *events) close() {
+	e.once.Do(func() { close(e.stop) })
+	e.wg.Wait()
+}

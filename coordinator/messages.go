@@ -1,0 +1,103 @@
+package coordinator
+
+import (
+	"context"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/verdict-tx/verdict/internal/staged"
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// maxMessagesPerCall bounds the messages of one StageMessages or Commit.
+const maxMessagesPerCall = 1024
+
+// StageMessages adds messages to an ACTIVE transaction at the leader. They
+// ride with its COMMIT record and are published in phase 2 if and only if
+// it commits (see publishStaged). Refused: without NATS (FailedPrecondition),
+// once the transaction is preparing or decided, or past its deadline
+// (FailedPrecondition), and beyond Config.MaxStagedBytes for the whole
+// transaction (ResourceExhausted, nothing of the call is staged).
+func (c *Coordinator) StageMessages(ctx context.Context, req *verdictv1.StageMessagesRequest) (*verdictv1.StageMessagesResponse, error) {
+	if _, ok := c.leaderTerm(); !ok {
+		return nil, errNotLeader()
+	}
+	if c.nats == nil {
+		return nil, errMessagesOff(req.GetTxid())
+	}
+	id := req.GetTxid()
+	t, ok := c.active.get(id)
+	if !ok {
+		return nil, c.notActive(id)
+	}
+	size := stagedSize(req.GetMessages())
+	c.active.mu.Lock()
+	defer c.active.mu.Unlock()
+	switch {
+	case t.state != verdictv1.TxState_TX_STATE_ACTIVE:
+		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is %s; too late to stage messages", id, stateWord(t.state))
+	case c.cfg.clock.Now().After(t.deadline):
+		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s has passed its deadline", id)
+	}
+	if err := c.checkStagedSize(id, t.stagedBytes, size); err != nil {
+		return nil, err
+	}
+	t.messages = append(t.messages, req.GetMessages()...)
+	t.stagedBytes += size
+	return &verdictv1.StageMessagesResponse{Staged: uint32(len(t.messages))}, nil
+}
+
+// checkStagedSize refuses adding size bytes of messages to a transaction
+// holding have bytes of them already.
+func (c *Coordinator) checkStagedSize(id string, have, size int) error {
+	if have+size > c.cfg.maxStagedBytes {
+		return status.Errorf(codes.ResourceExhausted,
+			"verdict: transaction %s: staged messages would take %d bytes, more than the limit of %d bytes per transaction (coordinator flag --max-staged-bytes)",
+			id, have+size, c.cfg.maxStagedBytes)
+	}
+	return nil
+}
+
+func errMessagesOff(id string) error {
+	return status.Errorf(codes.FailedPrecondition,
+		"verdict: transaction %s: transactional messages are off: the coordinator has no NATS configured (start it with --nats-url)", id)
+}
+
+// stagedSize is the encoded size of msgs, as they travel in the COMMIT
+// record.
+func stagedSize(msgs []*verdictv1.StagedMessage) int {
+	n := 0
+	for _, m := range msgs {
+		n += proto.Size(m) + 4 // the field's tag and length
+	}
+	return n
+}
+
+func validateStageMessages(req *verdictv1.StageMessagesRequest) error {
+	if err := validateTxid(req.GetTxid()); err != nil {
+		return err
+	}
+	if len(req.GetMessages()) == 0 {
+		return status.Error(codes.InvalidArgument, "verdict: no messages to stage")
+	}
+	return validateMessages(req.GetMessages())
+}
+
+func validateMessages(msgs []*verdictv1.StagedMessage) error {
+	if len(msgs) > maxMessagesPerCall {
+		return status.Errorf(codes.ResourceExhausted, "verdict: %d messages in one call, more than %d", len(msgs), maxMessagesPerCall)
+	}
+	for i, m := range msgs {
+		if err := staged.ValidateSubject(m.GetSubject()); err != nil {
+			return status.Errorf(codes.InvalidArgument, "verdict: message %d: %v", i, err)
+		}
+		for k := range m.GetHeaders() {
+			if err := staged.ValidateHeader(k); err != nil {
+				return status.Errorf(codes.InvalidArgument, "verdict: message %d: %v", i, err)
+			}
+		}
+	}
+	return nil
+}
