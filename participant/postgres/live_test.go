@@ -113,9 +113,15 @@ type livePG struct {
 }
 
 // startPG starts a participant named branch over the fixture's database
-// on addr ("127.0.0.1:0" for any port), with coord for recovery, and
-// Starts its loops.
+// on addr ("127.0.0.1:0" for any port), with coord for recovery every
+// 50ms, and Starts its loops.
 func startPG(t *testing.T, f *fixture, branch, addr, coord string) *livePG {
+	return startPGEvery(t, f, branch, addr, coord, 50*time.Millisecond)
+}
+
+// startPGEvery is startPG with the given recovery interval; with none, the
+// participant's loops are not started at all.
+func startPGEvery(t *testing.T, f *fixture, branch, addr, coord string, recovery time.Duration) *livePG {
 	t.Helper()
 	ctx := testContext(t)
 	res, err := New(ctx, f.config(branch))
@@ -132,7 +138,7 @@ func startPG(t *testing.T, f *fixture, branch, addr, coord string) *livePG {
 		Address:          p.addr,
 		Resource:         res,
 		Coordinators:     []string{coord},
-		RecoveryInterval: 50 * time.Millisecond,
+		RecoveryInterval: max(recovery, time.Millisecond),
 		Logger:           testLogger().With("test", t.Name()),
 	})
 	if err != nil {
@@ -149,7 +155,9 @@ func startPG(t *testing.T, f *fixture, branch, addr, coord string) *livePG {
 		t.Fatal(err)
 	}
 	p.work = healthpb.NewHealthClient(p.cc)
-	p.srv.Start()
+	if recovery > 0 {
+		p.srv.Start()
+	}
 	t.Cleanup(p.stop)
 	return p
 }
@@ -254,7 +262,9 @@ func TestLiveRestartRecovers(t *testing.T) {
 			f := newFixture(t)
 			coord := startCoordinator(t)
 			branch := "orders-" + f.branch
-			orders := startPG(t, f, branch, "127.0.0.1:0", coord)
+			// No recovery loop: phase 2 must not reach it before it
+			// dies.
+			orders := startPGEvery(t, f, branch, "127.0.0.1:0", coord, 0)
 			stock := startPG(t, f, "stock-"+f.branch, "127.0.0.1:0", coord)
 			cl := dialInitiator(t, coord)
 			ctx := testContext(t)
