@@ -184,7 +184,9 @@ func (c *Coordinator) commitOnePhase(t *activeTx, p *verdictv1.ParticipantRef) b
 		return false
 	}
 	c.active.finish(t, verdictv1.Outcome_OUTCOME_COMMITTED, "", c.cfg.clock.Now())
-	c.emit(EventCommitted, t.id, verdictv1.Outcome_OUTCOME_COMMITTED, "", []*verdictv1.ParticipantRef{p})
+	if c.nats != nil { // no slice built for nothing
+		c.emit(EventCommitted, t.id, verdictv1.Outcome_OUTCOME_COMMITTED, "", []*verdictv1.ParticipantRef{p})
+	}
 	return true
 }
 

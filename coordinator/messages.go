@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -91,11 +92,11 @@ func validateMessages(msgs []*verdictv1.StagedMessage) error {
 	}
 	for i, m := range msgs {
 		if err := staged.ValidateSubject(m.GetSubject()); err != nil {
-			return status.Errorf(codes.InvalidArgument, "verdict: message %d: %v", i, err)
+			return status.Errorf(codes.InvalidArgument, "verdict: message %d: %s", i, strings.TrimPrefix(err.Error(), "verdict: "))
 		}
 		for k := range m.GetHeaders() {
 			if err := staged.ValidateHeader(k); err != nil {
-				return status.Errorf(codes.InvalidArgument, "verdict: message %d: %v", i, err)
+				return status.Errorf(codes.InvalidArgument, "verdict: message %d: %s", i, strings.TrimPrefix(err.Error(), "verdict: "))
 			}
 		}
 	}
