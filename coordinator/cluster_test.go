@@ -190,6 +190,14 @@ func startParticipant(t testing.TB, name string, coordinators []string) *testPar
 // res, a Resource over mem (a fault-injecting wrapper, in some tests).
 func startParticipantOver(t testing.TB, name string, coordinators []string, mem *participant.MemResource, res participant.Resource) *testParticipant {
 	t.Helper()
+	return startParticipantWith(t, name, coordinators, mem, res, nil)
+}
+
+// startParticipantWith is startParticipantOver with register, if set,
+// registering more services on the participant's gRPC server before it
+// serves.
+func startParticipantWith(t testing.TB, name string, coordinators []string, mem *participant.MemResource, res participant.Resource, register func(*grpc.Server)) *testParticipant {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -209,6 +217,9 @@ func startParticipantOver(t testing.TB, name string, coordinators []string, mem 
 	p.g = grpc.NewServer(grpc.UnaryInterceptor(p.srv.UnaryServerInterceptor()))
 	p.srv.Register(p.g)
 	worksvc.Register(p.g, p.res)
+	if register != nil {
+		register(p.g)
+	}
 	go p.g.Serve(l)
 	p.conn, err = grpc.NewClient(p.addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -204,8 +205,8 @@ func TestMessagesStagedByParticipant(t *testing.T) {
 	n := startNATS(t)
 	c := natsCluster(t, 3, n.url, func(cfg *Config) { cfg.MaxStagedBytes = 1024 })
 	c.leader()
-	p1 := startParticipant(t, "p1", c.endpoints())
-	registerStageService(p1.g)
+	mem := participant.NewMemResource()
+	p1 := startParticipantWith(t, "p1", c.endpoints(), mem, mem, registerStageService)
 	cl := dial(t, c.endpoints()...)
 	ctx := context.Background()
 
@@ -386,5 +387,61 @@ func TestLifecycleEvents(t *testing.T) {
 			t.Errorf("aborted event reason %q", ev.Reason)
 		}
 		delete(want, ev.TxID)
+	}
+}
+
+// TestMessagesRetriedUntilAcknowledged publishes on a subject no stream
+// captures: phase 2 keeps retrying, the transaction is reported stuck (an
+// event too), and once a stream captures the subject the message is
+// published once and DONE follows.
+func TestMessagesRetriedUntilAcknowledged(t *testing.T) {
+	n := startNATS(t)
+	sub, err := n.nc.SubscribeSync(EventSubjectPrefix + EventStuck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c := natsCluster(t, 1, n.url, func(cfg *Config) {
+		cfg.StuckAfter = 100 * time.Millisecond
+		cfg.MaxRetryBackoff = 50 * time.Millisecond
+	})
+	lead := c.leader()
+	cl := dial(t, c.endpoints()...)
+	ctx := context.Background()
+	tx, err := cl.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Publish("late.created", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m, err := sub.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatalf("no stuck event: %v", err)
+	}
+	var ev Event
+	if err := json.Unmarshal(m.Data, &ev); err != nil || ev.TxID != tx.ID() || !strings.Contains(ev.Reason, "staged messages") {
+		t.Fatalf("stuck event %s (%v), want %s stuck on its staged messages", m.Data, err, tx.ID())
+	}
+	got, err := lead.coord.GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: tx.ID()})
+	if err != nil || got.GetTransaction().GetDone() || !got.GetTransaction().GetStuck() || got.GetTransaction().GetStagedCount() != 1 {
+		t.Fatalf("GetTransaction = %v, %v; want stuck, undone, one staged message", got, err)
+	}
+
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	late, err := n.js.CreateStream(sctx, jetstream.StreamConfig{Name: "LATE", Subjects: []string{"late.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDecided(t, c, tx.ID(), verdictv1.TxState_TX_STATE_COMMITTED)
+	info, err := late.Info(sctx)
+	if err != nil || info.State.Msgs != 1 {
+		t.Fatalf("stream LATE holds %v messages (%v), want 1", info.State.Msgs, err)
 	}
 }
