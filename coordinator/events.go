@@ -96,12 +96,7 @@ func (e *events) emit(kind, txid string, o verdictv1.Outcome, reason string, par
 
 // Dropped returns how many events were dropped because the queue was full
 // or NATS refused them.
-func (e *events) Dropped() uint64 {
-	if e == nil {
-		return 0
-	}
-	return e.dropped.Load()
-}
+func (e *events) Dropped() uint64 { return e.dropped.Load() }
 
 func (e *events) run() {
 	for {

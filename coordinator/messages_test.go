@@ -388,6 +388,9 @@ func TestLifecycleEvents(t *testing.T) {
 		}
 		delete(want, ev.TxID)
 	}
+	if d := c.leader().EventsDropped(); d != 0 {
+		t.Errorf("%d events dropped", d)
+	}
 }
 
 // TestMessagesRetriedUntilAcknowledged publishes on a subject no stream

@@ -269,6 +269,15 @@ func (s *Server) goroutine(f func()) {
 // Addr is the address the node serves on.
 func (s *Server) Addr() string { return s.lis.Addr().String() }
 
+// EventsDropped is the number of lifecycle events this node dropped (its
+// queue was full, or NATS refused them); 0 without NATS.
+func (s *Server) EventsDropped() uint64 {
+	if s.coord.nats == nil {
+		return 0
+	}
+	return s.coord.nats.events.Dropped()
+}
+
 // Node is the node's Raft member (tests use it to inject faults).
 func (s *Server) Node() *txlog.Node { return s.node }
 
