@@ -10,6 +10,13 @@
 //     decisions batched into Raft proposals (proposer.go), phase-2 delivery
 //     with backoff (delivery.go), deadlines and recovery after a leader
 //     change (recovery.go).
+//   - Transactional messages: StageMessages and Commit's messages add to an
+//     active transaction (messages.go); they ride in its COMMIT record and
+//     State keeps them until DONE; phase 2 treats them as one more target,
+//     "@nats", which the leader publishes to JetStream with Nats-Msg-Id =
+//     <txid>/<n> (publish.go) over the node's NATS connection (nats.go).
+//     Lifecycle events go out best effort on verdict.events.<kind>
+//     (events.go).
 //   - The gRPC services (service.go, admin.go) validate input, forward to the
 //     leader when this node is a follower (forward.go) and map results to
 //     status codes; Server (server.go) wires a node together.
