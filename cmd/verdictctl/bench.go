@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/verdict-tx/verdict/internal/bench"
@@ -16,6 +17,8 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 	concurrency := fs.Int("concurrency", 64, "closed-loop workers")
 	participants := fs.Int("participants", 2, "in-memory participant services started in this process")
 	timeoutMs := fs.Int64("timeout-ms", 0, "each transaction's timeout in ms (0: the coordinator's default)")
+	scenario := fs.String("scenario", "mem", "mem: in-memory participants through the coordinator; pg-floor: the PostgreSQL work with no coordinator (PREPARE TRANSACTION + COMMIT PREPARED on two databases directly)")
+	pgDSN := fs.String("pg-dsn", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server for the pg scenarios; they create the databases "+strings.Join(bench.PGDatabases, " and ")+" beside its database")
 	return func(e *env, args []string) int {
 		if len(args) > 0 {
 			fmt.Fprintf(e.stderr, "verdictctl bench: unexpected argument %q\n", args[0])
@@ -32,20 +35,29 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 			return benchUsage(e, "--participants %d: want 0 to 64", *participants)
 		case *timeoutMs < 0:
 			return benchUsage(e, "--timeout-ms %d: must not be negative", *timeoutMs)
+		case *scenario != "mem" && *scenario != "pg-floor":
+			return benchUsage(e, "--scenario %q: want mem or pg-floor", *scenario)
 		}
 		if os.Getenv("GOGC") == "" {
 			// The load generator is allocation-heavy; see cmd/verdict.
 			debug.SetGCPercent(400)
 		}
 		eps, _ := e.endpointList()
-		res, err := bench.Run(e.ctx, bench.Config{
+		cfg := bench.Config{
 			Endpoints:    eps,
 			Duration:     *duration,
 			Warmup:       *warmup,
 			Concurrency:  *concurrency,
 			Participants: *participants,
 			TxTimeout:    time.Duration(*timeoutMs) * time.Millisecond,
-		})
+		}
+		var res *bench.Result
+		var err error
+		if *scenario == "pg-floor" {
+			res, err = bench.RunPGFloor(e.ctx, cfg, *pgDSN)
+		} else {
+			res, err = bench.Run(e.ctx, cfg)
+		}
 		if res == nil {
 			// The flags were checked above: this is a failure to set up
 			// (listen, dial), not bad input.
@@ -58,7 +70,7 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 		if e.json() {
 			_ = writeJSON(e.stdout, res)
 		} else {
-			fmt.Fprintf(e.stdout, "%d participants, concurrency %d, %.1fs\n", res.Participants, res.Concurrency, res.DurationSec)
+			fmt.Fprintf(e.stdout, "scenario %s, %d participants, concurrency %d, %.1fs\n", *scenario, res.Participants, res.Concurrency, res.DurationSec)
 			fmt.Fprintf(e.stdout, "commits/s  %.1f\ncommits    %d\naborts     %d\nerrors     %d\n", res.CommitsPerSec, res.Commits, res.Aborts, res.Errors)
 			fmt.Fprintf(e.stdout, "latency (Begin → Commit answered), ms: p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f\n", res.P50, res.P90, res.P99, res.P999)
 			fmt.Fprintf(e.stdout, "Commit call alone, ms:                 p50 %.3f  p99 %.3f\n", res.CommitP50, res.CommitP99)

@@ -108,15 +108,37 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	defer cl.Close()
 
+	var opts []client.TxOption
+	if cfg.TxTimeout > 0 {
+		opts = append(opts, client.WithTimeout(cfg.TxTimeout))
+	}
+	workers, elapsed := runWorkers(ctx, cfg, func(int) txFunc {
+		return func(ctx context.Context) (time.Time, error) { return runTx(ctx, cl, parts, opts) }
+	})
+	res := &Result{Concurrency: cfg.Concurrency, Participants: cfg.Participants, Unresolved: waitResolved(ctx, parts)}
+	for _, p := range parts {
+		res.Violations += len(p.res.Violations())
+	}
+	res.collect(workers, elapsed)
+	return res, ctx.Err()
+}
+
+// txFunc runs one transaction and returns when its commit began; an error
+// matching client.ErrAborted counts as an abort.
+type txFunc func(ctx context.Context) (commitStart time.Time, err error)
+
+// runWorkers runs cfg.Concurrency closed-loop workers, worker i running
+// do(i) back to back, for cfg.Warmup and then cfg.Duration, and returns them
+// with the measured time.
+func runWorkers(ctx context.Context, cfg Config, do func(i int) txFunc) ([]*worker, time.Duration) {
 	var (
 		wg      sync.WaitGroup
 		workers = make([]*worker, cfg.Concurrency)
-		start   = time.Now()
-		measure = start.Add(cfg.Warmup)
+		measure = time.Now().Add(cfg.Warmup)
 		end     = measure.Add(cfg.Duration)
 	)
 	for i := range workers {
-		w := &worker{cl: cl, parts: parts, timeout: cfg.TxTimeout, measureFrom: measure, end: end}
+		w := &worker{do: do(i), measureFrom: measure, end: end}
 		workers[i] = w
 		wg.Add(1)
 		go func() {
@@ -125,17 +147,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(measure)
-	if ctx.Err() == nil {
-		elapsed = cfg.Duration
+	if ctx.Err() != nil {
+		return workers, time.Since(measure)
 	}
-	unresolved := waitResolved(ctx, parts)
+	return workers, cfg.Duration
+}
 
+// collect adds up the workers' counts and latencies over a measured run of
+// elapsed.
+func (res *Result) collect(workers []*worker, elapsed time.Duration) {
 	var all, commit histogram
-	res := &Result{Concurrency: cfg.Concurrency, Participants: cfg.Participants, DurationSec: elapsed.Seconds(), Unresolved: unresolved}
-	for _, p := range parts {
-		res.Violations += len(p.res.Violations())
-	}
+	res.DurationSec = elapsed.Seconds()
 	seen := map[string]bool{}
 	for _, w := range workers {
 		all.merge(&w.tx)
@@ -155,14 +177,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.P50, res.P90 = ms(all.percentile(0.50)), ms(all.percentile(0.90))
 	res.P99, res.P999 = ms(all.percentile(0.99)), ms(all.percentile(0.999))
 	res.CommitP50, res.CommitP99 = ms(commit.percentile(0.50)), ms(commit.percentile(0.99))
-	return res, ctx.Err()
 }
 
 // worker runs transactions back to back until end.
 type worker struct {
-	cl          *client.Client
-	parts       []*memParticipant
-	timeout     time.Duration
+	do          txFunc
 	measureFrom time.Time
 	end         time.Time
 
@@ -172,16 +191,12 @@ type worker struct {
 }
 
 func (w *worker) run(ctx context.Context) {
-	var opts []client.TxOption
-	if w.timeout > 0 {
-		opts = append(opts, client.WithTimeout(w.timeout))
-	}
 	for ctx.Err() == nil {
 		t0 := time.Now()
 		if t0.After(w.end) {
 			return
 		}
-		commitStart, err := w.one(ctx, opts)
+		commitStart, err := w.do(ctx)
 		done := time.Now()
 		if t0.Before(w.measureFrom) || done.After(w.end) {
 			continue
@@ -202,14 +217,15 @@ func (w *worker) run(ctx context.Context) {
 	}
 }
 
-// one runs one transaction and returns when its Commit was sent.
-func (w *worker) one(ctx context.Context, opts []client.TxOption) (time.Time, error) {
-	tx, err := w.cl.Begin(ctx, opts...)
+// runTx runs one transaction (Begin, a call to each participant, Commit)
+// and returns when its Commit was sent.
+func runTx(ctx context.Context, cl *client.Client, parts []*memParticipant, opts []client.TxOption) (time.Time, error) {
+	tx, err := cl.Begin(ctx, opts...)
 	if err != nil {
 		return time.Now(), fmt.Errorf("begin: %w", err)
 	}
 	tctx := tx.Context(ctx)
-	for _, p := range w.parts {
+	for _, p := range parts {
 		if err := worksvc.Stage(tctx, p.conn, tx.ID()); err != nil {
 			_ = tx.Abort(ctx, "bench: stage failed")
 			return time.Now(), fmt.Errorf("stage at %s: %w", p.name, err)
