@@ -5,21 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
-
-// txidCreated returns a UUIDv7 txid created at t that no coordinator began.
-func txidCreated(t time.Time) string {
-	u := uuid.Must(uuid.NewV7())
-	ms := t.UnixMilli()
-	for i := 0; i < 6; i++ {
-		u[i] = byte(ms >> (8 * (5 - i)))
-	}
-	return u.String()
-}
 
 // A done transaction stays answerable for the retention window; after it,
 // the leader prunes it and every question about it, or about any txid
@@ -70,10 +58,10 @@ func TestRetentionExpires(t *testing.T) {
 		if err != nil || resp.GetOutcome() != verdictv1.Outcome_OUTCOME_EXPIRED {
 			t.Errorf("Commit of a pruned transaction = %v, %v; want EXPIRED", resp, err)
 		}
-		if o := outcome(txidCreated(time.Now().Add(-time.Hour))); o != verdictv1.Outcome_OUTCOME_EXPIRED {
+		if o := outcome(txidAt(time.Now().Add(-time.Hour).UnixMilli(), 1)); o != verdictv1.Outcome_OUTCOME_EXPIRED {
 			t.Errorf("Outcome of an unknown txid from before the window = %v, want EXPIRED", o)
 		}
-		if o := outcome(txidCreated(time.Now())); o != verdictv1.Outcome_OUTCOME_ABORTED {
+		if o := outcome(txidAt(time.Now().UnixMilli(), 2)); o != verdictv1.Outcome_OUTCOME_ABORTED {
 			t.Errorf("Outcome of an unknown txid from within the window = %v, want ABORTED (presumed)", o)
 		}
 	}
