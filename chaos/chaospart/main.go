@@ -10,6 +10,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -84,7 +85,7 @@ func run(args []string) error {
 	g := grpc.NewServer(grpc.UnaryInterceptor(p.UnaryServerInterceptor()))
 	p.Register(g)
 	// The journal records the transaction, not the data: the key is ignored.
-	worksvc.RegisterFunc(g, func(txid, _ string) error { return res.Stage(txid) })
+	worksvc.RegisterFunc(g, func(_ context.Context, txid, _ string) error { return res.Stage(txid) })
 	p.Start()
 	logger.Info("chaospart serving", "name", *name, "addr", l.Addr().String(), "journal", *path)
 

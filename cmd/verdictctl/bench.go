@@ -15,9 +15,9 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 	duration := fs.Duration("duration", 10*time.Second, "how long to measure")
 	warmup := fs.Duration("warmup", time.Second, "how long to run before measuring")
 	concurrency := fs.Int("concurrency", 64, "closed-loop workers")
-	participants := fs.Int("participants", 2, "in-memory participant services started in this process")
+	participants := fs.Int("participants", 2, "in-memory participant services started in this process (scenario mem; the pg scenarios have two)")
 	timeoutMs := fs.Int64("timeout-ms", 0, "each transaction's timeout in ms (0: the coordinator's default)")
-	scenario := fs.String("scenario", "mem", "mem: in-memory participants through the coordinator; pg-floor: the PostgreSQL work with no coordinator (PREPARE TRANSACTION + COMMIT PREPARED on two databases directly)")
+	scenario := fs.String("scenario", "mem", "mem: in-memory participants through the coordinator; pg: two PostgreSQL participants (participant/postgres, one database each) through the coordinator; pg-floor: the PostgreSQL work with no coordinator (PREPARE TRANSACTION + COMMIT PREPARED on two databases directly)")
 	pgDSN := fs.String("pg-dsn", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server for the pg scenarios; they create the databases "+strings.Join(bench.PGDatabases, " and ")+" beside its database")
 	return func(e *env, args []string) int {
 		if len(args) > 0 {
@@ -35,8 +35,8 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 			return benchUsage(e, "--participants %d: want 0 to 64", *participants)
 		case *timeoutMs < 0:
 			return benchUsage(e, "--timeout-ms %d: must not be negative", *timeoutMs)
-		case *scenario != "mem" && *scenario != "pg-floor":
-			return benchUsage(e, "--scenario %q: want mem or pg-floor", *scenario)
+		case *scenario != "mem" && *scenario != "pg" && *scenario != "pg-floor":
+			return benchUsage(e, "--scenario %q: want mem, pg or pg-floor", *scenario)
 		}
 		if os.Getenv("GOGC") == "" {
 			// The load generator is allocation-heavy; see cmd/verdict.
@@ -53,9 +53,12 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 		}
 		var res *bench.Result
 		var err error
-		if *scenario == "pg-floor" {
+		switch *scenario {
+		case "pg":
+			res, err = bench.RunPG(e.ctx, cfg, *pgDSN)
+		case "pg-floor":
 			res, err = bench.RunPGFloor(e.ctx, cfg, *pgDSN)
-		} else {
+		default:
 			res, err = bench.Run(e.ctx, cfg)
 		}
 		if res == nil {

@@ -47,3 +47,20 @@ func TestBenchPGFloor(t *testing.T) {
 		t.Errorf("unknown scenario: exit %d, want %d", code, exitUsage)
 	}
 }
+
+func TestBenchPG(t *testing.T) {
+	requirePostgres(t)
+	addr := startNode(t)
+	code, out, errs := ctl(t, "bench", "--endpoints", addr, "--scenario", "pg", "--pg-dsn", benchPGDSN,
+		"--duration", "1s", "--warmup", "100ms", "--concurrency", "4", "-o", "json")
+	if code != exitOK {
+		t.Fatalf("bench pg: exit %d: %s", code, errs)
+	}
+	var res map[string]float64
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("bench json: %v: %s", err, out)
+	}
+	if res["commits"] <= 0 || res["errors"] != 0 || res["violations"] != 0 || res["unresolved"] != 0 || res["participants"] != 2 {
+		t.Fatalf("bench pg = %s; want commits through two PostgreSQL participants, no errors or violations, nothing left prepared", out)
+	}
+}

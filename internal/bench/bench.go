@@ -237,8 +237,14 @@ func runTx(ctx context.Context, cl *client.Client, parts []*memParticipant, opts
 
 // memParticipant is an in-memory participant service in this process.
 type memParticipant struct {
+	service
+	res *participant.MemResource
+}
+
+// service is a participant service this process serves, and the
+// connection its benchmark calls go through.
+type service struct {
 	name string
-	res  *participant.MemResource
 	srv  *participant.Server
 	g    *grpc.Server
 	conn *grpc.ClientConn
@@ -269,7 +275,7 @@ func startParticipant(name string, coordinators []string) (*memParticipant, erro
 		g.Stop()
 		return nil, err
 	}
-	return &memParticipant{name: name, res: res, srv: srv, g: g, conn: conn}, nil
+	return &memParticipant{service: service{name: name, srv: srv, g: g, conn: conn}, res: res}, nil
 }
 
 // waitResolved waits (bounded by phase2Wait) until no participant holds a
@@ -289,7 +295,7 @@ func waitResolved(ctx context.Context, parts []*memParticipant) int {
 	}
 }
 
-func (p *memParticipant) stop() {
+func (p *service) stop() {
 	p.conn.Close()
 	done := make(chan struct{})
 	go func() {

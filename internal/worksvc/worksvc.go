@@ -1,7 +1,8 @@
 // Package worksvc is a tiny business gRPC service, "verdict.work.Work/Stage",
 // that stages one key/value write into a participant's resource (a
-// participant.MemResource, or any other) under the caller's transaction. The benchmark and the end-to-end tests call it as the
-// "call to another service" that makes a participant enlist.
+// participant.MemResource, or any other) under the caller's transaction.
+// The benchmark and the end-to-end tests call it as the "call to another
+// service" that makes a participant enlist.
 package worksvc
 
 import (
@@ -21,12 +22,13 @@ const method = "/verdict.work.Work/Stage"
 // Register serves the Work service on s, staging writes into res: key is
 // written with the transaction's id as its value.
 func Register(s *grpc.Server, res *participant.MemResource) {
-	RegisterFunc(s, func(txid, key string) error { return res.Stage(txid, key, txid) })
+	RegisterFunc(s, func(_ context.Context, txid, key string) error { return res.Stage(txid, key, txid) })
 }
 
 // RegisterFunc serves the Work service on s, staging each call's key
-// through stage under the call's transaction.
-func RegisterFunc(s *grpc.Server, stage func(txid, key string) error) {
+// through stage under the call's transaction; ctx is the call's (it
+// carries the transaction: participant.TxFromContext).
+func RegisterFunc(s *grpc.Server, stage func(ctx context.Context, txid, key string) error) {
 	s.RegisterService(&grpc.ServiceDesc{
 		ServiceName: "verdict.work.Work",
 		HandlerType: (*any)(nil),
@@ -49,12 +51,12 @@ func RegisterFunc(s *grpc.Server, stage func(txid, key string) error) {
 	}, struct{}{})
 }
 
-func serve(ctx context.Context, stage func(txid, key string) error, in *wrapperspb.StringValue) (*emptypb.Empty, error) {
+func serve(ctx context.Context, stage func(ctx context.Context, txid, key string) error, in *wrapperspb.StringValue) (*emptypb.Empty, error) {
 	tx, ok := participant.TxFromContext(ctx)
 	if !ok {
 		return nil, status.Error(codes.FailedPrecondition, "work: call carries no transaction")
 	}
-	if err := stage(tx.ID, in.GetValue()); err != nil {
+	if err := stage(ctx, tx.ID, in.GetValue()); err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
 	}
 	return &emptypb.Empty{}, nil
