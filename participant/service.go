@@ -84,7 +84,11 @@ func no(reason string) *verdictv1.PrepareVote {
 	return &verdictv1.PrepareVote{Vote: verdictv1.Vote_VOTE_NO, Reason: reason}
 }
 
-// Commit commits each transaction of the batch. Every one is attempted; the
+// maxDecideParallel bounds the outcomes of one Commit or Abort batch
+// applied at once.
+const maxDecideParallel = 64
+
+// Commit commits each transaction of the batch, concurrently. Every one is attempted; the
 // first error is returned, so that the coordinator retries the whole batch
 // (Commit is idempotent).
 func (p *service) Commit(ctx context.Context, req *verdictv1.DecisionRequest) (*verdictv1.DecisionResponse, error) {
@@ -117,12 +121,32 @@ func (p *service) decide(ctx context.Context, req *verdictv1.DecisionRequest, ap
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
 	}
+	ids := req.GetTxids()
+	errs := make([]error, len(ids))
+	if len(ids) == 1 {
+		errs[0] = apply(ids[0])
+	} else {
+		// Concurrently, as in Prepare: a database applies a batch's
+		// outcomes in parallel, and one slow transaction does not hold
+		// up the others (whose locks the next transactions wait for).
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, maxDecideParallel)
+		for i, id := range ids {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				errs[i] = apply(id)
+			}()
+		}
+		wg.Wait()
+	}
 	var first error
-	for _, id := range req.GetTxids() {
-		if err := apply(id); err != nil {
-			p.s.log.Warn("verdict: phase 2 failed", "txid", id, "err", err)
+	for i, err := range errs {
+		if err != nil {
+			p.s.log.Warn("verdict: phase 2 failed", "txid", ids[i], "err", err)
 			if first == nil {
-				first = fmt.Errorf("verdict: transaction %s: %w", id, err)
+				first = fmt.Errorf("verdict: transaction %s: %w", ids[i], err)
 			}
 		}
 	}

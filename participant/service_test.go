@@ -1,9 +1,13 @@
 package participant
 
 import (
+	"context"
 	"errors"
+	"sync"
 	"testing"
+	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
@@ -177,5 +181,61 @@ func TestPrepareBatch(t *testing.T) {
 		if _, err := e.part.Prepare(ctx, &verdictv1.PrepareRequest{Txids: ids}); status.Code(err) != codes.InvalidArgument {
 			t.Errorf("Prepare(%v): %v, want InvalidArgument", ids, err)
 		}
+	}
+}
+
+// barrierResource commits only once n commits are in progress at once,
+// or fails after a bound: a batch applied one at a time fails.
+type barrierResource struct {
+	*MemResource
+	n       int
+	arrived chan struct{}
+	all     chan struct{}
+	once    sync.Once
+}
+
+func (r *barrierResource) Commit(ctx context.Context, id string) error {
+	select {
+	case r.arrived <- struct{}{}:
+	default:
+	}
+	if len(r.arrived) == r.n {
+		r.once.Do(func() { close(r.all) })
+	}
+	select {
+	case <-r.all:
+		return r.MemResource.Commit(ctx, id)
+	case <-time.After(5 * time.Second):
+		return errors.New("commits of the batch were not applied concurrently")
+	}
+}
+
+// TestBatchCommitConcurrent applies a Commit batch's outcomes at once, so
+// that one slow commit does not delay the rest of the batch.
+func TestBatchCommitConcurrent(t *testing.T) {
+	const n = 4
+	res := &barrierResource{MemResource: NewMemResource(), n: n, arrived: make(chan struct{}, n), all: make(chan struct{})}
+	srv, err := NewServer(Config{Name: "inventory", Address: "10.0.0.1:9000", Resource: res})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	part := verdictv1.NewParticipantClient(dial(t, serve(t, func(g *grpc.Server) { srv.Register(g) })))
+	ctx := testContext(t)
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = newTxID(t)
+		if err := res.Stage(ids[i], ids[i], "v"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := part.Prepare(ctx, &verdictv1.PrepareRequest{Txids: ids[i : i+1]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := part.Commit(ctx, decision(ids...)); err != nil {
+		t.Fatalf("Commit of a batch of %d: %v", n, err)
+	}
+	if _, committed, _ := res.Counts(); committed != n {
+		t.Errorf("committed = %d, want %d", committed, n)
 	}
 }
