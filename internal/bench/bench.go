@@ -86,34 +86,23 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	parts := make([]*memParticipant, cfg.Participants)
-	for i := range parts {
-		p, err := startParticipant(fmt.Sprintf("p%d", i+1), cfg.Endpoints)
-		if err != nil {
-			for _, q := range parts[:i] {
-				q.stop()
-			}
-			return nil, err
-		}
-		parts[i] = p
+	parts, err := startAll(cfg.Participants, func(i int) (*memParticipant, error) {
+		return startParticipant(fmt.Sprintf("p%d", i+1), cfg.Endpoints)
+	})
+	if err != nil {
+		return nil, err
 	}
-	defer func() {
-		for _, p := range parts {
-			p.stop()
-		}
-	}()
+	defer stopAll(parts)
 	cl, err := client.Dial(cfg.Endpoints)
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
 
-	var opts []client.TxOption
-	if cfg.TxTimeout > 0 {
-		opts = append(opts, client.WithTimeout(cfg.TxTimeout))
-	}
+	opts := cfg.txOptions()
+	svcs := services(parts)
 	workers, elapsed := runWorkers(ctx, cfg, func(int) txFunc {
-		return func(ctx context.Context) (time.Time, error) { return runTx(ctx, cl, parts, opts) }
+		return func(ctx context.Context) (time.Time, error) { return runTx(ctx, cl, svcs, nil, opts) }
 	})
 	res := &Result{Concurrency: cfg.Concurrency, Participants: cfg.Participants, Unresolved: waitResolved(ctx, parts)}
 	for _, p := range parts {
@@ -217,22 +206,65 @@ func (w *worker) run(ctx context.Context) {
 	}
 }
 
-// runTx runs one transaction (Begin, a call to each participant, Commit)
-// and returns when its Commit was sent.
-func runTx(ctx context.Context, cl *client.Client, parts []*memParticipant, opts []client.TxOption) (time.Time, error) {
+// runTx runs one transaction (Begin, a call to each participant service
+// staging key, or the transaction's id if key is nil, Commit) and returns
+// when its Commit was sent.
+func runTx(ctx context.Context, cl *client.Client, svcs []*service, key *string, opts []client.TxOption) (time.Time, error) {
 	tx, err := cl.Begin(ctx, opts...)
 	if err != nil {
 		return time.Now(), fmt.Errorf("begin: %w", err)
 	}
+	k := tx.ID()
+	if key != nil {
+		k = *key
+	}
 	tctx := tx.Context(ctx)
-	for _, p := range parts {
-		if err := worksvc.Stage(tctx, p.conn, tx.ID()); err != nil {
+	for _, p := range svcs {
+		if err := worksvc.Stage(tctx, p.conn, k); err != nil {
 			_ = tx.Abort(ctx, "bench: stage failed")
 			return time.Now(), fmt.Errorf("stage at %s: %w", p.name, err)
 		}
 	}
 	commitStart := time.Now()
 	return commitStart, tx.Commit(ctx)
+}
+
+// txOptions are the options of every transaction of the run.
+func (c *Config) txOptions() []client.TxOption {
+	if c.TxTimeout > 0 {
+		return []client.TxOption{client.WithTimeout(c.TxTimeout)}
+	}
+	return nil
+}
+
+// startAll starts n participants with start; if one fails, it stops those
+// started and returns the error.
+func startAll[P interface{ stop() }](n int, start func(i int) (P, error)) ([]P, error) {
+	parts := make([]P, 0, n)
+	for i := range n {
+		p, err := start(i)
+		if err != nil {
+			stopAll(parts)
+			return nil, err
+		}
+		parts = append(parts, p)
+	}
+	return parts, nil
+}
+
+func stopAll[P interface{ stop() }](parts []P) {
+	for _, p := range parts {
+		p.stop()
+	}
+}
+
+// services are the participant services of parts, for runTx.
+func services[P interface{ svc() *service }](parts []P) []*service {
+	out := make([]*service, len(parts))
+	for i, p := range parts {
+		out[i] = p.svc()
+	}
+	return out
 }
 
 // memParticipant is an in-memory participant service in this process.
@@ -294,6 +326,8 @@ func waitResolved(ctx context.Context, parts []*memParticipant) int {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func (p *service) svc() *service { return p }
 
 func (p *service) stop() {
 	p.conn.Close()

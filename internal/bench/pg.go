@@ -34,9 +34,7 @@ func openPG(ctx context.Context, adminDSN string, workers int) ([]*pgxpool.Pool,
 	defer admin.Close()
 	var pools []*pgxpool.Pool
 	fail := func(err error) ([]*pgxpool.Pool, error) {
-		for _, p := range pools {
-			p.Close()
-		}
+		closePools(pools)
 		return nil, err
 	}
 	for _, db := range PGDatabases {
@@ -64,6 +62,12 @@ func openPG(ctx context.Context, adminDSN string, workers int) ([]*pgxpool.Pool,
 		}
 	}
 	return pools, nil
+}
+
+func closePools(pools []*pgxpool.Pool) {
+	for _, p := range pools {
+		p.Close()
+	}
 }
 
 // rollbackPrepared rolls back this database's prepared transactions whose
@@ -109,11 +113,7 @@ func RunPGFloor(ctx context.Context, cfg Config, adminDSN string) (*Result, erro
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		for _, p := range pools {
-			p.Close()
-		}
-	}()
+	defer closePools(pools)
 	workers, elapsed := runWorkers(ctx, cfg, func(i int) txFunc {
 		return func(ctx context.Context) (time.Time, error) { return floorTx(ctx, pools, i) }
 	})

@@ -41,44 +41,29 @@ func RunPG(ctx context.Context, cfg Config, adminDSN string) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		for _, p := range pools {
-			p.Close()
-		}
-	}()
+	defer closePools(pools)
 	before, err := rowCounts(ctx, pools)
 	if err != nil {
 		return nil, err
 	}
-	parts := make([]*pgParticipant, len(pools))
-	for i, pool := range pools {
-		p, err := startPGParticipant(ctx, fmt.Sprintf("bench-pg%d", i+1), pool, cfg.Endpoints)
-		if err != nil {
-			for _, q := range parts[:i] {
-				q.stop()
-			}
-			return nil, err
-		}
-		parts[i] = p
+	parts, err := startAll(len(pools), func(i int) (*pgParticipant, error) {
+		return startPGParticipant(ctx, fmt.Sprintf("bench-pg%d", i+1), pools[i], cfg.Endpoints)
+	})
+	if err != nil {
+		return nil, err
 	}
-	defer func() {
-		for _, p := range parts {
-			p.stop()
-		}
-	}()
+	defer stopAll(parts)
 	cl, err := client.Dial(cfg.Endpoints)
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
 
-	var opts []client.TxOption
-	if cfg.TxTimeout > 0 {
-		opts = append(opts, client.WithTimeout(cfg.TxTimeout))
-	}
+	opts := cfg.txOptions()
+	svcs := services(parts)
 	workers, elapsed := runWorkers(ctx, cfg, func(i int) txFunc {
 		key := strconv.Itoa(i)
-		return func(ctx context.Context) (time.Time, error) { return pgTx(ctx, cl, parts, key, opts) }
+		return func(ctx context.Context) (time.Time, error) { return runTx(ctx, cl, svcs, &key, opts) }
 	})
 	res := &Result{Concurrency: cfg.Concurrency, Participants: len(parts)}
 	res.collect(workers, elapsed)
@@ -99,23 +84,6 @@ func RunPG(ctx context.Context, cfg Config, adminDSN string) (*Result, error) {
 		}
 	}
 	return res, ctx.Err()
-}
-
-// pgTx runs one transaction of the pg scenario for the worker's row key.
-func pgTx(ctx context.Context, cl *client.Client, parts []*pgParticipant, key string, opts []client.TxOption) (time.Time, error) {
-	tx, err := cl.Begin(ctx, opts...)
-	if err != nil {
-		return time.Now(), fmt.Errorf("begin: %w", err)
-	}
-	tctx := tx.Context(ctx)
-	for _, p := range parts {
-		if err := worksvc.Stage(tctx, p.conn, key); err != nil {
-			_ = tx.Abort(ctx, "bench: update failed")
-			return time.Now(), fmt.Errorf("update at %s: %w", p.name, err)
-		}
-	}
-	commitStart := time.Now()
-	return commitStart, tx.Commit(ctx)
 }
 
 // rowCounts reads every row's counter in each database.
