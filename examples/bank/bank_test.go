@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -22,14 +21,11 @@ import (
 	"github.com/verdict-tx/verdict/coordinator"
 	"github.com/verdict-tx/verdict/examples/bank/account"
 	"github.com/verdict-tx/verdict/examples/bank/bankpb"
+	"github.com/verdict-tx/verdict/internal/pgtest"
 )
 
-// The bank test runs against a real PostgreSQL (VERDICT_TEST_PG_DSN, by
-// default the local server's database test) and creates two databases
-// beside it, one per account service. Without PostgreSQL it skips, unless
-// VERDICT_REQUIRE_SERVICES=1, where it fails.
-
-const defaultDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+// The bank test creates two databases, one per account service, through
+// pgtest (which skips it without PostgreSQL).
 
 var bankDatabases = []string{"verdict_bank_a", "verdict_bank_b"}
 
@@ -43,78 +39,6 @@ func quiet() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-// openBanks creates both databases afresh and returns a pool for each, or
-// skips the test when PostgreSQL is unreachable.
-func openBanks(t *testing.T, ctx context.Context) []*pgxpool.Pool {
-	t.Helper()
-	dsn := os.Getenv("VERDICT_TEST_PG_DSN")
-	if dsn == "" {
-		dsn = defaultDSN
-	}
-	admin, err := pgxpool.New(ctx, dsn)
-	if err == nil {
-		if err = admin.Ping(ctx); err != nil {
-			admin.Close()
-		}
-	}
-	if err != nil {
-		if os.Getenv("VERDICT_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("PostgreSQL at %s is required (VERDICT_REQUIRE_SERVICES=1): %v", dsn, err)
-		}
-		t.Skipf("PostgreSQL unreachable at %s (set VERDICT_TEST_PG_DSN), skipping: %v", dsn, err)
-	}
-	defer admin.Close()
-	var pools []*pgxpool.Pool
-	for _, db := range bankDatabases {
-		// A fresh database: no accounts and no prepared transactions of
-		// an earlier run (which would block DROP DATABASE).
-		rows, err := admin.Query(ctx, "SELECT gid FROM pg_prepared_xacts WHERE database = $1", db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var gids []string
-		for rows.Next() {
-			var g string
-			if err := rows.Scan(&g); err != nil {
-				t.Fatal(err)
-			}
-			gids = append(gids, g)
-		}
-		rows.Close()
-		cfg := admin.Config().Copy()
-		cfg.ConnConfig.Database = db
-		if len(gids) > 0 {
-			pool, err := pgxpool.NewWithConfig(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, g := range gids {
-				if _, err := pool.Exec(ctx, "ROLLBACK PREPARED '"+g+"'"); err != nil {
-					t.Fatal(err)
-				}
-			}
-			pool.Close()
-		}
-		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-			var pgErr *pgconn.PgError
-			if !errors.As(err, &pgErr) || pgErr.Code != "42P04" {
-				t.Fatal(err)
-			}
-		}
-		cfg.MaxConns = 24
-		pool, err := pgxpool.NewWithConfig(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(pool.Close)
-		pools = append(pools, pool)
-	}
-	return pools
 }
 
 // cluster is a 3-node coordinator cluster in this process on 127.0.0.1.
@@ -227,7 +151,10 @@ func dialService(t *testing.T, addr string) bankpb.AccountsClient {
 func TestTransfersSurviveLeaderRestarts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	pools := openBanks(t, ctx)
+	var pools []*pgxpool.Pool
+	for _, db := range bankDatabases {
+		pools = append(pools, pgtest.FreshDB(t, ctx, db, 24))
+	}
 	cl := startCluster(t)
 	cl.leader()
 

@@ -7,11 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,66 +22,13 @@ import (
 	"github.com/verdict-tx/verdict/coordinator"
 	"github.com/verdict-tx/verdict/examples/orders/orderspb"
 	"github.com/verdict-tx/verdict/examples/orders/service"
+	"github.com/verdict-tx/verdict/internal/pgtest"
 )
 
-// The orders test needs PostgreSQL (VERDICT_TEST_PG_DSN, by default the
-// local server's database test: it skips without one, unless
-// VERDICT_REQUIRE_SERVICES=1) and embeds its own nats-server.
-
-const defaultDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+// The orders test needs PostgreSQL (through pgtest, which skips it
+// without one) and embeds its own nats-server.
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// ordersDB returns a pool on a fresh database verdict_orders.
-func ordersDB(t *testing.T, ctx context.Context) *pgxpool.Pool {
-	t.Helper()
-	dsn := os.Getenv("VERDICT_TEST_PG_DSN")
-	if dsn == "" {
-		dsn = defaultDSN
-	}
-	admin, err := pgxpool.New(ctx, dsn)
-	if err == nil {
-		if err = admin.Ping(ctx); err != nil {
-			admin.Close()
-		}
-	}
-	if err != nil {
-		if os.Getenv("VERDICT_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("PostgreSQL at %s is required (VERDICT_REQUIRE_SERVICES=1): %v", dsn, err)
-		}
-		t.Skipf("PostgreSQL unreachable at %s (set VERDICT_TEST_PG_DSN), skipping: %v", dsn, err)
-	}
-	defer admin.Close()
-	// An earlier run's prepared transactions would block DROP DATABASE.
-	cfg := admin.Config().Copy()
-	cfg.ConnConfig.Database = "verdict_orders"
-	if old, err := pgxpool.NewWithConfig(ctx, cfg); err == nil {
-		rows, _ := old.Query(ctx, "SELECT gid FROM pg_prepared_xacts WHERE database = current_database()")
-		var gids []string
-		for rows != nil && rows.Next() {
-			var g string
-			if rows.Scan(&g) == nil {
-				gids = append(gids, g)
-			}
-		}
-		for _, g := range gids {
-			_, _ = old.Exec(ctx, "ROLLBACK PREPARED '"+g+"'")
-		}
-		old.Close()
-	}
-	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS verdict_orders WITH (FORCE)"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec(ctx, "CREATE DATABASE verdict_orders"); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
-}
 
 // startNATS runs a JetStream server in this process (random port, temp
 // store) with a stream capturing the orders' messages.
@@ -127,7 +72,7 @@ func startNATS(t *testing.T, ctx context.Context) (url string, stream jetstream.
 func TestOrderMessageOnlyOnCommit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	pool := ordersDB(t, ctx)
+	pool := pgtest.FreshDB(t, ctx, "verdict_orders", 8)
 	natsURL, stream := startNATS(t, ctx)
 
 	cl, err := net.Listen("tcp", "127.0.0.1:0")
