@@ -88,6 +88,9 @@ func testLog() *slog.Logger {
 func newGroup(t *testing.T, n int, tune func(*Config)) *group {
 	t.Helper()
 	g := &group{t: t, tune: tune, addrs: map[uint64]string{}, dirs: map[uint64]string{}, nodes: map[uint64]*groupNode{}}
+	// Cleanups run last-registered first: the temp dirs' removal must come
+	// after the nodes have stopped writing to them.
+	t.TempDir()
 	t.Cleanup(g.stopAll)
 	lis := map[uint64]net.Listener{}
 	for id := uint64(1); id <= uint64(n); id++ {
