@@ -131,6 +131,7 @@ const (
 	sqlDuplicateObject = "42710" // PREPARE TRANSACTION: gid in use
 	sqlObjectInUse     = "55006" // COMMIT/ROLLBACK PREPARED: gid busy in another session
 	sqlUniqueViolation = "23505"
+	sqlLockNotAvail    = "55P03" // lock_timeout: the marker insert waited
 	sqlDuplicateTable  = "42P07"
 )
 

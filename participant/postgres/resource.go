@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/verdict-tx/verdict/participant"
@@ -113,7 +114,17 @@ func (r *Resource) run(ctx context.Context, id string, deadline time.Time, fn fu
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-	ptx, err := r.pool.BeginTx(ctx, pgx.TxOptions{CommitQuery: "PREPARE TRANSACTION " + quoted})
+	// The connection is acquired here, not through pool.BeginTx, because
+	// the seal ends the transaction behind the pgx.Tx's back (PREPARE
+	// TRANSACTION pipelined with the marker): Release returns it to the
+	// pool only if it is idle, and closes it otherwise.
+	conn, err := r.pool.Acquire(ctx)
+	if err != nil {
+		r.settle(e, stFailed, "acquire: "+err.Error())
+		return fmt.Errorf("verdict/postgres: acquire a connection for %s: %w", gid, err)
+	}
+	defer conn.Release()
+	ptx, err := conn.Begin(ctx)
 	if err != nil {
 		r.settle(e, stFailed, "begin: "+err.Error())
 		return fmt.Errorf("verdict/postgres: begin %s: %w", gid, err)
@@ -128,19 +139,20 @@ func (r *Resource) run(ctx context.Context, id string, deadline time.Time, fn fu
 		r.settle(e, stFailed, "the work failed: "+err.Error())
 		return err
 	}
-	return r.seal(ctx, e, id, gid, ptx, rollback)
+	return r.seal(ctx, e, id, gid, quoted, ptx, rollback)
 }
 
 // seal ends the work of a RunInTx call: unless the transaction was aborted
-// meanwhile, it writes the marker and prepares the transaction, or ends it
-// if it wrote nothing.
-func (r *Resource) seal(ctx context.Context, e *txEntry, id, gid string, ptx pgx.Tx, rollback func()) error {
+// meanwhile, it writes the marker and prepares the transaction in one
+// round trip, or ends it if it wrote nothing.
+func (r *Resource) seal(ctx context.Context, e *txEntry, id, gid, quoted string, ptx pgx.Tx, rollback func()) error {
 	fail := func(err error) error {
 		rollback()
 		r.settle(e, stFailed, err.Error())
 		return err
 	}
-	switch ptx.Conn().PgConn().TxStatus() {
+	pc := ptx.Conn().PgConn()
+	switch pc.TxStatus() {
 	case 'T':
 	case 'E':
 		return fail(fmt.Errorf("verdict/postgres: work of %s returned no error but its transaction failed (an SQL error was ignored)", id))
@@ -156,38 +168,77 @@ func (r *Resource) seal(ctx context.Context, e *txEntry, id, gid string, ptx pgx
 	if !e.deadline.IsZero() && !r.now().Before(e.deadline) {
 		return fail(errorf(ErrAborted, "transaction %s passed its deadline during the work", id))
 	}
-	tag, err := ptx.Exec(ctx, r.sql.insert, gid, id, r.cfg.Branch)
-	if err != nil {
-		if isSQLState(err, sqlUniqueViolation) {
-			// The marker is committed: this transaction committed here
-			// before (work after a restart that forgot it).
-			return fail(errorf(ErrWorkDone, "transaction %s is committed at %s", id, r.cfg.Branch))
-		}
-		return fail(fmt.Errorf("verdict/postgres: write marker of %s: %w", gid, err))
-	}
-	if tag.RowsAffected() == 0 {
-		// Nothing written: nothing to prepare.
-		rollback()
+	inserted, err := r.markAndPrepare(ctx, pc, gid, id, quoted)
+	switch {
+	case err == nil && !inserted:
+		// The work wrote nothing: no marker, nothing prepared, and the
+		// transaction is over.
 		r.settle(e, stReadOnly, "")
 		r.stats.readOnly.Add(1)
 		return nil
-	}
-	if err := ptx.Commit(ctx); err != nil { // PREPARE TRANSACTION
-		if isSQLState(err, sqlDuplicateObject) {
-			// An earlier call's work is prepared under this gid (this
-			// process restarted since and forgot it); it stays, this
-			// work is discarded.
-			r.settle(e, stUncertain, "")
-			return errorf(ErrWorkDone, "transaction %s is already prepared at %s", id, r.cfg.Branch)
-		}
-		// The outcome is unknown (the connection may have failed after
-		// the server prepared): Prepare and Abort ask the server.
+	case err == nil:
+		r.settle(e, stPrepared, "")
+		r.stats.prepared.Add(1)
+		return nil
+	case isSQLState(err, sqlUniqueViolation):
+		// The marker is committed: this transaction committed here
+		// before (work after a restart that forgot it).
+		return fail(errorf(ErrWorkDone, "transaction %s is committed at %s", id, r.cfg.Branch))
+	case isSQLState(err, sqlDuplicateObject, sqlLockNotAvail):
+		// An earlier call's work is prepared under this gid (this
+		// process restarted since and forgot it); it stays, this work
+		// is discarded.
+		rollback()
 		r.settle(e, stUncertain, "")
-		return fmt.Errorf("verdict/postgres: prepare %s: %w", gid, err)
+		return errorf(ErrWorkDone, "transaction %s is already prepared at %s", id, r.cfg.Branch)
+	case pc.TxStatus() == 'E':
+		// The server refused the marker or the prepare: nothing is
+		// prepared.
+		return fail(fmt.Errorf("verdict/postgres: prepare %s: %w", gid, err))
 	}
-	r.settle(e, stPrepared, "")
-	r.stats.prepared.Add(1)
-	return nil
+	// The outcome is unknown (the connection may have failed after the
+	// server prepared): Prepare and Abort ask the server.
+	rollback()
+	r.settle(e, stUncertain, "")
+	return fmt.Errorf("verdict/postgres: prepare %s: %w", gid, err)
+}
+
+// markerLockTimeout bounds the marker insert's wait for a lock. The only
+// row it can wait for is its own gid's marker, written by earlier work of
+// the same transaction that is prepared (and forgotten by a restart of
+// this process) or being prepared: waiting for it would last until that
+// transaction is resolved.
+const markerLockTimeout = "SET LOCAL lock_timeout = '200ms'"
+
+// markAndPrepare sends the marker insert and PREPARE TRANSACTION in one
+// pipeline (one round trip, one Sync: if the insert fails, the server
+// skips the prepare). The insert writes a row only if the work wrote
+// something; if it did not, the server prepares an empty transaction,
+// which is rolled back here at once and reported as inserted == false.
+func (r *Resource) markAndPrepare(ctx context.Context, pc *pgconn.PgConn, gid, id, quoted string) (inserted bool, err error) {
+	b := &pgconn.Batch{}
+	b.ExecParams(markerLockTimeout, nil, nil, nil, nil)
+	b.ExecParams(r.sql.insert, [][]byte{[]byte(gid), []byte(id), []byte(r.cfg.Branch)}, nil, nil, nil)
+	b.ExecParams("PREPARE TRANSACTION "+quoted, nil, nil, nil, nil)
+	results, err := pc.ExecBatch(ctx, b).ReadAll()
+	if err != nil {
+		return false, err
+	}
+	for _, res := range results {
+		if res.Err != nil {
+			return false, res.Err
+		}
+	}
+	if len(results) != 3 {
+		return false, fmt.Errorf("verdict/postgres: prepare %s: %d results, want 3", gid, len(results))
+	}
+	if results[1].CommandTag.RowsAffected() > 0 {
+		return true, nil
+	}
+	if _, err := pc.Exec(ctx, "ROLLBACK PREPARED "+quoted).ReadAll(); err != nil {
+		return false, fmt.Errorf("verdict/postgres: roll back the empty prepared %s: %w", gid, err)
+	}
+	return false, nil
 }
 
 // workTx is the pgx.Tx handed to RunInTx's work function: the Resource

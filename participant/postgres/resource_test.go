@@ -389,3 +389,49 @@ func TestNoTransactionInContext(t *testing.T) {
 		t.Fatalf("RunInTx without a transaction: %v", err)
 	}
 }
+
+// TestWorkAfterRestart runs work again for a transaction that a restarted
+// process forgot: refused while the earlier work is prepared (the server
+// refuses the gid) and once it is committed (the marker is there); the
+// connections stay usable and the refused work is discarded.
+func TestWorkAfterRestart(t *testing.T) {
+	f := newFixture(t)
+	ctx := testContext(t)
+	id := newTxID(t)
+	if err := f.newResource(t).run(ctx, id, soon(), f.insert("k1", id)); err != nil {
+		t.Fatal(err)
+	}
+	restarted := f.newResource(t)
+	if err := restarted.run(ctx, id, soon(), f.insert("k2", id)); !errors.Is(err, ErrWorkDone) {
+		t.Fatalf("work while prepared before the restart: %v, want ErrWorkDone", err)
+	}
+	if v, err := restarted.Prepare(ctx, id); v != participant.VoteYes || err != nil {
+		t.Fatalf("Prepare = %v, %v; want yes", v, err)
+	}
+	if err := restarted.Commit(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	again := f.newResource(t)
+	if err := again.run(ctx, id, soon(), f.insert("k3", id)); !errors.Is(err, ErrWorkDone) {
+		t.Fatalf("work after the commit: %v, want ErrWorkDone", err)
+	}
+	if _, ok := f.value(t, "k1"); !ok {
+		t.Error("the prepared work did not commit")
+	}
+	for _, k := range []string{"k2", "k3"} {
+		if _, ok := f.value(t, k); ok {
+			t.Errorf("refused work %s committed", k)
+		}
+	}
+	if gids := f.preparedGIDs(t, ctx); len(gids) != 0 {
+		t.Fatalf("left prepared: %v", gids)
+	}
+	// The pool's connections came back idle: new work prepares and commits.
+	id2 := newTxID(t)
+	if err := again.run(ctx, id2, soon(), f.insert("k4", id2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Commit(ctx, id2); err != nil {
+		t.Fatal(err)
+	}
+}
