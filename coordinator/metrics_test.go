@@ -12,7 +12,9 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/verdict-tx/verdict/client"
+	"github.com/verdict-tx/verdict/internal/txid"
 	"github.com/verdict-tx/verdict/participant"
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
 // scrape fetches and parses the node's /metrics over HTTP.
@@ -68,7 +70,8 @@ series:
 }
 
 // A node's /metrics, scraped over HTTP, counts a committed transaction and
-// its latency, aborts by reason, phase-2 retries and the in-doubt and stuck
+// its latency, aborts by reason (a NO vote, the initiator, an unknown txid,
+// the deadline), phase-2 retries and the in-doubt and stuck
 // transactions while a participant fails, and the Raft and WAL figures.
 func TestMetricsScrape(t *testing.T) {
 	c := newTunedCluster(t, 1, func(cfg *Config) {
@@ -108,6 +111,22 @@ func TestMetricsScrape(t *testing.T) {
 	if err := tx.Abort(ctx, "changed my mind"); err != nil {
 		t.Fatalf("abort: %v", err)
 	}
+	// A Commit of a transaction never begun: presumed abort.
+	unknown, err := txid.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := coordClient(t, lead.Addr()).Commit(ctx, &verdictv1.CommitRequest{Txid: unknown})
+	if err != nil || resp.GetOutcome() != verdictv1.Outcome_OUTCOME_ABORTED {
+		t.Fatalf("Commit of an unknown transaction = %v, %v; want ABORTED", resp, err)
+	}
+	// Left to its deadline, which the leader's sweep enforces.
+	if _, err := cl.Begin(ctx, client.WithTimeout(100*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "an abort at the deadline counted", func() bool {
+		return value(t, scrape(t, lead), "verdict_aborts_total", "reason", "deadline") == 1
+	})
 
 	m := scrape(t, lead)
 	for _, want := range []struct {
@@ -120,7 +139,8 @@ func TestMetricsScrape(t *testing.T) {
 		{"verdict_commit_latency_seconds", nil, 1},
 		{"verdict_aborts_total", []string{"reason", "vote_no"}, 1},
 		{"verdict_aborts_total", []string{"reason", "initiator"}, 1},
-		{"verdict_aborts_total", []string{"reason", "deadline"}, 0},
+		{"verdict_aborts_total", []string{"reason", "unknown_tx"}, 1},
+		{"verdict_aborts_total", []string{"reason", "prepare_error"}, 0},
 		{"verdict_ready", nil, 1},
 		{"verdict_raft_leader", nil, 1},
 	} {
