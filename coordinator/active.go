@@ -15,6 +15,10 @@ type activeTx struct {
 	deadline time.Time
 	term     uint64 // the leader term in which it began
 
+	// committing is when Commit started phase 1 (for the commit latency
+	// metric); set once, before the decision runs.
+	committing time.Time
+
 	// Guarded by activeTable.mu.
 	state          verdictv1.TxState // ACTIVE or PREPARING
 	parts          map[string]*verdictv1.ParticipantRef

@@ -46,8 +46,19 @@ func newCluster(t testing.TB, n int) *testCluster {
 // newTunedCluster is newCluster with tune applied to every node's Config.
 func newTunedCluster(t testing.TB, n int, tune func(*Config)) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, tune: tune, peers: map[uint64]string{}, dirs: map[uint64]string{}, nodes: map[uint64]*Server{}}
-	lis := map[uint64]net.Listener{}
+	c, lis := reserveCluster(t, n, tune)
+	for id := uint64(1); id <= uint64(n); id++ {
+		c.start(id, lis[id])
+	}
+	return c
+}
+
+// reserveCluster gives nodes 1..n of a cluster their addresses and data
+// dirs, and starts none of them: c.start(id, lis[id]) does.
+func reserveCluster(t testing.TB, n int, tune func(*Config)) (c *testCluster, lis map[uint64]net.Listener) {
+	t.Helper()
+	c = &testCluster{t: t, tune: tune, peers: map[uint64]string{}, dirs: map[uint64]string{}, nodes: map[uint64]*Server{}}
+	lis = map[uint64]net.Listener{}
 	for id := uint64(1); id <= uint64(n); id++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -57,14 +68,17 @@ func newTunedCluster(t testing.TB, n int, tune func(*Config)) *testCluster {
 		c.peers[id] = l.Addr().String()
 		c.dirs[id] = filepath.Join(t.TempDir(), fmt.Sprint(id))
 	}
-	for id := uint64(1); id <= uint64(n); id++ {
-		c.start(id, lis[id])
-	}
-	t.Cleanup(c.stopAll)
-	return c
+	t.Cleanup(func() {
+		c.stopAll()
+		for _, l := range lis {
+			l.Close() // those of nodes never started
+		}
+	})
+	return c, lis
 }
 
-func (c *testCluster) start(id uint64, l net.Listener) {
+// start starts node id on l (or its old address if l is nil).
+func (c *testCluster) start(id uint64, l net.Listener) *Server {
 	c.t.Helper()
 	if l == nil {
 		var err error
@@ -99,6 +113,7 @@ func (c *testCluster) start(id uint64, l net.Listener) {
 	c.mu.Lock()
 	c.nodes[id] = s
 	c.mu.Unlock()
+	return s
 }
 
 func (c *testCluster) stop(id uint64) {
@@ -289,12 +304,18 @@ func noViolations(t testing.TB, parts ...*testParticipant) {
 	}
 }
 
-func coordClient(t testing.TB, addr string) verdictv1.CoordinatorClient {
+// testConn is a connection to a node, closed when the test ends.
+func testConn(t testing.TB, addr string) *grpc.ClientConn {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return verdictv1.NewCoordinatorClient(conn)
+	return conn
+}
+
+func coordClient(t testing.TB, addr string) verdictv1.CoordinatorClient {
+	t.Helper()
+	return verdictv1.NewCoordinatorClient(testConn(t, addr))
 }

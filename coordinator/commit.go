@@ -37,14 +37,18 @@ func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) 
 		if err != nil {
 			return nil, err
 		}
+		if o == verdictv1.Outcome_OUTCOME_ABORTED && reason == reasonUnknownTx {
+			c.metrics.aborted(abortUnknownTx)
+		}
 		return commitAnswer(id, o, reason)
 	}
 
 	c.active.mu.Lock()
 	start := t.state == verdictv1.TxState_TX_STATE_ACTIVE
-	refuse := ""
+	refuse, cause := "", abortRefused
 	var refuseErr error // the answer to a refused Commit, if not the outcome
 	if start {
+		t.committing = time.Now()
 		for _, p := range req.GetParticipants() {
 			if _, ok := t.parts[p.GetName()]; !ok {
 				t.parts[p.GetName()] = &verdictv1.ParticipantRef{Name: p.GetName(), Address: p.GetAddress()}
@@ -52,7 +56,7 @@ func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) 
 		}
 		switch {
 		case c.cfg.clock.Now().After(t.deadline):
-			refuse = "deadline passed before commit"
+			refuse, cause = "deadline passed before commit", abortDeadline
 		case len(t.parts) > c.cfg.maxParticipants:
 			refuse = reasonf("more than %d participants", c.cfg.maxParticipants)
 		case len(req.GetMessages()) > 0 && c.nats == nil:
@@ -75,7 +79,7 @@ func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) 
 	if refuse != "" {
 		// The transaction is aborted at once, so that its participants
 		// are released now rather than at its deadline.
-		c.abort(t, refuse)
+		c.abort(t, cause, refuse)
 		if refuseErr != nil {
 			return nil, status.Errorf(status.Code(refuseErr), "%s; the transaction is aborted", status.Convert(refuseErr).Message())
 		}
@@ -111,6 +115,7 @@ type vote struct {
 	part   *verdictv1.ParticipantRef
 	vote   verdictv1.Vote
 	reason string
+	cause  abortCause // of an abort, for anything but YES and READ_ONLY
 }
 
 // decide runs phase 1 and records the decision. It finishes t exactly once.
@@ -131,7 +136,7 @@ func (c *Coordinator) decide(t *activeTx) {
 			yes = append(yes, v.part)
 		case verdictv1.Vote_VOTE_READ_ONLY:
 		default:
-			c.decideAbort(t, parts, v.reason)
+			c.decideAbort(t, parts, v.cause, v.reason)
 			return
 		}
 	}
@@ -139,11 +144,11 @@ func (c *Coordinator) decide(t *activeTx) {
 	abortRequested := t.abortRequested
 	c.active.mu.Unlock()
 	if abortRequested != "" {
-		c.decideAbort(t, parts, abortRequested)
+		c.decideAbort(t, parts, abortInitiator, abortRequested)
 		return
 	}
 	if term, ok := c.leaderTerm(); !ok || term != t.term {
-		c.decideAbort(t, parts, "leadership changed before the decision was logged")
+		c.decideAbort(t, parts, abortLeadership, "leadership changed before the decision was logged")
 		return
 	}
 	// Staged messages need the COMMIT record (they travel in it, and
@@ -153,6 +158,7 @@ func (c *Coordinator) decide(t *activeTx) {
 		case 0:
 			// Every participant was read-only: nothing to commit, nothing logged.
 			c.active.finish(t, verdictv1.Outcome_OUTCOME_COMMITTED, "", c.cfg.clock.Now())
+			c.metrics.committed(commitReadOnly, t.committing)
 			c.emit(EventCommitted, t.id, verdictv1.Outcome_OUTCOME_COMMITTED, "", parts)
 			return
 		case 1:
@@ -184,6 +190,7 @@ func (c *Coordinator) commitOnePhase(t *activeTx, p *verdictv1.ParticipantRef) b
 		return false
 	}
 	c.active.finish(t, verdictv1.Outcome_OUTCOME_COMMITTED, "", c.cfg.clock.Now())
+	c.metrics.committed(commitOnePhase, t.committing)
 	if c.nats != nil { // no slice built for nothing
 		c.emit(EventCommitted, t.id, verdictv1.Outcome_OUTCOME_COMMITTED, "", []*verdictv1.ParticipantRef{p})
 	}
@@ -204,7 +211,7 @@ func (c *Coordinator) commitLogged(t *activeTx, yes, parts []*verdictv1.Particip
 	switch {
 	case errors.Is(err, txlog.ErrNotLeader) && !committing:
 		// Not in the log, and never will be: safe to abort.
-		c.decideAbort(t, parts, "leadership lost before the decision was logged")
+		c.decideAbort(t, parts, abortLeadership, "leadership lost before the decision was logged")
 		return
 	case err != nil && !errors.Is(err, txlog.ErrNotLeader) && !errors.Is(err, txlog.ErrLeadershipLost):
 		// Still the leader, but the COMMIT may or may not be in the log:
@@ -230,12 +237,14 @@ func (c *Coordinator) commitLogged(t *activeTx, yes, parts []*verdictv1.Particip
 	c.active.finish(t, res.Outcome, res.Reason, c.cfg.clock.Now())
 	switch res.Outcome {
 	case verdictv1.Outcome_OUTCOME_COMMITTED:
+		c.metrics.committed(commitLogged, t.committing)
 		c.emit(EventCommitted, t.id, res.Outcome, res.Reason, yes)
 		if h := c.cfg.hooks; h != nil && h.beforePhase2 != nil && !h.beforePhase2(t.id) {
 			return
 		}
 		c.delivery.deliver(t.id, res.Outcome, phase2Targets(res.Outcome, yes, len(msgs) > 0))
 	case verdictv1.Outcome_OUTCOME_ABORTED:
+		c.metrics.aborted(abortUnconfirmed)
 		c.emit(EventAborted, t.id, res.Outcome, res.Reason, parts)
 		c.delivery.deliver(t.id, res.Outcome, parts)
 	}
@@ -263,9 +272,9 @@ func (c *Coordinator) settle(t *activeTx, rec *verdictv1.LogRecord) (Result, err
 	}
 }
 
-func (c *Coordinator) decideAbort(t *activeTx, parts []*verdictv1.ParticipantRef, reason string) {
+func (c *Coordinator) decideAbort(t *activeTx, parts []*verdictv1.ParticipantRef, cause abortCause, reason string) {
 	c.active.finish(t, verdictv1.Outcome_OUTCOME_ABORTED, reason, c.cfg.clock.Now())
-	c.recordAbort(t.id, parts, reason, t.deadline)
+	c.recordAbort(t.id, parts, cause, reason, t.deadline)
 }
 
 // prepareAll sends Prepare to every participant in parallel. An error or a
@@ -293,14 +302,14 @@ func (c *Coordinator) prepareOne(ctx context.Context, id string, p *verdictv1.Pa
 	resp, err := c.parts.prepare(ctx, p.GetAddress(), id)
 	switch {
 	case err == nil && resp.GetVote() == verdictv1.Vote_VOTE_NO:
-		return vote{part: p, vote: verdictv1.Vote_VOTE_NO, reason: reasonf("participant %s voted no: %s", p.GetName(), resp.GetReason())}
+		return vote{part: p, vote: verdictv1.Vote_VOTE_NO, cause: abortVoteNo, reason: reasonf("participant %s voted no: %s", p.GetName(), resp.GetReason())}
 	case err == nil && (resp.GetVote() == verdictv1.Vote_VOTE_YES || resp.GetVote() == verdictv1.Vote_VOTE_READ_ONLY):
 		return vote{part: p, vote: resp.GetVote()}
 	case err == nil:
-		return vote{part: p, vote: verdictv1.Vote_VOTE_NO, reason: reasonf("participant %s gave no valid vote", p.GetName())}
+		return vote{part: p, vote: verdictv1.Vote_VOTE_NO, cause: abortPrepareError, reason: reasonf("participant %s gave no valid vote", p.GetName())}
 	case ctx.Err() != nil || status.Code(err) == codes.DeadlineExceeded:
-		return vote{part: p, vote: verdictv1.Vote_VOTE_NO, reason: reasonf("participant %s did not vote before the deadline", p.GetName())}
+		return vote{part: p, vote: verdictv1.Vote_VOTE_NO, cause: abortDeadline, reason: reasonf("participant %s did not vote before the deadline", p.GetName())}
 	default:
-		return vote{part: p, vote: verdictv1.Vote_VOTE_NO, reason: reasonf("participant %s: prepare failed: %v", p.GetName(), status.Convert(err).Message())}
+		return vote{part: p, vote: verdictv1.Vote_VOTE_NO, cause: abortPrepareError, reason: reasonf("participant %s: prepare failed: %v", p.GetName(), status.Convert(err).Message())}
 	}
 }

@@ -19,6 +19,9 @@ import (
 // reasonExpired explains OUTCOME_EXPIRED.
 const reasonExpired = "created before the retention window: its outcome, if it had one, is no longer kept"
 
+// reasonUnknownTx explains a presumed abort.
+const reasonUnknownTx = "unknown transaction: not begun at this leader, lost in a leader change, or aborted"
+
 // engineConfig is the part of Config the engine uses.
 type engineConfig struct {
 	defaultTimeout  time.Duration
@@ -46,6 +49,7 @@ type Coordinator struct {
 	prop     *proposer
 	parts    *participantPool
 	delivery *delivery
+	metrics  *metrics
 	// nats is the connection to NATS; nil when Config.NatsURL is empty.
 	nats *natsLink
 
@@ -71,6 +75,14 @@ func (c *Coordinator) events() *events {
 		return nil
 	}
 	return c.nats.events
+}
+
+// eventsDropped is the number of lifecycle events dropped; 0 without NATS.
+func (c *Coordinator) eventsDropped() uint64 {
+	if c.nats == nil {
+		return 0
+	}
+	return c.nats.events.Dropped()
 }
 
 // emit publishes a lifecycle event if NATS is configured; otherwise it
@@ -224,7 +236,7 @@ func (c *Coordinator) Abort(ctx context.Context, req *verdictv1.AbortRequest) (*
 		}
 		c.active.mu.Unlock()
 		if !preparing {
-			c.abort(t, reason)
+			c.abort(t, abortInitiator, reason)
 		}
 		select {
 		case <-t.decided:
@@ -264,7 +276,7 @@ func (c *Coordinator) abortAnswer(id string, o verdictv1.Outcome, reason string)
 // proposed and waited for by no one (presumed abort makes it an
 // optimisation), and every enlisted participant is told. It does nothing if
 // the commit path (or another abort) has claimed t already.
-func (c *Coordinator) abort(t *activeTx, reason string) {
+func (c *Coordinator) abort(t *activeTx, cause abortCause, reason string) {
 	c.active.mu.Lock()
 	if t.state != verdictv1.TxState_TX_STATE_ACTIVE {
 		c.active.mu.Unlock()
@@ -274,10 +286,11 @@ func (c *Coordinator) abort(t *activeTx, reason string) {
 	parts := t.participants()
 	c.active.mu.Unlock()
 	c.active.finish(t, verdictv1.Outcome_OUTCOME_ABORTED, reason, c.cfg.clock.Now())
-	c.recordAbort(t.id, parts, reason, t.deadline)
+	c.recordAbort(t.id, parts, cause, reason, t.deadline)
 }
 
-func (c *Coordinator) recordAbort(id string, parts []*verdictv1.ParticipantRef, reason string, deadline time.Time) {
+func (c *Coordinator) recordAbort(id string, parts []*verdictv1.ParticipantRef, cause abortCause, reason string, deadline time.Time) {
+	c.metrics.aborted(cause)
 	c.emit(EventAborted, id, verdictv1.Outcome_OUTCOME_ABORTED, reason, parts)
 	rec := decisionRecord(id, verdictv1.Outcome_OUTCOME_ABORTED, parts, reason, c.cfg.clock.Now(), deadline)
 	if _, err := c.prop.submit(context.Background(), rec, false); err != nil {
@@ -347,7 +360,7 @@ func (c *Coordinator) presumeAborted(ctx context.Context, id string) (o verdictv
 	if err != nil {
 		return 0, "", err
 	}
-	o, reason = verdictv1.Outcome_OUTCOME_ABORTED, "unknown transaction: not begun at this leader, lost in a leader change, or aborted"
+	o, reason = verdictv1.Outcome_OUTCOME_ABORTED, reasonUnknownTx
 	if tx, ok := c.fsm.get(id); ok {
 		o, reason = outcomeOf(tx.GetState()), tx.GetReason()
 	} else if _, ok := c.active.get(id); ok {

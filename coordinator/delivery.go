@@ -271,10 +271,7 @@ func (d *delivery) take(s *sender) []item {
 // messages of its transactions, for messagesAddr) and splits it into the
 // items acknowledged and those to retry; err describes the failure.
 func (d *delivery) send(addr string, batch []item) (ok, bad []item, err error) {
-	ids := make([]string, len(batch))
-	for i, it := range batch {
-		ids[i] = it.txid
-	}
+	ids := itemTxids(batch)
 	ctx, cancel := context.WithTimeout(d.c.ctx, deliveryTimeout)
 	defer cancel()
 	if addr != messagesAddr {
@@ -297,6 +294,15 @@ func (d *delivery) send(addr string, batch []item) (ok, bad []item, err error) {
 	return ok, bad, err
 }
 
+// itemTxids lists the transactions of batch, for a log line about all of them.
+func itemTxids(batch []item) []string {
+	ids := make([]string, len(batch))
+	for i, it := range batch {
+		ids[i] = it.txid
+	}
+	return ids
+}
+
 func (p *pending) waiting(name string) bool {
 	_, ok := p.remaining[name]
 	return ok
@@ -317,6 +323,7 @@ func (d *delivery) failed(s *sender, batch []item, err error) {
 		if !ok || !p.waiting(it.name) {
 			continue
 		}
+		d.c.metrics.retries.Inc()
 		p.lastErr = "participant " + it.name + " at " + s.addr + ": " + msg
 		if s.addr == messagesAddr {
 			p.lastErr = "staged messages: " + msg
@@ -336,7 +343,7 @@ func (d *delivery) failed(s *sender, batch []item, err error) {
 		}
 	}
 	s.queue = append(batch, s.queue...)
-	d.log.Debug("phase-2 delivery failed", "participant", s.addr, "txids", len(batch), "err", msg)
+	d.log.Debug("phase-2 delivery failed", "participant", s.addr, "txid", itemTxids(batch), "err", msg)
 }
 
 func (d *delivery) acked(s *sender, batch []item) {
@@ -381,7 +388,7 @@ func (d *delivery) flushDone() {
 			Txids: ids, DoneUnixMs: d.c.cfg.clock.Now().UnixMilli(),
 		}}}
 		if _, err := d.c.prop.submit(context.Background(), rec, false); err != nil {
-			d.log.Debug("done record not proposed", "txids", len(ids), "err", err)
+			d.log.Debug("done record not proposed", "txid", ids, "err", err)
 		}
 	}
 }

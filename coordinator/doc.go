@@ -20,6 +20,16 @@
 //   - The gRPC services (service.go, admin.go) validate input, forward to the
 //     leader when this node is a follower (forward.go) and map results to
 //     status codes; Server (server.go) wires a node together.
+//   - Observability: each Server owns a Prometheus registry (metrics.go;
+//     Server.Metrics), which the engine counts into and which reads the
+//     node's Raft state and tables at scrape time; txlog reports WAL fsyncs
+//     and snapshots through its Observer. Aborts are counted by a reason
+//     from a fixed set (abortCause), never by free text. The standard gRPC
+//     health service and readiness (health.go): a node is ready once it
+//     has applied its log (a leader its barrier, a follower the commit
+//     index its leader reported after the start). Config.MetricsAddr
+//     serves /metrics, /healthz and /readyz (http.go). Every log line about
+//     transactions carries txid (a list, for a line about a batch).
 //
 // Presumed abort: only COMMIT must be durable before an initiator hears
 // "committed". A transaction the leader does not find in its log or memory

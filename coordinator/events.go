@@ -89,7 +89,7 @@ func (e *events) emit(kind, txid string, o verdictv1.Outcome, reason string, par
 	case e.q <- ev:
 	default:
 		if n := e.dropped.Add(1); n == 1 || n%1000 == 0 {
-			e.log.Warn("lifecycle event queue full: events dropped", "dropped_total", n)
+			e.log.Warn("lifecycle event queue full: events dropped", "kind", kind, "txid", txid, "dropped_total", n)
 		}
 	}
 }

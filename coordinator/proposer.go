@@ -145,6 +145,19 @@ func stagedBytes(rec *verdictv1.LogRecord) int {
 	return stagedSize(msgs)
 }
 
+// batchTxids lists the transactions that batch's records name, for a log
+// line about all of them.
+func batchTxids(batch []proposal) []string {
+	var ids []string
+	for _, pr := range batch {
+		if id := pr.rec.GetDecision().GetTxid(); id != "" {
+			ids = append(ids, id)
+		}
+		ids = append(ids, pr.rec.GetDone().GetTxids()...)
+	}
+	return ids
+}
+
 func (p *proposer) propose(batch []proposal) {
 	b := &verdictv1.LogBatch{Records: make([]*verdictv1.LogRecord, len(batch))}
 	for i, pr := range batch {
@@ -163,7 +176,7 @@ func (p *proposer) propose(batch []proposal) {
 		}
 	}
 	if err != nil && !errors.Is(err, txlog.ErrNotLeader) {
-		p.log.Warn("proposal failed", "records", len(batch), "err", err)
+		p.log.Warn("proposal failed", "records", len(batch), "txid", batchTxids(batch), "err", err)
 	}
 	for i, pr := range batch {
 		if pr.done == nil {

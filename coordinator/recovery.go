@@ -46,7 +46,7 @@ func (c *Coordinator) sweep() {
 		}
 		now := c.cfg.clock.Now()
 		for _, t := range c.active.expired(now, c.cfg.retention) {
-			c.abort(t, "deadline passed")
+			c.abort(t, abortDeadline, "deadline passed")
 		}
 		if time.Since(lastScan) > rescanEvery {
 			lastScan = time.Now()

@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sort"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 	"github.com/verdict-tx/verdict/txlog"
@@ -70,6 +74,12 @@ type Config struct {
 	// EventQueue bounds the lifecycle events waiting to be published; a
 	// full queue drops events (counted). Default 4096.
 	EventQueue int
+	// MetricsAddr, if set (host:port; port 0 picks one, see
+	// Server.MetricsAddr), serves over HTTP /metrics (Prometheus, the
+	// node's own registry: Server.Metrics), /healthz (live) and /readyz
+	// (ready: see the health service). Empty: none of them; the registry
+	// and the gRPC health service are there all the same.
+	MetricsAddr string
 	// Raft tuning; zero values take txlog's defaults.
 	TickInterval    time.Duration
 	ElectionTicks   int
@@ -141,14 +151,19 @@ func (c *Config) validate() error {
 
 // Server is one running coordinator node.
 type Server struct {
-	cfg   Config
-	lis   net.Listener
-	grpc  *grpc.Server
-	node  *txlog.Node
-	coord *Coordinator
-	fwd   *forwarder
-	wg    sync.WaitGroup
-	once  sync.Once
+	cfg     Config
+	lis     net.Listener
+	grpc    *grpc.Server
+	node    *txlog.Node
+	coord   *Coordinator
+	fwd     *forwarder
+	metrics *metrics
+	health  *health
+	// mlis and http serve Config.MetricsAddr; nil without it.
+	mlis net.Listener
+	http *http.Server
+	wg   sync.WaitGroup
+	once sync.Once
 }
 
 // Start opens the node's data dir, joins (or restarts) the Raft group and
@@ -163,6 +178,14 @@ func Start(cfg Config) (*Server, error) {
 		var err error
 		if lis, err = net.Listen("tcp", cfg.Peers[cfg.ID]); err != nil {
 			return nil, fmt.Errorf("verdict: listen: %w", err)
+		}
+	}
+	var mlis net.Listener
+	if cfg.MetricsAddr != "" {
+		var err error
+		if mlis, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			lis.Close()
+			return nil, fmt.Errorf("verdict: listen on the metrics address: %w", err)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -180,20 +203,28 @@ func Start(cfg Config) (*Server, error) {
 		fsm:          newFSM(log),
 		active:       newActiveTable(),
 		parts:        newParticipantPool(ctx, cfg.DialOptions),
+		metrics:      newMetrics(),
 		leaderEvents: make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 		ctx:          ctx,
 		cancel:       cancel,
 	}
 	c.delivery = newDelivery(c, log, cfg.MaxRetryBackoff, cfg.StuckAfter)
+	fail := func(err error) (*Server, error) {
+		cancel()
+		lis.Close()
+		if mlis != nil {
+			mlis.Close()
+		}
+		c.nats.close()
+		return nil, err
+	}
 	if cfg.NatsURL == "" {
 		log.Info("no NATS configured (--nats-url): lifecycle events and transactional messages are off")
 	} else {
 		link, err := connectNATS(cfg.NatsURL, log, cfg.EventQueue)
 		if err != nil {
-			cancel()
-			lis.Close()
-			return nil, err
+			return fail(err)
 		}
 		c.nats = link
 		log.Info("NATS configured: lifecycle events and transactional messages are on", "url", cfg.NatsURL, "events", EventSubjectPrefix+">")
@@ -211,12 +242,10 @@ func Start(cfg Config) (*Server, error) {
 		CompactionLag:   cfg.CompactionLag,
 		DialOptions:     cfg.DialOptions,
 		Logger:          cfg.Logger,
+		Observer:        c.metrics,
 	})
 	if err != nil {
-		cancel()
-		lis.Close()
-		c.nats.close()
-		return nil, err
+		return fail(err)
 	}
 	c.node = node
 	c.prop = newProposer(node, log)
@@ -230,11 +259,14 @@ func Start(cfg Config) (*Server, error) {
 		return addrs
 	}
 	s := &Server{
-		cfg:   cfg,
-		lis:   lis,
-		node:  node,
-		coord: c,
-		fwd:   newForwarder(node, cfg.DialOptions),
+		cfg:     cfg,
+		lis:     lis,
+		node:    node,
+		coord:   c,
+		fwd:     newForwarder(node, cfg.DialOptions),
+		metrics: c.metrics,
+		health:  newHealth(node),
+		mlis:    mlis,
 		grpc: grpc.NewServer(
 			grpc.MaxRecvMsgSize(cfg.MaxRequestBytes),
 			// Pooled stream workers reuse goroutines (and their grown
@@ -248,13 +280,20 @@ func Start(cfg Config) (*Server, error) {
 	verdictv1.RegisterCoordinatorServer(s.grpc, &service{c: c, fwd: s.fwd})
 	verdictv1.RegisterAdminServer(s.grpc, &admin{node: node, coord: c, fwd: s.fwd})
 	node.Register(s.grpc)
+	healthpb.RegisterHealthServer(s.grpc, s.health.grpc)
+	s.metrics.watch(node, c, s.health.isReady)
 
 	s.goroutine(func() { _ = s.grpc.Serve(lis) })
+	s.goroutine(s.watchReadiness)
+	if mlis != nil {
+		s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+		s.goroutine(func() { _ = s.http.Serve(mlis) })
+	}
 	s.goroutine(c.prop.run)
 	s.goroutine(c.watchLeadership)
 	s.goroutine(c.sweep)
 	s.goroutine(c.delivery.flushDone)
-	log.Info("coordinator node started", "addr", lis.Addr().String(), "data_dir", cfg.DataDir, "peers", len(cfg.Peers))
+	log.Info("coordinator node started", "addr", lis.Addr().String(), "data_dir", cfg.DataDir, "peers", len(cfg.Peers), "metrics_addr", s.MetricsAddr())
 	return s, nil
 }
 
@@ -271,12 +310,25 @@ func (s *Server) Addr() string { return s.lis.Addr().String() }
 
 // EventsDropped is the number of lifecycle events this node dropped (its
 // queue was full, or NATS refused them); 0 without NATS.
-func (s *Server) EventsDropped() uint64 {
-	if s.coord.nats == nil {
-		return 0
+func (s *Server) EventsDropped() uint64 { return s.coord.eventsDropped() }
+
+// MetricsAddr is the address /metrics, /healthz and /readyz are served on;
+// empty without Config.MetricsAddr.
+func (s *Server) MetricsAddr() string {
+	if s.mlis == nil {
+		return ""
 	}
-	return s.coord.nats.events.Dropped()
+	return s.mlis.Addr().String()
 }
+
+// Metrics is the node's Prometheus registry, for a program that serves it
+// itself or adds collectors of its own; the metric names are listed in the
+// README.
+func (s *Server) Metrics() *prometheus.Registry { return s.metrics.reg }
+
+// Ready reports whether the node has applied its log and serves (see the
+// health service).
+func (s *Server) Ready() bool { return s.health.isReady() }
 
 // Node is the node's Raft member (tests use it to inject faults).
 func (s *Server) Node() *txlog.Node { return s.node }
@@ -287,6 +339,10 @@ func (s *Server) Stop() {
 		// Cancel engine work first: handlers waiting on a decision return,
 		// then Stop (which waits for handlers) completes.
 		s.coord.cancel()
+		s.health.grpc.Shutdown() // NOT_SERVING, for whoever asks until the end
+		if s.http != nil {
+			s.http.Close()
+		}
 		s.grpc.Stop()
 		close(s.coord.stop)
 		s.coord.delivery.close()

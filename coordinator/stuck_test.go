@@ -8,11 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/verdict-tx/verdict/client"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -33,12 +32,18 @@ func (f *failingCommits) Commit(ctx context.Context, txid string) error {
 
 func adminClient(t testing.TB, addr string) verdictv1.AdminClient {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return verdictv1.NewAdminClient(conn)
+	return verdictv1.NewAdminClient(testConn(t, addr))
+}
+
+// withFlakyParticipant starts participants p1 and p2, whose commits fail
+// while flaky.fail is set, and a client of c.
+func (c *testCluster) withFlakyParticipant() (p1, p2 *testParticipant, flaky *failingCommits, cl *client.Client) {
+	c.t.Helper()
+	eps := c.endpoints()
+	p1 = startParticipant(c.t, "p1", eps)
+	flaky = &failingCommits{MemResource: participant.NewMemResource()}
+	p2 = startParticipantOver(c.t, "p2", eps, flaky.MemResource, flaky)
+	return p1, p2, flaky, dial(c.t, eps...)
 }
 
 // A decision whose phase 2 keeps failing is marked stuck with its last
@@ -53,11 +58,7 @@ func TestStuckTransactionAndRetry(t *testing.T) {
 	// Backoffs of 2s, 4s, ...: after the second failure, only a retry can
 	// deliver within the time this test waits.
 	lead.coord.delivery.baseRetry = 2 * time.Second
-	eps := c.endpoints()
-	p1 := startParticipant(t, "p1", eps)
-	flaky := &failingCommits{MemResource: participant.NewMemResource()}
-	p2 := startParticipantOver(t, "p2", eps, flaky.MemResource, flaky)
-	cl := dial(t, eps...)
+	p1, p2, flaky, cl := c.withFlakyParticipant()
 	ctx := context.Background()
 
 	flaky.fail.Store(true)

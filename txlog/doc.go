@@ -18,4 +18,11 @@
 // bootstrapping a group. Snapshots (clustersnap.go) wrap the state machine's
 // bytes with the members' addresses and the removed ids, so both survive log
 // compaction.
+//
+// For metrics and health, without depending on a metrics library
+// (observer.go, catchup.go): Config.Observer is told each WAL fsync's
+// duration and each snapshot's size, Node.Counters counts proposals and
+// leader changes, and Node.WaitCaughtUp waits until the node has applied
+// what its group had committed after the call (a leader's barrier, or the
+// commit index the leader reports for a follower's read index).
 package txlog

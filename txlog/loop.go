@@ -50,6 +50,10 @@ func (n *Node) run() {
 
 func (n *Node) handleReady(rd raft.Ready) error {
 	if rd.SoftState != nil {
+		if lead := rd.SoftState.Lead; lead != raft.None && lead != n.lastLead {
+			n.lastLead = lead
+			n.leaderChanges.Add(1)
+		}
 		n.lead.Store(rd.SoftState.Lead)
 		wasLeader := n.isLeader
 		n.isLeader = rd.SoftState.RaftState == raft.StateLeader
@@ -107,6 +111,9 @@ func (n *Node) applySnapshot(snap *raftpb.Snapshot) error {
 		return err
 	}
 	n.setApplied(md.GetIndex())
+	if o := n.cfg.Observer; o != nil {
+		o.SnapshotSaved(len(snap.GetData()))
+	}
 	n.log.Info("applied snapshot from leader", "index", md.GetIndex(), "term", md.GetTerm())
 	return nil
 }
@@ -164,13 +171,14 @@ func (n *Node) serveReads(states []raft.ReadState) {
 			continue
 		}
 		id := binary.BigEndian.Uint64(rs.RequestCtx)
-		if ch, ok := n.reads[id]; ok {
+		if w, ok := n.reads[id]; ok {
 			// A follower's read is answered by the leader it forwarded to:
-			// it confirms that leader, not this node. Fail it.
-			if !n.isLeader {
+			// it confirms that leader, not this node. Fail it, unless any
+			// role's read was asked for.
+			if !n.isLeader && !w.anyRole {
 				rs.Index = 0
 			}
-			ch <- rs.Index
+			w.ch <- rs.Index
 			delete(n.reads, id)
 		}
 	}
@@ -228,6 +236,9 @@ func (n *Node) maybeSnapshot() error {
 	}
 	n.snapIndex = applied
 	n.snapSize, n.appliedBytes, n.confChanged = uint64(len(data)), 0, false
+	if o := n.cfg.Observer; o != nil {
+		o.SnapshotSaved(len(data))
+	}
 	if applied > n.cfg.CompactionLag {
 		// After a restart the log may already start past the target: then
 		// there is nothing to compact.
@@ -248,8 +259,8 @@ func (n *Node) failWaiters(err error) {
 		ch <- proposalResult{err: err}
 		delete(n.waiters, id)
 	}
-	for id, ch := range n.reads {
-		ch <- 0
+	for id, w := range n.reads {
+		w.ch <- 0
 		delete(n.reads, id)
 	}
 }

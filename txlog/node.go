@@ -99,6 +99,9 @@ type Config struct {
 	DialOptions []grpc.DialOption
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
+	// Observer, if set, receives measurements (WAL fsync durations,
+	// snapshot sizes) for metrics.
+	Observer Observer
 }
 
 func (c *Config) validate() error {
@@ -157,10 +160,12 @@ type Node struct {
 	trans   *transport
 
 	propSeq atomic.Uint64
+	// proposals and leaderChanges are Counters.
+	proposals, leaderChanges atomic.Uint64
 
 	mu        sync.Mutex
 	waiters   map[uint64]chan proposalResult
-	reads     map[uint64]chan uint64
+	reads     map[uint64]readWaiter
 	applyWait []applyWaiter
 	confState *raftpb.ConfState
 	// members holds the replicated address of every member, from the
@@ -182,6 +187,7 @@ type Node struct {
 	snapIndex   uint64 // loop goroutine only
 	appliedTerm uint64 // loop goroutine only
 	isLeader    bool   // loop goroutine only
+	lastLead    uint64 // the last leader known, never none; loop goroutine only
 	// snapSize is the size of the last snapshot's data and appliedBytes the
 	// size of the entries applied since it (loop goroutine only).
 	snapSize, appliedBytes uint64
@@ -199,6 +205,13 @@ type proposalResult struct {
 	err error
 }
 
+// readWaiter waits for the answer to a ReadIndex: the index, or 0 if it
+// failed. anyRole accepts the answer on a follower too.
+type readWaiter struct {
+	ch      chan uint64
+	anyRole bool
+}
+
 type applyWaiter struct {
 	index uint64
 	ch    chan struct{}
@@ -210,7 +223,11 @@ func StartNode(cfg Config) (*Node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	st, err := OpenStorage(cfg.DataDir, StorageOptions{SegmentSize: cfg.SegmentSize})
+	opts := StorageOptions{SegmentSize: cfg.SegmentSize}
+	if cfg.Observer != nil {
+		opts.OnSync = cfg.Observer.WALSynced
+	}
+	st, err := OpenStorage(cfg.DataDir, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +236,7 @@ func StartNode(cfg Config) (*Node, error) {
 		log:     cfg.Logger.With("node", cfg.ID),
 		storage: st,
 		waiters: map[uint64]chan proposalResult{},
-		reads:   map[uint64]chan uint64{},
+		reads:   map[uint64]readWaiter{},
 		members: map[uint64]string{},
 		removed: map[uint64]bool{},
 		match:   map[uint64]uint64{},
@@ -401,6 +418,7 @@ func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
 	n.mu.Lock()
 	n.waiters[id] = ch
 	n.mu.Unlock()
+	n.proposals.Add(1)
 	if err := n.raft.Propose(ctx, buf); err != nil {
 		n.mu.Lock()
 		delete(n.waiters, id)
@@ -431,6 +449,20 @@ func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
 // it returns nil, the state machine reflects every decision that any leader
 // could have acknowledged before the call.
 func (n *Node) ReadIndex(ctx context.Context) error {
+	index, err := n.readIndex(ctx, false)
+	if err != nil {
+		return err
+	}
+	return n.WaitApplied(ctx, index)
+}
+
+// readIndex asks raft for a read index and returns it. Unless anyRole, only
+// a leader's own read counts: it fails (ErrNotLeader, ErrLeadershipLost)
+// unless this node is the ready leader when it asks and when the answer
+// comes. With anyRole a follower's read, which raft forwards to the leader,
+// returns the leader's commit index; a node that knows no leader gets no
+// answer (raft drops the read), so the caller bounds ctx.
+func (n *Node) readIndex(ctx context.Context, anyRole bool) (uint64, error) {
 	id := n.propSeq.Add(1)
 	var rctx [8]byte
 	binary.BigEndian.PutUint64(rctx[:], id)
@@ -438,31 +470,31 @@ func (n *Node) ReadIndex(ctx context.Context) error {
 	// Registered before the leadership check, so that a step-down in between
 	// fails this read (failWaiters) instead of missing it.
 	n.mu.Lock()
-	n.reads[id] = ch
+	n.reads[id] = readWaiter{ch: ch, anyRole: anyRole}
 	n.mu.Unlock()
 	defer func() {
 		n.mu.Lock()
 		delete(n.reads, id)
 		n.mu.Unlock()
 	}()
-	if _, ok := n.LeaderTerm(); !ok {
-		return ErrNotLeader
+	if _, ok := n.LeaderTerm(); !ok && !anyRole {
+		return 0, ErrNotLeader
 	}
 	if err := n.raft.ReadIndex(ctx, rctx[:]); err != nil {
-		return err
+		return 0, err
 	}
 	var index uint64
 	select {
 	case index = <-ch:
 	case <-ctx.Done():
-		return ctx.Err()
+		return 0, ctx.Err()
 	case <-n.done:
-		return ErrStopped
+		return 0, ErrStopped
 	}
 	if index == 0 {
-		return ErrLeadershipLost
+		return 0, ErrLeadershipLost
 	}
-	return n.WaitApplied(ctx, index)
+	return index, nil
 }
 
 // WaitApplied waits until the node has applied index.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -21,6 +22,9 @@ type StorageOptions struct {
 	// segment file; a segment exceeds it by at most one Save. Zero means
 	// 64 MiB.
 	SegmentSize int64
+	// OnSync, if set, is told how long each fdatasync of a Save took. It is
+	// called by the writer and must not block.
+	OnSync func(time.Duration)
 }
 
 // Storage is raft.Storage backed by a WAL (dataDir/wal) and snapshot files
@@ -76,6 +80,7 @@ func OpenStorage(dataDir string, opts StorageOptions) (*Storage, error) {
 		w.close()
 		return nil, fmt.Errorf("txlog: sync data dir: %w", err)
 	}
+	w.onSync = opts.OnSync
 	s := &Storage{wal: w, snaps: snaps, snap: snap}
 	if err := s.recover(st); err != nil {
 		w.close()

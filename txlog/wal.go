@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -76,6 +77,8 @@ type wal struct {
 	last    uint64            // index of the last live entry, or mark.index
 	buf     []byte
 	err     error // first write or sync failure; every later write returns it
+	// onSync, if set, is told the duration of each Save's fdatasync.
+	onSync func(time.Duration)
 }
 
 // walState is what replaying the WAL recovered.
@@ -341,8 +344,12 @@ func (w *wal) write(b []byte, sync bool) error {
 		w.size += int64(len(b))
 		return nil
 	}
+	start := time.Now()
 	if err := fdatasync(w.f); err != nil {
 		return w.fail(fmt.Errorf("txlog: sync wal: %w", err))
+	}
+	if w.onSync != nil {
+		w.onSync(time.Since(start))
 	}
 	w.size += int64(len(b))
 	return nil

@@ -22,6 +22,10 @@
 // committed transactions to JetStream (at most --max-staged-bytes per
 // transaction). Without it both are off, and staging messages is refused.
 //
+// With --metrics-addr (host:port) the node serves Prometheus metrics on
+// /metrics, and liveness and readiness probes on /healthz and /readyz; its
+// gRPC address always answers the standard gRPC health service.
+//
 // SIGTERM or SIGINT shuts the node down cleanly; a restart from the same data
 // dir rejoins the cluster (with or without --join).
 package main
@@ -65,6 +69,7 @@ func run(args []string) error {
 	retention := fs.Duration("retention", 15*time.Minute, "how long a transaction stays answerable after phase 2 completed")
 	natsURL := fs.String("nats-url", "", "NATS server URL(s), comma-separated: publish lifecycle events on verdict.events.<kind> and the staged messages of committed transactions to JetStream (empty: both off)")
 	maxStaged := fs.Int("max-staged-bytes", 1<<20, "largest total size of the messages staged in one transaction (they travel in its COMMIT record)")
+	metricsAddr := fs.String("metrics-addr", "", "serve /metrics (Prometheus), /healthz and /readyz over HTTP on this host:port (empty: off)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -81,6 +86,11 @@ func run(args []string) error {
 	if _, ok := pm[*id]; !ok {
 		return fmt.Errorf("--peers has no entry for --id %d", *id)
 	}
+	// Signals are caught from before the start: one that comes while the
+	// node starts stops it cleanly once started.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
 	srv, err := coordinator.Start(coordinator.Config{
 		ID:              *id,
 		Peers:           pm,
@@ -92,6 +102,7 @@ func run(args []string) error {
 		Retention:       *retention,
 		NatsURL:         *natsURL,
 		MaxStagedBytes:  *maxStaged,
+		MetricsAddr:     *metricsAddr,
 		TickInterval:    *tick,
 		ElectionTicks:   *electionTicks,
 		Logger:          logger,
@@ -99,9 +110,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	logger.Info("verdict serving", "id", *id, "addr", srv.Addr(), "data_dir", *dataDir)
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	logger.Info("verdict serving", "id", *id, "addr", srv.Addr(), "data_dir", *dataDir, "metrics_addr", srv.MetricsAddr())
 	select {
 	case s := <-sig:
 		logger.Info("shutting down", "signal", s.String())

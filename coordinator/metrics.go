@@ -1,0 +1,160 @@
+package coordinator
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/verdict-tx/verdict/txlog"
+)
+
+// abortCause is why a transaction was aborted, as the reason label of
+// verdict_aborts_total: one of a small fixed set, never free text (the
+// reason a client hears says more).
+type abortCause string
+
+const (
+	// abortVoteNo: a participant voted NO.
+	abortVoteNo abortCause = "vote_no"
+	// abortPrepareError: Prepare failed, or gave no valid vote.
+	abortPrepareError abortCause = "prepare_error"
+	// abortDeadline: the deadline passed before Commit, or before every
+	// vote came.
+	abortDeadline abortCause = "deadline"
+	// abortInitiator: the initiator called Abort.
+	abortInitiator abortCause = "initiator"
+	// abortUnknownTx: Commit of a transaction this leader does not know
+	// (presumed abort).
+	abortUnknownTx abortCause = "unknown_tx"
+	// abortLeadership: leadership changed before the decision was logged.
+	abortLeadership abortCause = "leadership_lost"
+	// abortRefused: Commit broke a limit (participants, staged bytes) or
+	// staged messages without NATS.
+	abortRefused abortCause = "refused"
+	// abortUnconfirmed: the COMMIT record could not be confirmed in time,
+	// and the ABORT proposed to settle it came first.
+	abortUnconfirmed abortCause = "unconfirmed"
+)
+
+var abortCauses = []abortCause{abortVoteNo, abortPrepareError, abortDeadline, abortInitiator, abortUnknownTx, abortLeadership, abortRefused, abortUnconfirmed}
+
+// Commit paths, the path label of verdict_commits_total.
+const (
+	commitLogged   = "logged"    // a COMMIT record, then phase 2
+	commitOnePhase = "one_phase" // a single participant: nothing logged
+	commitReadOnly = "read_only" // every participant voted read-only
+)
+
+// metrics are a node's Prometheus collectors, in a registry of its own (no
+// global state: a process may run several nodes). The engine counts its
+// work through them; the node's Raft state and tables are read at scrape
+// time. It is the node's txlog.Observer.
+type metrics struct {
+	reg           *prometheus.Registry
+	commits       *prometheus.CounterVec
+	aborts        *prometheus.CounterVec
+	commitLatency prometheus.Histogram
+	retries       prometheus.Counter
+	fsync         prometheus.Histogram
+	snapshotBytes prometheus.Histogram
+}
+
+var _ txlog.Observer = (*metrics)(nil)
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		commits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "verdict_commits_total",
+			Help: "Transactions committed by this node as leader, by path: logged (COMMIT record), one_phase, read_only.",
+		}, []string{"path"}),
+		aborts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "verdict_aborts_total",
+			Help: "Transactions aborted by this node as leader, by reason: vote_no, prepare_error, deadline, initiator, unknown_tx, leadership_lost, refused, unconfirmed.",
+		}, []string{"reason"}),
+		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "verdict_commit_latency_seconds",
+			Help:    "Time from the start of a Commit call to its commit decision being durable (applied from the log, or acknowledged by a one-phase participant).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14), // 0.5ms to 4s
+		}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "verdict_phase2_retries_total",
+			Help: "Phase-2 deliveries (of one decision to one participant) that failed and will be retried.",
+		}),
+		fsync: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "verdict_wal_fsync_duration_seconds",
+			Help:    "Duration of the WAL's fdatasync, one per Raft Ready with entries or hard state to persist.",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 15), // 50µs to 0.8s
+		}),
+		snapshotBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "verdict_snapshot_size_bytes",
+			Help:    "Size of the Raft snapshots this node wrote (its own, or received from the leader).",
+			Buckets: prometheus.ExponentialBuckets(1024, 4, 12), // 1 KiB to 4 GiB
+		}),
+	}
+	// Every label value exists from the start, so that rates and alerts see
+	// zeros instead of missing series.
+	for _, p := range []string{commitLogged, commitOnePhase, commitReadOnly} {
+		m.commits.WithLabelValues(p)
+	}
+	for _, c := range abortCauses {
+		m.aborts.WithLabelValues(string(c))
+	}
+	m.reg.MustRegister(m.commits, m.aborts, m.commitLatency, m.retries, m.fsync, m.snapshotBytes,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// watch registers the collectors read at scrape time: the node's Raft
+// state and counters, the engine's tables and the node's readiness.
+func (m *metrics) watch(node *txlog.Node, c *Coordinator, ready func() bool) {
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	counter := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f)
+	}
+	flag := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	m.reg.MustRegister(
+		gauge("verdict_in_doubt_transactions", "Decided transactions whose phase 2 is not done (COMMIT or ABORT without DONE in the log).",
+			func() float64 { return float64(c.fsm.undoneCount()) }),
+		gauge("verdict_stuck_transactions", "Transactions whose phase 2 has kept failing for the stuck threshold (known on the leader; 0 elsewhere).",
+			func() float64 { return float64(len(c.delivery.stuckIDs())) }),
+		counter("verdict_events_dropped_total", "Lifecycle events dropped: their queue was full, or NATS refused them.",
+			func() float64 { return float64(c.eventsDropped()) }),
+		gauge("verdict_ready", "1 once the node has applied its log (see the health service), else 0.",
+			func() float64 { return flag(ready()) }),
+		gauge("verdict_raft_term", "The node's current Raft term.",
+			func() float64 { return float64(node.Status().Term) }),
+		gauge("verdict_raft_leader", "1 while this node is the ready leader, else 0.",
+			func() float64 { _, ok := node.LeaderTerm(); return flag(ok) }),
+		gauge("verdict_raft_commit_index", "The node's Raft commit index.",
+			func() float64 { return float64(node.Status().Commit) }),
+		gauge("verdict_raft_applied_index", "The last Raft log index the node applied.",
+			func() float64 { return float64(node.Status().Applied) }),
+		counter("verdict_raft_leader_changes_total", "Times this node learned of a new Raft leader.",
+			func() float64 { return float64(node.Counters().LeaderChanges) }),
+		counter("verdict_raft_proposals_total", "Proposals this node handed to Raft (each a batch of log records).",
+			func() float64 { return float64(node.Counters().Proposals) }),
+	)
+}
+
+// WALSynced implements txlog.Observer.
+func (m *metrics) WALSynced(d time.Duration) { m.fsync.Observe(d.Seconds()) }
+
+// SnapshotSaved implements txlog.Observer.
+func (m *metrics) SnapshotSaved(bytes int) { m.snapshotBytes.Observe(float64(bytes)) }
+
+func (m *metrics) committed(path string, began time.Time) {
+	m.commits.WithLabelValues(path).Inc()
+	m.commitLatency.Observe(time.Since(began).Seconds())
+}
+
+func (m *metrics) aborted(c abortCause) { m.aborts.WithLabelValues(string(c)).Inc() }
