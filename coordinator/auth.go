@@ -109,14 +109,14 @@ func (a *auth) authorize(ctx context.Context, method string) error {
 	if hasRole(cert, AdminOU) {
 		return nil
 	}
+	if a.tls && a.fromMember(ctx) {
+		return nil // the follower that forwarded it has authorised it
+	}
 	if tok, ok := bearer.FromIncoming(ctx); ok {
 		if a.token != nil && subtle.ConstantTimeCompare([]byte(tok), a.token) == 1 {
 			return nil
 		}
 		return status.Errorf(codes.Unauthenticated, "verdict: %s: the admin token is not valid", method)
-	}
-	if a.tls && a.fromMember(ctx) {
-		return nil // the follower that forwarded it has authorised it
 	}
 	if cert != nil {
 		return status.Errorf(codes.PermissionDenied, "verdict: %s needs the admin role: a certificate with OU %q or the admin token; certificate %q has neither", method, AdminOU, cert.Subject.CommonName)
@@ -134,6 +134,9 @@ func (a *auth) identity(ctx context.Context) string {
 		}
 	}
 	if cert := peerCert(ctx); cert != nil {
+		if cert.Subject.CommonName == "" {
+			return "subject:" + cert.Subject.String()
+		}
 		return "cn:" + cert.Subject.CommonName
 	}
 	return "ip:" + peerHost(ctx)

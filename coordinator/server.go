@@ -47,6 +47,11 @@ type Config struct {
 	MaxParticipants int
 	// MaxRequestBytes is the largest request a client may send. Default 4 MiB.
 	MaxRequestBytes int
+	// MaxOpenPerClient bounds the open transactions (begun, not yet
+	// decided) of one client at the leader: Begin beyond it answers
+	// ResourceExhausted. A client is named by its certificate's Common Name
+	// under TLS, by its IP address otherwise. Default 10000.
+	MaxOpenPerClient int
 	// MaxRetryBackoff caps the backoff between phase-2 delivery attempts.
 	// Default 10s.
 	MaxRetryBackoff time.Duration
@@ -76,11 +81,6 @@ type Config struct {
 	ElectionTicks   int
 	SnapshotEntries uint64
 	CompactionLag   uint64
-	// MaxOpenPerClient bounds the open transactions (begun, not yet
-	// decided) of one client at the leader: Begin beyond it answers
-	// ResourceExhausted. A client is named by its certificate's Common Name
-	// under TLS, by its IP address otherwise. Default 10000.
-	MaxOpenPerClient int
 	// TLS, if set, is the node's server configuration: mutual TLS with
 	// every caller (clients, participants, operators, peers). It must hold
 	// the node's certificate (Certificates) and the deployment's CA
