@@ -1,9 +1,14 @@
 package coordinator
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -258,10 +263,29 @@ func TestTLSStartRefusesUnsafeConfig(t *testing.T) {
 		s.Stop()
 		t.Error("Start with a certificate without the node role succeeded")
 	}
+	l, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	public := base
-	public.Peers = map[uint64]string{1: "0.0.0.0:0"}
-	if s, err := Start(public); err == nil {
-		s.Stop()
-		t.Error("Start in plaintext on 0.0.0.0 succeeded")
+	public.Listener, public.Peers = l, map[uint64]string{1: l.Addr().String()}
+	if s, err := Start(public); !errors.Is(err, ErrPlaintextNotLoopback) {
+		if err == nil {
+			s.Stop()
+		}
+		t.Errorf("Start in plaintext on %s = %v, want %v", l.Addr(), err, ErrPlaintextNotLoopback)
+	}
+
+	// Allowed explicitly, it starts and warns.
+	var logs bytes.Buffer
+	public.InsecurePlaintext = true
+	public.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s, err := Start(public)
+	if err != nil {
+		t.Fatalf("Start with InsecurePlaintext: %v", err)
+	}
+	s.Stop()
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "plaintext") {
+		t.Errorf("no warning about plaintext logged: %s", logs.String())
 	}
 }
