@@ -21,6 +21,11 @@
 // until the transaction's deadline plus a few seconds, so ErrAmbiguous means
 // the coordinator cluster stayed unreachable that long.
 //
+// A cluster serving TLS is dialed with WithTLS: a *tls.Config with the CA
+// that signed the nodes (RootCAs) and this client's certificate
+// (Certificates), which the nodes require. Without it connections are
+// plaintext, which nodes serve on loopback only, by default.
+//
 // Example:
 //
 //	vc, err := client.Dial([]string{"coord-1:7400", "coord-2:7400", "coord-3:7400"})

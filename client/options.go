@@ -1,11 +1,13 @@
 package client
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 // DefaultTimeout is the transaction timeout when none is given.
@@ -28,6 +30,21 @@ type Option func(*options) error
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *options) error {
 		o.dialOpts = append(o.dialOpts, opts...)
+		return nil
+	}
+}
+
+// WithTLS dials the coordinators over TLS with c: its RootCAs verify the
+// nodes, and its Certificates hold the client's certificate, which a node
+// serving TLS requires (mutual TLS). Without WithTLS (or transport
+// credentials in WithDialOptions) connections are plaintext, which a node
+// serves only on loopback by default.
+func WithTLS(c *tls.Config) Option {
+	return func(o *options) error {
+		if c == nil {
+			return fmt.Errorf("%w: nil TLS config", ErrInvalidOption)
+		}
+		o.dialOpts = append(o.dialOpts, grpc.WithTransportCredentials(credentials.NewTLS(c)))
 		return nil
 	}
 }

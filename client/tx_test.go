@@ -254,6 +254,9 @@ func TestOptionsValidate(t *testing.T) {
 	if _, err := Dial([]string{"127.0.0.1:1"}, WithDefaultTimeout(0)); !errors.Is(err, ErrInvalidOption) {
 		t.Errorf("Dial with zero timeout: %v", err)
 	}
+	if _, err := Dial([]string{"127.0.0.1:1"}, WithTLS(nil)); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("Dial with a nil TLS config: %v", err)
+	}
 	c, _ := newStubClient(t)
 	if _, err := c.Begin(testContext(t), WithTimeout(-time.Second)); !errors.Is(err, ErrInvalidOption) {
 		t.Errorf("Begin with negative timeout: %v", err)

@@ -14,6 +14,7 @@ type activeTx struct {
 	id       string
 	deadline time.Time
 	term     uint64 // the leader term in which it began
+	client   string // who began it (auth.identity), for MaxOpenPerClient
 
 	// committing is when Commit started phase 1 (for the commit latency
 	// metric); set once, before the decision runs.
@@ -56,16 +57,31 @@ type activeTable struct {
 	mu     sync.Mutex
 	txs    map[string]*activeTx
 	recent map[string]recent
+	open   map[string]int // transactions in txs per client
 }
 
 func newActiveTable() *activeTable {
-	return &activeTable{txs: map[string]*activeTx{}, recent: map[string]recent{}}
+	return &activeTable{txs: map[string]*activeTx{}, recent: map[string]recent{}, open: map[string]int{}}
 }
 
-func (a *activeTable) add(t *activeTx) {
+// add holds t, unless its client has limit transactions open already.
+func (a *activeTable) add(t *activeTx, limit int) bool {
 	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.open[t.client] >= limit {
+		return false
+	}
+	a.open[t.client]++
 	a.txs[t.id] = t
-	a.mu.Unlock()
+	return true
+}
+
+// remove forgets t; the caller holds a.mu.
+func (a *activeTable) remove(t *activeTx) {
+	delete(a.txs, t.id)
+	if a.open[t.client]--; a.open[t.client] <= 0 {
+		delete(a.open, t.client)
+	}
 }
 
 func (a *activeTable) get(id string) (*activeTx, bool) {
@@ -80,7 +96,7 @@ func (a *activeTable) finish(t *activeTx, o verdictv1.Outcome, reason string, no
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if cur, ok := a.txs[t.id]; ok && cur == t {
-		delete(a.txs, t.id)
+		a.remove(t)
 	}
 	select {
 	case <-t.decided:
@@ -127,7 +143,7 @@ func (a *activeTable) expired(now time.Time, keep time.Duration) []*activeTx {
 func (a *activeTable) clearExcept(term uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for id, t := range a.txs {
+	for _, t := range a.txs {
 		if t.term == term {
 			continue
 		}
@@ -138,7 +154,7 @@ func (a *activeTable) clearExcept(term uint64) {
 			t.reason = "leadership lost"
 			close(t.decided)
 		}
-		delete(a.txs, id)
+		a.remove(t)
 	}
 	if term == 0 {
 		a.recent = map[string]recent{}

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/verdict-tx/verdict/client"
@@ -213,6 +215,26 @@ func startParticipantOver(t testing.TB, name string, coordinators []string, mem 
 // serves.
 func startParticipantWith(t testing.TB, name string, coordinators []string, mem *participant.MemResource, res participant.Resource, register func(*grpc.Server)) *testParticipant {
 	t.Helper()
+	return startParticipantTLS(t, name, coordinators, mem, res, register, nil)
+}
+
+// participantTLS secures a test participant: srv is its gRPC server's (it
+// verifies the coordinator's client certificate), cli its calls to the
+// coordinators' and the initiator's calls to it.
+type participantTLS struct{ srv, cli *tls.Config }
+
+// startParticipantTLS is startParticipantWith over TLS when sec is set.
+func startParticipantTLS(t testing.TB, name string, coordinators []string, mem *participant.MemResource, res participant.Resource, register func(*grpc.Server), sec *participantTLS) *testParticipant {
+	t.Helper()
+	var (
+		creds   = insecure.NewCredentials()
+		srvOpts []grpc.ServerOption
+		cliTLS  *tls.Config
+	)
+	if sec != nil {
+		creds, cliTLS = credentials.NewTLS(sec.cli), sec.cli
+		srvOpts = append(srvOpts, grpc.Creds(credentials.NewTLS(sec.srv)))
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -224,12 +246,13 @@ func startParticipantWith(t testing.TB, name string, coordinators []string, mem 
 		Address:      p.addr,
 		Resource:     res,
 		Coordinators: coordinators,
+		TLS:          cliTLS,
 		Logger:       testLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.g = grpc.NewServer(grpc.UnaryInterceptor(p.srv.UnaryServerInterceptor()))
+	p.g = grpc.NewServer(append(srvOpts, grpc.UnaryInterceptor(p.srv.UnaryServerInterceptor()))...)
 	p.srv.Register(p.g)
 	worksvc.Register(p.g, p.res)
 	if register != nil {
@@ -237,7 +260,7 @@ func startParticipantWith(t testing.TB, name string, coordinators []string, mem 
 	}
 	go p.g.Serve(l)
 	p.conn, err = grpc.NewClient(p.addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithUnaryInterceptor(client.UnaryClientInterceptor()))
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,7 @@ type engineConfig struct {
 	maxTimeout      time.Duration
 	maxParticipants int
 	maxStagedBytes  int
+	maxOpen         int // open transactions per client
 	clock           Clock
 	log             *slog.Logger
 	// retention is how long decided transactions are kept after DONE, and
@@ -50,6 +51,7 @@ type Coordinator struct {
 	parts    *participantPool
 	delivery *delivery
 	metrics  *metrics
+	auth     *auth
 	// nats is the connection to NATS; nil when Config.NatsURL is empty.
 	nats *natsLink
 
@@ -155,11 +157,14 @@ func (c *Coordinator) Begin(ctx context.Context, req *verdictv1.BeginRequest) (*
 		id:       id,
 		deadline: c.cfg.clock.Now().Add(timeout),
 		term:     term,
+		client:   c.auth.identity(ctx),
 		state:    verdictv1.TxState_TX_STATE_ACTIVE,
 		parts:    map[string]*verdictv1.ParticipantRef{},
 		decided:  make(chan struct{}),
 	}
-	c.active.add(t)
+	if !c.active.add(t, c.cfg.maxOpen) {
+		return nil, status.Errorf(codes.ResourceExhausted, "verdict: client %s has %d open transactions, the maximum (--max-open-per-client); commit or abort some first", t.client, c.cfg.maxOpen)
+	}
 	return &verdictv1.BeginResponse{
 		Txid:           id,
 		DeadlineUnixMs: t.deadline.UnixMilli(),

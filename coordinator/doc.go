@@ -30,6 +30,14 @@
 //     index its leader reported after the start). Config.MetricsAddr
 //     serves /metrics, /healthz and /readyz (http.go). Every log line about
 //     transactions carries txid (a list, for a line about a batch).
+//   - Security: the node serves mutual TLS when Config.TLS is set, and
+//     dials peers and participants with the same certificate (tls.go);
+//     without TLS it serves only on loopback unless
+//     Config.InsecurePlaintext. An interceptor (auth.go) requires the admin
+//     role (a certificate with OU AdminOU, or Config.AdminToken) for every
+//     Admin RPC but the read-only Status and Members, the node role
+//     (NodeOU) for the Raft service, and names each caller (certificate CN
+//     or IP address) for the per-client limit on open transactions.
 //
 // Presumed abort: only COMMIT must be durable before an initiator hears
 // "committed". A transaction the leader does not find in its log or memory

@@ -31,10 +31,11 @@ const leaderWait = 3 * time.Second
 type forwarder struct {
 	node  *txlog.Node
 	conns *conns
+	auth  *auth
 }
 
-func newForwarder(node *txlog.Node, dial []grpc.DialOption) *forwarder {
-	return &forwarder{node: node, conns: newConns(dial)}
+func newForwarder(node *txlog.Node, dial []grpc.DialOption, a *auth) *forwarder {
+	return &forwarder{node: node, conns: newConns(dial), auth: a}
 }
 
 // route returns nil if this node should serve the request itself (it is the
@@ -105,6 +106,5 @@ func forwardTo[C, Req, Resp any](
 	if conn == nil {
 		return local(ctx, req)
 	}
-	out := metadata.AppendToOutgoingContext(ctx, mdForwarded, "1")
-	return remote(newClient(conn), out, req)
+	return remote(newClient(conn), f.auth.forwardContext(ctx), req)
 }

@@ -72,16 +72,22 @@ func (c *testCluster) waitVoter(id uint64) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, s := range c.nodes {
-			voter := false
-			for _, m := range s.Node().Status().Members {
-				voter = voter || (m.ID == id && !m.Learner)
-			}
-			if !voter {
+			if !isVoter(s, id) {
 				return false
 			}
 		}
 		return true
 	})
+}
+
+// isVoter reports whether s sees id as a voter.
+func isVoter(s *Server, id uint64) bool {
+	for _, m := range s.Node().Status().Members {
+		if m.ID == id && !m.Learner {
+			return true
+		}
+	}
+	return false
 }
 
 func TestClusterGrowsToFourNodes(t *testing.T) {

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,6 +51,11 @@ type Config struct {
 	MaxParticipants int
 	// MaxRequestBytes is the largest request a client may send. Default 4 MiB.
 	MaxRequestBytes int
+	// MaxOpenPerClient bounds the open transactions (begun, not yet
+	// decided) of one client at the leader: Begin beyond it answers
+	// ResourceExhausted. A client is named by its certificate's Common Name
+	// under TLS, by its IP address otherwise. Default 10000.
+	MaxOpenPerClient int
 	// MaxRetryBackoff caps the backoff between phase-2 delivery attempts.
 	// Default 10s.
 	MaxRetryBackoff time.Duration
@@ -85,8 +91,27 @@ type Config struct {
 	ElectionTicks   int
 	SnapshotEntries uint64
 	CompactionLag   uint64
-	// DialOptions for connections to peers and participants. Default
-	// insecure.
+	// TLS, if set, is the node's server configuration: mutual TLS with
+	// every caller (clients, participants, operators, peers). It must hold
+	// the node's certificate (Certificates) and the deployment's CA
+	// (ClientCAs); the node requires a client certificate signed by that
+	// CA. Unless DialOptions are given, the node dials its peers and
+	// participants with the same certificate, verifying them against the
+	// same CA. Nil serves plaintext, which Start allows only on a loopback
+	// address unless InsecurePlaintext is set.
+	TLS *tls.Config
+	// InsecurePlaintext allows serving plaintext (TLS nil) on an address
+	// other than loopback; Start then logs a warning. Without it Start
+	// refuses with ErrPlaintextNotLoopback.
+	InsecurePlaintext bool
+	// AdminToken, if set, authorises operator actions: every Admin RPC but
+	// Status and Members requires either a call carrying metadata
+	// "authorization: Bearer <AdminToken>" or (with TLS) a client
+	// certificate with the admin role (AdminOU). With neither a token nor
+	// TLS, Admin RPCs are open.
+	AdminToken string
+	// DialOptions for connections to peers and participants. Default: TLS
+	// from the TLS field, or insecure without it.
 	DialOptions []grpc.DialOption
 	// Clock drives deadlines. Default: the system clock.
 	Clock Clock
@@ -119,6 +144,9 @@ func (c *Config) validate() error {
 	if c.MaxParticipants <= 0 {
 		c.MaxParticipants = 64
 	}
+	if c.MaxOpenPerClient <= 0 {
+		c.MaxOpenPerClient = 10000
+	}
 	if c.MaxRequestBytes <= 0 {
 		c.MaxRequestBytes = 4 << 20
 	}
@@ -136,6 +164,9 @@ func (c *Config) validate() error {
 	}
 	if c.Retention <= 0 {
 		c.Retention = 15 * time.Minute
+	}
+	if err := c.validateTransport(); err != nil {
+		return err
 	}
 	if len(c.DialOptions) == 0 {
 		c.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
@@ -180,6 +211,9 @@ func Start(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("verdict: listen: %w", err)
 		}
 	}
+	if cfg.TLS == nil && !isLoopback(lis.Addr().String()) {
+		log.Warn("serving plaintext on a non-loopback address (--insecure-plaintext): calls are neither encrypted nor authenticated", "addr", lis.Addr().String())
+	}
 	var mlis net.Listener
 	if cfg.MetricsAddr != "" {
 		var err error
@@ -194,6 +228,7 @@ func Start(cfg Config) (*Server, error) {
 			defaultTimeout:  cfg.DefaultTimeout,
 			maxTimeout:      cfg.MaxTimeout,
 			maxParticipants: cfg.MaxParticipants,
+			maxOpen:         cfg.MaxOpenPerClient,
 			maxStagedBytes:  cfg.MaxStagedBytes,
 			retention:       cfg.Retention,
 			clock:           cfg.Clock,
@@ -248,6 +283,7 @@ func Start(cfg Config) (*Server, error) {
 		return fail(err)
 	}
 	c.node = node
+	c.auth = newAuth(&cfg, node)
 	c.prop = newProposer(node, log)
 	c.cfg.coordinators = func() []string {
 		var addrs []string
@@ -263,19 +299,21 @@ func Start(cfg Config) (*Server, error) {
 		lis:     lis,
 		node:    node,
 		coord:   c,
-		fwd:     newForwarder(node, cfg.DialOptions),
+		fwd:     newForwarder(node, cfg.DialOptions, c.auth),
 		metrics: c.metrics,
 		health:  newHealth(node),
 		mlis:    mlis,
-		grpc: grpc.NewServer(
+		grpc: grpc.NewServer(append(serverCredentials(&cfg),
 			grpc.MaxRecvMsgSize(cfg.MaxRequestBytes),
+			grpc.ChainUnaryInterceptor(c.auth.unary),
+			grpc.ChainStreamInterceptor(c.auth.stream),
 			// Pooled stream workers reuse goroutines (and their grown
 			// stacks) across calls; calls beyond the pool get their own.
 			grpc.NumStreamWorkers(streamWorkers),
 			// Stop waits for handlers, so none starts engine work after
 			// the engine has stopped.
 			grpc.WaitForHandlers(true),
-		),
+		)...),
 	}
 	verdictv1.RegisterCoordinatorServer(s.grpc, &service{c: c, fwd: s.fwd})
 	verdictv1.RegisterAdminServer(s.grpc, &admin{node: node, coord: c, fwd: s.fwd})

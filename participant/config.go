@@ -1,14 +1,17 @@
 package participant
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"regexp"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 // Defaults of the Config fields left zero.
@@ -69,6 +72,14 @@ type Config struct {
 	// are insecure (plaintext); with some, they must carry transport
 	// credentials.
 	DialOptions []grpc.DialOption
+	// TLS, if set, dials coordinators over TLS with it: RootCAs verify the
+	// nodes, Certificates hold this participant's certificate, which a node
+	// serving TLS requires. It adds the transport credentials to
+	// DialOptions, which must then carry none. The Participant service that
+	// the coordinator calls runs on the application's own gRPC server:
+	// give that server TLS credentials that verify the coordinator's
+	// client certificate.
+	TLS *tls.Config
 	// Logger receives the participant's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -106,6 +117,9 @@ func (c Config) validate() (Config, error) {
 		return c, fmt.Errorf("%w: DeadlineSlack %v is negative", ErrInvalidConfig, c.DeadlineSlack)
 	case c.DeadlineSlack == 0:
 		c.DeadlineSlack = DefaultDeadlineSlack
+	}
+	if c.TLS != nil {
+		c.DialOptions = append(slices.Clone(c.DialOptions), grpc.WithTransportCredentials(credentials.NewTLS(c.TLS)))
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -37,6 +37,14 @@
 //     Work with a YES vote, or with a call or Prepare in progress, is
 //     never touched; work that voted YES admits no more calls.
 //
+// Security: against a cluster serving TLS, Config.TLS holds the CA that
+// signed the nodes and this participant's certificate, for its calls to
+// the coordinators (Enlist, Outcome). The coordinator's calls to the
+// Participant service arrive at the application's gRPC server, which then
+// serves TLS too: its certificate must be valid for the host of
+// Config.Address, and it should require client certificates signed by the
+// same CA.
+//
 // Example:
 //
 //	res := participant.NewMemResource()

@@ -26,6 +26,15 @@
 // /metrics, and liveness and readiness probes on /healthz and /readyz; its
 // gRPC address always answers the standard gRPC health service.
 //
+// Security: with --tls-cert, --tls-key and --tls-ca the node serves mutual
+// TLS on its one listener (clients, participants, operators and peers must
+// all present a certificate signed by the CA) and dials its peers and
+// participants with its certificate. Without them it serves plaintext, which
+// it allows only on a loopback address unless --insecure-plaintext is given.
+// Operator actions (every Admin RPC but Status and Members) need the token
+// in --admin-token-file or a client certificate whose OU contains
+// "verdict-admin"; with neither a token nor TLS they are open.
+//
 // SIGTERM or SIGINT shuts the node down cleanly; a restart from the same data
 // dir rejoins the cluster (with or without --join).
 package main
@@ -42,6 +51,7 @@ import (
 	"time"
 
 	"github.com/verdict-tx/verdict/coordinator"
+	"github.com/verdict-tx/verdict/internal/tlsconf"
 )
 
 func main() {
@@ -70,6 +80,15 @@ func run(args []string) error {
 	natsURL := fs.String("nats-url", "", "NATS server URL(s), comma-separated: publish lifecycle events on verdict.events.<kind> and the staged messages of committed transactions to JetStream (empty: both off)")
 	maxStaged := fs.Int("max-staged-bytes", 1<<20, "largest total size of the messages staged in one transaction (they travel in its COMMIT record)")
 	metricsAddr := fs.String("metrics-addr", "", "serve /metrics (Prometheus), /healthz and /readyz over HTTP on this host:port (empty: off)")
+	maxRequest := fs.Int("max-request-bytes", 4<<20, "largest request a caller may send (and message between nodes); at least 4 times --max-staged-bytes")
+	maxParts := fs.Int("max-participants", 64, "most participants one transaction may have")
+	maxOpen := fs.Int("max-open-per-client", 10000, "most open (begun, undecided) transactions of one client, named by its certificate's CN under TLS or its IP address")
+	var tlsFiles tlsconf.Files
+	fs.StringVar(&tlsFiles.Cert, "tls-cert", "", "PEM certificate of this node: served to callers and presented to peers and participants")
+	fs.StringVar(&tlsFiles.Key, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&tlsFiles.CA, "tls-ca", "", "PEM CA certificate(s): every caller, peer and participant must present a certificate it signed")
+	plaintext := fs.Bool("insecure-plaintext", false, "serve without TLS on a non-loopback address (calls neither encrypted nor authenticated)")
+	tokenFile := fs.String("admin-token-file", "", "file holding the admin token that authorises operator actions (sent as authorization: Bearer TOKEN)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -91,21 +110,31 @@ func run(args []string) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sig)
+	sec, err := security(tlsFiles, *tokenFile)
+	if err != nil {
+		return err
+	}
 	srv, err := coordinator.Start(coordinator.Config{
-		ID:              *id,
-		Peers:           pm,
-		Join:            *join,
-		DataDir:         *dataDir,
-		DefaultTimeout:  *timeout,
-		MaxRetryBackoff: *maxBackoff,
-		StuckAfter:      *stuckAfter,
-		Retention:       *retention,
-		NatsURL:         *natsURL,
-		MaxStagedBytes:  *maxStaged,
-		MetricsAddr:     *metricsAddr,
-		TickInterval:    *tick,
-		ElectionTicks:   *electionTicks,
-		Logger:          logger,
+		ID:                *id,
+		Peers:             pm,
+		Join:              *join,
+		DataDir:           *dataDir,
+		DefaultTimeout:    *timeout,
+		MaxRetryBackoff:   *maxBackoff,
+		StuckAfter:        *stuckAfter,
+		Retention:         *retention,
+		NatsURL:           *natsURL,
+		MaxStagedBytes:    *maxStaged,
+		MaxRequestBytes:   *maxRequest,
+		MaxParticipants:   *maxParts,
+		MaxOpenPerClient:  *maxOpen,
+		MetricsAddr:       *metricsAddr,
+		TLS:               sec.tls,
+		InsecurePlaintext: *plaintext,
+		AdminToken:        sec.token,
+		TickInterval:      *tick,
+		ElectionTicks:     *electionTicks,
+		Logger:            logger,
 	})
 	if err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -106,7 +105,7 @@ func (e *env) clusterStatus(eps []string) clusterStatus {
 }
 
 func (e *env) status(ep string) (*verdictv1.StatusResponse, error) {
-	conn, err := grpc.NewClient(ep, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(ep, e.dialOptions()...)
 	if err != nil {
 		return nil, err
 	}

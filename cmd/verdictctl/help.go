@@ -36,6 +36,10 @@ Global flags (every command):
   --endpoints LIST   coordinator endpoints (host:port), comma-separated (default 127.0.0.1:7400)
   -o, --output FMT   table (for people, default) or json (for scripts)
   --timeout D        timeout of each call to the cluster (default 5s)
+  --tls-ca FILE      connect over TLS, verifying the nodes against this CA
+  --tls-cert FILE    client certificate (a node serving TLS requires one),
+  --tls-key FILE     and its key; with OU verdict-admin it may do operator actions
+  --admin-token T    admin token for operator actions (default $VERDICT_ADMIN_TOKEN)
 `
 
 const helpExitCodes = `

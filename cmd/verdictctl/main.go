@@ -49,6 +49,7 @@ type globals struct {
 	endpoints string
 	output    string
 	timeout   time.Duration
+	security
 }
 
 func defaultGlobals() globals {
@@ -62,6 +63,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.output, "output", g.output, "output format: table or json")
 	fs.StringVar(&g.output, "o", g.output, "shorthand for --output")
 	fs.DurationVar(&g.timeout, "timeout", g.timeout, "timeout of each call to the cluster")
+	g.security.register(fs)
 }
 
 func (g *globals) validate() error {
@@ -74,7 +76,7 @@ func (g *globals) validate() error {
 	if _, err := g.endpointList(); err != nil {
 		return err
 	}
-	return nil
+	return g.security.load()
 }
 
 func (g *globals) endpointList() ([]string, error) {

@@ -17,14 +17,25 @@ import (
 // serves.
 func startNode(t *testing.T) string {
 	t.Helper()
+	return startNodeWith(t, nil)
+}
+
+// startNodeWith is startNode with tune, if set, applied to the node's
+// Config.
+func startNodeWith(t *testing.T, tune func(*coordinator.Config)) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := coordinator.Start(coordinator.Config{
+	cfg := coordinator.Config{
 		ID: 1, Peers: map[uint64]string{1: l.Addr().String()}, DataDir: t.TempDir(), Listener: l,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	srv, err := coordinator.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func stateName(s verdictv1.TxState) string {
 // leader: transaction state lives on the leader.
 func (e *env) dialCluster() (*coordconn.Conn, int) {
 	eps, _ := e.endpointList() // validated
-	conn, err := coordconn.Dial(eps)
+	conn, err := coordconn.Dial(eps, e.dialOptions()...)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "verdictctl: %v\n", err)
 		return nil, exitUsage

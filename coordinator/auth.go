@@ -1,0 +1,205 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/subtle"
+	"crypto/x509"
+	"net"
+	"slices"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/verdict-tx/verdict/internal/bearer"
+	"github.com/verdict-tx/verdict/txlog"
+)
+
+// AdminOU is the admin role of a client certificate: a certificate signed
+// by the deployment's CA whose Subject OrganizationalUnit contains AdminOU
+// may call every Admin RPC, as may a caller presenting Config.AdminToken.
+const AdminOU = "verdict-admin"
+
+// NodeOU is the node role of a certificate: under TLS, every node's
+// certificate must carry it in its Subject OrganizationalUnit. Only callers
+// with it may send Raft messages, and a forwarded request (its admin
+// authorisation and the client it names) is believed only from them.
+const NodeOU = "verdict-node"
+
+const (
+	adminService = "/verdict.v1.Admin/"
+	raftService  = "/verdict.v1.Raft/"
+)
+
+// readOnlyAdmin lists the Admin RPCs that need no admin credential: they
+// only describe the cluster (members, leader, Raft progress), which every
+// SDK and monitor may read. Every other Admin RPC, including any added
+// later, requires the admin role.
+var readOnlyAdmin = []string{
+	adminService + "Status",
+	adminService + "Members",
+}
+
+// mdClient carries, on a request a follower forwards to the leader, the
+// identity of the client that made it. The leader believes it only from a
+// member node (see auth.fromMember).
+const mdClient = "verdict-client"
+
+// auth authorises calls and names their callers. Without an admin token
+// and without TLS (the loopback default) every RPC is open: nothing could
+// tell an operator from anyone else.
+type auth struct {
+	token []byte // nil: no admin token configured
+	tls   bool
+	// members returns the members' addresses (host:port).
+	members func() []string
+}
+
+// newAuth is the authority of a node: the members it trusts to forward are
+// those of its configuration and those the Raft group knows.
+func newAuth(cfg *Config, node *txlog.Node) *auth {
+	a := &auth{tls: cfg.TLS != nil}
+	if cfg.AdminToken != "" {
+		a.token = []byte(cfg.AdminToken)
+	}
+	a.members = func() []string {
+		addrs := make([]string, 0, len(cfg.Peers))
+		for _, addr := range cfg.Peers {
+			addrs = append(addrs, addr)
+		}
+		for _, m := range node.Status().Members {
+			addrs = append(addrs, m.Address)
+		}
+		return addrs
+	}
+	return a
+}
+
+func (a *auth) open() bool { return a.token == nil && !a.tls }
+
+func (a *auth) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := a.authorize(ctx, info.FullMethod); err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (a *auth) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if err := a.authorize(ss.Context(), info.FullMethod); err != nil {
+		return err
+	}
+	return handler(srv, ss)
+}
+
+// authorize lets a call to method through, or answers Unauthenticated (no
+// or a wrong credential) or PermissionDenied (a certificate without the
+// role the method needs).
+func (a *auth) authorize(ctx context.Context, method string) error {
+	if a.tls && strings.HasPrefix(method, raftService) && !hasRole(peerCert(ctx), NodeOU) {
+		return status.Errorf(codes.PermissionDenied, "verdict: %s is for member nodes: a certificate with OU %q", method, NodeOU)
+	}
+	if a.open() || !strings.HasPrefix(method, adminService) || slices.Contains(readOnlyAdmin, method) {
+		return nil
+	}
+	cert := peerCert(ctx)
+	if hasRole(cert, AdminOU) {
+		return nil
+	}
+	if a.tls && a.fromMember(ctx) {
+		return nil // the follower that forwarded it has authorised it
+	}
+	if tok, ok := bearer.FromIncoming(ctx); ok {
+		if a.token != nil && subtle.ConstantTimeCompare([]byte(tok), a.token) == 1 {
+			return nil
+		}
+		return status.Errorf(codes.Unauthenticated, "verdict: %s: the admin token is not valid", method)
+	}
+	if cert != nil {
+		return status.Errorf(codes.PermissionDenied, "verdict: %s needs the admin role: a certificate with OU %q or the admin token; certificate %q has neither", method, AdminOU, cert.Subject.CommonName)
+	}
+	return status.Errorf(codes.Unauthenticated, "verdict: %s needs the admin token (metadata authorization: Bearer ...)", method)
+}
+
+// identity names the client of a call, for per-client limits: the Common
+// Name of its certificate under TLS, its IP address otherwise; on a
+// forwarded call from a member, the client the follower named.
+func (a *auth) identity(ctx context.Context) string {
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get(mdClient); len(v) == 1 && a.fromMember(ctx) {
+			return v[0]
+		}
+	}
+	if cert := peerCert(ctx); cert != nil {
+		if cert.Subject.CommonName == "" {
+			return "subject:" + cert.Subject.String()
+		}
+		return "cn:" + cert.Subject.CommonName
+	}
+	return "ip:" + peerHost(ctx)
+}
+
+// fromMember reports whether a call was forwarded by a member node: marked
+// forwarded, and, under TLS, made with a node certificate (NodeOU); in
+// plaintext, from a member's IP address (plaintext authenticates no one).
+func (a *auth) fromMember(ctx context.Context) bool {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if len(md.Get(mdForwarded)) == 0 {
+		return false
+	}
+	if a.tls {
+		return hasRole(peerCert(ctx), NodeOU)
+	}
+	from := peerHost(ctx)
+	for _, addr := range a.members() {
+		if host, _, err := net.SplitHostPort(addr); err == nil && host == from {
+			return true
+		}
+	}
+	return false
+}
+
+// hasRole reports whether cert's Subject OrganizationalUnit holds role.
+func hasRole(cert *x509.Certificate, role string) bool {
+	return cert != nil && slices.Contains(cert.Subject.OrganizationalUnit, role)
+}
+
+// forwardContext is the outgoing context of a request this follower sends
+// to the leader: marked forwarded, naming the client, and carrying the
+// client's admin token if it sent one.
+func (a *auth) forwardContext(ctx context.Context) context.Context {
+	kv := []string{mdForwarded, "1", mdClient, a.identity(ctx)}
+	if tok, ok := bearer.FromIncoming(ctx); ok {
+		kv = append(kv, bearer.Header, bearer.Value(tok))
+	}
+	return metadata.AppendToOutgoingContext(ctx, kv...)
+}
+
+// peerCert is the verified client certificate of a call; nil without TLS.
+func peerCert(ctx context.Context) *x509.Certificate {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return nil
+	}
+	ti, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(ti.State.VerifiedChains) == 0 || len(ti.State.VerifiedChains[0]) == 0 {
+		return nil
+	}
+	return ti.State.VerifiedChains[0][0]
+}
+
+// peerHost is the IP address a call came from.
+func peerHost(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(p.Addr.String())
+	if err != nil {
+		return p.Addr.String()
+	}
+	return host
+}

@@ -1,0 +1,93 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/verdict-tx/verdict/internal/bearer"
+	"github.com/verdict-tx/verdict/internal/testpki"
+)
+
+// callFrom is the context of a call from 127.0.0.1 with the verified
+// certificate cert (none if nil) and metadata kv.
+func callFrom(t *testing.T, cert *tls.Certificate, kv ...string) context.Context {
+	t.Helper()
+	p := &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000}}
+	if cert != nil {
+		leaf, err := x509.ParseCertificate(cert.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.AuthInfo = credentials.TLSInfo{State: tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{leaf}}}}
+	}
+	return metadata.NewIncomingContext(peer.NewContext(context.Background(), p), metadata.Pairs(kv...))
+}
+
+// The rule: every Admin method, also one added later, needs the admin role
+// except the read-only allowlist; Raft needs the node role under TLS; a
+// forwarded call is believed from a node certificate only.
+func TestAuthRules(t *testing.T) {
+	ca := testpki.NewCA(t, "verdict test CA")
+	node, admin, part := ca.Issue(t, "node-2", NodeOU), ca.Issue(t, "operator", AdminOU), ca.Issue(t, "p1")
+	a := &auth{tls: true, token: []byte("tok"), members: func() []string { return []string{"127.0.0.1:7401"} }}
+	fwd := []string{mdForwarded, "1"}
+	for _, tt := range []struct {
+		name   string
+		ctx    context.Context
+		method string
+		want   codes.Code
+	}{
+		{"participant: Begin", callFrom(t, &part), "/verdict.v1.Coordinator/Begin", codes.OK},
+		{"participant: Status", callFrom(t, &part), "/verdict.v1.Admin/Status", codes.OK},
+		{"participant: Members", callFrom(t, &part), "/verdict.v1.Admin/Members", codes.OK},
+		{"participant: Retry", callFrom(t, &part), "/verdict.v1.Admin/RetryTransaction", codes.PermissionDenied},
+		{"participant: a future admin RPC", callFrom(t, &part), "/verdict.v1.Admin/ForgetTransaction", codes.PermissionDenied},
+		{"participant posing as forwarder", callFrom(t, &part, fwd...), "/verdict.v1.Admin/AbortTransaction", codes.PermissionDenied},
+		{"participant: Raft", callFrom(t, &part), "/verdict.v1.Raft/Send", codes.PermissionDenied},
+		{"participant, token", callFrom(t, &part, bearer.Header, bearer.Value("tok")), "/verdict.v1.Admin/AddMember", codes.OK},
+		{"participant, wrong token", callFrom(t, &part, bearer.Header, bearer.Value("tok2")), "/verdict.v1.Admin/AddMember", codes.Unauthenticated},
+		{"admin certificate", callFrom(t, &admin), "/verdict.v1.Admin/AbortTransaction", codes.OK},
+		{"node, forwarded", callFrom(t, &node, fwd...), "/verdict.v1.Admin/RemoveMember", codes.OK},
+		{"node, not forwarded", callFrom(t, &node), "/verdict.v1.Admin/RemoveMember", codes.PermissionDenied},
+		{"node: Raft", callFrom(t, &node), "/verdict.v1.Raft/Send", codes.OK},
+	} {
+		if got := status.Code(a.authorize(tt.ctx, tt.method)); got != tt.want {
+			t.Errorf("%s: %s answered %v, want %v", tt.name, tt.method, got, tt.want)
+		}
+	}
+
+	// Plaintext: the token alone authorises; a forwarded mark does not.
+	plain := &auth{token: []byte("tok"), members: a.members}
+	if got := status.Code(plain.authorize(callFrom(t, nil, fwd...), "/verdict.v1.Admin/RetryTransaction")); got != codes.Unauthenticated {
+		t.Errorf("plaintext forwarded call without token: %v, want Unauthenticated", got)
+	}
+	if err := (&auth{members: a.members}).authorize(callFrom(t, nil), "/verdict.v1.Admin/RetryTransaction"); err != nil {
+		t.Errorf("no token and no TLS: admin RPCs are open, got %v", err)
+	}
+
+	// Identity: the certificate's CN; a forwarded client name only from a node.
+	for _, tt := range []struct {
+		ctx  context.Context
+		want string
+	}{
+		{callFrom(t, &part), "cn:p1"},
+		{callFrom(t, &part, mdForwarded, "1", mdClient, "cn:someone-else"), "cn:p1"},
+		{callFrom(t, &node, mdForwarded, "1", mdClient, "cn:initiator"), "cn:initiator"},
+	} {
+		if got := a.identity(tt.ctx); got != tt.want {
+			t.Errorf("identity = %q, want %q", got, tt.want)
+		}
+	}
+	if got := plain.identity(callFrom(t, nil)); got != "ip:127.0.0.1" {
+		t.Errorf("plaintext identity = %q, want ip:127.0.0.1", got)
+	}
+}

@@ -1,0 +1,89 @@
+package coordinator
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+)
+
+// ErrPlaintextNotLoopback is returned by Start when a node would serve
+// without TLS on an address other than loopback and Config.InsecurePlaintext
+// does not allow it.
+var ErrPlaintextNotLoopback = errors.New("verdict: refusing to serve plaintext on a non-loopback address")
+
+// validateTransport checks the node's TLS settings and derives the dial
+// options for peers and participants from them.
+func (c *Config) validateTransport() error {
+	if c.TLS == nil {
+		addr := c.Peers[c.ID]
+		if c.Listener != nil {
+			addr = c.Listener.Addr().String()
+		}
+		if !c.InsecurePlaintext && !isLoopback(addr) {
+			return fmt.Errorf("%w: %s: give the node a certificate (--tls-cert, --tls-key, --tls-ca), or allow plaintext explicitly (--insecure-plaintext)", ErrPlaintextNotLoopback, addr)
+		}
+		return nil
+	}
+	if len(c.TLS.Certificates) == 0 || len(c.TLS.Certificates[0].Certificate) == 0 {
+		return errors.New("verdict: TLS configuration has no certificate (Certificates)")
+	}
+	leaf, err := x509.ParseCertificate(c.TLS.Certificates[0].Certificate[0])
+	if err != nil {
+		return fmt.Errorf("verdict: TLS certificate: %w", err)
+	}
+	if !hasRole(leaf, NodeOU) {
+		return fmt.Errorf("verdict: the node's certificate (CN %q) lacks the node role: its Subject OrganizationalUnit must contain %q", leaf.Subject.CommonName, NodeOU)
+	}
+	if c.TLS.ClientCAs == nil {
+		return errors.New("verdict: TLS configuration has no ClientCAs: the node verifies every caller's certificate against the CA")
+	}
+	// Every caller must present a certificate signed by the CA.
+	c.TLS = c.TLS.Clone()
+	c.TLS.ClientAuth = tls.RequireAndVerifyClientCert
+	if c.TLS.MinVersion < tls.VersionTLS12 {
+		c.TLS.MinVersion = tls.VersionTLS12
+	}
+	if len(c.DialOptions) == 0 {
+		c.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(peerTLS(c.TLS)))}
+	}
+	return nil
+}
+
+// peerTLS is the client side of the node's TLS configuration, with which it
+// dials peers and participants: its own certificate as client certificate,
+// servers verified against the CA that verifies its callers.
+func peerTLS(server *tls.Config) *tls.Config {
+	return &tls.Config{
+		MinVersion:   server.MinVersion,
+		Certificates: server.Certificates,
+		RootCAs:      server.ClientCAs,
+	}
+}
+
+// serverCredentials is the gRPC server option for the node's transport.
+func serverCredentials(cfg *Config) []grpc.ServerOption {
+	if cfg.TLS == nil {
+		return nil
+	}
+	return []grpc.ServerOption{grpc.Creds(credentials.NewTLS(cfg.TLS))}
+}
+
+// isLoopback reports whether addr (host:port) can only be reached from
+// this machine: "localhost" or a loopback IP. An empty host (every
+// interface) and other names are not loopback; names are not resolved.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

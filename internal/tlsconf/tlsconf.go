@@ -1,0 +1,88 @@
+// Package tlsconf loads Verdict's TLS material from PEM files: a
+// certificate and its key, and the certificate authority (CA) that signs
+// every node, participant, initiator and operator certificate of a
+// deployment. cmd/verdict and verdictctl use it; the SDKs take a
+// *tls.Config and leave loading to the application.
+package tlsconf
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+)
+
+// Files names the PEM files of one party. CA is required; Cert and Key go
+// together (both or neither).
+type Files struct {
+	Cert string
+	Key  string
+	CA   string
+}
+
+// Empty reports whether no file is named: TLS is off.
+func (f Files) Empty() bool { return f.Cert == "" && f.Key == "" && f.CA == "" }
+
+// ErrIncomplete is wrapped by the errors of Files that name some files but
+// not enough of them.
+var ErrIncomplete = errors.New("verdict: incomplete TLS configuration")
+
+// Server returns the configuration of a server that requires and verifies
+// a client certificate signed by the CA (mutual TLS). Cert, Key and CA are
+// all required.
+func Server(f Files) (*tls.Config, error) {
+	if f.Cert == "" || f.Key == "" || f.CA == "" {
+		return nil, fmt.Errorf("%w: a server needs a certificate, its key and the CA (--tls-cert, --tls-key, --tls-ca)", ErrIncomplete)
+	}
+	cert, pool, err := load(f)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{*cert},
+		ClientCAs:    pool,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+	}, nil
+}
+
+// Client returns the configuration of a client that verifies servers
+// against the CA and presents its certificate, if Cert and Key are given.
+func Client(f Files) (*tls.Config, error) {
+	if f.CA == "" {
+		return nil, fmt.Errorf("%w: a client needs the CA (--tls-ca) to verify servers", ErrIncomplete)
+	}
+	cert, pool, err := load(f)
+	if err != nil {
+		return nil, err
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+	if cert != nil {
+		c.Certificates = []tls.Certificate{*cert}
+	}
+	return c, nil
+}
+
+// load reads the CA pool and, when named, the key pair.
+func load(f Files) (*tls.Certificate, *x509.CertPool, error) {
+	if (f.Cert == "") != (f.Key == "") {
+		return nil, nil, fmt.Errorf("%w: a certificate and its key go together (--tls-cert and --tls-key)", ErrIncomplete)
+	}
+	pem, err := os.ReadFile(f.CA)
+	if err != nil {
+		return nil, nil, fmt.Errorf("verdict: TLS CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, nil, fmt.Errorf("verdict: TLS CA %s holds no PEM certificate", f.CA)
+	}
+	if f.Cert == "" {
+		return nil, pool, nil
+	}
+	cert, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("verdict: TLS key pair: %w", err)
+	}
+	return &cert, pool, nil
+}
