@@ -3,6 +3,7 @@ package txlog
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -223,12 +224,23 @@ func (g *group) follower() *Node {
 }
 
 // propose commits n entries through the leader.
+//
+// A leader change under a loaded machine (the tests tick every 10 ms) may
+// cut a proposal short: it is proposed again at the next leader, up to a few
+// times. Its first try may have been applied too, so callers count entries
+// as "at least n" or compare nodes with each other.
 func (g *group) propose(n int) {
 	g.t.Helper()
 	for i := 0; i < n; i++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := g.leader().Propose(ctx, []byte(fmt.Sprintf("entry-%d", i)))
-		cancel()
+		var err error
+		for try := 0; try < 5; try++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err = g.leader().Propose(ctx, []byte(fmt.Sprintf("entry-%d", i)))
+			cancel()
+			if !errors.Is(err, ErrLeadershipLost) && !errors.Is(err, ErrNotLeader) {
+				break
+			}
+		}
 		if err != nil {
 			g.t.Fatalf("propose %d: %v", i, err)
 		}
