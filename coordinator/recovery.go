@@ -18,7 +18,7 @@ const (
 func (c *Coordinator) recover() {
 	for _, tx := range c.fsm.undone() {
 		o := outcomeOf(tx.GetState())
-		c.delivery.deliver(tx.GetTxid(), o, phase2Targets(o, tx.GetParticipants(), tx.GetStagedCount() > 0))
+		c.delivery.deliver(tx.GetTxid(), o, phase2Targets(o, unresolved(tx), tx.GetStagedCount() > 0))
 	}
 }
 

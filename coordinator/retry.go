@@ -32,7 +32,7 @@ func (c *Coordinator) Retry(ctx context.Context, req *verdictv1.RetryTransaction
 		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is %s and its phase 2 is complete: nothing to retry", id, stateWord(tx.GetState()))
 	case ok:
 		o := outcomeOf(tx.GetState())
-		c.delivery.deliver(id, o, phase2Targets(o, tx.GetParticipants(), tx.GetStagedCount() > 0))
+		c.delivery.deliver(id, o, phase2Targets(o, unresolved(tx), tx.GetStagedCount() > 0))
 		c.delivery.retryNow(id)
 		c.delivery.annotate(tx)
 		c.cfg.log.Info("phase 2 retried by an operator", "txid", id)
