@@ -179,6 +179,7 @@ func Start(cfg Config) (*Server, error) {
 		},
 		fsm:          newFSM(log),
 		active:       newActiveTable(),
+		timeline:     newTimeline(cfg.Clock),
 		parts:        newParticipantPool(ctx, cfg.DialOptions),
 		leaderEvents: make(chan struct{}, 1),
 		stop:         make(chan struct{}),
@@ -277,6 +278,12 @@ func (s *Server) EventsDropped() uint64 {
 	}
 	return s.coord.nats.events.Dropped()
 }
+
+// HeuristicCount is the number of heuristic resolutions (tx forget) this
+// node has made as the leader since it started. Each resolution is counted
+// once, on the leader that logged it: summed over the nodes, it counts
+// the cluster's resolutions.
+func (s *Server) HeuristicCount() uint64 { return s.coord.heuristics.Load() }
 
 // Node is the node's Raft member (tests use it to inject faults).
 func (s *Server) Node() *txlog.Node { return s.node }

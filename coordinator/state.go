@@ -318,8 +318,38 @@ func (s *State) Undone() []*verdictv1.Transaction {
 // !includeDone) plus O(limit) memory: the page is kept in a bounded heap
 // rather than by sorting every match.
 func (s *State) List(state verdictv1.TxState, includeDone bool, afterTxid string, limit int) (txs []*verdictv1.Transaction, next string) {
+	return s.ListMatching(ListFilter{State: state, IncludeDone: includeDone}, afterTxid, limit)
+}
+
+// ListFilter selects transactions for [State.ListMatching] (and the
+// leader's listings of its memory).
+type ListFilter struct {
+	// State keeps transactions in this state; TX_STATE_UNSPECIFIED: any.
+	State verdictv1.TxState
+	// IncludeDone keeps the transactions marked done too.
+	IncludeDone bool
+	// CreatedBeforeMs, if not 0, keeps the transactions whose txid was
+	// created before this time (Unix milliseconds).
+	CreatedBeforeMs int64
+	// Participant, if not empty, keeps the transactions with a participant
+	// of this name.
+	Participant string
+}
+
+// admits reports whether a transaction with this txid and these
+// participants passes f's age and participant conditions.
+func (f *ListFilter) admits(txid string, parts []*verdictv1.ParticipantRef) bool {
+	if f.CreatedBeforeMs != 0 && createdMs(txid) >= f.CreatedBeforeMs {
+		return false
+	}
+	return f.Participant == "" ||
+		slices.ContainsFunc(parts, func(p *verdictv1.ParticipantRef) bool { return p.GetName() == f.Participant })
+}
+
+// ListMatching is List with the conditions of f.
+func (s *State) ListMatching(f ListFilter, afterTxid string, limit int) (txs []*verdictv1.Transaction, next string) {
 	var want verdictv1.Outcome // OUTCOME_UNSPECIFIED: any outcome
-	switch state {
+	switch f.State {
 	case verdictv1.TxState_TX_STATE_UNSPECIFIED:
 	case verdictv1.TxState_TX_STATE_COMMITTED:
 		want = verdictv1.Outcome_OUTCOME_COMMITTED
@@ -329,7 +359,7 @@ func (s *State) List(state verdictv1.TxState, includeDone bool, afterTxid string
 		return nil, ""
 	}
 	src := s.txs
-	if !includeDone {
+	if !f.IncludeDone {
 		src = s.undone
 	}
 	// Keep the limit+1 smallest matching txids: the extra one tells whether
@@ -340,7 +370,7 @@ func (s *State) List(state verdictv1.TxState, includeDone bool, afterTxid string
 	}
 	var ids []string
 	for txid, e := range src {
-		if txid <= afterTxid || (want != verdictv1.Outcome_OUTCOME_UNSPECIFIED && e.outcome != want) {
+		if txid <= afterTxid || (want != verdictv1.Outcome_OUTCOME_UNSPECIFIED && e.outcome != want) || !f.admits(txid, e.participants) {
 			continue
 		}
 		ids = pushSmallest(ids, txid, bound)
