@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/verdict-tx/verdict/client"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -29,6 +30,16 @@ func (f *failingCommits) Commit(ctx context.Context, txid string) error {
 		return errors.New("database unavailable")
 	}
 	return f.MemResource.Commit(ctx, txid)
+}
+
+// withFailingP2 starts participants p1 and p2, p2's Commit failing while
+// flaky.fail is set (it is, from the start), and a client of c.
+func (c *testCluster) withFailingP2() (p1, p2 *testParticipant, flaky *failingCommits, cl *client.Client) {
+	c.t.Helper()
+	eps := c.endpoints()
+	flaky = &failingCommits{MemResource: participant.NewMemResource()}
+	flaky.fail.Store(true)
+	return startParticipant(c.t, "p1", eps), startParticipantOver(c.t, "p2", eps, flaky.MemResource, flaky), flaky, dial(c.t, eps...)
 }
 
 func adminClient(t testing.TB, addr string) verdictv1.AdminClient {
@@ -53,14 +64,8 @@ func TestStuckTransactionAndRetry(t *testing.T) {
 	// Backoffs of 2s, 4s, ...: after the second failure, only a retry can
 	// deliver within the time this test waits.
 	lead.coord.delivery.baseRetry = 2 * time.Second
-	eps := c.endpoints()
-	p1 := startParticipant(t, "p1", eps)
-	flaky := &failingCommits{MemResource: participant.NewMemResource()}
-	p2 := startParticipantOver(t, "p2", eps, flaky.MemResource, flaky)
-	cl := dial(t, eps...)
+	p1, p2, flaky, cl := c.withFailingP2()
 	ctx := context.Background()
-
-	flaky.fail.Store(true)
 	id, err := runTx(ctx, cl, p1, p2)
 	if err != nil {
 		t.Fatalf("commit: %v", err)
