@@ -84,7 +84,7 @@ func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) 
 	}
 
 	if start {
-		c.timeline.add(id, eventPrepare, "", reasonf("commit requested: %d participants asked to prepare", len(t.parts)))
+		c.timeline.add(id, eventPrepare, "", reasonf("commit requested: preparing %d participant(s)", len(t.parts)))
 		// The decision runs on this goroutine but is not bound to the
 		// caller's context: once begun, it completes even if the initiator
 		// goes away (it is bounded by the transaction's deadline).

@@ -164,7 +164,9 @@ func printTx(w io.Writer, tx *verdictv1.Transaction, now time.Time) {
 	t := newTable(w)
 	fmt.Fprintf(t, "Transaction:\t%s\n", tx.GetTxid())
 	state := stateName(tx.GetState())
-	if tx.GetDone() {
+	if n := len(tx.GetHeuristics()); tx.GetDone() && n > 0 {
+		state += fmt.Sprintf(" (done: phase 2 complete, %d participant(s) resolved heuristically)", n)
+	} else if tx.GetDone() {
 		state += " (done: every participant has applied it)"
 	} else if decided(tx) {
 		state += " (phase 2 in progress)"
