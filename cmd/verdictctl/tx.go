@@ -84,14 +84,18 @@ func setupTxList(fs *flag.FlagSet) func(e *env, args []string) int {
 					OlderThanMs: olderThan.Milliseconds(), Participant: *participant,
 				})
 			},
-			func(resp *verdictv1.ListTransactionsResponse) { printTxList(e.stdout, resp, *all, *stuck, time.Now()) })
+			func(resp *verdictv1.ListTransactionsResponse) {
+				printTxList(e.stdout, resp, *all, *stuck, *olderThan > 0 || *participant != "", time.Now())
+			})
 	}
 }
 
-func printTxList(w io.Writer, resp *verdictv1.ListTransactionsResponse, all, stuck bool, now time.Time) {
+func printTxList(w io.Writer, resp *verdictv1.ListTransactionsResponse, all, stuck, filtered bool, now time.Time) {
 	txs := resp.GetTransactions()
 	if len(txs) == 0 {
-		if stuck {
+		if filtered {
+			fmt.Fprintln(w, "No transactions match --older-than / --participant.")
+		} else if stuck {
 			fmt.Fprintln(w, "No stuck transactions.")
 		} else if all {
 			fmt.Fprintln(w, "No transactions.")
