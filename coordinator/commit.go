@@ -72,6 +72,7 @@ func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) 
 			t.state = verdictv1.TxState_TX_STATE_PREPARING
 		}
 	}
+	nparts := len(t.parts)
 	c.active.mu.Unlock()
 	if refuse != "" {
 		// The transaction is aborted at once, so that its participants
@@ -84,7 +85,7 @@ func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) 
 	}
 
 	if start {
-		c.timeline.add(id, eventPrepare, "", reasonf("commit requested: preparing %d participant(s)", len(t.parts)))
+		c.timeline.add(id, eventPrepare, "", reasonf("commit requested: preparing %d participant(s)", nparts))
 		// The decision runs on this goroutine but is not bound to the
 		// caller's context: once begun, it completes even if the initiator
 		// goes away (it is bounded by the transaction's deadline).
