@@ -7,21 +7,19 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
+	"github.com/verdict-tx/verdict/internal/coordconn"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
-// coordinatorClient is a plain Coordinator client of the node at addr.
+// coordinatorClient is a Coordinator client of the node at addr.
 func coordinatorClient(t *testing.T, addr string) verdictv1.CoordinatorClient {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := coordconn.Dial([]string{addr})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return verdictv1.NewCoordinatorClient(conn)
+	return conn.Coordinator()
 }
 
 // begin begins a transaction and enlists parts in it.
