@@ -92,7 +92,8 @@ func (a *activeTable) get(id string) (*activeTx, bool) {
 }
 
 // finish removes t, remembers its outcome, and wakes those waiting on it.
-func (a *activeTable) finish(t *activeTx, o verdictv1.Outcome, reason string, now time.Time) {
+// It reports false if t was finished already.
+func (a *activeTable) finish(t *activeTx, o verdictv1.Outcome, reason string, now time.Time) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if cur, ok := a.txs[t.id]; ok && cur == t {
@@ -100,7 +101,7 @@ func (a *activeTable) finish(t *activeTx, o verdictv1.Outcome, reason string, no
 	}
 	select {
 	case <-t.decided:
-		return
+		return false
 	default:
 	}
 	t.outcome, t.reason = o, reason
@@ -108,6 +109,20 @@ func (a *activeTable) finish(t *activeTx, o verdictv1.Outcome, reason string, no
 		a.recent[t.id] = recent{outcome: o, reason: reason, at: now}
 	}
 	close(t.decided)
+	return true
+}
+
+// finish finishes t with its outcome (see activeTable.finish) and records
+// the decision in its timeline; an unknown outcome, which no phase 2
+// follows, ends the timeline.
+func (c *Coordinator) finish(t *activeTx, o verdictv1.Outcome, reason string) {
+	if !c.active.finish(t, o, reason, c.cfg.clock.Now()) {
+		return
+	}
+	c.timeline.add(t.id, eventDecision, "", decisionDetail(o, reason))
+	if o == verdictv1.Outcome_OUTCOME_UNSPECIFIED {
+		c.timeline.finish(t.id)
+	}
 }
 
 func (a *activeTable) recentOutcome(id string) (recent, bool) {

@@ -52,6 +52,7 @@ func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) 
 		for _, p := range req.GetParticipants() {
 			if _, ok := t.parts[p.GetName()]; !ok {
 				t.parts[p.GetName()] = &verdictv1.ParticipantRef{Name: p.GetName(), Address: p.GetAddress()}
+				c.timeline.add(id, eventEnlist, p.GetName(), "at "+p.GetAddress()+", named by the initiator's commit")
 			}
 		}
 		switch {
@@ -75,6 +76,7 @@ func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) 
 			t.state = verdictv1.TxState_TX_STATE_PREPARING
 		}
 	}
+	nparts := len(t.parts)
 	c.active.mu.Unlock()
 	if refuse != "" {
 		// The transaction is aborted at once, so that its participants
@@ -87,6 +89,7 @@ func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) 
 	}
 
 	if start {
+		c.timeline.add(id, eventPrepare, "", reasonf("commit requested: preparing %d participant(s)", nparts))
 		// The decision runs on this goroutine but is not bound to the
 		// caller's context: once begun, it completes even if the initiator
 		// goes away (it is bounded by the transaction's deadline).
@@ -157,8 +160,9 @@ func (c *Coordinator) decide(t *activeTx) {
 		switch len(yes) {
 		case 0:
 			// Every participant was read-only: nothing to commit, nothing logged.
-			c.active.finish(t, verdictv1.Outcome_OUTCOME_COMMITTED, "", c.cfg.clock.Now())
+			c.finish(t, verdictv1.Outcome_OUTCOME_COMMITTED, "")
 			c.metrics.committed(commitReadOnly, t.committing)
+			c.timeline.finish(t.id)
 			c.emit(EventCommitted, t.id, verdictv1.Outcome_OUTCOME_COMMITTED, "", parts)
 			return
 		case 1:
@@ -189,8 +193,10 @@ func (c *Coordinator) commitOnePhase(t *activeTx, p *verdictv1.ParticipantRef) b
 		c.cfg.log.Warn("one-phase commit not acknowledged; logging the decision", "txid", t.id, "participant", p.GetName(), "err", err)
 		return false
 	}
-	c.active.finish(t, verdictv1.Outcome_OUTCOME_COMMITTED, "", c.cfg.clock.Now())
+	c.finish(t, verdictv1.Outcome_OUTCOME_COMMITTED, "")
 	c.metrics.committed(commitOnePhase, t.committing)
+	c.timeline.add(t.id, eventAck, p.GetName(), "one-phase commit acknowledged")
+	c.timeline.finish(t.id)
 	if c.nats != nil { // no slice built for nothing
 		c.emit(EventCommitted, t.id, verdictv1.Outcome_OUTCOME_COMMITTED, "", []*verdictv1.ParticipantRef{p})
 	}
@@ -227,14 +233,14 @@ func (c *Coordinator) commitLogged(t *activeTx, yes, parts []*verdictv1.Particip
 		// Leadership lost with the decision in flight: the next leader
 		// knows it from its log, or presumes abort if it never got there.
 		c.cfg.log.Warn("commit decision outcome unknown", "txid", t.id, "err", err)
-		c.active.finish(t, verdictv1.Outcome_OUTCOME_UNSPECIFIED, err.Error(), c.cfg.clock.Now())
+		c.finish(t, verdictv1.Outcome_OUTCOME_UNSPECIFIED, err.Error())
 		return
 	}
 	if h := c.cfg.hooks; h != nil && h.afterCommitApplied != nil && res.Outcome == verdictv1.Outcome_OUTCOME_COMMITTED && !h.afterCommitApplied(c.ctx, t.id) {
-		c.active.finish(t, verdictv1.Outcome_OUTCOME_UNSPECIFIED, "node stopped", c.cfg.clock.Now())
+		c.finish(t, verdictv1.Outcome_OUTCOME_UNSPECIFIED, "node stopped")
 		return
 	}
-	c.active.finish(t, res.Outcome, res.Reason, c.cfg.clock.Now())
+	c.finish(t, res.Outcome, res.Reason)
 	switch res.Outcome {
 	case verdictv1.Outcome_OUTCOME_COMMITTED:
 		c.metrics.committed(commitLogged, t.committing)
@@ -273,7 +279,7 @@ func (c *Coordinator) settle(t *activeTx, rec *verdictv1.LogRecord) (Result, err
 }
 
 func (c *Coordinator) decideAbort(t *activeTx, parts []*verdictv1.ParticipantRef, cause abortCause, reason string) {
-	c.active.finish(t, verdictv1.Outcome_OUTCOME_ABORTED, reason, c.cfg.clock.Now())
+	c.finish(t, verdictv1.Outcome_OUTCOME_ABORTED, reason)
 	c.recordAbort(t.id, parts, cause, reason, t.deadline)
 }
 
@@ -291,9 +297,11 @@ func (c *Coordinator) prepareAll(ctx context.Context, id string, parts []*verdic
 		go func() {
 			defer wg.Done()
 			votes[i] = c.prepareOne(ctx, id, p)
+			c.timeline.add(id, eventVote, p.GetName(), voteDetail(votes[i]))
 		}()
 	}
 	votes[last] = c.prepareOne(ctx, id, parts[last])
+	c.timeline.add(id, eventVote, parts[last].GetName(), voteDetail(votes[last]))
 	wg.Wait()
 	return votes
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -52,6 +53,11 @@ type Coordinator struct {
 	delivery *delivery
 	metrics  *metrics
 	auth     *auth
+	// timeline is what this leader saw happen to each transaction.
+	timeline *timeline
+	// heuristics counts the heuristic resolutions this node made as the
+	// leader (ForgetTransaction).
+	heuristics atomic.Uint64
 	// nats is the connection to NATS; nil when Config.NatsURL is empty.
 	nats *natsLink
 
@@ -124,6 +130,7 @@ func (c *Coordinator) watchLeadership() {
 		}
 		c.active.clearExcept(term)
 		c.delivery.reset()
+		c.timeline.reset()
 		c.handledTerm = term
 		if ready {
 			c.cfg.log.Info("leader ready: re-driving undone decisions", "term", term)
@@ -165,6 +172,7 @@ func (c *Coordinator) Begin(ctx context.Context, req *verdictv1.BeginRequest) (*
 	if !c.active.add(t, c.cfg.maxOpen) {
 		return nil, status.Errorf(codes.ResourceExhausted, "verdict: client %s has %d open transactions, the maximum (--max-open-per-client); commit or abort some first", t.client, c.cfg.maxOpen)
 	}
+	c.timeline.add(id, eventBegin, "", "deadline "+t.deadline.UTC().Format(time.RFC3339Nano))
 	return &verdictv1.BeginResponse{
 		Txid:           id,
 		DeadlineUnixMs: t.deadline.UnixMilli(),
@@ -209,6 +217,7 @@ func (c *Coordinator) enlist(id string, p *verdictv1.ParticipantRef) error {
 		return status.Errorf(codes.ResourceExhausted, "verdict: transaction %s has the maximum of %d participants", id, c.cfg.maxParticipants)
 	}
 	t.parts[p.GetName()] = &verdictv1.ParticipantRef{Name: p.GetName(), Address: p.GetAddress()}
+	c.timeline.add(id, eventEnlist, p.GetName(), "at "+p.GetAddress())
 	return nil
 }
 
@@ -238,6 +247,7 @@ func (c *Coordinator) Abort(ctx context.Context, req *verdictv1.AbortRequest) (*
 		preparing := t.state == verdictv1.TxState_TX_STATE_PREPARING
 		if preparing && t.abortRequested == "" {
 			t.abortRequested = reason
+			c.timeline.add(id, eventAbortRequested, "", reason)
 		}
 		c.active.mu.Unlock()
 		if !preparing {
@@ -290,7 +300,7 @@ func (c *Coordinator) abort(t *activeTx, cause abortCause, reason string) {
 	t.state = verdictv1.TxState_TX_STATE_ABORTED
 	parts := t.participants()
 	c.active.mu.Unlock()
-	c.active.finish(t, verdictv1.Outcome_OUTCOME_ABORTED, reason, c.cfg.clock.Now())
+	c.finish(t, verdictv1.Outcome_OUTCOME_ABORTED, reason)
 	c.recordAbort(t.id, parts, cause, reason, t.deadline)
 }
 
@@ -381,28 +391,37 @@ func (c *Coordinator) presumeAborted(ctx context.Context, id string) (o verdictv
 	return o, reason, nil
 }
 
-// GetTransaction describes one transaction.
+// GetTransaction describes one transaction, with its timeline.
 func (c *Coordinator) GetTransaction(ctx context.Context, req *verdictv1.GetTransactionRequest) (*verdictv1.GetTransactionResponse, error) {
-	id := req.GetTxid()
-	if tx, ok := c.fsm.get(id); ok {
-		c.delivery.annotate(tx)
-		return &verdictv1.GetTransactionResponse{Transaction: tx}, nil
+	tx, err := c.describe(req.GetTxid())
+	if err != nil {
+		return nil, err
 	}
-	if t, ok := c.active.get(id); ok {
+	return &verdictv1.GetTransactionResponse{Transaction: tx}, nil
+}
+
+// describe returns what this node knows of transaction id: from the log,
+// or from the leader's memory, with its timeline; NotFound if nothing.
+func (c *Coordinator) describe(id string) (*verdictv1.Transaction, error) {
+	var tx *verdictv1.Transaction
+	if decided, ok := c.fsm.get(id); ok {
+		c.delivery.annotate(decided)
+		tx = decided
+	} else if t, ok := c.active.get(id); ok {
 		c.active.mu.Lock()
-		info := t.info()
+		tx = t.info()
 		c.active.mu.Unlock()
-		return &verdictv1.GetTransactionResponse{Transaction: info}, nil
-	}
-	if r, ok := c.active.recentOutcome(id); ok {
-		return &verdictv1.GetTransactionResponse{Transaction: &verdictv1.Transaction{
+	} else if r, ok := c.active.recentOutcome(id); ok {
+		tx = &verdictv1.Transaction{
 			Txid: id, State: txStateOf(r.outcome), Done: true, Reason: r.reason, DecidedUnixMs: r.at.UnixMilli(),
-		}}, nil
-	}
-	if c.fsm.expired(id) {
+		}
+	} else if c.fsm.expired(id) {
 		return nil, status.Errorf(codes.NotFound, "verdict: transaction %s not found: %s", id, reasonExpired)
+	} else {
+		return nil, status.Errorf(codes.NotFound, "verdict: transaction %s not found", id)
 	}
-	return nil, status.Errorf(codes.NotFound, "verdict: transaction %s not found", id)
+	c.timeline.annotate(tx)
+	return tx, nil
 }
 
 // ListTransactions lists decided transactions from the log and, on the
@@ -415,21 +434,22 @@ func (c *Coordinator) ListTransactions(ctx context.Context, req *verdictv1.ListT
 	if limit > 10000 {
 		return nil, status.Errorf(codes.InvalidArgument, "verdict: limit %d exceeds 10000", limit)
 	}
+	f := c.listFilter(req)
 	if req.GetStuck() {
-		return c.listStuck(req, limit), nil
+		return c.listStuck(req, &f, limit), nil
 	}
 	st := req.GetState()
 	var txs []*verdictv1.Transaction
 	if st == verdictv1.TxState_TX_STATE_UNSPECIFIED || st == verdictv1.TxState_TX_STATE_ACTIVE || st == verdictv1.TxState_TX_STATE_PREPARING {
 		for _, t := range c.active.snapshot() {
-			if (st == verdictv1.TxState_TX_STATE_UNSPECIFIED || t.GetState() == st) && t.GetTxid() > req.GetAfterTxid() {
+			if (st == verdictv1.TxState_TX_STATE_UNSPECIFIED || t.GetState() == st) && t.GetTxid() > req.GetAfterTxid() && f.admits(t.GetTxid(), t.GetParticipants()) {
 				txs = append(txs, t)
 			}
 		}
 	}
 	more := false
 	if st != verdictv1.TxState_TX_STATE_ACTIVE && st != verdictv1.TxState_TX_STATE_PREPARING {
-		decided, next := c.fsm.list(st, req.GetIncludeDone(), req.GetAfterTxid(), limit)
+		decided, next := c.fsm.list(f, req.GetAfterTxid(), limit)
 		more = next != ""
 		for _, tx := range decided {
 			c.delivery.annotate(tx)
@@ -444,6 +464,16 @@ func (c *Coordinator) ListTransactions(ctx context.Context, req *verdictv1.ListT
 	}
 	resp.Transactions = txs
 	return resp, nil
+}
+
+// listFilter is the filter of a ListTransactions request; its age is
+// measured by this leader's clock.
+func (c *Coordinator) listFilter(req *verdictv1.ListTransactionsRequest) ListFilter {
+	f := ListFilter{State: req.GetState(), IncludeDone: req.GetIncludeDone(), Participant: req.GetParticipant()}
+	if ms := req.GetOlderThanMs(); ms > 0 {
+		f.CreatedBeforeMs = c.cfg.clock.Now().UnixMilli() - ms
+	}
+	return f
 }
 
 func decisionRecord(id string, o verdictv1.Outcome, parts []*verdictv1.ParticipantRef, reason string, now, deadline time.Time) *verdictv1.LogRecord {

@@ -97,6 +97,7 @@ func (d *delivery) deliver(id string, o verdictv1.Outcome, parts []*verdictv1.Pa
 	}
 	if len(parts) == 0 {
 		d.done = append(d.done, id)
+		d.c.timeline.finish(id)
 		return
 	}
 	p := &pending{outcome: o, remaining: make(map[string]time.Time, len(parts)), parts: parts}
@@ -186,6 +187,31 @@ func (d *delivery) stuckIDs() []string {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// resolve stops waiting for participant name of id: an operator resolved
+// its phase 2 heuristically. If no other participant is waited for, id is
+// done.
+func (d *delivery) resolve(id, name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p, ok := d.txs[id]; ok && p.waiting(name) {
+		d.settleLocked(id, p, name)
+	}
+}
+
+// settleLocked stops waiting for participant name of id; once none is
+// waited for, id's phase 2 is complete: DONE is due. It reports whether
+// it completed id. The caller holds d.mu.
+func (d *delivery) settleLocked(id string, p *pending, name string) bool {
+	delete(p.remaining, name)
+	if len(p.remaining) > 0 {
+		return false
+	}
+	delete(d.txs, id)
+	d.done = append(d.done, id)
+	d.c.timeline.finish(id)
+	return true
 }
 
 // retryNow wakes the senders of id's unacknowledged participants from their
@@ -329,6 +355,7 @@ func (d *delivery) failed(s *sender, batch []item, err error) {
 			p.lastErr = "staged messages: " + msg
 		}
 		p.failed++
+		d.c.timeline.add(it.txid, eventAttempt, it.name, phase2Verb(p.outcome)+" failed: "+msg)
 		// The participant may have been failing for other transactions
 		// before this one was queued: it is the participant that is stuck.
 		if since := p.remaining[it.name]; since.IsZero() || s.failingSince.Before(since) {
@@ -352,16 +379,12 @@ func (d *delivery) acked(s *sender, batch []item) {
 	s.failingSince = time.Time{}
 	for _, it := range batch {
 		p, ok := d.txs[it.txid]
-		if !ok {
+		if !ok || !p.waiting(it.name) {
 			continue
 		}
-		delete(p.remaining, it.name)
-		if len(p.remaining) == 0 {
-			delete(d.txs, it.txid)
-			d.done = append(d.done, it.txid)
-			if p.stuck {
-				d.log.Info("stuck transaction completed phase 2", "txid", it.txid, "attempts", p.failed)
-			}
+		d.c.timeline.add(it.txid, eventAck, it.name, phase2Verb(p.outcome)+" acknowledged")
+		if d.settleLocked(it.txid, p, it.name) && p.stuck {
+			d.log.Info("stuck transaction completed phase 2", "txid", it.txid, "attempts", p.failed)
 		}
 	}
 }

@@ -2,8 +2,9 @@
 //
 // The pieces, from the inside out:
 //
-//   - State (state.go) is the deterministic state machine: COMMIT, ABORT and
-//     DONE records in, the transaction table out. No clock, no I/O.
+//   - State (state.go) is the deterministic state machine: COMMIT, ABORT,
+//     DONE, Prune and HeuristicResolution records in, the transaction table
+//     out. No clock, no I/O.
 //   - fsm (fsm.go) applies Raft entries to State under a lock, for the node.
 //   - Coordinator (coordinator.go) is the leader's engine: active
 //     transactions in memory (active.go), the commit path (commit.go),
@@ -17,6 +18,13 @@
 //     <txid>/<n> (publish.go) over the node's NATS connection (nats.go).
 //     Lifecycle events go out best effort on verdict.events.<kind>
 //     (events.go).
+//   - Operators: the leader keeps a bounded timeline of each transaction
+//     it handles (timeline.go: begin, enlistments, votes, decision,
+//     phase-2 attempts and acks), re-drives phase 2 on request (retry.go),
+//     aborts an undecided transaction (adminabort.go), and resolves a
+//     participant that is gone for good heuristically (heuristic.go): a
+//     HeuristicResolution record that State applies (state_heuristic.go),
+//     audited with the caller's identity (operator.go).
 //   - The gRPC services (service.go, admin.go) validate input, forward to the
 //     leader when this node is a follower (forward.go) and map results to
 //     status codes; Server (server.go) wires a node together.

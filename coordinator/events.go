@@ -28,8 +28,9 @@ const (
 	// EventStuck: phase 2 of a decided transaction has failed to reach a
 	// participant (or JetStream) for longer than Config.StuckAfter.
 	EventStuck = "stuck"
-	// EventHeuristic: an operator resolved a transaction by hand. Reserved
-	// for the operator's heuristic decisions (tx forget).
+	// EventHeuristic: an operator resolved a participant's phase 2 by hand
+	// (tx forget, Admin.ForgetTransaction); the reason names the
+	// participant, the operator and why.
 	EventHeuristic = "heuristic"
 )
 

@@ -396,7 +396,7 @@ func TestFaultDuplicatedReorderedRaftMessages(t *testing.T) {
 
 // decisionsOf is a node's applied decisions: txid → state and DONE.
 func decisionsOf(s *Server) map[string]string {
-	txs, _ := s.coord.fsm.list(verdictv1.TxState_TX_STATE_UNSPECIFIED, true, "", 0)
+	txs, _ := s.coord.fsm.list(ListFilter{IncludeDone: true}, "", 0)
 	out := make(map[string]string, len(txs))
 	for _, tx := range txs {
 		out[tx.GetTxid()] = fmt.Sprintf("%v done=%v", tx.GetState(), tx.GetDone())

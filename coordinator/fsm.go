@@ -67,10 +67,10 @@ func (f *fsm) undone() []*verdictv1.Transaction {
 	return f.state.Undone()
 }
 
-func (f *fsm) list(st verdictv1.TxState, includeDone bool, after string, limit int) ([]*verdictv1.Transaction, string) {
+func (f *fsm) list(filter ListFilter, after string, limit int) ([]*verdictv1.Transaction, string) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return f.state.List(st, includeDone, after, limit)
+	return f.state.ListMatching(filter, after, limit)
 }
 
 func (f *fsm) expired(txid string) bool {

@@ -36,6 +36,20 @@ func scrape(t testing.TB, s *Server) map[string]*dto.MetricFamily {
 	return fams
 }
 
+// gather reads the node's registry directly (no metrics address needed).
+func gather(t testing.TB, s *Server) map[string]*dto.MetricFamily {
+	t.Helper()
+	list, err := s.Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fams := make(map[string]*dto.MetricFamily, len(list))
+	for _, f := range list {
+		fams[f.GetName()] = f
+	}
+	return fams
+}
+
 // value is the value of the series of name whose labels include
 // labelPairs (name, value, ...): a counter's or gauge's value, a
 // histogram's count. A missing series fails the test.

@@ -14,11 +14,12 @@ const (
 	rescanEvery = 10 * time.Second
 )
 
-// recover re-drives phase 2 of every COMMIT or ABORT record without DONE.
+// recover re-drives phase 2 of every COMMIT or ABORT record without DONE,
+// at the participants that no operator has resolved heuristically.
 func (c *Coordinator) recover() {
 	for _, tx := range c.fsm.undone() {
 		o := outcomeOf(tx.GetState())
-		c.delivery.deliver(tx.GetTxid(), o, phase2Targets(o, tx.GetParticipants(), tx.GetStagedCount() > 0))
+		c.delivery.deliver(tx.GetTxid(), o, phase2Targets(o, unresolved(tx), tx.GetStagedCount() > 0))
 	}
 }
 

@@ -26,35 +26,50 @@ func (c *Coordinator) Retry(ctx context.Context, req *verdictv1.RetryTransaction
 		return nil, errNotLeader()
 	}
 	id := req.GetTxid()
+	tx, err := c.undoneDecision(id, "retry")
+	if err != nil {
+		return nil, err
+	}
+	o := outcomeOf(tx.GetState())
+	c.delivery.deliver(id, o, phase2Targets(o, unresolved(tx), tx.GetStagedCount() > 0))
+	c.delivery.retryNow(id)
+	c.cfg.log.Info("phase 2 retried by an operator", "txid", id)
+	if tx, err = c.describe(id); err != nil {
+		return nil, err
+	}
+	return &verdictv1.RetryTransactionResponse{Transaction: tx}, nil
+}
+
+// undoneDecision returns transaction id if it is decided and its phase 2
+// is not complete; otherwise the error that says why there is nothing to
+// do (what names the operator's action): FailedPrecondition for a done, an
+// undecided, or a decided transaction that needs no phase 2 (one-phase,
+// read-only), NotFound (with the retention note when it applies).
+func (c *Coordinator) undoneDecision(id, what string) (*verdictv1.Transaction, error) {
 	tx, ok := c.fsm.get(id)
 	switch {
 	case ok && tx.GetDone():
-		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is %s and its phase 2 is complete: nothing to retry", id, stateWord(tx.GetState()))
+		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is %s and its phase 2 is complete: nothing to %s", id, stateWord(tx.GetState()), what)
 	case ok:
-		o := outcomeOf(tx.GetState())
-		c.delivery.deliver(id, o, phase2Targets(o, tx.GetParticipants(), tx.GetStagedCount() > 0))
-		c.delivery.retryNow(id)
-		c.delivery.annotate(tx)
-		c.cfg.log.Info("phase 2 retried by an operator", "txid", id)
-		return &verdictv1.RetryTransactionResponse{Transaction: tx}, nil
+		return tx, nil
 	}
 	if t, ok := c.active.get(id); ok {
 		c.active.mu.Lock()
 		st := t.state
 		c.active.mu.Unlock()
-		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is %s: not decided, nothing to retry", id, stateWord(st))
+		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is %s: not decided, nothing to %s", id, stateWord(st), what)
 	}
 	if r, ok := c.active.recentOutcome(id); ok {
-		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is %s and needs no phase 2: nothing to retry", id, outcomeWord(r.outcome))
+		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is %s and needs no phase 2: nothing to %s", id, outcomeWord(r.outcome), what)
 	}
-	_, err := c.GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: id})
-	return nil, err // NotFound, with the retention note when it applies
+	_, err := c.describe(id)
+	return nil, err
 }
 
 // listStuck is ListTransactions for stuck transactions: decided ones whose
 // phase 2 has failed for longer than the stuck threshold, from the leader's
 // memory.
-func (c *Coordinator) listStuck(req *verdictv1.ListTransactionsRequest, limit int) *verdictv1.ListTransactionsResponse {
+func (c *Coordinator) listStuck(req *verdictv1.ListTransactionsRequest, f *ListFilter, limit int) *verdictv1.ListTransactionsResponse {
 	resp := &verdictv1.ListTransactionsResponse{}
 	st := req.GetState()
 	for _, id := range c.delivery.stuckIDs() {
@@ -62,7 +77,7 @@ func (c *Coordinator) listStuck(req *verdictv1.ListTransactionsRequest, limit in
 			continue
 		}
 		tx, ok := c.fsm.get(id)
-		if !ok || (st != verdictv1.TxState_TX_STATE_UNSPECIFIED && tx.GetState() != st) {
+		if !ok || (st != verdictv1.TxState_TX_STATE_UNSPECIFIED && tx.GetState() != st) || !f.admits(id, tx.GetParticipants()) {
 			continue
 		}
 		if len(resp.Transactions) == limit {

@@ -237,6 +237,7 @@ func Start(cfg Config) (*Server, error) {
 		},
 		fsm:          newFSM(log),
 		active:       newActiveTable(),
+		timeline:     newTimeline(cfg.Clock),
 		parts:        newParticipantPool(ctx, cfg.DialOptions),
 		metrics:      newMetrics(),
 		leaderEvents: make(chan struct{}, 1),
@@ -367,6 +368,12 @@ func (s *Server) Metrics() *prometheus.Registry { return s.metrics.reg }
 // Ready reports whether the node has applied its log and serves (see the
 // health service).
 func (s *Server) Ready() bool { return s.health.isReady() }
+
+// HeuristicCount is the number of heuristic resolutions (tx forget) this
+// node has made as the leader since it started. Each resolution is counted
+// once, on the leader that logged it: summed over the nodes, it counts
+// the cluster's resolutions.
+func (s *Server) HeuristicCount() uint64 { return s.coord.heuristics.Load() }
 
 // Node is the node's Raft member (tests use it to inject faults).
 func (s *Server) Node() *txlog.Node { return s.node }

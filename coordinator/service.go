@@ -65,5 +65,8 @@ func (s *service) GetTransaction(ctx context.Context, req *verdictv1.GetTransact
 }
 
 func (s *service) ListTransactions(ctx context.Context, req *verdictv1.ListTransactionsRequest) (*verdictv1.ListTransactionsResponse, error) {
+	if err := validateList(req); err != nil {
+		return nil, err
+	}
 	return forward(ctx, s.fwd, req, s.c.ListTransactions, verdictv1.CoordinatorClient.ListTransactions)
 }

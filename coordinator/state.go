@@ -46,6 +46,10 @@ var ErrBadStateSnapshot = errors.New("verdict: bad state snapshot")
 //   - A COMMIT's staged messages are kept while it is undone (the leader
 //     publishes them in phase 2, a new leader again) and dropped at its
 //     DONE. An ABORT keeps none: its messages are never published.
+//   - A HeuristicResolution record (an operator's tx forget) marks one
+//     participant of a decided, undone transaction as resolved by hand, so
+//     that phase 2 stops waiting for it; it never changes an outcome, and
+//     is ignored for anything else (see [State.applyHeuristic]).
 //   - A malformed record is ignored with a Result of OUTCOME_UNSPECIFIED and
 //     reason [ReasonInvalidRecord]: the log must never crash a node.
 //   - A COMMIT that reached the log in an entry of another term than the one
@@ -98,6 +102,10 @@ type txEntry struct {
 	doneMs       int64
 	outcome      verdictv1.Outcome // OUTCOME_COMMITTED or OUTCOME_ABORTED
 	done         bool
+	// heuristics are operators' resolutions of participants' phase 2, in
+	// log order (nil for nearly every transaction; never modified, copied
+	// on the way out).
+	heuristics []*verdictv1.HeuristicResolution
 }
 
 // Result is what applying one log record produced.
@@ -156,6 +164,8 @@ func (s *State) apply(term uint64, rec *verdictv1.LogRecord) Result {
 	case *verdictv1.LogRecord_Prune:
 		s.applyPrune(k.Prune.GetBeforeUnixMs())
 		return Result{}
+	case *verdictv1.LogRecord_Heuristic:
+		return s.applyHeuristic(k.Heuristic)
 	default: // nil record, empty oneof, or a kind this version does not know
 		return Result{Reason: ReasonInvalidRecord}
 	}
@@ -180,7 +190,7 @@ func (s *State) applyDecision(d *verdictv1.Decision) Result {
 	s.txs[txid] = e
 	s.undone[txid] = e
 	if msgs := d.GetMessages(); len(msgs) > 0 && outcome == verdictv1.Outcome_OUTCOME_COMMITTED {
-		s.messages[txid] = cloneMessages(msgs)
+		s.messages[txid] = cloneAll(msgs)
 	}
 	return Result{Outcome: outcome, Reason: e.reason}
 }
@@ -277,14 +287,6 @@ func (s *State) Get(txid string) (*verdictv1.Transaction, bool) {
 // must only read them.
 func (s *State) Messages(txid string) []*verdictv1.StagedMessage { return s.messages[txid] }
 
-func cloneMessages(msgs []*verdictv1.StagedMessage) []*verdictv1.StagedMessage {
-	out := make([]*verdictv1.StagedMessage, len(msgs))
-	for i, m := range msgs {
-		out[i] = proto.CloneOf(m)
-	}
-	return out
-}
-
 // Undone returns the decided transactions without a DONE record, sorted by
 // txid (a UUIDv7 sorts by creation time, so the oldest come first), as copies
 // the caller owns.
@@ -316,8 +318,38 @@ func (s *State) Undone() []*verdictv1.Transaction {
 // !includeDone) plus O(limit) memory: the page is kept in a bounded heap
 // rather than by sorting every match.
 func (s *State) List(state verdictv1.TxState, includeDone bool, afterTxid string, limit int) (txs []*verdictv1.Transaction, next string) {
+	return s.ListMatching(ListFilter{State: state, IncludeDone: includeDone}, afterTxid, limit)
+}
+
+// ListFilter selects transactions for [State.ListMatching] (and the
+// leader's listings of its memory).
+type ListFilter struct {
+	// State keeps transactions in this state; TX_STATE_UNSPECIFIED: any.
+	State verdictv1.TxState
+	// IncludeDone keeps the transactions marked done too.
+	IncludeDone bool
+	// CreatedBeforeMs, if not 0, keeps the transactions whose txid was
+	// created before this time (Unix milliseconds).
+	CreatedBeforeMs int64
+	// Participant, if not empty, keeps the transactions with a participant
+	// of this name.
+	Participant string
+}
+
+// admits reports whether a transaction with this txid and these
+// participants passes f's age and participant conditions.
+func (f *ListFilter) admits(txid string, parts []*verdictv1.ParticipantRef) bool {
+	if f.CreatedBeforeMs != 0 && createdMs(txid) >= f.CreatedBeforeMs {
+		return false
+	}
+	return f.Participant == "" ||
+		slices.ContainsFunc(parts, func(p *verdictv1.ParticipantRef) bool { return p.GetName() == f.Participant })
+}
+
+// ListMatching is List with the conditions of f.
+func (s *State) ListMatching(f ListFilter, afterTxid string, limit int) (txs []*verdictv1.Transaction, next string) {
 	var want verdictv1.Outcome // OUTCOME_UNSPECIFIED: any outcome
-	switch state {
+	switch f.State {
 	case verdictv1.TxState_TX_STATE_UNSPECIFIED:
 	case verdictv1.TxState_TX_STATE_COMMITTED:
 		want = verdictv1.Outcome_OUTCOME_COMMITTED
@@ -327,7 +359,7 @@ func (s *State) List(state verdictv1.TxState, includeDone bool, afterTxid string
 		return nil, ""
 	}
 	src := s.txs
-	if !includeDone {
+	if !f.IncludeDone {
 		src = s.undone
 	}
 	// Keep the limit+1 smallest matching txids: the extra one tells whether
@@ -338,7 +370,7 @@ func (s *State) List(state verdictv1.TxState, includeDone bool, afterTxid string
 	}
 	var ids []string
 	for txid, e := range src {
-		if txid <= afterTxid || (want != verdictv1.Outcome_OUTCOME_UNSPECIFIED && e.outcome != want) {
+		if txid <= afterTxid || (want != verdictv1.Outcome_OUTCOME_UNSPECIFIED && e.outcome != want) || !f.admits(txid, e.participants) {
 			continue
 		}
 		ids = pushSmallest(ids, txid, bound)
@@ -430,6 +462,7 @@ func (s *State) Restore(data []byte) error {
 			doneMs:       tx.GetDoneUnixMs(),
 			outcome:      outcome,
 			done:         tx.GetDone(),
+			heuristics:   tx.GetHeuristics(), // unmarshaled afresh: the table owns them
 		}
 		next.txs[txid] = e
 		if e.done {
@@ -453,12 +486,9 @@ func (e *txEntry) transaction(txid string, copyParticipants bool) *verdictv1.Tra
 	if e.outcome == verdictv1.Outcome_OUTCOME_COMMITTED {
 		state = verdictv1.TxState_TX_STATE_COMMITTED
 	}
-	parts := e.participants
-	if copyParticipants && parts != nil {
-		parts = make([]*verdictv1.ParticipantRef, len(e.participants))
-		for i, p := range e.participants {
-			parts[i] = proto.CloneOf(p)
-		}
+	parts, hs := e.participants, e.heuristics
+	if copyParticipants {
+		parts, hs = cloneAll(parts), cloneAll(hs)
 	}
 	return &verdictv1.Transaction{
 		Txid:           txid,
@@ -469,7 +499,20 @@ func (e *txEntry) transaction(txid string, copyParticipants bool) *verdictv1.Tra
 		DeadlineUnixMs: e.deadlineMs,
 		DecidedUnixMs:  e.decidedMs,
 		DoneUnixMs:     e.doneMs,
+		Heuristics:     hs,
 	}
+}
+
+// cloneAll returns deep copies of ms (nil for none).
+func cloneAll[M proto.Message](ms []M) []M {
+	if len(ms) == 0 {
+		return nil
+	}
+	out := make([]M, len(ms))
+	for i, m := range ms {
+		out[i] = proto.CloneOf(m)
+	}
+	return out
 }
 
 // pushSmallest adds id to h, a max-heap of the smallest ids seen so far,

@@ -75,15 +75,44 @@ func want(txid string, st verdictv1.TxState, reason string, doneMs int64, parts 
 	return tx
 }
 
+// stateCase is a table test of State: batches applied in order to an
+// empty State, the Results each yields, then the whole table (sorted by
+// txid) and its undone txids, also after a snapshot round trip.
+type stateCase struct {
+	name        string
+	batches     []*verdictv1.LogBatch
+	wantResults [][]Result
+	wantTxs     []*verdictv1.Transaction
+	wantUndone  []string
+}
+
+func runStateCases(t *testing.T, tests []stateCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewState()
+			for i, b := range tt.batches {
+				got := s.ApplyBatch(b)
+				if !slices.Equal(got, tt.wantResults[i]) {
+					t.Errorf("batch %d: results = %v, want %v", i, got, tt.wantResults[i])
+				}
+			}
+			checkTable(t, s, tt.wantTxs, tt.wantUndone)
+			data, err := s.Snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			restored := NewState()
+			if err := restored.Restore(data); err != nil {
+				t.Fatal(err)
+			}
+			checkTable(t, restored, tt.wantTxs, tt.wantUndone)
+		})
+	}
+}
+
 func TestStateApply(t *testing.T) {
-	tests := []struct {
-		name        string
-		batches     []*verdictv1.LogBatch
-		wantResults [][]Result
-		// wantTxs is the whole table, sorted by txid.
-		wantTxs    []*verdictv1.Transaction
-		wantUndone []string
-	}{
+	runStateCases(t, []stateCase{
 		{
 			name:        "empty batch",
 			batches:     []*verdictv1.LogBatch{batch(), nil},
@@ -251,19 +280,7 @@ func TestStateApply(t *testing.T) {
 			},
 			wantUndone: []string{tx1, tx2, tx3, tx5},
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := NewState()
-			for i, b := range tt.batches {
-				got := s.ApplyBatch(b)
-				if !slices.Equal(got, tt.wantResults[i]) {
-					t.Errorf("batch %d: results = %v, want %v", i, got, tt.wantResults[i])
-				}
-			}
-			checkTable(t, s, tt.wantTxs, tt.wantUndone)
-		})
-	}
+	})
 }
 
 // checkTable checks s through Len, Get, Undone and List against the whole

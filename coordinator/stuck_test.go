@@ -30,6 +30,15 @@ func (f *failingCommits) Commit(ctx context.Context, txid string) error {
 	return f.MemResource.Commit(ctx, txid)
 }
 
+// withFailingP2 is withFlakyParticipant with p2's commits failing from the
+// start.
+func (c *testCluster) withFailingP2() (p1, p2 *testParticipant, flaky *failingCommits, cl *client.Client) {
+	c.t.Helper()
+	p1, p2, flaky, cl = c.withFlakyParticipant()
+	flaky.fail.Store(true)
+	return p1, p2, flaky, cl
+}
+
 func adminClient(t testing.TB, addr string) verdictv1.AdminClient {
 	t.Helper()
 	return verdictv1.NewAdminClient(testConn(t, addr))
@@ -58,10 +67,8 @@ func TestStuckTransactionAndRetry(t *testing.T) {
 	// Backoffs of 2s, 4s, ...: after the second failure, only a retry can
 	// deliver within the time this test waits.
 	lead.coord.delivery.baseRetry = 2 * time.Second
-	p1, p2, flaky, cl := c.withFlakyParticipant()
+	p1, p2, flaky, cl := c.withFailingP2()
 	ctx := context.Background()
-
-	flaky.fail.Store(true)
 	id, err := runTx(ctx, cl, p1, p2)
 	if err != nil {
 		t.Fatalf("commit: %v", err)

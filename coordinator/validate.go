@@ -30,14 +30,21 @@ func validateParticipant(p *verdictv1.ParticipantRef) error {
 	if p == nil {
 		return status.Error(codes.InvalidArgument, "verdict: participant is required")
 	}
-	if !participantName.MatchString(p.GetName()) {
-		return status.Errorf(codes.InvalidArgument, "verdict: participant name %.80q must be 1-64 characters of [A-Za-z0-9_.-]", p.GetName())
+	if err := validateParticipantName(p.GetName()); err != nil {
+		return err
 	}
 	if len(p.GetAddress()) > maxAddressBytes {
 		return status.Errorf(codes.InvalidArgument, "verdict: participant %s: address longer than %d bytes", p.GetName(), maxAddressBytes)
 	}
 	if _, _, err := net.SplitHostPort(p.GetAddress()); err != nil {
 		return status.Errorf(codes.InvalidArgument, "verdict: participant %s: address %.80q is not host:port", p.GetName(), p.GetAddress())
+	}
+	return nil
+}
+
+func validateParticipantName(name string) error {
+	if !participantName.MatchString(name) {
+		return status.Errorf(codes.InvalidArgument, "verdict: participant name %.80q must be 1-64 characters of [A-Za-z0-9_.-]", name)
 	}
 	return nil
 }
@@ -60,6 +67,21 @@ func validateEnlist(req *verdictv1.EnlistRequest) error {
 		if err := validateTxid(id); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+func validateList(req *verdictv1.ListTransactionsRequest) error {
+	if req.GetOlderThanMs() < 0 {
+		return status.Errorf(codes.InvalidArgument, "verdict: older_than_ms must not be negative (got %d)", req.GetOlderThanMs())
+	}
+	if p := req.GetParticipant(); p != "" {
+		if err := validateParticipantName(p); err != nil {
+			return err
+		}
+	}
+	if req.GetAfterTxid() != "" {
+		return validateTxid(req.GetAfterTxid())
 	}
 	return nil
 }

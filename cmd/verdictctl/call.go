@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"flag"
+	"os"
 
 	"google.golang.org/protobuf/proto"
 
@@ -28,4 +30,10 @@ func callCluster[M proto.Message](e *env, cmd string, call func(context.Context,
 	}
 	show(resp)
 	return exitOK
+}
+
+// operatorFlag defines --operator: who runs an operator's action, recorded
+// with it (the coordinator adds the address the request came from).
+func operatorFlag(fs *flag.FlagSet) *string {
+	return fs.String("operator", os.Getenv("USER"), "who you are, recorded with the action (default $USER)")
 }

@@ -53,6 +53,16 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"tx", "retry"}, exitUsage},
 		{[]string{"tx", "retry", "not-a-uuid"}, exitUsage},
 		{[]string{"tx", "list", "--stuck=maybe"}, exitUsage},
+		{[]string{"tx", "list", "--older-than", "-1s"}, exitUsage},
+		{[]string{"tx", "list", "--older-than", "soon"}, exitUsage},
+		{[]string{"tx", "abort"}, exitUsage},
+		{[]string{"tx", "abort", "not-a-uuid"}, exitUsage},
+		{[]string{"tx", "forget", "01936b2a-0000-7000-8000-000000000001", "--reason", "x"}, exitUsage},
+		{[]string{"tx", "forget", "01936b2a-0000-7000-8000-000000000001", "--participant", "p", "--reason", " "}, exitUsage},
+		{[]string{"tx", "forget", "not-a-uuid", "--participant", "p", "--reason", "x"}, exitUsage},
+		{[]string{"pg", "prepared"}, exitUsage},
+		{[]string{"pg", "prepared", "--dsn", "::not a dsn::"}, exitUsage},
+		{[]string{"pg", "prepared", "--dsn", "postgres://postgres@" + deadEndpoint(t) + "/x", "--timeout", "500ms"}, exitFailure},
 		{[]string{"cluster", "status", "extra"}, exitUsage},
 		{[]string{"bench", "--concurrency", "0"}, exitUsage},
 		{[]string{"bench", "--duration", "0s"}, exitUsage},
@@ -80,7 +90,7 @@ func TestHelpDocumentsExitCodes(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("help: exit %d", code)
 	}
-	for _, want := range []string{"Exit codes:", "0  success", "1  failure", "2  bad usage", "cluster status", "tx list", "tx show TXID", "bench", "--endpoints", "--output"} {
+	for _, want := range []string{"Exit codes:", "0  success", "1  failure", "2  bad usage", "3  pg prepared --resolve", "cluster status", "tx abort TXID", "tx forget TXID", "pg prepared", "tx list", "tx show TXID", "bench", "--endpoints", "--output"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("help lacks %q:\n%s", want, out)
 		}

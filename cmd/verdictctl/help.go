@@ -31,6 +31,20 @@ Changing membership:
   node before maintenance with "cluster transfer ID".
 `
 
+const helpTx = `
+Stuck transactions:
+  "tx list --stuck" finds decided transactions whose phase 2 keeps failing;
+  "tx show TXID" gives the leader's timeline of one: begin, enlistments,
+  votes, the decision, each failed delivery with its error, acks.
+  "tx retry TXID" re-drives phase 2 now. A participant gone for good:
+    verdictctl tx forget TXID --participant orders --reason "host lost, data restored"
+  resolves its part by hand (heuristic): written to the replicated log with
+  who, when and why, published as a "heuristic" event; repair that
+  participant's data by hand. "pg prepared --dsn DSN" lists what a
+  PostgreSQL database holds prepared for Verdict, with the coordinator's
+  outcome; --resolve applies it (COMMIT or ROLLBACK PREPARED).
+`
+
 const helpGlobals = `
 Global flags (every command):
   --endpoints LIST   coordinator endpoints (host:port), comma-separated (default 127.0.0.1:7400)
@@ -47,10 +61,16 @@ Exit codes:
   0  success
   1  failure: the cluster is unreachable (no endpoint answers), it refused
      the action in the transaction's or cluster's current state (tx retry
-     of a done transaction, removing the last voter), an internal error, or
+     of a done transaction, tx abort of a decided one, tx forget of a done
+     transaction or of a participant that acknowledged, removing the last
+     voter), PostgreSQL is unreachable (pg prepared), an internal error, or
      a benchmark in which nothing committed or atomicity broke
-  2  bad usage or input (unknown command or flag, malformed transaction id),
-     or the transaction or member asked about does not exist
+  2  bad usage or input (unknown command or flag, malformed transaction id,
+     tx forget without --participant or --reason), or the transaction,
+     participant or member asked about does not exist
+  3  pg prepared --resolve left prepared transactions unresolved (outcome
+     pending, expired or unknown, or COMMIT/ROLLBACK PREPARED failed): the
+     output says why for each; run it again later or resolve them by hand
 `
 
 func printHelp(w io.Writer) {
@@ -61,6 +81,7 @@ func printHelp(w io.Writer) {
 	}
 	tw.Flush()
 	fmt.Fprint(w, helpCluster)
+	fmt.Fprint(w, helpTx)
 	fmt.Fprint(w, helpGlobals)
 	fmt.Fprint(w, helpExitCodes)
 }

@@ -7,6 +7,8 @@
 //	verdictctl tx show 01920c4e-7a3b-7c3d-9e2f-0123456789ab
 //	verdictctl tx list --stuck
 //	verdictctl tx retry 01920c4e-7a3b-7c3d-9e2f-0123456789ab
+//	verdictctl tx forget 01920c4e-7a3b-7c3d-9e2f-0123456789ab --participant orders --reason "host lost"
+//	verdictctl pg prepared --dsn postgres://... --resolve
 //	verdictctl bench --duration 10s --concurrency 64 --participants 2
 //
 // Run "verdictctl help" for the commands, their flags and the exit codes.
@@ -30,6 +32,7 @@ const (
 	exitOK      = 0 // success
 	exitFailure = 1 // the cluster is unreachable, or an internal failure
 	exitUsage   = 2 // bad usage or input, or the thing asked about does not exist
+	exitPartial = 3 // pg prepared --resolve left some prepared transactions unresolved
 )
 
 func main() {
@@ -116,8 +119,11 @@ var commands = []*command{
 	{words: []string{"cluster", "remove"}, args: "ID", summary: "remove a member for good (its id is never reused)", setup: setupClusterRemove},
 	{words: []string{"cluster", "transfer"}, args: "ID", summary: "hand leadership to another voter", setup: setupClusterTransfer},
 	{words: []string{"tx", "list"}, summary: "list transactions (undecided or not yet done, unless --all)", setup: setupTxList},
-	{words: []string{"tx", "show"}, args: "TXID", summary: "show one transaction: state, participants, deliveries, last error", setup: setupTxShow},
+	{words: []string{"tx", "show"}, args: "TXID", summary: "show one transaction: state, participants, deliveries, last error, timeline", setup: setupTxShow},
 	{words: []string{"tx", "retry"}, args: "TXID", summary: "re-drive phase 2 of a decided transaction now, skipping the backoff", setup: setupTxRetry},
+	{words: []string{"tx", "abort"}, args: "TXID", summary: "abort a transaction that is not decided yet (active or preparing)", setup: setupTxAbort},
+	{words: []string{"tx", "forget"}, args: "TXID --participant NAME --reason TEXT", summary: "resolve one participant's phase 2 by hand (heuristic, audited): for a participant gone for good", setup: setupTxForget},
+	{words: []string{"pg", "prepared"}, summary: "list Verdict's prepared transactions in a PostgreSQL database with the coordinator's outcome; --resolve applies it", setup: setupPgPrepared},
 	{words: []string{"bench"}, summary: "run a closed-loop benchmark with in-process participants", setup: setupBench},
 }
 

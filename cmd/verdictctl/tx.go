@@ -51,6 +51,8 @@ func setupTxList(fs *flag.FlagSet) func(e *env, args []string) int {
 	limit := fs.Int("limit", 100, fmt.Sprintf("at most this many (1 to %d)", maxListLimit))
 	after := fs.String("after", "", "only transactions whose id sorts after this one (paging)")
 	stuck := fs.Bool("stuck", false, "only stuck transactions: decided, phase 2 failing for longer than the leader's --stuck-after")
+	olderThan := fs.Duration("older-than", 0, "only transactions begun longer ago than this (e.g. 5m), by the leader's clock")
+	participant := fs.String("participant", "", "only transactions in which this participant (by name) takes part")
 	return func(e *env, args []string) int {
 		if len(args) > 0 {
 			fmt.Fprintf(e.stderr, "verdictctl tx list: unexpected arguments %q\n", args)
@@ -71,20 +73,29 @@ func setupTxList(fs *flag.FlagSet) func(e *env, args []string) int {
 				return exitUsage
 			}
 		}
+		if *olderThan < 0 {
+			fmt.Fprintf(e.stderr, "verdictctl tx list: --older-than %v: must not be negative\n", *olderThan)
+			return exitUsage
+		}
 		return callCluster(e, "tx list",
 			func(ctx context.Context, conn *coordconn.Conn) (*verdictv1.ListTransactionsResponse, error) {
 				return conn.Coordinator().ListTransactions(ctx, &verdictv1.ListTransactionsRequest{
 					State: st, IncludeDone: *all, Limit: int32(*limit), AfterTxid: *after, Stuck: *stuck,
+					OlderThanMs: olderThan.Milliseconds(), Participant: *participant,
 				})
 			},
-			func(resp *verdictv1.ListTransactionsResponse) { printTxList(e.stdout, resp, *all, *stuck, time.Now()) })
+			func(resp *verdictv1.ListTransactionsResponse) {
+				printTxList(e.stdout, resp, *all, *stuck, *olderThan > 0 || *participant != "", time.Now())
+			})
 	}
 }
 
-func printTxList(w io.Writer, resp *verdictv1.ListTransactionsResponse, all, stuck bool, now time.Time) {
+func printTxList(w io.Writer, resp *verdictv1.ListTransactionsResponse, all, stuck, filtered bool, now time.Time) {
 	txs := resp.GetTransactions()
 	if len(txs) == 0 {
-		if stuck {
+		if filtered {
+			fmt.Fprintln(w, "No transactions match --older-than / --participant.")
+		} else if stuck {
 			fmt.Fprintln(w, "No stuck transactions.")
 		} else if all {
 			fmt.Fprintln(w, "No transactions.")
@@ -122,24 +133,44 @@ func (e *env) txidArg(cmd string, args []string) (string, bool) {
 
 func setupTxShow(fs *flag.FlagSet) func(e *env, args []string) int {
 	return func(e *env, args []string) int {
-		id, ok := e.txidArg("tx show", args)
-		if !ok {
-			return exitUsage
-		}
-		return callCluster(e, "tx show",
-			func(ctx context.Context, conn *coordconn.Conn) (*verdictv1.Transaction, error) {
+		return txCommand(e, "tx show", args,
+			func(ctx context.Context, conn *coordconn.Conn, id string) (*verdictv1.Transaction, error) {
 				resp, err := conn.Coordinator().GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: id})
 				return resp.GetTransaction(), err
-			},
-			func(tx *verdictv1.Transaction) { printTx(e.stdout, tx, time.Now()) })
+			}, nil)
 	}
+}
+
+// txCommand is the body of a command on one transaction (its only
+// argument, TXID): it makes one call with the id and prints the
+// transaction answered, after headline (if set) says what was done.
+func txCommand(e *env, cmd string, args []string,
+	call func(ctx context.Context, conn *coordconn.Conn, id string) (*verdictv1.Transaction, error),
+	headline func(tx *verdictv1.Transaction) string,
+) int {
+	id, ok := e.txidArg(cmd, args)
+	if !ok {
+		return exitUsage
+	}
+	return callCluster(e, cmd,
+		func(ctx context.Context, conn *coordconn.Conn) (*verdictv1.Transaction, error) {
+			return call(ctx, conn, id)
+		},
+		func(tx *verdictv1.Transaction) {
+			if headline != nil {
+				fmt.Fprintf(e.stdout, "%s\n\n", headline(tx))
+			}
+			printTx(e.stdout, tx, time.Now())
+		})
 }
 
 func printTx(w io.Writer, tx *verdictv1.Transaction, now time.Time) {
 	t := newTable(w)
 	fmt.Fprintf(t, "Transaction:\t%s\n", tx.GetTxid())
 	state := stateName(tx.GetState())
-	if tx.GetDone() {
+	if n := len(tx.GetHeuristics()); tx.GetDone() && n > 0 {
+		state += fmt.Sprintf(" (done: phase 2 complete, %d participant(s) resolved heuristically)", n)
+	} else if tx.GetDone() {
 		state += " (done: every participant has applied it)"
 	} else if decided(tx) {
 		state += " (phase 2 in progress)"
@@ -185,6 +216,8 @@ func printTx(w io.Writer, tx *verdictv1.Transaction, now time.Time) {
 		fmt.Fprintf(t, "  %s\t%s\t%s\n", p.GetName(), p.GetAddress(), delivery(tx, p.GetName()))
 	}
 	t.Flush()
+	printHeuristics(w, tx, now)
+	printTimeline(w, tx)
 }
 
 // delivery says where phase 2 stands at one participant. Acknowledgements
@@ -193,6 +226,8 @@ func delivery(tx *verdictv1.Transaction, name string) string {
 	switch {
 	case !decided(tx):
 		return "-"
+	case slices.ContainsFunc(tx.GetHeuristics(), func(h *verdictv1.HeuristicResolution) bool { return h.GetParticipant() == name }):
+		return "resolved heuristically"
 	case tx.GetDone(), slices.Contains(tx.GetAcked(), name):
 		return "acknowledged"
 	default:

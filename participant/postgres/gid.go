@@ -59,23 +59,35 @@ func checkGID(gid string) error {
 	return nil
 }
 
-// quoteGID returns gid as a SQL string literal, checked.
-func quoteGID(gid string) (string, error) {
+// QuoteGID returns gid as a SQL string literal for COMMIT PREPARED or
+// ROLLBACK PREPARED, checked: a gid made of anything but [A-Za-z0-9_.-:],
+// or longer than PostgreSQL allows, is refused with ErrBadGID.
+func QuoteGID(gid string) (string, error) {
 	if err := checkGID(gid); err != nil {
 		return "", err
 	}
 	return "'" + gid + "'", nil
 }
 
+// ParseGID splits a gid made under prefix, "<prefix>:<txid>:<branch>",
+// into its txid and branch; ok is false for any other gid.
+func ParseGID(gid, prefix string) (id, branch string, ok bool) {
+	rest, ok := strings.CutPrefix(gid, prefix+gidSep)
+	if !ok {
+		return "", "", false
+	}
+	id, branch, ok = strings.Cut(rest, gidSep)
+	if !ok || txid.Validate(id) != nil || !branchRE.MatchString(branch) {
+		return "", "", false
+	}
+	return id, branch, true
+}
+
 // parseGID returns the txid of a gid made by makeGID with prefix and
 // branch; ok is false for any other gid.
 func parseGID(gid, prefix, branch string) (id string, ok bool) {
-	rest, ok := strings.CutPrefix(gid, prefix+gidSep)
-	if !ok {
-		return "", false
-	}
-	id, ok = strings.CutSuffix(rest, gidSep+branch)
-	if !ok || txid.Validate(id) != nil {
+	id, b, ok := ParseGID(gid, prefix)
+	if !ok || b != branch {
 		return "", false
 	}
 	return id, true

@@ -39,8 +39,8 @@ func TestMakeGID(t *testing.T) {
 		}
 	}
 	for _, gid := range []string{"", "a'b", strings.Repeat("a", 200), "a\\b", "a;b"} {
-		if _, err := quoteGID(gid); !errors.Is(err, ErrBadGID) {
-			t.Errorf("quoteGID(%q): %v, want ErrBadGID", gid, err)
+		if _, err := QuoteGID(gid); !errors.Is(err, ErrBadGID) {
+			t.Errorf("QuoteGID(%q): %v, want ErrBadGID", gid, err)
 		}
 	}
 	for _, gid := range []string{
@@ -51,6 +51,14 @@ func TestMakeGID(t *testing.T) {
 	} {
 		if got, ok := parseGID(gid, "verdict", "orders"); ok {
 			t.Errorf("parseGID(%q) = %q, want no match", gid, got)
+		}
+	}
+	if got, branch, ok := ParseGID("verdict:"+id+":orders2", "verdict"); !ok || got != id || branch != "orders2" {
+		t.Errorf("ParseGID = %q, %q, %v; want %s, orders2", got, branch, ok, id)
+	}
+	for _, gid := range []string{"verdict:" + id, "verdict:" + id + ":", "verdict:" + id + ":a:b", "other:" + id + ":orders", "verdict:x:orders"} {
+		if got, branch, ok := ParseGID(gid, "verdict"); ok {
+			t.Errorf("ParseGID(%q) = %q, %q; want no match", gid, got, branch)
 		}
 	}
 }

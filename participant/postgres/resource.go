@@ -101,7 +101,7 @@ func (r *Resource) run(ctx context.Context, id string, deadline time.Time, fn fu
 	if err != nil {
 		return err
 	}
-	quoted, err := quoteGID(gid)
+	quoted, err := QuoteGID(gid)
 	if err != nil {
 		return err
 	}
@@ -311,7 +311,7 @@ func (r *Resource) Commit(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	quoted, err := quoteGID(gid)
+	quoted, err := QuoteGID(gid)
 	if err != nil {
 		return err
 	}
@@ -355,7 +355,7 @@ func (r *Resource) Abort(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	quoted, err := quoteGID(gid)
+	quoted, err := QuoteGID(gid)
 	if err != nil {
 		return err
 	}

@@ -1087,7 +1087,12 @@ type ListTransactionsRequest struct {
 	AfterTxid string `protobuf:"bytes,4,opt,name=after_txid,json=afterTxid,proto3" json:"after_txid,omitempty"`
 	// Only transactions marked stuck (decided, phase 2 failing for longer than
 	// the stuck threshold).
-	Stuck         bool `protobuf:"varint,5,opt,name=stuck,proto3" json:"stuck,omitempty"`
+	Stuck bool `protobuf:"varint,5,opt,name=stuck,proto3" json:"stuck,omitempty"`
+	// Only transactions begun (their txid created) more than this many
+	// milliseconds ago, by the leader's clock; 0 means any age.
+	OlderThanMs int64 `protobuf:"varint,6,opt,name=older_than_ms,json=olderThanMs,proto3" json:"older_than_ms,omitempty"`
+	// Only transactions that this participant (by name) takes part in.
+	Participant   string `protobuf:"bytes,7,opt,name=participant,proto3" json:"participant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1155,6 +1160,20 @@ func (x *ListTransactionsRequest) GetStuck() bool {
 		return x.Stuck
 	}
 	return false
+}
+
+func (x *ListTransactionsRequest) GetOlderThanMs() int64 {
+	if x != nil {
+		return x.OlderThanMs
+	}
+	return 0
+}
+
+func (x *ListTransactionsRequest) GetParticipant() string {
+	if x != nil {
+		return x.Participant
+	}
+	return ""
 }
 
 type ListTransactionsResponse struct {
@@ -1239,7 +1258,15 @@ type Transaction struct {
 	Messages []*StagedMessage `protobuf:"bytes,14,rep,name=messages,proto3" json:"messages,omitempty"`
 	// How many messages the transaction staged (0 once DONE: the table drops
 	// published messages).
-	StagedCount   uint32 `protobuf:"varint,15,opt,name=staged_count,json=stagedCount,proto3" json:"staged_count,omitempty"`
+	StagedCount uint32 `protobuf:"varint,15,opt,name=staged_count,json=stagedCount,proto3" json:"staged_count,omitempty"`
+	// What happened to the transaction, oldest first: begin, enlistments,
+	// votes, the decision, phase-2 delivery attempts (the last 16 per
+	// participant) and acknowledgements (known on the leader only, from its
+	// memory: a new leader knows only what happened since it took office).
+	Timeline []*TimelineEvent `protobuf:"bytes,16,rep,name=timeline,proto3" json:"timeline,omitempty"`
+	// Operators' heuristic resolutions of participants' phase 2 (replicated:
+	// kept in the log and in snapshots).
+	Heuristics    []*HeuristicResolution `protobuf:"bytes,17,rep,name=heuristics,proto3" json:"heuristics,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1379,6 +1406,176 @@ func (x *Transaction) GetStagedCount() uint32 {
 	return 0
 }
 
+func (x *Transaction) GetTimeline() []*TimelineEvent {
+	if x != nil {
+		return x.Timeline
+	}
+	return nil
+}
+
+func (x *Transaction) GetHeuristics() []*HeuristicResolution {
+	if x != nil {
+		return x.Heuristics
+	}
+	return nil
+}
+
+// TimelineEvent is one step of a transaction's life, as the leader saw it.
+type TimelineEvent struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UnixMs int64                  `protobuf:"varint,1,opt,name=unix_ms,json=unixMs,proto3" json:"unix_ms,omitempty"`
+	// begin, enlist, vote, abort-requested, decision, attempt (a failed
+	// phase-2 delivery), ack (a participant acknowledged phase 2),
+	// heuristic.
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The participant concerned, if any.
+	Participant string `protobuf:"bytes,3,opt,name=participant,proto3" json:"participant,omitempty"`
+	// What happened: a vote and its reason, a delivery error, ...
+	Detail        string `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TimelineEvent) Reset() {
+	*x = TimelineEvent{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TimelineEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TimelineEvent) ProtoMessage() {}
+
+func (x *TimelineEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TimelineEvent.ProtoReflect.Descriptor instead.
+func (*TimelineEvent) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *TimelineEvent) GetUnixMs() int64 {
+	if x != nil {
+		return x.UnixMs
+	}
+	return 0
+}
+
+func (x *TimelineEvent) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *TimelineEvent) GetParticipant() string {
+	if x != nil {
+		return x.Participant
+	}
+	return ""
+}
+
+func (x *TimelineEvent) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+// HeuristicResolution is an operator's decision that one participant of a
+// decided transaction will never apply phase 2 through the coordinator
+// (it is gone for good, or was repaired by hand): phase 2 stops waiting
+// for it, so the transaction can reach DONE. Audited: who, when, why.
+type HeuristicResolution struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Txid        string                 `protobuf:"bytes,1,opt,name=txid,proto3" json:"txid,omitempty"`
+	Participant string                 `protobuf:"bytes,2,opt,name=participant,proto3" json:"participant,omitempty"`
+	// Who asked: the operator named by the caller, and the address the
+	// request came from.
+	Operator      string `protobuf:"bytes,3,opt,name=operator,proto3" json:"operator,omitempty"`
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	UnixMs        int64  `protobuf:"varint,5,opt,name=unix_ms,json=unixMs,proto3" json:"unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeuristicResolution) Reset() {
+	*x = HeuristicResolution{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeuristicResolution) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeuristicResolution) ProtoMessage() {}
+
+func (x *HeuristicResolution) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeuristicResolution.ProtoReflect.Descriptor instead.
+func (*HeuristicResolution) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *HeuristicResolution) GetTxid() string {
+	if x != nil {
+		return x.Txid
+	}
+	return ""
+}
+
+func (x *HeuristicResolution) GetParticipant() string {
+	if x != nil {
+		return x.Participant
+	}
+	return ""
+}
+
+func (x *HeuristicResolution) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *HeuristicResolution) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *HeuristicResolution) GetUnixMs() int64 {
+	if x != nil {
+		return x.UnixMs
+	}
+	return 0
+}
+
 type PrepareRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Txids         []string               `protobuf:"bytes,1,rep,name=txids,proto3" json:"txids,omitempty"`
@@ -1388,7 +1585,7 @@ type PrepareRequest struct {
 
 func (x *PrepareRequest) Reset() {
 	*x = PrepareRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[20]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1597,7 @@ func (x *PrepareRequest) String() string {
 func (*PrepareRequest) ProtoMessage() {}
 
 func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[20]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1610,7 @@ func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareRequest.ProtoReflect.Descriptor instead.
 func (*PrepareRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{20}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PrepareRequest) GetTxids() []string {
@@ -1432,7 +1629,7 @@ type PrepareResponse struct {
 
 func (x *PrepareResponse) Reset() {
 	*x = PrepareResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[21]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1444,7 +1641,7 @@ func (x *PrepareResponse) String() string {
 func (*PrepareResponse) ProtoMessage() {}
 
 func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[21]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1457,7 +1654,7 @@ func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareResponse.ProtoReflect.Descriptor instead.
 func (*PrepareResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{21}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PrepareResponse) GetVotes() []*PrepareVote {
@@ -1477,7 +1674,7 @@ type PrepareVote struct {
 
 func (x *PrepareVote) Reset() {
 	*x = PrepareVote{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1489,7 +1686,7 @@ func (x *PrepareVote) String() string {
 func (*PrepareVote) ProtoMessage() {}
 
 func (x *PrepareVote) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1502,7 +1699,7 @@ func (x *PrepareVote) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareVote.ProtoReflect.Descriptor instead.
 func (*PrepareVote) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{22}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PrepareVote) GetVote() Vote {
@@ -1528,7 +1725,7 @@ type DecisionRequest struct {
 
 func (x *DecisionRequest) Reset() {
 	*x = DecisionRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +1737,7 @@ func (x *DecisionRequest) String() string {
 func (*DecisionRequest) ProtoMessage() {}
 
 func (x *DecisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1553,7 +1750,7 @@ func (x *DecisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecisionRequest.ProtoReflect.Descriptor instead.
 func (*DecisionRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{23}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DecisionRequest) GetTxids() []string {
@@ -1571,7 +1768,7 @@ type DecisionResponse struct {
 
 func (x *DecisionResponse) Reset() {
 	*x = DecisionResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1583,7 +1780,7 @@ func (x *DecisionResponse) String() string {
 func (*DecisionResponse) ProtoMessage() {}
 
 func (x *DecisionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1596,7 +1793,228 @@ func (x *DecisionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecisionResponse.ProtoReflect.Descriptor instead.
 func (*DecisionResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{24}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{26}
+}
+
+type AbortTransactionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Txid  string                 `protobuf:"bytes,1,opt,name=txid,proto3" json:"txid,omitempty"`
+	// Why; recorded as the abort's reason.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Who asks (e.g. the operator's login), for the log and the reason.
+	Operator      string `protobuf:"bytes,3,opt,name=operator,proto3" json:"operator,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbortTransactionRequest) Reset() {
+	*x = AbortTransactionRequest{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbortTransactionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbortTransactionRequest) ProtoMessage() {}
+
+func (x *AbortTransactionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbortTransactionRequest.ProtoReflect.Descriptor instead.
+func (*AbortTransactionRequest) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *AbortTransactionRequest) GetTxid() string {
+	if x != nil {
+		return x.Txid
+	}
+	return ""
+}
+
+func (x *AbortTransactionRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AbortTransactionRequest) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+type AbortTransactionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Transaction   *Transaction           `protobuf:"bytes,1,opt,name=transaction,proto3" json:"transaction,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbortTransactionResponse) Reset() {
+	*x = AbortTransactionResponse{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbortTransactionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbortTransactionResponse) ProtoMessage() {}
+
+func (x *AbortTransactionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbortTransactionResponse.ProtoReflect.Descriptor instead.
+func (*AbortTransactionResponse) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *AbortTransactionResponse) GetTransaction() *Transaction {
+	if x != nil {
+		return x.Transaction
+	}
+	return nil
+}
+
+type ForgetTransactionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Txid  string                 `protobuf:"bytes,1,opt,name=txid,proto3" json:"txid,omitempty"`
+	// The participant whose phase 2 is resolved by hand.
+	Participant string `protobuf:"bytes,2,opt,name=participant,proto3" json:"participant,omitempty"`
+	// Why: required.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Who asks (e.g. the operator's login); the caller's address is added.
+	Operator      string `protobuf:"bytes,4,opt,name=operator,proto3" json:"operator,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForgetTransactionRequest) Reset() {
+	*x = ForgetTransactionRequest{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForgetTransactionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForgetTransactionRequest) ProtoMessage() {}
+
+func (x *ForgetTransactionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForgetTransactionRequest.ProtoReflect.Descriptor instead.
+func (*ForgetTransactionRequest) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ForgetTransactionRequest) GetTxid() string {
+	if x != nil {
+		return x.Txid
+	}
+	return ""
+}
+
+func (x *ForgetTransactionRequest) GetParticipant() string {
+	if x != nil {
+		return x.Participant
+	}
+	return ""
+}
+
+func (x *ForgetTransactionRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ForgetTransactionRequest) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+type ForgetTransactionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Transaction   *Transaction           `protobuf:"bytes,1,opt,name=transaction,proto3" json:"transaction,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForgetTransactionResponse) Reset() {
+	*x = ForgetTransactionResponse{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForgetTransactionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForgetTransactionResponse) ProtoMessage() {}
+
+func (x *ForgetTransactionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForgetTransactionResponse.ProtoReflect.Descriptor instead.
+func (*ForgetTransactionResponse) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ForgetTransactionResponse) GetTransaction() *Transaction {
+	if x != nil {
+		return x.Transaction
+	}
+	return nil
 }
 
 type RetryTransactionRequest struct {
@@ -1608,7 +2026,7 @@ type RetryTransactionRequest struct {
 
 func (x *RetryTransactionRequest) Reset() {
 	*x = RetryTransactionRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1620,7 +2038,7 @@ func (x *RetryTransactionRequest) String() string {
 func (*RetryTransactionRequest) ProtoMessage() {}
 
 func (x *RetryTransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1633,7 +2051,7 @@ func (x *RetryTransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryTransactionRequest.ProtoReflect.Descriptor instead.
 func (*RetryTransactionRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{25}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RetryTransactionRequest) GetTxid() string {
@@ -1652,7 +2070,7 @@ type RetryTransactionResponse struct {
 
 func (x *RetryTransactionResponse) Reset() {
 	*x = RetryTransactionResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1664,7 +2082,7 @@ func (x *RetryTransactionResponse) String() string {
 func (*RetryTransactionResponse) ProtoMessage() {}
 
 func (x *RetryTransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1677,7 +2095,7 @@ func (x *RetryTransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryTransactionResponse.ProtoReflect.Descriptor instead.
 func (*RetryTransactionResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{26}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RetryTransactionResponse) GetTransaction() *Transaction {
@@ -1698,7 +2116,7 @@ type AddMemberRequest struct {
 
 func (x *AddMemberRequest) Reset() {
 	*x = AddMemberRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1710,7 +2128,7 @@ func (x *AddMemberRequest) String() string {
 func (*AddMemberRequest) ProtoMessage() {}
 
 func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1723,7 +2141,7 @@ func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddMemberRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{27}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AddMemberRequest) GetId() uint64 {
@@ -1749,7 +2167,7 @@ type AddMemberResponse struct {
 
 func (x *AddMemberResponse) Reset() {
 	*x = AddMemberResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1761,7 +2179,7 @@ func (x *AddMemberResponse) String() string {
 func (*AddMemberResponse) ProtoMessage() {}
 
 func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1774,7 +2192,7 @@ func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddMemberResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{28}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AddMemberResponse) GetMembers() []*Member {
@@ -1793,7 +2211,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1805,7 +2223,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1818,7 +2236,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{29}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RemoveMemberRequest) GetId() uint64 {
@@ -1837,7 +2255,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1849,7 +2267,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1862,7 +2280,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{30}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RemoveMemberResponse) GetMembers() []*Member {
@@ -1882,7 +2300,7 @@ type TransferLeadershipRequest struct {
 
 func (x *TransferLeadershipRequest) Reset() {
 	*x = TransferLeadershipRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1894,7 +2312,7 @@ func (x *TransferLeadershipRequest) String() string {
 func (*TransferLeadershipRequest) ProtoMessage() {}
 
 func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1907,7 +2325,7 @@ func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{31}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TransferLeadershipRequest) GetId() uint64 {
@@ -1926,7 +2344,7 @@ type TransferLeadershipResponse struct {
 
 func (x *TransferLeadershipResponse) Reset() {
 	*x = TransferLeadershipResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[32]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1938,7 +2356,7 @@ func (x *TransferLeadershipResponse) String() string {
 func (*TransferLeadershipResponse) ProtoMessage() {}
 
 func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[32]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1951,7 +2369,7 @@ func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{32}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TransferLeadershipResponse) GetLeader() uint64 {
@@ -1969,7 +2387,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[33]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1981,7 +2399,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[33]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1994,7 +2412,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{33}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{39}
 }
 
 type StatusResponse struct {
@@ -2018,7 +2436,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[34]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2030,7 +2448,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[34]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2043,7 +2461,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{34}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *StatusResponse) GetId() uint64 {
@@ -2124,7 +2542,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[35]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2136,7 +2554,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[35]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2149,7 +2567,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{35}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{41}
 }
 
 type MembersResponse struct {
@@ -2161,7 +2579,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[36]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2173,7 +2591,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[36]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2186,7 +2604,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{36}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *MembersResponse) GetMembers() []*Member {
@@ -2210,7 +2628,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[37]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2222,7 +2640,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[37]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2235,7 +2653,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{37}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Member) GetId() uint64 {
@@ -2282,7 +2700,7 @@ type RaftMessage struct {
 
 func (x *RaftMessage) Reset() {
 	*x = RaftMessage{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[38]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2294,7 +2712,7 @@ func (x *RaftMessage) String() string {
 func (*RaftMessage) ProtoMessage() {}
 
 func (x *RaftMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[38]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2307,7 +2725,7 @@ func (x *RaftMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessage.ProtoReflect.Descriptor instead.
 func (*RaftMessage) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{38}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RaftMessage) GetData() []byte {
@@ -2332,7 +2750,7 @@ type RaftAck struct {
 
 func (x *RaftAck) Reset() {
 	*x = RaftAck{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[39]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2344,7 +2762,7 @@ func (x *RaftAck) String() string {
 func (*RaftAck) ProtoMessage() {}
 
 func (x *RaftAck) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[39]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2357,7 +2775,7 @@ func (x *RaftAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftAck.ProtoReflect.Descriptor instead.
 func (*RaftAck) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{39}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{45}
 }
 
 // LogBatch is the payload of one Raft entry: many records proposed together.
@@ -2370,7 +2788,7 @@ type LogBatch struct {
 
 func (x *LogBatch) Reset() {
 	*x = LogBatch{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[40]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2382,7 +2800,7 @@ func (x *LogBatch) String() string {
 func (*LogBatch) ProtoMessage() {}
 
 func (x *LogBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[40]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2395,7 +2813,7 @@ func (x *LogBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogBatch.ProtoReflect.Descriptor instead.
 func (*LogBatch) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{40}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *LogBatch) GetRecords() []*LogRecord {
@@ -2412,6 +2830,7 @@ type LogRecord struct {
 	//	*LogRecord_Decision
 	//	*LogRecord_Done
 	//	*LogRecord_Prune
+	//	*LogRecord_Heuristic
 	Kind          isLogRecord_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2419,7 +2838,7 @@ type LogRecord struct {
 
 func (x *LogRecord) Reset() {
 	*x = LogRecord{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[41]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2431,7 +2850,7 @@ func (x *LogRecord) String() string {
 func (*LogRecord) ProtoMessage() {}
 
 func (x *LogRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[41]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2444,7 +2863,7 @@ func (x *LogRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRecord.ProtoReflect.Descriptor instead.
 func (*LogRecord) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{41}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *LogRecord) GetKind() isLogRecord_Kind {
@@ -2481,6 +2900,15 @@ func (x *LogRecord) GetPrune() *Prune {
 	return nil
 }
 
+func (x *LogRecord) GetHeuristic() *HeuristicResolution {
+	if x != nil {
+		if x, ok := x.Kind.(*LogRecord_Heuristic); ok {
+			return x.Heuristic
+		}
+	}
+	return nil
+}
+
 type isLogRecord_Kind interface {
 	isLogRecord_Kind()
 }
@@ -2497,11 +2925,17 @@ type LogRecord_Prune struct {
 	Prune *Prune `protobuf:"bytes,3,opt,name=prune,proto3,oneof"`
 }
 
+type LogRecord_Heuristic struct {
+	Heuristic *HeuristicResolution `protobuf:"bytes,4,opt,name=heuristic,proto3,oneof"`
+}
+
 func (*LogRecord_Decision) isLogRecord_Kind() {}
 
 func (*LogRecord_Done) isLogRecord_Kind() {}
 
 func (*LogRecord_Prune) isLogRecord_Kind() {}
+
+func (*LogRecord_Heuristic) isLogRecord_Kind() {}
 
 // Decision is a COMMIT or ABORT record.
 type Decision struct {
@@ -2528,7 +2962,7 @@ type Decision struct {
 
 func (x *Decision) Reset() {
 	*x = Decision{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[42]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2540,7 +2974,7 @@ func (x *Decision) String() string {
 func (*Decision) ProtoMessage() {}
 
 func (x *Decision) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[42]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2553,7 +2987,7 @@ func (x *Decision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Decision.ProtoReflect.Descriptor instead.
 func (*Decision) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{42}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Decision) GetTxid() string {
@@ -2623,7 +3057,7 @@ type Done struct {
 
 func (x *Done) Reset() {
 	*x = Done{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[43]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2635,7 +3069,7 @@ func (x *Done) String() string {
 func (*Done) ProtoMessage() {}
 
 func (x *Done) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[43]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2648,7 +3082,7 @@ func (x *Done) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Done.ProtoReflect.Descriptor instead.
 func (*Done) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{43}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Done) GetTxids() []string {
@@ -2678,7 +3112,7 @@ type Prune struct {
 
 func (x *Prune) Reset() {
 	*x = Prune{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[44]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2690,7 +3124,7 @@ func (x *Prune) String() string {
 func (*Prune) ProtoMessage() {}
 
 func (x *Prune) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[44]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2703,7 +3137,7 @@ func (x *Prune) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prune.ProtoReflect.Descriptor instead.
 func (*Prune) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{44}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *Prune) GetBeforeUnixMs() int64 {
@@ -2727,7 +3161,7 @@ type StateSnapshot struct {
 
 func (x *StateSnapshot) Reset() {
 	*x = StateSnapshot{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[45]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2739,7 +3173,7 @@ func (x *StateSnapshot) String() string {
 func (*StateSnapshot) ProtoMessage() {}
 
 func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[45]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2752,7 +3186,7 @@ func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateSnapshot.ProtoReflect.Descriptor instead.
 func (*StateSnapshot) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{45}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *StateSnapshot) GetTransactions() []*Transaction {
@@ -2783,7 +3217,7 @@ type ClusterSnapshot struct {
 
 func (x *ClusterSnapshot) Reset() {
 	*x = ClusterSnapshot{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[46]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2795,7 +3229,7 @@ func (x *ClusterSnapshot) String() string {
 func (*ClusterSnapshot) ProtoMessage() {}
 
 func (x *ClusterSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[46]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2808,7 +3242,7 @@ func (x *ClusterSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterSnapshot.ProtoReflect.Descriptor instead.
 func (*ClusterSnapshot) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{46}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ClusterSnapshot) GetMembers() []*Member {
@@ -2889,17 +3323,19 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x15GetTransactionRequest\x12\x12\n" +
 	"\x04txid\x18\x01 \x01(\tR\x04txid\"S\n" +
 	"\x16GetTransactionResponse\x129\n" +
-	"\vtransaction\x18\x01 \x01(\v2\x17.verdict.v1.TransactionR\vtransaction\"\xb2\x01\n" +
+	"\vtransaction\x18\x01 \x01(\v2\x17.verdict.v1.TransactionR\vtransaction\"\xf8\x01\n" +
 	"\x17ListTransactionsRequest\x12)\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x13.verdict.v1.TxStateR\x05state\x12!\n" +
 	"\finclude_done\x18\x02 \x01(\bR\vincludeDone\x12\x14\n" +
 	"\x05limit\x18\x03 \x01(\x05R\x05limit\x12\x1d\n" +
 	"\n" +
 	"after_txid\x18\x04 \x01(\tR\tafterTxid\x12\x14\n" +
-	"\x05stuck\x18\x05 \x01(\bR\x05stuck\"\x7f\n" +
+	"\x05stuck\x18\x05 \x01(\bR\x05stuck\x12\"\n" +
+	"\rolder_than_ms\x18\x06 \x01(\x03R\volderThanMs\x12 \n" +
+	"\vparticipant\x18\a \x01(\tR\vparticipant\"\x7f\n" +
 	"\x18ListTransactionsResponse\x12;\n" +
 	"\ftransactions\x18\x01 \x03(\v2\x17.verdict.v1.TransactionR\ftransactions\x12&\n" +
-	"\x0fnext_after_txid\x18\x02 \x01(\tR\rnextAfterTxid\"\xad\x04\n" +
+	"\x0fnext_after_txid\x18\x02 \x01(\tR\rnextAfterTxid\"\xa5\x05\n" +
 	"\vTransaction\x12\x12\n" +
 	"\x04txid\x18\x01 \x01(\tR\x04txid\x12)\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x13.verdict.v1.TxStateR\x05state\x12\x12\n" +
@@ -2918,7 +3354,22 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x15failing_since_unix_ms\x18\f \x01(\x03R\x12failingSinceUnixMs\x12'\n" +
 	"\x0ffailed_attempts\x18\r \x01(\rR\x0efailedAttempts\x125\n" +
 	"\bmessages\x18\x0e \x03(\v2\x19.verdict.v1.StagedMessageR\bmessages\x12!\n" +
-	"\fstaged_count\x18\x0f \x01(\rR\vstagedCount\"&\n" +
+	"\fstaged_count\x18\x0f \x01(\rR\vstagedCount\x125\n" +
+	"\btimeline\x18\x10 \x03(\v2\x19.verdict.v1.TimelineEventR\btimeline\x12?\n" +
+	"\n" +
+	"heuristics\x18\x11 \x03(\v2\x1f.verdict.v1.HeuristicResolutionR\n" +
+	"heuristics\"v\n" +
+	"\rTimelineEvent\x12\x17\n" +
+	"\aunix_ms\x18\x01 \x01(\x03R\x06unixMs\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12 \n" +
+	"\vparticipant\x18\x03 \x01(\tR\vparticipant\x12\x16\n" +
+	"\x06detail\x18\x04 \x01(\tR\x06detail\"\x98\x01\n" +
+	"\x13HeuristicResolution\x12\x12\n" +
+	"\x04txid\x18\x01 \x01(\tR\x04txid\x12 \n" +
+	"\vparticipant\x18\x02 \x01(\tR\vparticipant\x12\x1a\n" +
+	"\boperator\x18\x03 \x01(\tR\boperator\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x17\n" +
+	"\aunix_ms\x18\x05 \x01(\x03R\x06unixMs\"&\n" +
 	"\x0ePrepareRequest\x12\x14\n" +
 	"\x05txids\x18\x01 \x03(\tR\x05txids\"@\n" +
 	"\x0fPrepareResponse\x12-\n" +
@@ -2928,7 +3379,20 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"'\n" +
 	"\x0fDecisionRequest\x12\x14\n" +
 	"\x05txids\x18\x01 \x03(\tR\x05txids\"\x12\n" +
-	"\x10DecisionResponse\"-\n" +
+	"\x10DecisionResponse\"a\n" +
+	"\x17AbortTransactionRequest\x12\x12\n" +
+	"\x04txid\x18\x01 \x01(\tR\x04txid\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1a\n" +
+	"\boperator\x18\x03 \x01(\tR\boperator\"U\n" +
+	"\x18AbortTransactionResponse\x129\n" +
+	"\vtransaction\x18\x01 \x01(\v2\x17.verdict.v1.TransactionR\vtransaction\"\x84\x01\n" +
+	"\x18ForgetTransactionRequest\x12\x12\n" +
+	"\x04txid\x18\x01 \x01(\tR\x04txid\x12 \n" +
+	"\vparticipant\x18\x02 \x01(\tR\vparticipant\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1a\n" +
+	"\boperator\x18\x04 \x01(\tR\boperator\"V\n" +
+	"\x19ForgetTransactionResponse\x129\n" +
+	"\vtransaction\x18\x01 \x01(\v2\x17.verdict.v1.TransactionR\vtransaction\"-\n" +
 	"\x17RetryTransactionRequest\x12\x12\n" +
 	"\x04txid\x18\x01 \x01(\tR\x04txid\"U\n" +
 	"\x18RetryTransactionResponse\x129\n" +
@@ -2973,11 +3437,12 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x0esnapshot_chunk\x18\x02 \x01(\fR\rsnapshotChunk\"\t\n" +
 	"\aRaftAck\";\n" +
 	"\bLogBatch\x12/\n" +
-	"\arecords\x18\x01 \x03(\v2\x15.verdict.v1.LogRecordR\arecords\"\x9a\x01\n" +
+	"\arecords\x18\x01 \x03(\v2\x15.verdict.v1.LogRecordR\arecords\"\xdb\x01\n" +
 	"\tLogRecord\x122\n" +
 	"\bdecision\x18\x01 \x01(\v2\x14.verdict.v1.DecisionH\x00R\bdecision\x12&\n" +
 	"\x04done\x18\x02 \x01(\v2\x10.verdict.v1.DoneH\x00R\x04done\x12)\n" +
-	"\x05prune\x18\x03 \x01(\v2\x11.verdict.v1.PruneH\x00R\x05pruneB\x06\n" +
+	"\x05prune\x18\x03 \x01(\v2\x11.verdict.v1.PruneH\x00R\x05prune\x12?\n" +
+	"\theuristic\x18\x04 \x01(\v2\x1f.verdict.v1.HeuristicResolutionH\x00R\theuristicB\x06\n" +
 	"\x04kind\"\xc2\x02\n" +
 	"\bDecision\x12\x12\n" +
 	"\x04txid\x18\x01 \x01(\tR\x04txid\x12-\n" +
@@ -3031,14 +3496,16 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\vParticipant\x12B\n" +
 	"\aPrepare\x12\x1a.verdict.v1.PrepareRequest\x1a\x1b.verdict.v1.PrepareResponse\x12C\n" +
 	"\x06Commit\x12\x1b.verdict.v1.DecisionRequest\x1a\x1c.verdict.v1.DecisionResponse\x12B\n" +
-	"\x05Abort\x12\x1b.verdict.v1.DecisionRequest\x1a\x1c.verdict.v1.DecisionResponse2\xed\x03\n" +
+	"\x05Abort\x12\x1b.verdict.v1.DecisionRequest\x1a\x1c.verdict.v1.DecisionResponse2\xae\x05\n" +
 	"\x05Admin\x12?\n" +
 	"\x06Status\x12\x19.verdict.v1.StatusRequest\x1a\x1a.verdict.v1.StatusResponse\x12B\n" +
 	"\aMembers\x12\x1a.verdict.v1.MembersRequest\x1a\x1b.verdict.v1.MembersResponse\x12]\n" +
 	"\x10RetryTransaction\x12#.verdict.v1.RetryTransactionRequest\x1a$.verdict.v1.RetryTransactionResponse\x12H\n" +
 	"\tAddMember\x12\x1c.verdict.v1.AddMemberRequest\x1a\x1d.verdict.v1.AddMemberResponse\x12Q\n" +
 	"\fRemoveMember\x12\x1f.verdict.v1.RemoveMemberRequest\x1a .verdict.v1.RemoveMemberResponse\x12c\n" +
-	"\x12TransferLeadership\x12%.verdict.v1.TransferLeadershipRequest\x1a&.verdict.v1.TransferLeadershipResponse2>\n" +
+	"\x12TransferLeadership\x12%.verdict.v1.TransferLeadershipRequest\x1a&.verdict.v1.TransferLeadershipResponse\x12]\n" +
+	"\x10AbortTransaction\x12#.verdict.v1.AbortTransactionRequest\x1a$.verdict.v1.AbortTransactionResponse\x12`\n" +
+	"\x11ForgetTransaction\x12$.verdict.v1.ForgetTransactionRequest\x1a%.verdict.v1.ForgetTransactionResponse2>\n" +
 	"\x04Raft\x126\n" +
 	"\x04Send\x12\x17.verdict.v1.RaftMessage\x1a\x13.verdict.v1.RaftAck(\x01B:Z8github.com/verdict-tx/verdict/proto/verdict/v1;verdictv1b\x06proto3"
 
@@ -3055,7 +3522,7 @@ func file_verdict_v1_verdict_proto_rawDescGZIP() []byte {
 }
 
 var file_verdict_v1_verdict_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_verdict_v1_verdict_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_verdict_v1_verdict_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_verdict_v1_verdict_proto_goTypes = []any{
 	(Outcome)(0),                       // 0: verdict.v1.Outcome
 	(TxState)(0),                       // 1: verdict.v1.TxState
@@ -3080,37 +3547,43 @@ var file_verdict_v1_verdict_proto_goTypes = []any{
 	(*ListTransactionsRequest)(nil),    // 20: verdict.v1.ListTransactionsRequest
 	(*ListTransactionsResponse)(nil),   // 21: verdict.v1.ListTransactionsResponse
 	(*Transaction)(nil),                // 22: verdict.v1.Transaction
-	(*PrepareRequest)(nil),             // 23: verdict.v1.PrepareRequest
-	(*PrepareResponse)(nil),            // 24: verdict.v1.PrepareResponse
-	(*PrepareVote)(nil),                // 25: verdict.v1.PrepareVote
-	(*DecisionRequest)(nil),            // 26: verdict.v1.DecisionRequest
-	(*DecisionResponse)(nil),           // 27: verdict.v1.DecisionResponse
-	(*RetryTransactionRequest)(nil),    // 28: verdict.v1.RetryTransactionRequest
-	(*RetryTransactionResponse)(nil),   // 29: verdict.v1.RetryTransactionResponse
-	(*AddMemberRequest)(nil),           // 30: verdict.v1.AddMemberRequest
-	(*AddMemberResponse)(nil),          // 31: verdict.v1.AddMemberResponse
-	(*RemoveMemberRequest)(nil),        // 32: verdict.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),       // 33: verdict.v1.RemoveMemberResponse
-	(*TransferLeadershipRequest)(nil),  // 34: verdict.v1.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil), // 35: verdict.v1.TransferLeadershipResponse
-	(*StatusRequest)(nil),              // 36: verdict.v1.StatusRequest
-	(*StatusResponse)(nil),             // 37: verdict.v1.StatusResponse
-	(*MembersRequest)(nil),             // 38: verdict.v1.MembersRequest
-	(*MembersResponse)(nil),            // 39: verdict.v1.MembersResponse
-	(*Member)(nil),                     // 40: verdict.v1.Member
-	(*RaftMessage)(nil),                // 41: verdict.v1.RaftMessage
-	(*RaftAck)(nil),                    // 42: verdict.v1.RaftAck
-	(*LogBatch)(nil),                   // 43: verdict.v1.LogBatch
-	(*LogRecord)(nil),                  // 44: verdict.v1.LogRecord
-	(*Decision)(nil),                   // 45: verdict.v1.Decision
-	(*Done)(nil),                       // 46: verdict.v1.Done
-	(*Prune)(nil),                      // 47: verdict.v1.Prune
-	(*StateSnapshot)(nil),              // 48: verdict.v1.StateSnapshot
-	(*ClusterSnapshot)(nil),            // 49: verdict.v1.ClusterSnapshot
-	nil,                                // 50: verdict.v1.StagedMessage.HeadersEntry
+	(*TimelineEvent)(nil),              // 23: verdict.v1.TimelineEvent
+	(*HeuristicResolution)(nil),        // 24: verdict.v1.HeuristicResolution
+	(*PrepareRequest)(nil),             // 25: verdict.v1.PrepareRequest
+	(*PrepareResponse)(nil),            // 26: verdict.v1.PrepareResponse
+	(*PrepareVote)(nil),                // 27: verdict.v1.PrepareVote
+	(*DecisionRequest)(nil),            // 28: verdict.v1.DecisionRequest
+	(*DecisionResponse)(nil),           // 29: verdict.v1.DecisionResponse
+	(*AbortTransactionRequest)(nil),    // 30: verdict.v1.AbortTransactionRequest
+	(*AbortTransactionResponse)(nil),   // 31: verdict.v1.AbortTransactionResponse
+	(*ForgetTransactionRequest)(nil),   // 32: verdict.v1.ForgetTransactionRequest
+	(*ForgetTransactionResponse)(nil),  // 33: verdict.v1.ForgetTransactionResponse
+	(*RetryTransactionRequest)(nil),    // 34: verdict.v1.RetryTransactionRequest
+	(*RetryTransactionResponse)(nil),   // 35: verdict.v1.RetryTransactionResponse
+	(*AddMemberRequest)(nil),           // 36: verdict.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),          // 37: verdict.v1.AddMemberResponse
+	(*RemoveMemberRequest)(nil),        // 38: verdict.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),       // 39: verdict.v1.RemoveMemberResponse
+	(*TransferLeadershipRequest)(nil),  // 40: verdict.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 41: verdict.v1.TransferLeadershipResponse
+	(*StatusRequest)(nil),              // 42: verdict.v1.StatusRequest
+	(*StatusResponse)(nil),             // 43: verdict.v1.StatusResponse
+	(*MembersRequest)(nil),             // 44: verdict.v1.MembersRequest
+	(*MembersResponse)(nil),            // 45: verdict.v1.MembersResponse
+	(*Member)(nil),                     // 46: verdict.v1.Member
+	(*RaftMessage)(nil),                // 47: verdict.v1.RaftMessage
+	(*RaftAck)(nil),                    // 48: verdict.v1.RaftAck
+	(*LogBatch)(nil),                   // 49: verdict.v1.LogBatch
+	(*LogRecord)(nil),                  // 50: verdict.v1.LogRecord
+	(*Decision)(nil),                   // 51: verdict.v1.Decision
+	(*Done)(nil),                       // 52: verdict.v1.Done
+	(*Prune)(nil),                      // 53: verdict.v1.Prune
+	(*StateSnapshot)(nil),              // 54: verdict.v1.StateSnapshot
+	(*ClusterSnapshot)(nil),            // 55: verdict.v1.ClusterSnapshot
+	nil,                                // 56: verdict.v1.StagedMessage.HeadersEntry
 }
 var file_verdict_v1_verdict_proto_depIdxs = []int32{
-	50, // 0: verdict.v1.StagedMessage.headers:type_name -> verdict.v1.StagedMessage.HeadersEntry
+	56, // 0: verdict.v1.StagedMessage.headers:type_name -> verdict.v1.StagedMessage.HeadersEntry
 	4,  // 1: verdict.v1.StageMessagesRequest.messages:type_name -> verdict.v1.StagedMessage
 	3,  // 2: verdict.v1.EnlistRequest.participant:type_name -> verdict.v1.ParticipantRef
 	11, // 3: verdict.v1.EnlistResponse.results:type_name -> verdict.v1.EnlistResult
@@ -3125,63 +3598,72 @@ var file_verdict_v1_verdict_proto_depIdxs = []int32{
 	1,  // 12: verdict.v1.Transaction.state:type_name -> verdict.v1.TxState
 	3,  // 13: verdict.v1.Transaction.participants:type_name -> verdict.v1.ParticipantRef
 	4,  // 14: verdict.v1.Transaction.messages:type_name -> verdict.v1.StagedMessage
-	25, // 15: verdict.v1.PrepareResponse.votes:type_name -> verdict.v1.PrepareVote
-	2,  // 16: verdict.v1.PrepareVote.vote:type_name -> verdict.v1.Vote
-	22, // 17: verdict.v1.RetryTransactionResponse.transaction:type_name -> verdict.v1.Transaction
-	40, // 18: verdict.v1.AddMemberResponse.members:type_name -> verdict.v1.Member
-	40, // 19: verdict.v1.RemoveMemberResponse.members:type_name -> verdict.v1.Member
-	40, // 20: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
-	40, // 21: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
-	44, // 22: verdict.v1.LogBatch.records:type_name -> verdict.v1.LogRecord
-	45, // 23: verdict.v1.LogRecord.decision:type_name -> verdict.v1.Decision
-	46, // 24: verdict.v1.LogRecord.done:type_name -> verdict.v1.Done
-	47, // 25: verdict.v1.LogRecord.prune:type_name -> verdict.v1.Prune
-	0,  // 26: verdict.v1.Decision.outcome:type_name -> verdict.v1.Outcome
-	3,  // 27: verdict.v1.Decision.participants:type_name -> verdict.v1.ParticipantRef
-	4,  // 28: verdict.v1.Decision.messages:type_name -> verdict.v1.StagedMessage
-	22, // 29: verdict.v1.StateSnapshot.transactions:type_name -> verdict.v1.Transaction
-	40, // 30: verdict.v1.ClusterSnapshot.members:type_name -> verdict.v1.Member
-	7,  // 31: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
-	9,  // 32: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
-	12, // 33: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
-	14, // 34: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
-	16, // 35: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
-	18, // 36: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
-	20, // 37: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
-	5,  // 38: verdict.v1.Coordinator.StageMessages:input_type -> verdict.v1.StageMessagesRequest
-	23, // 39: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
-	26, // 40: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
-	26, // 41: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
-	36, // 42: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
-	38, // 43: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
-	28, // 44: verdict.v1.Admin.RetryTransaction:input_type -> verdict.v1.RetryTransactionRequest
-	30, // 45: verdict.v1.Admin.AddMember:input_type -> verdict.v1.AddMemberRequest
-	32, // 46: verdict.v1.Admin.RemoveMember:input_type -> verdict.v1.RemoveMemberRequest
-	34, // 47: verdict.v1.Admin.TransferLeadership:input_type -> verdict.v1.TransferLeadershipRequest
-	41, // 48: verdict.v1.Raft.Send:input_type -> verdict.v1.RaftMessage
-	8,  // 49: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
-	10, // 50: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
-	13, // 51: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
-	15, // 52: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
-	17, // 53: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
-	19, // 54: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
-	21, // 55: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
-	6,  // 56: verdict.v1.Coordinator.StageMessages:output_type -> verdict.v1.StageMessagesResponse
-	24, // 57: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
-	27, // 58: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
-	27, // 59: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
-	37, // 60: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
-	39, // 61: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
-	29, // 62: verdict.v1.Admin.RetryTransaction:output_type -> verdict.v1.RetryTransactionResponse
-	31, // 63: verdict.v1.Admin.AddMember:output_type -> verdict.v1.AddMemberResponse
-	33, // 64: verdict.v1.Admin.RemoveMember:output_type -> verdict.v1.RemoveMemberResponse
-	35, // 65: verdict.v1.Admin.TransferLeadership:output_type -> verdict.v1.TransferLeadershipResponse
-	42, // 66: verdict.v1.Raft.Send:output_type -> verdict.v1.RaftAck
-	49, // [49:67] is the sub-list for method output_type
-	31, // [31:49] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	23, // 15: verdict.v1.Transaction.timeline:type_name -> verdict.v1.TimelineEvent
+	24, // 16: verdict.v1.Transaction.heuristics:type_name -> verdict.v1.HeuristicResolution
+	27, // 17: verdict.v1.PrepareResponse.votes:type_name -> verdict.v1.PrepareVote
+	2,  // 18: verdict.v1.PrepareVote.vote:type_name -> verdict.v1.Vote
+	22, // 19: verdict.v1.AbortTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	22, // 20: verdict.v1.ForgetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	22, // 21: verdict.v1.RetryTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	46, // 22: verdict.v1.AddMemberResponse.members:type_name -> verdict.v1.Member
+	46, // 23: verdict.v1.RemoveMemberResponse.members:type_name -> verdict.v1.Member
+	46, // 24: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
+	46, // 25: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
+	50, // 26: verdict.v1.LogBatch.records:type_name -> verdict.v1.LogRecord
+	51, // 27: verdict.v1.LogRecord.decision:type_name -> verdict.v1.Decision
+	52, // 28: verdict.v1.LogRecord.done:type_name -> verdict.v1.Done
+	53, // 29: verdict.v1.LogRecord.prune:type_name -> verdict.v1.Prune
+	24, // 30: verdict.v1.LogRecord.heuristic:type_name -> verdict.v1.HeuristicResolution
+	0,  // 31: verdict.v1.Decision.outcome:type_name -> verdict.v1.Outcome
+	3,  // 32: verdict.v1.Decision.participants:type_name -> verdict.v1.ParticipantRef
+	4,  // 33: verdict.v1.Decision.messages:type_name -> verdict.v1.StagedMessage
+	22, // 34: verdict.v1.StateSnapshot.transactions:type_name -> verdict.v1.Transaction
+	46, // 35: verdict.v1.ClusterSnapshot.members:type_name -> verdict.v1.Member
+	7,  // 36: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
+	9,  // 37: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
+	12, // 38: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
+	14, // 39: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
+	16, // 40: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
+	18, // 41: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
+	20, // 42: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
+	5,  // 43: verdict.v1.Coordinator.StageMessages:input_type -> verdict.v1.StageMessagesRequest
+	25, // 44: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
+	28, // 45: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
+	28, // 46: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
+	42, // 47: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
+	44, // 48: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
+	34, // 49: verdict.v1.Admin.RetryTransaction:input_type -> verdict.v1.RetryTransactionRequest
+	36, // 50: verdict.v1.Admin.AddMember:input_type -> verdict.v1.AddMemberRequest
+	38, // 51: verdict.v1.Admin.RemoveMember:input_type -> verdict.v1.RemoveMemberRequest
+	40, // 52: verdict.v1.Admin.TransferLeadership:input_type -> verdict.v1.TransferLeadershipRequest
+	30, // 53: verdict.v1.Admin.AbortTransaction:input_type -> verdict.v1.AbortTransactionRequest
+	32, // 54: verdict.v1.Admin.ForgetTransaction:input_type -> verdict.v1.ForgetTransactionRequest
+	47, // 55: verdict.v1.Raft.Send:input_type -> verdict.v1.RaftMessage
+	8,  // 56: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
+	10, // 57: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
+	13, // 58: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
+	15, // 59: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
+	17, // 60: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
+	19, // 61: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
+	21, // 62: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
+	6,  // 63: verdict.v1.Coordinator.StageMessages:output_type -> verdict.v1.StageMessagesResponse
+	26, // 64: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
+	29, // 65: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
+	29, // 66: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
+	43, // 67: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
+	45, // 68: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
+	35, // 69: verdict.v1.Admin.RetryTransaction:output_type -> verdict.v1.RetryTransactionResponse
+	37, // 70: verdict.v1.Admin.AddMember:output_type -> verdict.v1.AddMemberResponse
+	39, // 71: verdict.v1.Admin.RemoveMember:output_type -> verdict.v1.RemoveMemberResponse
+	41, // 72: verdict.v1.Admin.TransferLeadership:output_type -> verdict.v1.TransferLeadershipResponse
+	31, // 73: verdict.v1.Admin.AbortTransaction:output_type -> verdict.v1.AbortTransactionResponse
+	33, // 74: verdict.v1.Admin.ForgetTransaction:output_type -> verdict.v1.ForgetTransactionResponse
+	48, // 75: verdict.v1.Raft.Send:output_type -> verdict.v1.RaftAck
+	56, // [56:76] is the sub-list for method output_type
+	36, // [36:56] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_verdict_v1_verdict_proto_init() }
@@ -3189,10 +3671,11 @@ func file_verdict_v1_verdict_proto_init() {
 	if File_verdict_v1_verdict_proto != nil {
 		return
 	}
-	file_verdict_v1_verdict_proto_msgTypes[41].OneofWrappers = []any{
+	file_verdict_v1_verdict_proto_msgTypes[47].OneofWrappers = []any{
 		(*LogRecord_Decision)(nil),
 		(*LogRecord_Done)(nil),
 		(*LogRecord_Prune)(nil),
+		(*LogRecord_Heuristic)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3200,7 +3683,7 @@ func file_verdict_v1_verdict_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_verdict_v1_verdict_proto_rawDesc), len(file_verdict_v1_verdict_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   48,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   4,
 		},

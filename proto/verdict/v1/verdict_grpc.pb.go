@@ -590,6 +590,8 @@ const (
 	Admin_AddMember_FullMethodName          = "/verdict.v1.Admin/AddMember"
 	Admin_RemoveMember_FullMethodName       = "/verdict.v1.Admin/RemoveMember"
 	Admin_TransferLeadership_FullMethodName = "/verdict.v1.Admin/TransferLeadership"
+	Admin_AbortTransaction_FullMethodName   = "/verdict.v1.Admin/AbortTransaction"
+	Admin_ForgetTransaction_FullMethodName  = "/verdict.v1.Admin/ForgetTransaction"
 )
 
 // AdminClient is the client API for Admin service.
@@ -608,6 +610,15 @@ type AdminClient interface {
 	RemoveMember(ctx context.Context, in *RemoveMemberRequest, opts ...grpc.CallOption) (*RemoveMemberResponse, error)
 	// TransferLeadership hands leadership to another voter.
 	TransferLeadership(ctx context.Context, in *TransferLeadershipRequest, opts ...grpc.CallOption) (*TransferLeadershipResponse, error)
+	// AbortTransaction aborts a transaction that is not decided yet (ACTIVE
+	// or PREPARING at the leader); a decided one is refused with
+	// FailedPrecondition. Served by the leader.
+	AbortTransaction(ctx context.Context, in *AbortTransactionRequest, opts ...grpc.CallOption) (*AbortTransactionResponse, error)
+	// ForgetTransaction resolves one participant's phase 2 heuristically: a
+	// decided, not done transaction stops waiting for that participant. The
+	// resolution is written to the replicated log (who, when, why) and
+	// published as a "heuristic" lifecycle event. Served by the leader.
+	ForgetTransaction(ctx context.Context, in *ForgetTransactionRequest, opts ...grpc.CallOption) (*ForgetTransactionResponse, error)
 }
 
 type adminClient struct {
@@ -678,6 +689,26 @@ func (c *adminClient) TransferLeadership(ctx context.Context, in *TransferLeader
 	return out, nil
 }
 
+func (c *adminClient) AbortTransaction(ctx context.Context, in *AbortTransactionRequest, opts ...grpc.CallOption) (*AbortTransactionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AbortTransactionResponse)
+	err := c.cc.Invoke(ctx, Admin_AbortTransaction_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) ForgetTransaction(ctx context.Context, in *ForgetTransactionRequest, opts ...grpc.CallOption) (*ForgetTransactionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ForgetTransactionResponse)
+	err := c.cc.Invoke(ctx, Admin_ForgetTransaction_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -694,6 +725,15 @@ type AdminServer interface {
 	RemoveMember(context.Context, *RemoveMemberRequest) (*RemoveMemberResponse, error)
 	// TransferLeadership hands leadership to another voter.
 	TransferLeadership(context.Context, *TransferLeadershipRequest) (*TransferLeadershipResponse, error)
+	// AbortTransaction aborts a transaction that is not decided yet (ACTIVE
+	// or PREPARING at the leader); a decided one is refused with
+	// FailedPrecondition. Served by the leader.
+	AbortTransaction(context.Context, *AbortTransactionRequest) (*AbortTransactionResponse, error)
+	// ForgetTransaction resolves one participant's phase 2 heuristically: a
+	// decided, not done transaction stops waiting for that participant. The
+	// resolution is written to the replicated log (who, when, why) and
+	// published as a "heuristic" lifecycle event. Served by the leader.
+	ForgetTransaction(context.Context, *ForgetTransactionRequest) (*ForgetTransactionResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -721,6 +761,12 @@ func (UnimplementedAdminServer) RemoveMember(context.Context, *RemoveMemberReque
 }
 func (UnimplementedAdminServer) TransferLeadership(context.Context, *TransferLeadershipRequest) (*TransferLeadershipResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method TransferLeadership not implemented")
+}
+func (UnimplementedAdminServer) AbortTransaction(context.Context, *AbortTransactionRequest) (*AbortTransactionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AbortTransaction not implemented")
+}
+func (UnimplementedAdminServer) ForgetTransaction(context.Context, *ForgetTransactionRequest) (*ForgetTransactionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ForgetTransaction not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -851,6 +897,42 @@ func _Admin_TransferLeadership_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_AbortTransaction_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AbortTransactionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).AbortTransaction(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_AbortTransaction_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).AbortTransaction(ctx, req.(*AbortTransactionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_ForgetTransaction_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ForgetTransactionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ForgetTransaction(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ForgetTransaction_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ForgetTransaction(ctx, req.(*ForgetTransactionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -881,6 +963,14 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TransferLeadership",
 			Handler:    _Admin_TransferLeadership_Handler,
+		},
+		{
+			MethodName: "AbortTransaction",
+			Handler:    _Admin_AbortTransaction_Handler,
+		},
+		{
+			MethodName: "ForgetTransaction",
+			Handler:    _Admin_ForgetTransaction_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

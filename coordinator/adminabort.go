@@ -1,0 +1,70 @@
+package coordinator
+
+import (
+	"context"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// AbortTransaction aborts an undecided transaction for an operator; the
+// leader serves it.
+func (a *admin) AbortTransaction(ctx context.Context, req *verdictv1.AbortTransactionRequest) (*verdictv1.AbortTransactionResponse, error) {
+	if err := validateTxid(req.GetTxid()); err != nil {
+		return nil, err
+	}
+	if err := validateReason(req.GetReason()); err != nil {
+		return nil, err
+	}
+	if err := validateOperator(req.GetOperator()); err != nil {
+		return nil, err
+	}
+	req.Operator = callerIdentity(ctx, req.GetOperator())
+	return forwardAdmin(ctx, a.fwd, req, a.coord.AbortTransaction, verdictv1.AdminClient.AbortTransaction)
+}
+
+// AbortTransaction aborts a transaction that is ACTIVE or PREPARING at this
+// leader, as the initiator's Abort would, with the operator named in the
+// reason. A decided transaction is refused (FailedPrecondition): its
+// outcome is final, and so is a commit that wins the race with the
+// operator's abort while preparing.
+func (c *Coordinator) AbortTransaction(ctx context.Context, req *verdictv1.AbortTransactionRequest) (*verdictv1.AbortTransactionResponse, error) {
+	if _, ok := c.leaderTerm(); !ok {
+		return nil, errNotLeader()
+	}
+	id := req.GetTxid()
+	if _, ok := c.active.get(id); !ok {
+		return nil, c.notUndecided(id)
+	}
+	reason := "aborted by operator " + req.GetOperator()
+	if r := req.GetReason(); r != "" {
+		reason += ": " + r
+	}
+	if _, err := c.Abort(ctx, &verdictv1.AbortRequest{Txid: id, Reason: reason}); err != nil {
+		return nil, err
+	}
+	c.cfg.log.Warn("transaction aborted by an operator", "txid", id, "operator", req.GetOperator(), "reason", req.GetReason())
+	tx, err := c.describe(id)
+	if err != nil {
+		return nil, err
+	}
+	return &verdictv1.AbortTransactionResponse{Transaction: tx}, nil
+}
+
+// notUndecided explains why id, not active at this leader, cannot be
+// aborted: it is decided (FailedPrecondition), or unknown (NotFound).
+func (c *Coordinator) notUndecided(id string) error {
+	word := ""
+	if tx, ok := c.fsm.get(id); ok {
+		word = stateWord(tx.GetState())
+	} else if r, ok := c.active.recentOutcome(id); ok {
+		word = outcomeWord(r.outcome)
+	} else {
+		_, err := c.describe(id)
+		return err
+	}
+	return status.Errorf(codes.FailedPrecondition,
+		"verdict: transaction %s is already %s: a decided transaction cannot be aborted (tx retry re-drives its phase 2; tx forget resolves a participant that is gone for good)", id, word)
+}

@@ -1,0 +1,109 @@
+package coordinator
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// ForgetTransaction resolves one participant's phase 2 heuristically for
+// an operator; the leader serves it.
+func (a *admin) ForgetTransaction(ctx context.Context, req *verdictv1.ForgetTransactionRequest) (*verdictv1.ForgetTransactionResponse, error) {
+	if err := validateTxid(req.GetTxid()); err != nil {
+		return nil, err
+	}
+	if err := validateParticipantName(req.GetParticipant()); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(req.GetReason()) == "" {
+		return nil, status.Error(codes.InvalidArgument, "verdict: a heuristic resolution needs a reason (it is audited)")
+	}
+	if err := validateReason(req.GetReason()); err != nil {
+		return nil, err
+	}
+	if err := validateOperator(req.GetOperator()); err != nil {
+		return nil, err
+	}
+	req.Operator = callerIdentity(ctx, req.GetOperator())
+	return forwardAdmin(ctx, a.fwd, req, a.coord.Forget, verdictv1.AdminClient.ForgetTransaction)
+}
+
+// Forget records an operator's heuristic resolution of one participant's
+// phase 2: for a decided transaction whose phase 2 is not complete and a
+// participant that has not acknowledged it (and never will: it is gone for
+// good). The resolution goes through the replicated log (who, when, why),
+// so every replica, and every later leader, stops waiting for that
+// participant; once the others have acknowledged, the transaction is
+// DONE. It is logged, counted (Server.HeuristicCount) and published as a
+// "heuristic" lifecycle event. It changes no outcome: the participant, if
+// it ever comes back, must be repaired by hand.
+func (c *Coordinator) Forget(ctx context.Context, req *verdictv1.ForgetTransactionRequest) (*verdictv1.ForgetTransactionResponse, error) {
+	if _, ok := c.leaderTerm(); !ok {
+		return nil, errNotLeader()
+	}
+	id, name := req.GetTxid(), req.GetParticipant()
+	tx, err := c.undoneDecision(id, "forget")
+	if err != nil {
+		return nil, err
+	}
+	c.delivery.annotate(tx)
+	switch {
+	case !slices.ContainsFunc(tx.GetParticipants(), func(p *verdictv1.ParticipantRef) bool { return p.GetName() == name }):
+		return nil, status.Errorf(codes.NotFound, "verdict: transaction %s has no participant %q in its phase 2 (it has: %s)", id, name, participantList(tx.GetParticipants()))
+	case resolvedHeuristically(tx.GetHeuristics(), name):
+		return nil, status.Errorf(codes.FailedPrecondition, "verdict: participant %s of transaction %s is resolved heuristically already", name, id)
+	case slices.Contains(tx.GetAcked(), name):
+		return nil, status.Errorf(codes.FailedPrecondition, "verdict: participant %s has acknowledged phase 2 of transaction %s: nothing to forget", name, id)
+	}
+	h := &verdictv1.HeuristicResolution{
+		Txid:        id,
+		Participant: name,
+		Operator:    req.GetOperator(),
+		Reason:      req.GetReason(),
+		UnixMs:      c.cfg.clock.Now().UnixMilli(),
+	}
+	res, err := c.prop.submit(ctx, &verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Heuristic{Heuristic: h}}, true)
+	if err != nil {
+		return nil, proposeError(err)
+	}
+	if res.Reason != "" { // phase 2 completed (or another operator won) meanwhile
+		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s: %s", id, res.Reason)
+	}
+	c.heuristics.Add(1)
+	detail := "resolved by " + h.GetOperator() + ": " + h.GetReason()
+	c.timeline.add(id, eventHeuristic, name, detail)
+	c.delivery.resolve(id, name)
+	c.cfg.log.Warn("participant's phase 2 resolved heuristically by an operator", "txid", id, "outcome", outcomeWord(res.Outcome),
+		"participant", name, "operator", h.GetOperator(), "reason", h.GetReason())
+	c.emit(EventHeuristic, id, res.Outcome, "participant "+name+" "+detail, tx.GetParticipants())
+	if tx, err = c.describe(id); err != nil {
+		return nil, err
+	}
+	return &verdictv1.ForgetTransactionResponse{Transaction: tx}, nil
+}
+
+// proposeError maps an error of a waited-for proposal to a status: the
+// record may or may not be in the log.
+func proposeError(err error) error {
+	if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown {
+		return err
+	}
+	if ctxErr := status.FromContextError(err); ctxErr.Code() != codes.Unknown {
+		return status.Errorf(ctxErr.Code(), "verdict: not confirmed in time whether the record was logged (%v): look again before repeating", err)
+	}
+	return status.Errorf(codes.Unavailable, "verdict: record perhaps not logged (%v): look (tx show) before trying again", err)
+}
+
+// participantList names parts, comma-separated.
+func participantList(parts []*verdictv1.ParticipantRef) string {
+	names := make([]string, len(parts))
+	for i, p := range parts {
+		names[i] = p.GetName()
+	}
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,125 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/verdict-tx/verdict/participant"
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// A participant that is gone for good keeps a committed transaction
+// undone until an operator forgets it: the resolution is refused for bad
+// input, logged (seen on a follower and after a restart of every node),
+// counted, published as an event and shown; the transaction then reaches
+// DONE.
+func TestForgetTransaction(t *testing.T) {
+	n := startNATS(t)
+	sub, err := n.nc.SubscribeSync(EventSubjectPrefix + EventHeuristic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c := natsCluster(t, 3, n.url, func(cfg *Config) { cfg.MaxRetryBackoff = 50 * time.Millisecond })
+	c.leader()
+	p1, p2, _, cl := c.withFailingP2() // p2 is gone for good
+	ctx := context.Background()
+	adm := adminClient(t, c.follower().Addr())
+
+	id, err := runTx(ctx, cl, p1, p2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, id, participant.TxCommitted, p1)
+	coord := coordClient(t, c.follower().Addr())
+	waitFor(t, 10*time.Second, "p1's ack known to the leader", func() bool {
+		got, err := coord.GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: id})
+		return err == nil && len(got.GetTransaction().GetAcked()) == 1
+	})
+	active := beginStaged(t, cl, p1)
+
+	forget := func(txid, part, reason string) (*verdictv1.ForgetTransactionResponse, error) {
+		return adm.ForgetTransaction(ctx, &verdictv1.ForgetTransactionRequest{Txid: txid, Participant: part, Reason: reason, Operator: "alice"})
+	}
+	for _, tt := range []struct {
+		txid, part, reason string
+		code               codes.Code
+		msg                string
+	}{
+		{"not-a-txid", "p2", "gone", codes.InvalidArgument, "malformed"},
+		{"01936b2a-0000-7000-8000-00000000beef", "p2", "gone", codes.NotFound, "not found"},
+		{id, "p2", "", codes.InvalidArgument, "needs a reason"},
+		{id, "p2", "  ", codes.InvalidArgument, "needs a reason"},
+		{id, "bad name!", "gone", codes.InvalidArgument, "participant name"},
+		{id, "p9", "gone", codes.NotFound, `no participant "p9"`},
+		{id, "p1", "gone", codes.FailedPrecondition, "acknowledged"},
+		{active.ID(), "p1", "gone", codes.FailedPrecondition, "not decided"},
+	} {
+		_, err := forget(tt.txid, tt.part, tt.reason)
+		if status.Code(err) != tt.code || !strings.Contains(err.Error(), tt.msg) {
+			t.Errorf("ForgetTransaction(%s, %q, %q) = %v; want %v containing %q", tt.txid, tt.part, tt.reason, err, tt.code, tt.msg)
+		}
+	}
+
+	resp, err := forget(id, "p2", "host of p2 destroyed, data restored by hand")
+	if err != nil {
+		t.Fatalf("ForgetTransaction: %v", err)
+	}
+	hs := resp.GetTransaction().GetHeuristics()
+	if len(hs) != 1 || hs[0].GetParticipant() != "p2" || !strings.HasPrefix(hs[0].GetOperator(), "alice from 127.0.0.1:") ||
+		hs[0].GetReason() != "host of p2 destroyed, data restored by hand" || hs[0].GetUnixMs() == 0 {
+		t.Fatalf("heuristics = %v", hs)
+	}
+	if !hasInOrder(timelineOf(resp.GetTransaction()), []string{"attempt p2", "heuristic p2"}) {
+		t.Errorf("timeline %v lacks the heuristic after p2's attempts", timelineOf(resp.GetTransaction()))
+	}
+	if got := c.leader().HeuristicCount(); got != 1 {
+		t.Errorf("leader's HeuristicCount = %d, want 1", got)
+	}
+	if got := value(t, gather(t, c.leader()), "verdict_heuristic_resolutions_total"); got != 1 {
+		t.Errorf("verdict_heuristic_resolutions_total = %v, want 1", got)
+	}
+	m, err := sub.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatalf("heuristic event: %v", err)
+	}
+	var ev Event
+	if err := json.Unmarshal(m.Data, &ev); err != nil || ev.TxID != id || ev.Kind != EventHeuristic || ev.Outcome != "committed" ||
+		!strings.Contains(ev.Reason, "p2") || !strings.Contains(ev.Reason, "alice") {
+		t.Errorf("heuristic event = %s (%v)", m.Data, err)
+	}
+
+	// The transaction reaches DONE on every node, with its audit.
+	for _, s := range c.running() {
+		waitFor(t, 10*time.Second, "DONE with the resolution on every node", func() bool {
+			tx, ok := s.coord.fsm.get(id)
+			return ok && tx.GetDone() && len(tx.GetHeuristics()) == 1
+		})
+	}
+	if _, err := forget(id, "p2", "again"); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("second ForgetTransaction = %v; want FailedPrecondition", err)
+	}
+
+	// The resolution survives a restart of every node.
+	for nodeID := range c.peers {
+		c.stop(nodeID)
+	}
+	for nodeID := range c.peers {
+		c.start(nodeID, nil)
+	}
+	c.leader()
+	for _, s := range c.running() {
+		waitFor(t, 10*time.Second, "the resolution on every restarted node", func() bool {
+			tx, ok := s.coord.fsm.get(id)
+			return ok && tx.GetDone() && len(tx.GetHeuristics()) == 1 && tx.GetHeuristics()[0].GetReason() == hs[0].GetReason()
+		})
+	}
+}

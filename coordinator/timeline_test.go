@@ -1,0 +1,128 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verdict-tx/verdict/participant"
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// timelineOf returns the kinds of tx's timeline events, each with its
+// participant ("kind" or "kind participant").
+func timelineOf(tx *verdictv1.Transaction) []string {
+	var out []string
+	for _, e := range tx.GetTimeline() {
+		out = append(out, strings.TrimSpace(e.GetKind()+" "+e.GetParticipant()))
+	}
+	return out
+}
+
+// hasInOrder reports whether want appear in got in this order.
+func hasInOrder(got, want []string) bool {
+	i := 0
+	for _, g := range got {
+		if i < len(want) && g == want[i] {
+			i++
+		}
+	}
+	return i == len(want)
+}
+
+// The timeline of a transaction whose participant's Commit fails shows
+// begin, enlistments, votes, the decision, the failed attempts with their
+// error, and the acknowledgements, as seen through a follower.
+func TestTimelineShowsFailedAttempts(t *testing.T) {
+	c := newTunedCluster(t, 3, func(cfg *Config) { cfg.MaxRetryBackoff = 20 * time.Millisecond })
+	c.leader()
+	p1, p2, flaky, cl := c.withFailingP2()
+	ctx := context.Background()
+	id, err := runTx(ctx, cl, p1, p2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	coord := coordClient(t, c.follower().Addr())
+	var tx *verdictv1.Transaction
+	waitFor(t, 10*time.Second, "three failed attempts at p2 in the timeline", func() bool {
+		resp, err := coord.GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx = resp.GetTransaction()
+		n := 0
+		for _, e := range tx.GetTimeline() {
+			if e.GetKind() == eventAttempt && e.GetParticipant() == "p2" {
+				n++
+				if !strings.Contains(e.GetDetail(), "database unavailable") {
+					t.Fatalf("attempt detail %q lacks the participant's error", e.GetDetail())
+				}
+			}
+		}
+		return n >= 3
+	})
+	got := timelineOf(tx)
+	for _, want := range [][]string{
+		{"begin", "enlist p1", "prepare", "decision", "ack p1"},
+		{"enlist p2", "prepare", "vote p2", "decision", "attempt p2", "attempt p2", "attempt p2"},
+		{"vote p1", "decision"},
+	} {
+		if !hasInOrder(got, want) {
+			t.Errorf("timeline %v lacks %v in order", got, want)
+		}
+	}
+	for _, e := range tx.GetTimeline() {
+		if e.GetUnixMs() == 0 {
+			t.Errorf("event without time: %v", e)
+		}
+		if e.GetKind() == eventDecision && e.GetDetail() != "committed" {
+			t.Errorf("decision detail %q, want committed", e.GetDetail())
+		}
+	}
+
+	flaky.fail.Store(false)
+	waitFor(t, 10*time.Second, "p2's ack in the timeline", func() bool {
+		resp, err := coord.GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: id})
+		return err == nil && hasInOrder(timelineOf(resp.GetTransaction()), []string{"attempt p2", "ack p2"})
+	})
+	waitState(t, id, participant.TxCommitted, p2)
+	noViolations(t, p1, p2)
+}
+
+func TestTimelineBounds(t *testing.T) {
+	l := newTimeline(realClock{})
+	for i := range attemptsKept + 5 {
+		l.add(tx1, eventAttempt, "p", fmt.Sprint(i))
+		l.add(tx1, eventAttempt, "q", fmt.Sprint(i))
+	}
+	tx := &verdictv1.Transaction{Txid: tx1}
+	l.annotate(tx)
+	kept := map[string][]string{}
+	for _, e := range tx.GetTimeline() {
+		kept[e.GetParticipant()] = append(kept[e.GetParticipant()], e.GetDetail())
+	}
+	for _, p := range []string{"p", "q"} {
+		if len(kept[p]) != attemptsKept || kept[p][0] != "5" || kept[p][attemptsKept-1] != fmt.Sprint(attemptsKept+4) {
+			t.Errorf("attempts kept for %s = %v; want the latest %d", p, kept[p], attemptsKept)
+		}
+	}
+
+	for i := range finishedKept + 10 {
+		id := fmt.Sprintf("01936b2a-0000-7000-9000-%012x", i) // none is tx1
+		l.add(id, eventBegin, "", "")
+		l.finish(id)
+	}
+	l.finish(tx2) // unknown: nothing
+	if n := len(l.txs); n != finishedKept+1 {
+		t.Errorf("%d timelines kept, want %d finished + 1 unfinished", n, finishedKept)
+	}
+	if _, ok := l.txs[tx1]; !ok {
+		t.Error("an unfinished timeline was dropped")
+	}
+	l.reset()
+	if len(l.txs) != 0 || len(l.finished) != 0 {
+		t.Error("reset kept timelines")
+	}
+}
