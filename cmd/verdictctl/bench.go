@@ -18,6 +18,7 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 	participants := fs.Int("participants", 2, "in-memory participant services started in this process (scenario mem; the pg scenarios have two)")
 	timeoutMs := fs.Int64("timeout-ms", 0, "each transaction's timeout in ms (0: the coordinator's default)")
 	scenario := fs.String("scenario", "mem", "mem: in-memory participants through the coordinator; pg: two PostgreSQL participants (participant/postgres, one database each) through the coordinator; pg-floor: the PostgreSQL work with no coordinator (PREPARE TRANSACTION + COMMIT PREPARED on two databases directly)")
+	rows := fs.Int("rows", 0, "pg scenarios: 0 = each worker updates its own row (its next transaction waits on the row lock for the previous one's phase 2); N = each transaction updates a random one of N rows")
 	pgDSN := fs.String("pg-dsn", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server for the pg scenarios; they create the databases "+strings.Join(bench.PGDatabases, " and ")+" beside its database")
 	return func(e *env, args []string) int {
 		if len(args) > 0 {
@@ -50,6 +51,7 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 			Concurrency:  *concurrency,
 			Participants: *participants,
 			TxTimeout:    time.Duration(*timeoutMs) * time.Millisecond,
+			Rows:         *rows,
 		}
 		var res *bench.Result
 		var err error

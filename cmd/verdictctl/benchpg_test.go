@@ -48,19 +48,23 @@ func TestBenchPGFloor(t *testing.T) {
 	}
 }
 
+// TestBenchPG runs the pg scenario with a row per worker and with random
+// rows; atomicity is checked on the rows either way.
 func TestBenchPG(t *testing.T) {
 	requirePostgres(t)
 	addr := startNode(t)
-	code, out, errs := ctl(t, "bench", "--endpoints", addr, "--scenario", "pg", "--pg-dsn", benchPGDSN,
-		"--duration", "1s", "--warmup", "100ms", "--concurrency", "4", "-o", "json")
-	if code != exitOK {
-		t.Fatalf("bench pg: exit %d: %s", code, errs)
-	}
-	var res map[string]float64
-	if err := json.Unmarshal([]byte(out), &res); err != nil {
-		t.Fatalf("bench json: %v: %s", err, out)
-	}
-	if res["commits"] <= 0 || res["errors"] != 0 || res["violations"] != 0 || res["unresolved"] != 0 || res["participants"] != 2 {
-		t.Fatalf("bench pg = %s; want commits through two PostgreSQL participants, no errors or violations, nothing left prepared", out)
+	for _, rows := range []string{"0", "50"} {
+		code, out, errs := ctl(t, "bench", "--endpoints", addr, "--scenario", "pg", "--pg-dsn", benchPGDSN,
+			"--duration", "1s", "--warmup", "100ms", "--concurrency", "4", "--rows", rows, "-o", "json")
+		if code != exitOK {
+			t.Fatalf("bench pg --rows %s: exit %d: %s", rows, code, errs)
+		}
+		var res map[string]float64
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("bench json: %v: %s", err, out)
+		}
+		if res["commits"] <= 0 || res["errors"] != 0 || res["violations"] != 0 || res["unresolved"] != 0 || res["participants"] != 2 {
+			t.Fatalf("bench pg --rows %s = %s; want commits through two PostgreSQL participants, no errors or violations, nothing left prepared", rows, out)
+		}
 	}
 }

@@ -35,6 +35,12 @@ type Config struct {
 	Participants int
 	// TxTimeout is each transaction's timeout; 0 means the coordinator's default.
 	TxTimeout time.Duration
+	// Rows is how the PostgreSQL scenarios pick the row a transaction
+	// updates (the same in both databases). 0: each worker has its own
+	// row, so a worker's next transaction waits on that row's lock until
+	// the previous one's phase 2 (COMMIT PREPARED) is done. N > 0: each
+	// transaction picks one of N rows at random, and rarely waits.
+	Rows int
 }
 
 func (c *Config) validate() error {
@@ -49,6 +55,8 @@ func (c *Config) validate() error {
 		return errors.New("bench: participants must be 0..64")
 	case c.Warmup < 0:
 		return errors.New("bench: warmup must not be negative")
+	case c.Rows < 0 || c.Rows > 10_000_000:
+		return errors.New("bench: rows must be 0..10000000")
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 )
 
 // The PostgreSQL scenarios use two databases, one per participant, each
-// with one row per worker that every transaction of that worker updates.
+// with the same rows: one per worker, or Config.Rows (see there).
 const (
 	pgRowsTable = "verdict_bench_rows"
 	// floorGIDPrefix marks the prepared transactions of the floor scenario.
@@ -24,9 +25,20 @@ const (
 // missing) next to the admin DSN's database.
 var PGDatabases = []string{"verdict_bench_a", "verdict_bench_b"}
 
+// rowPicker returns worker i's choice of the row each of its transactions
+// updates (Config.Rows).
+func (c *Config) rowPicker(i int) func() int {
+	if c.Rows == 0 {
+		return func() int { return i }
+	}
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(i)))
+	return func() int { return r.IntN(c.Rows) }
+}
+
 // openPG creates the scenario databases and tables if needed and returns a
 // pool per database, each with room for every worker.
-func openPG(ctx context.Context, adminDSN string, workers int) ([]*pgxpool.Pool, error) {
+func openPG(ctx context.Context, adminDSN string, cfg Config) ([]*pgxpool.Pool, error) {
+	workers, rows := cfg.Concurrency, max(cfg.Concurrency, cfg.Rows)
 	admin, err := pgxpool.New(ctx, adminDSN)
 	if err != nil {
 		return nil, fmt.Errorf("bench: postgres: %w", err)
@@ -54,7 +66,7 @@ func openPG(ctx context.Context, adminDSN string, workers int) ([]*pgxpool.Pool,
 		if _, err := pool.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+pgRowsTable+" (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0)"); err != nil {
 			return fail(fmt.Errorf("bench: %s: %w", db, err))
 		}
-		if _, err := pool.Exec(ctx, "INSERT INTO "+pgRowsTable+" (id) SELECT generate_series(0, $1::int - 1) ON CONFLICT DO NOTHING", workers); err != nil {
+		if _, err := pool.Exec(ctx, "INSERT INTO "+pgRowsTable+" (id) SELECT generate_series(0, $1::int - 1) ON CONFLICT DO NOTHING", rows); err != nil {
 			return fail(fmt.Errorf("bench: %s: %w", db, err))
 		}
 		if _, err := rollbackPrepared(ctx, pool, floorGIDPrefix); err != nil {
@@ -109,13 +121,14 @@ func RunPGFloor(ctx context.Context, cfg Config, adminDSN string) (*Result, erro
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	pools, err := openPG(ctx, adminDSN, cfg.Concurrency)
+	pools, err := openPG(ctx, adminDSN, cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer closePools(pools)
 	workers, elapsed := runWorkers(ctx, cfg, func(i int) txFunc {
-		return func(ctx context.Context) (time.Time, error) { return floorTx(ctx, pools, i) }
+		row := cfg.rowPicker(i)
+		return func(ctx context.Context) (time.Time, error) { return floorTx(ctx, pools, row()) }
 	})
 	res := &Result{Concurrency: cfg.Concurrency, Participants: len(pools)}
 	res.collect(workers, elapsed)
@@ -133,7 +146,7 @@ func RunPGFloor(ctx context.Context, cfg Config, adminDSN string) (*Result, erro
 	return res, ctx.Err()
 }
 
-// floorTx runs one floor transaction for worker row id. A gid names a
+// floorTx runs one floor transaction on row id. A gid names a
 // prepared transaction in the whole PostgreSQL server, not one database, so
 // each database's branch has its own.
 func floorTx(ctx context.Context, pools []*pgxpool.Pool, id int) (time.Time, error) {

@@ -27,17 +27,16 @@ const pgGIDPrefix = "vbench"
 // RunPG is the PostgreSQL scenario through Verdict: two participant
 // services in this process (real gRPC on 127.0.0.1), each a
 // participant/postgres Resource over its own database, and per transaction
-// Begin → one call to each (the handler updates the worker's row with
-// RunInTx, which prepares at once) → Commit. It is the floor's work
+// Begin → one call to each (the handler updates the transaction's row
+// with RunInTx, which prepares at once) → Commit. It is the floor's work
 // (RunPGFloor) plus the coordinator. After the run it checks atomicity:
-// every worker's row must have moved by the same amount in both
-// databases. cfg.Participants is ignored.
+// every row must have moved by the same amount in both databases. cfg.Participants is ignored.
 func RunPG(ctx context.Context, cfg Config, adminDSN string) (*Result, error) {
 	cfg.Participants = len(PGDatabases)
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	pools, err := openPG(ctx, adminDSN, cfg.Concurrency)
+	pools, err := openPG(ctx, adminDSN, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -62,8 +61,11 @@ func RunPG(ctx context.Context, cfg Config, adminDSN string) (*Result, error) {
 	opts := cfg.txOptions()
 	svcs := services(parts)
 	workers, elapsed := runWorkers(ctx, cfg, func(i int) txFunc {
-		key := strconv.Itoa(i)
-		return func(ctx context.Context) (time.Time, error) { return runTx(ctx, cl, svcs, &key, opts) }
+		row := cfg.rowPicker(i)
+		return func(ctx context.Context) (time.Time, error) {
+			key := strconv.Itoa(row())
+			return runTx(ctx, cl, svcs, &key, opts)
+		}
 	})
 	res := &Result{Concurrency: cfg.Concurrency, Participants: len(parts)}
 	res.collect(workers, elapsed)
