@@ -124,37 +124,38 @@ func (r *Resource) run(ctx context.Context, id string, deadline time.Time, fn fu
 		return fmt.Errorf("verdict/postgres: acquire a connection for %s: %w", gid, err)
 	}
 	defer conn.Release()
-	ptx, err := conn.Begin(ctx)
-	if err != nil {
-		r.settle(e, stFailed, "begin: "+err.Error())
-		return fmt.Errorf("verdict/postgres: begin %s: %w", gid, err)
-	}
+	wt := &workTx{ctx: ctx, conn: conn.Conn()}
 	rollback := func() {
+		if !wt.begun() {
+			return
+		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
 		defer cancel()
-		_ = ptx.Rollback(rctx) // a failed rollback closes the connection, which rolls back
+		_ = wt.tx.Rollback(rctx) // a failed rollback closes the connection, which rolls back
 	}
-	if err := fn(workTx{ptx}); err != nil {
+	if err := fn(wt); err != nil {
 		rollback()
 		r.settle(e, stFailed, "the work failed: "+err.Error())
 		return err
 	}
-	return r.seal(ctx, e, id, gid, quoted, ptx, rollback)
+	return r.seal(ctx, e, id, gid, quoted, wt, rollback)
 }
 
 // seal ends the work of a RunInTx call: unless the transaction was aborted
 // meanwhile, it writes the marker and prepares the transaction in one
 // round trip, or ends it if it wrote nothing.
-func (r *Resource) seal(ctx context.Context, e *txEntry, id, gid, quoted string, ptx pgx.Tx, rollback func()) error {
+func (r *Resource) seal(ctx context.Context, e *txEntry, id, gid, quoted string, wt *workTx, rollback func()) error {
 	fail := func(err error) error {
 		rollback()
 		r.settle(e, stFailed, err.Error())
 		return err
 	}
-	pc := ptx.Conn().PgConn()
-	switch pc.TxStatus() {
-	case 'T':
-	case 'E':
+	pc := wt.conn.PgConn()
+	switch status := pc.TxStatus(); {
+	case !wt.begun() && status == 'I':
+		// The work ran nothing: no transaction was begun.
+	case status == 'T':
+	case status == 'E':
 		return fail(fmt.Errorf("verdict/postgres: work of %s returned no error but its transaction failed (an SQL error was ignored)", id))
 	default:
 		return fail(fmt.Errorf("verdict/postgres: work of %s ended its transaction itself: %w", id, ErrTxControl))
@@ -168,7 +169,11 @@ func (r *Resource) seal(ctx context.Context, e *txEntry, id, gid, quoted string,
 	if !e.deadline.IsZero() && !r.now().Before(e.deadline) {
 		return fail(errorf(ErrAborted, "transaction %s passed its deadline during the work", id))
 	}
-	inserted, err := r.markAndPrepare(ctx, pc, gid, id, quoted)
+	var inserted bool
+	var err error
+	if wt.begun() {
+		inserted, err = r.markAndPrepare(ctx, pc, gid, id, quoted)
+	}
 	switch {
 	case err == nil && !inserted:
 		// The work wrote nothing: no marker, nothing prepared, and the
@@ -240,17 +245,6 @@ func (r *Resource) markAndPrepare(ctx context.Context, pc *pgconn.PgConn, gid, i
 	}
 	return false, nil
 }
-
-// workTx is the pgx.Tx handed to RunInTx's work function: the Resource
-// ends the transaction, not the function.
-type workTx struct{ pgx.Tx }
-
-// Commit refuses: RunInTx prepares the transaction when the work returns.
-func (workTx) Commit(context.Context) error { return ErrTxControl }
-
-// Rollback refuses: return an error from the work function to discard the
-// work.
-func (workTx) Rollback(context.Context) error { return ErrTxControl }
 
 // Prepare confirms the vote of RunInTx's work under txid: YES if it is
 // prepared (by this process, or found in pg_prepared_xacts after a
