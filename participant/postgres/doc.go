@@ -14,6 +14,13 @@
 // SQL error, even one the work function ignores, makes this participant
 // vote NO.
 //
+// Round trips: BEGIN travels in one pipeline with the work's first
+// statement, and the marker row with PREPARE TRANSACTION, so a call whose
+// work is one statement costs PostgreSQL two round trips, and phase 2 one
+// (COMMIT PREPARED): the same as preparing and committing by hand. Work
+// that runs nothing costs none; work that only reads votes READ_ONLY (its
+// empty prepared transaction is rolled back at once).
+//
 // Each transaction does its writing work in one RunInTx call per
 // participant; a second call while the first runs or after it prepared is
 // refused with ErrWorkDone. A second PostgreSQL transaction could not see
