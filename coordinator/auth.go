@@ -10,25 +10,28 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/verdict-tx/verdict/internal/bearer"
+	"github.com/verdict-tx/verdict/internal/tlsconf"
 	"github.com/verdict-tx/verdict/txlog"
 )
 
 // AdminOU is the admin role of a client certificate: a certificate signed
 // by the deployment's CA whose Subject OrganizationalUnit contains AdminOU
 // may call every Admin RPC, as may a caller presenting Config.AdminToken.
-const AdminOU = "verdict-admin"
+// It is tlsconf.AdminOU, which the participant SDK shares.
+const AdminOU = tlsconf.AdminOU
 
 // NodeOU is the node role of a certificate: under TLS, every node's
 // certificate must carry it in its Subject OrganizationalUnit. Only callers
 // with it may send Raft messages, and a forwarded request (its admin
-// authorisation and the client it names) is believed only from them.
-const NodeOU = "verdict-node"
+// authorisation and the client it names) is believed only from them;
+// participants serve their Participant service only to it. It is
+// tlsconf.NodeOU, which the participant SDK shares.
+const NodeOU = tlsconf.NodeOU
 
 const (
 	adminService = "/verdict.v1.Admin/"
@@ -163,9 +166,7 @@ func (a *auth) fromMember(ctx context.Context) bool {
 }
 
 // hasRole reports whether cert's Subject OrganizationalUnit holds role.
-func hasRole(cert *x509.Certificate, role string) bool {
-	return cert != nil && slices.Contains(cert.Subject.OrganizationalUnit, role)
-}
+func hasRole(cert *x509.Certificate, role string) bool { return tlsconf.HasRole(cert, role) }
 
 // forwardContext is the outgoing context of a request this follower sends
 // to the leader: marked forwarded, naming the client, and carrying the
@@ -179,17 +180,7 @@ func (a *auth) forwardContext(ctx context.Context) context.Context {
 }
 
 // peerCert is the verified client certificate of a call; nil without TLS.
-func peerCert(ctx context.Context) *x509.Certificate {
-	p, ok := peer.FromContext(ctx)
-	if !ok {
-		return nil
-	}
-	ti, ok := p.AuthInfo.(credentials.TLSInfo)
-	if !ok || len(ti.State.VerifiedChains) == 0 || len(ti.State.VerifiedChains[0]) == 0 {
-		return nil
-	}
-	return ti.State.VerifiedChains[0][0]
-}
+func peerCert(ctx context.Context) *x509.Certificate { return tlsconf.PeerCert(ctx) }
 
 // peerHost is the IP address a call came from.
 func peerHost(ctx context.Context) string {
