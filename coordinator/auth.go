@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -102,8 +103,8 @@ func (a *auth) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo
 // or a wrong credential) or PermissionDenied (a certificate without the
 // role the method needs).
 func (a *auth) authorize(ctx context.Context, method string) error {
-	if a.tls && strings.HasPrefix(method, raftService) && !hasRole(peerCert(ctx), NodeOU) {
-		return status.Errorf(codes.PermissionDenied, "verdict: %s is for member nodes: a certificate with OU %q", method, NodeOU)
+	if strings.HasPrefix(method, raftService) {
+		return a.authorizePeer(ctx, method)
 	}
 	if a.open() || !strings.HasPrefix(method, adminService) || slices.Contains(readOnlyAdmin, method) {
 		return nil
@@ -127,6 +128,26 @@ func (a *auth) authorize(ctx context.Context, method string) error {
 	return status.Errorf(codes.Unauthenticated, "verdict: %s needs the admin token (metadata authorization: Bearer ...)", method)
 }
 
+// authorizePeer lets a call to the Raft service through from member nodes
+// only: under TLS, callers with a node certificate (NodeOU); in plaintext,
+// callers from a member's IP address. Plaintext authenticates no one: the
+// rule keeps out whoever merely reaches the port (a forged proposal would
+// append any record, a conf change or a COMMIT decision, bypassing the
+// admin token), but not someone on a member's host or spoofing its
+// address; a plaintext cluster relies on its network being isolated.
+func (a *auth) authorizePeer(ctx context.Context, method string) error {
+	if a.tls {
+		if !hasRole(peerCert(ctx), NodeOU) {
+			return status.Errorf(codes.PermissionDenied, "verdict: %s is for member nodes: a certificate with OU %q", method, NodeOU)
+		}
+		return nil
+	}
+	if !a.fromMemberAddress(ctx) {
+		return status.Errorf(codes.PermissionDenied, "verdict: %s is for member nodes: %s is no member's address", method, peerHost(ctx))
+	}
+	return nil
+}
+
 // identity names the client of a call, for per-client limits: the Common
 // Name of its certificate under TLS, its IP address otherwise; on a
 // forwarded call from a member, the client the follower named.
@@ -147,7 +168,8 @@ func (a *auth) identity(ctx context.Context) string {
 
 // fromMember reports whether a call was forwarded by a member node: marked
 // forwarded, and, under TLS, made with a node certificate (NodeOU); in
-// plaintext, from a member's IP address (plaintext authenticates no one).
+// plaintext, from a member's IP address (plaintext authenticates no one:
+// see authorizePeer).
 func (a *auth) fromMember(ctx context.Context) bool {
 	md, _ := metadata.FromIncomingContext(ctx)
 	if len(md.Get(mdForwarded)) == 0 {
@@ -156,9 +178,45 @@ func (a *auth) fromMember(ctx context.Context) bool {
 	if a.tls {
 		return hasRole(peerCert(ctx), NodeOU)
 	}
-	from := peerHost(ctx)
+	return a.fromMemberAddress(ctx)
+}
+
+// memberLookup bounds the name resolution of a member's address.
+const memberLookup = 2 * time.Second
+
+// fromMemberAddress reports whether a call came from the IP address of a
+// member: the host of a member's address, or an address a host name there
+// resolves to.
+func (a *auth) fromMemberAddress(ctx context.Context) bool {
+	from := net.ParseIP(peerHost(ctx))
+	if from == nil {
+		return false
+	}
+	var names []string
 	for _, addr := range a.members() {
-		if host, _, err := net.SplitHostPort(addr); err == nil && host == from {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			continue
+		}
+		if ip := net.ParseIP(host); ip != nil {
+			if ip.Equal(from) {
+				return true
+			}
+			continue
+		}
+		names = append(names, host)
+	}
+	if len(names) == 0 {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, memberLookup)
+	defer cancel()
+	for _, host := range names {
+		ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+		if err != nil {
+			continue
+		}
+		if slices.ContainsFunc(ips, func(ip net.IPAddr) bool { return ip.IP.Equal(from) }) {
 			return true
 		}
 	}

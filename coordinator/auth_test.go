@@ -21,7 +21,13 @@ import (
 // certificate cert (none if nil) and metadata kv.
 func callFrom(t *testing.T, cert *tls.Certificate, kv ...string) context.Context {
 	t.Helper()
-	p := &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000}}
+	return callFromIP(t, net.IPv4(127, 0, 0, 1), cert, kv...)
+}
+
+// callFromIP is callFrom from the address ip.
+func callFromIP(t *testing.T, ip net.IP, cert *tls.Certificate, kv ...string) context.Context {
+	t.Helper()
+	p := &peer.Peer{Addr: &net.TCPAddr{IP: ip, Port: 50000}}
 	if cert != nil {
 		leaf, err := x509.ParseCertificate(cert.Certificate[0])
 		if err != nil {
@@ -72,6 +78,28 @@ func TestAuthRules(t *testing.T) {
 	}
 	if err := (&auth{members: a.members}).authorize(callFrom(t, nil), "/verdict.v1.Admin/RetryTransaction"); err != nil {
 		t.Errorf("no token and no TLS: admin RPCs are open, got %v", err)
+	}
+
+	// Plaintext Raft: from a member's IP address only, token or not; a
+	// member named by a host name counts by the addresses it resolves to.
+	stranger := net.IPv4(127, 0, 0, 2)
+	named := &auth{members: func() []string { return []string{"localhost:7401"} }}
+	for _, tt := range []struct {
+		name string
+		a    *auth
+		ctx  context.Context
+		want codes.Code
+	}{
+		{"member address", plain, callFrom(t, nil), codes.OK},
+		{"other address", plain, callFromIP(t, stranger, nil), codes.PermissionDenied},
+		{"other address, open node", &auth{members: a.members}, callFromIP(t, stranger, nil), codes.PermissionDenied},
+		{"other address with the token", plain, callFromIP(t, stranger, nil, bearer.Header, bearer.Value("tok")), codes.PermissionDenied},
+		{"member named localhost", named, callFrom(t, nil), codes.OK},
+		{"other address, member named localhost", named, callFromIP(t, stranger, nil), codes.PermissionDenied},
+	} {
+		if got := status.Code(tt.a.authorize(tt.ctx, "/verdict.v1.Raft/Send")); got != tt.want {
+			t.Errorf("plaintext Raft, %s: %v, want %v", tt.name, got, tt.want)
+		}
 	}
 
 	// Identity: the certificate's CN; a forwarded client name only from a node.
