@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -117,5 +118,37 @@ func TestAuthRules(t *testing.T) {
 	}
 	if got := plain.identity(callFrom(t, nil)); got != "ip:127.0.0.1" {
 		t.Errorf("plaintext identity = %q, want ip:127.0.0.1", got)
+	}
+
+	// The audit: the identity a forwarded request carries only from a
+	// member (the rule of auth.fromMember), else the operator name with
+	// the caller's address and, under TLS, its certificate.
+	long := strings.Repeat("x", maxOperatorBytes+1)
+	for _, tt := range []struct {
+		name     string
+		a        *auth
+		ctx      context.Context
+		operator string
+		want     string // "" for InvalidArgument
+	}{
+		{"admin certificate", a, callFrom(t, &admin), "alice", "alice from 127.0.0.1:50000, certificate cn:operator"},
+		{"admin certificate, no name", a, callFrom(t, &admin), "", "anonymous from 127.0.0.1:50000, certificate cn:operator"},
+		{"node, forwarded", a, callFrom(t, &node, fwd...), "alice from 10.0.0.9:4000, certificate cn:operator", "alice from 10.0.0.9:4000, certificate cn:operator"},
+		{"participant posing as forwarder", a, callFrom(t, &part, fwd...), "root from 10.0.0.1:1", "root from 10.0.0.1:1 from 127.0.0.1:50000, certificate cn:p1"},
+		{"admin certificate posing as forwarder", a, callFrom(t, &admin, fwd...), "root", "root from 127.0.0.1:50000, certificate cn:operator"},
+		{"plaintext, forwarded from a member", plain, callFrom(t, nil, fwd...), "alice from 10.0.0.9:4000", "alice from 10.0.0.9:4000"},
+		{"plaintext, forwarded from a stranger", plain, callFromIP(t, stranger, nil, fwd...), "root", "root from 127.0.0.2:50000"},
+		{"plaintext, not forwarded", plain, callFrom(t, nil), "bob", "bob from 127.0.0.1:50000"},
+		{"name too long", a, callFrom(t, &admin), long, ""},
+		{"control characters", a, callFrom(t, &admin), "bob\nforged line", ""},
+		{"node, forwarded, longer than a name", a, callFrom(t, &node, fwd...), long, long},
+	} {
+		got, err := tt.a.callerIdentity(tt.ctx, tt.operator)
+		switch {
+		case tt.want == "" && status.Code(err) != codes.InvalidArgument:
+			t.Errorf("audit, %s: %q, %v; want InvalidArgument", tt.name, got, err)
+		case tt.want != "" && (err != nil || got != tt.want):
+			t.Errorf("audit, %s: %q, %v; want %q", tt.name, got, err, tt.want)
+		}
 	}
 }
