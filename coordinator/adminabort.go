@@ -18,10 +18,11 @@ func (a *admin) AbortTransaction(ctx context.Context, req *verdictv1.AbortTransa
 	if err := validateReason(req.GetReason()); err != nil {
 		return nil, err
 	}
-	if err := validateOperator(req.GetOperator()); err != nil {
+	who, err := a.fwd.auth.callerIdentity(ctx, req.GetOperator())
+	if err != nil {
 		return nil, err
 	}
-	req.Operator = callerIdentity(ctx, req.GetOperator())
+	req.Operator = who
 	return forwardAdmin(ctx, a.fwd, req, a.coord.AbortTransaction, verdictv1.AdminClient.AbortTransaction)
 }
 

@@ -7,28 +7,32 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/verdict-tx/verdict/internal/bearer"
+	"github.com/verdict-tx/verdict/internal/tlsconf"
 	"github.com/verdict-tx/verdict/txlog"
 )
 
 // AdminOU is the admin role of a client certificate: a certificate signed
 // by the deployment's CA whose Subject OrganizationalUnit contains AdminOU
 // may call every Admin RPC, as may a caller presenting Config.AdminToken.
-const AdminOU = "verdict-admin"
+// It is tlsconf.AdminOU, which the participant SDK shares.
+const AdminOU = tlsconf.AdminOU
 
 // NodeOU is the node role of a certificate: under TLS, every node's
 // certificate must carry it in its Subject OrganizationalUnit. Only callers
 // with it may send Raft messages, and a forwarded request (its admin
-// authorisation and the client it names) is believed only from them.
-const NodeOU = "verdict-node"
+// authorisation and the client it names) is believed only from them;
+// participants serve their Participant service only to it. It is
+// tlsconf.NodeOU, which the participant SDK shares.
+const NodeOU = tlsconf.NodeOU
 
 const (
 	adminService = "/verdict.v1.Admin/"
@@ -99,8 +103,8 @@ func (a *auth) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo
 // or a wrong credential) or PermissionDenied (a certificate without the
 // role the method needs).
 func (a *auth) authorize(ctx context.Context, method string) error {
-	if a.tls && strings.HasPrefix(method, raftService) && !hasRole(peerCert(ctx), NodeOU) {
-		return status.Errorf(codes.PermissionDenied, "verdict: %s is for member nodes: a certificate with OU %q", method, NodeOU)
+	if strings.HasPrefix(method, raftService) {
+		return a.authorizePeer(ctx, method)
 	}
 	if a.open() || !strings.HasPrefix(method, adminService) || slices.Contains(readOnlyAdmin, method) {
 		return nil
@@ -124,6 +128,26 @@ func (a *auth) authorize(ctx context.Context, method string) error {
 	return status.Errorf(codes.Unauthenticated, "verdict: %s needs the admin token (metadata authorization: Bearer ...)", method)
 }
 
+// authorizePeer lets a call to the Raft service through from member nodes
+// only: under TLS, callers with a node certificate (NodeOU); in plaintext,
+// callers from a member's IP address. Plaintext authenticates no one: the
+// rule keeps out whoever merely reaches the port (a forged proposal would
+// append any record, a conf change or a COMMIT decision, bypassing the
+// admin token), but not someone on a member's host or spoofing its
+// address; a plaintext cluster relies on its network being isolated.
+func (a *auth) authorizePeer(ctx context.Context, method string) error {
+	if a.tls {
+		if !hasRole(peerCert(ctx), NodeOU) {
+			return status.Errorf(codes.PermissionDenied, "verdict: %s is for member nodes: a certificate with OU %q", method, NodeOU)
+		}
+		return nil
+	}
+	if !a.fromMemberAddress(ctx) {
+		return status.Errorf(codes.PermissionDenied, "verdict: %s is for member nodes: %s is no member's address", method, peerHost(ctx))
+	}
+	return nil
+}
+
 // identity names the client of a call, for per-client limits: the Common
 // Name of its certificate under TLS, its IP address otherwise; on a
 // forwarded call from a member, the client the follower named.
@@ -144,7 +168,8 @@ func (a *auth) identity(ctx context.Context) string {
 
 // fromMember reports whether a call was forwarded by a member node: marked
 // forwarded, and, under TLS, made with a node certificate (NodeOU); in
-// plaintext, from a member's IP address (plaintext authenticates no one).
+// plaintext, from a member's IP address (plaintext authenticates no one:
+// see authorizePeer).
 func (a *auth) fromMember(ctx context.Context) bool {
 	md, _ := metadata.FromIncomingContext(ctx)
 	if len(md.Get(mdForwarded)) == 0 {
@@ -153,9 +178,45 @@ func (a *auth) fromMember(ctx context.Context) bool {
 	if a.tls {
 		return hasRole(peerCert(ctx), NodeOU)
 	}
-	from := peerHost(ctx)
+	return a.fromMemberAddress(ctx)
+}
+
+// memberLookup bounds the name resolution of a member's address.
+const memberLookup = 2 * time.Second
+
+// fromMemberAddress reports whether a call came from the IP address of a
+// member: the host of a member's address, or an address a host name there
+// resolves to.
+func (a *auth) fromMemberAddress(ctx context.Context) bool {
+	from := net.ParseIP(peerHost(ctx))
+	if from == nil {
+		return false
+	}
+	var names []string
 	for _, addr := range a.members() {
-		if host, _, err := net.SplitHostPort(addr); err == nil && host == from {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			continue
+		}
+		if ip := net.ParseIP(host); ip != nil {
+			if ip.Equal(from) {
+				return true
+			}
+			continue
+		}
+		names = append(names, host)
+	}
+	if len(names) == 0 {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, memberLookup)
+	defer cancel()
+	for _, host := range names {
+		ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+		if err != nil {
+			continue
+		}
+		if slices.ContainsFunc(ips, func(ip net.IPAddr) bool { return ip.IP.Equal(from) }) {
 			return true
 		}
 	}
@@ -163,9 +224,7 @@ func (a *auth) fromMember(ctx context.Context) bool {
 }
 
 // hasRole reports whether cert's Subject OrganizationalUnit holds role.
-func hasRole(cert *x509.Certificate, role string) bool {
-	return cert != nil && slices.Contains(cert.Subject.OrganizationalUnit, role)
-}
+func hasRole(cert *x509.Certificate, role string) bool { return tlsconf.HasRole(cert, role) }
 
 // forwardContext is the outgoing context of a request this follower sends
 // to the leader: marked forwarded, naming the client, and carrying the
@@ -179,17 +238,7 @@ func (a *auth) forwardContext(ctx context.Context) context.Context {
 }
 
 // peerCert is the verified client certificate of a call; nil without TLS.
-func peerCert(ctx context.Context) *x509.Certificate {
-	p, ok := peer.FromContext(ctx)
-	if !ok {
-		return nil
-	}
-	ti, ok := p.AuthInfo.(credentials.TLSInfo)
-	if !ok || len(ti.State.VerifiedChains) == 0 || len(ti.State.VerifiedChains[0]) == 0 {
-		return nil
-	}
-	return ti.State.VerifiedChains[0][0]
-}
+func peerCert(ctx context.Context) *x509.Certificate { return tlsconf.PeerCert(ctx) }
 
 // peerHost is the IP address a call came from.
 func peerHost(ctx context.Context) string {

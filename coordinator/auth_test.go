@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -21,7 +22,13 @@ import (
 // certificate cert (none if nil) and metadata kv.
 func callFrom(t *testing.T, cert *tls.Certificate, kv ...string) context.Context {
 	t.Helper()
-	p := &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000}}
+	return callFromIP(t, net.IPv4(127, 0, 0, 1), cert, kv...)
+}
+
+// callFromIP is callFrom from the address ip.
+func callFromIP(t *testing.T, ip net.IP, cert *tls.Certificate, kv ...string) context.Context {
+	t.Helper()
+	p := &peer.Peer{Addr: &net.TCPAddr{IP: ip, Port: 50000}}
 	if cert != nil {
 		leaf, err := x509.ParseCertificate(cert.Certificate[0])
 		if err != nil {
@@ -74,6 +81,28 @@ func TestAuthRules(t *testing.T) {
 		t.Errorf("no token and no TLS: admin RPCs are open, got %v", err)
 	}
 
+	// Plaintext Raft: from a member's IP address only, token or not; a
+	// member named by a host name counts by the addresses it resolves to.
+	stranger := net.IPv4(127, 0, 0, 2)
+	named := &auth{members: func() []string { return []string{"localhost:7401"} }}
+	for _, tt := range []struct {
+		name string
+		a    *auth
+		ctx  context.Context
+		want codes.Code
+	}{
+		{"member address", plain, callFrom(t, nil), codes.OK},
+		{"other address", plain, callFromIP(t, stranger, nil), codes.PermissionDenied},
+		{"other address, open node", &auth{members: a.members}, callFromIP(t, stranger, nil), codes.PermissionDenied},
+		{"other address with the token", plain, callFromIP(t, stranger, nil, bearer.Header, bearer.Value("tok")), codes.PermissionDenied},
+		{"member named localhost", named, callFrom(t, nil), codes.OK},
+		{"other address, member named localhost", named, callFromIP(t, stranger, nil), codes.PermissionDenied},
+	} {
+		if got := status.Code(tt.a.authorize(tt.ctx, "/verdict.v1.Raft/Send")); got != tt.want {
+			t.Errorf("plaintext Raft, %s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+
 	// Identity: the certificate's CN; a forwarded client name only from a node.
 	for _, tt := range []struct {
 		ctx  context.Context
@@ -89,5 +118,37 @@ func TestAuthRules(t *testing.T) {
 	}
 	if got := plain.identity(callFrom(t, nil)); got != "ip:127.0.0.1" {
 		t.Errorf("plaintext identity = %q, want ip:127.0.0.1", got)
+	}
+
+	// The audit: the identity a forwarded request carries only from a
+	// member (the rule of auth.fromMember), else the operator name with
+	// the caller's address and, under TLS, its certificate.
+	long := strings.Repeat("x", maxOperatorBytes+1)
+	for _, tt := range []struct {
+		name     string
+		a        *auth
+		ctx      context.Context
+		operator string
+		want     string // "" for InvalidArgument
+	}{
+		{"admin certificate", a, callFrom(t, &admin), "alice", "alice from 127.0.0.1:50000, certificate cn:operator"},
+		{"admin certificate, no name", a, callFrom(t, &admin), "", "anonymous from 127.0.0.1:50000, certificate cn:operator"},
+		{"node, forwarded", a, callFrom(t, &node, fwd...), "alice from 10.0.0.9:4000, certificate cn:operator", "alice from 10.0.0.9:4000, certificate cn:operator"},
+		{"participant posing as forwarder", a, callFrom(t, &part, fwd...), "root from 10.0.0.1:1", "root from 10.0.0.1:1 from 127.0.0.1:50000, certificate cn:p1"},
+		{"admin certificate posing as forwarder", a, callFrom(t, &admin, fwd...), "root", "root from 127.0.0.1:50000, certificate cn:operator"},
+		{"plaintext, forwarded from a member", plain, callFrom(t, nil, fwd...), "alice from 10.0.0.9:4000", "alice from 10.0.0.9:4000"},
+		{"plaintext, forwarded from a stranger", plain, callFromIP(t, stranger, nil, fwd...), "root", "root from 127.0.0.2:50000"},
+		{"plaintext, not forwarded", plain, callFrom(t, nil), "bob", "bob from 127.0.0.1:50000"},
+		{"name too long", a, callFrom(t, &admin), long, ""},
+		{"control characters", a, callFrom(t, &admin), "bob\nforged line", ""},
+		{"node, forwarded, longer than a name", a, callFrom(t, &node, fwd...), long, long},
+	} {
+		got, err := tt.a.callerIdentity(tt.ctx, tt.operator)
+		switch {
+		case tt.want == "" && status.Code(err) != codes.InvalidArgument:
+			t.Errorf("audit, %s: %q, %v; want InvalidArgument", tt.name, got, err)
+		case tt.want != "" && (err != nil || got != tt.want):
+			t.Errorf("audit, %s: %q, %v; want %q", tt.name, got, err, tt.want)
+		}
 	}
 }

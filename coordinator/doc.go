@@ -44,8 +44,10 @@
 //     Config.InsecurePlaintext. An interceptor (auth.go) requires the admin
 //     role (a certificate with OU AdminOU, or Config.AdminToken) for every
 //     Admin RPC but the read-only Status and Members, the node role
-//     (NodeOU) for the Raft service, and names each caller (certificate CN
-//     or IP address) for the per-client limit on open transactions.
+//     (NodeOU) for the Raft service (in plaintext: a member's IP address;
+//     plaintext relies on network isolation, admin token or not), and
+//     names each caller (certificate CN or IP address) for the per-client
+//     limit on open transactions and the audit of operator actions.
 //
 // Presumed abort: only COMMIT must be durable before an initiator hears
 // "committed". A transaction the leader does not find in its log or memory

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
@@ -13,10 +12,16 @@ import (
 // maxOperatorBytes bounds the operator name a request carries.
 const maxOperatorBytes = 128
 
+// maxAuditBytes bounds the audit identity a forwarded request carries: the
+// operator name, the address and the certificate the follower saw.
+const maxAuditBytes = 512
+
 // validateOperator checks the operator name an operator's request carries.
-func validateOperator(name string) error {
-	if len(name) > maxOperatorBytes {
-		return status.Errorf(codes.InvalidArgument, "verdict: operator name longer than %d bytes", maxOperatorBytes)
+func validateOperator(name string) error { return validateAuditText(name, maxOperatorBytes) }
+
+func validateAuditText(name string, limit int) error {
+	if len(name) > limit {
+		return status.Errorf(codes.InvalidArgument, "verdict: operator name longer than %d bytes", limit)
 	}
 	if strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		return status.Error(codes.InvalidArgument, "verdict: operator name holds control characters")
@@ -24,20 +29,31 @@ func validateOperator(name string) error {
 	return nil
 }
 
-// callerIdentity is who made an operator's request, for the audit: the
-// operator name it carries (as the caller says; verdictctl sends $USER)
-// and the address it came from. A request a follower forwarded carries
-// the identity the follower saw, which is kept.
-func callerIdentity(ctx context.Context, operator string) string {
-	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(mdForwarded)) > 0 {
-		return operator
+// callerIdentity checks the operator name an operator's request carries
+// and returns who made the request, for the audit: that name (as the
+// caller says; verdictctl sends $USER), the address the request came from
+// and, under TLS, the client certificate's Common Name, the identity the
+// node authenticated. A request forwarded by a member node (as auth
+// believes it: a node certificate under TLS, a member's IP address in
+// plaintext) carries the identity the follower saw, which is kept; from
+// anyone else the forwarded mark changes nothing.
+func (a *auth) callerIdentity(ctx context.Context, operator string) (string, error) {
+	if a.fromMember(ctx) {
+		return operator, validateAuditText(operator, maxAuditBytes)
+	}
+	if err := validateOperator(operator); err != nil {
+		return "", err
+	}
+	if operator == "" {
+		operator = "anonymous"
 	}
 	addr := "unknown address"
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		addr = p.Addr.String()
 	}
-	if operator == "" {
-		return "anonymous from " + addr
+	who := operator + " from " + addr
+	if peerCert(ctx) != nil {
+		who += ", certificate " + a.identity(ctx)
 	}
-	return operator + " from " + addr
+	return who, nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -17,6 +18,9 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/verdict-tx/verdict/client"
 	"github.com/verdict-tx/verdict/internal/bearer"
@@ -276,9 +280,10 @@ func TestTLSStartRefusesUnsafeConfig(t *testing.T) {
 		t.Errorf("Start in plaintext on %s = %v, want %v", l.Addr(), err, ErrPlaintextNotLoopback)
 	}
 
-	// Allowed explicitly, it starts and warns.
+	// Allowed explicitly, it starts and warns, also that the admin token
+	// alone does not protect a plaintext cluster.
 	var logs bytes.Buffer
-	public.InsecurePlaintext = true
+	public.InsecurePlaintext, public.AdminToken = true, "s3cret-admin-token"
 	public.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	s, err := Start(public)
 	if err != nil {
@@ -287,5 +292,70 @@ func TestTLSStartRefusesUnsafeConfig(t *testing.T) {
 	s.Stop()
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "plaintext") {
 		t.Errorf("no warning about plaintext logged: %s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "admin token without TLS") {
+		t.Errorf("no warning about the admin token without TLS logged: %s", logs.String())
+	}
+}
+
+// sendRaft sends m to the Raft service at addr from the local address
+// from, in plaintext, and returns the stream's answer.
+func sendRaft(t *testing.T, addr string, from net.IP, m *raftpb.Message) error {
+	t.Helper()
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: from}}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
+			return dialer.DialContext(ctx, "tcp", a)
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	data, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := verdictv1.NewRaftClient(conn).Send(callCtx(t))
+	if err != nil {
+		return err
+	}
+	if err := s.Send(&verdictv1.RaftMessage{Data: data}); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	_, err = s.CloseAndRecv()
+	return err
+}
+
+// In plaintext a node takes Raft messages from its members' IP addresses
+// only (Linux routes all of 127/8 to the loopback interface, so a caller
+// bound to 127.0.0.2 is a stranger to a cluster on 127.0.0.1): a forged
+// proposal from elsewhere is refused, admin token or not, and a message
+// from a member's address to another node id is dropped, the node serving
+// on.
+func TestPlaintextRaftOnlyFromMembers(t *testing.T) {
+	c := newTunedCluster(t, 1, func(cfg *Config) { cfg.AdminToken = "s3cret-admin-token" })
+	lead := c.leader()
+	addr := lead.Addr()
+	before := lead.Node().Status().Applied
+	prop := &raftpb.Message{Type: raftpb.MsgProp.Enum(), From: new(uint64(2)), To: new(lead.Node().ID()),
+		Entries: []*raftpb.Entry{{Data: []byte("forged record")}}}
+	err := sendRaft(t, addr, net.IPv4(127, 0, 0, 2), prop)
+	wantCode(t, "Raft.Send from 127.0.0.2", err, codes.PermissionDenied)
+
+	wrong := &raftpb.Message{Type: raftpb.MsgApp.Enum(), From: new(uint64(2)), To: new(uint64(99)), Term: new(uint64(1 << 40)),
+		Index: new(uint64(1 << 40)), Commit: new(uint64(1 << 40))}
+	if err := sendRaft(t, addr, net.IPv4(127, 0, 0, 1), wrong); err != nil {
+		t.Fatalf("Raft.Send from a member's address: %v", err)
+	}
+	if err := sendRaft(t, addr, net.IPv4(127, 0, 0, 1), prop); err != nil {
+		t.Fatalf("Raft.Send of a proposal from a member's address: %v", err)
+	}
+	st := lead.Node().Status()
+	if !st.LeaderReady || st.Applied != before {
+		t.Errorf("after the messages: leader ready %v, applied %d (before %d): want ready, nothing applied", st.LeaderReady, st.Applied, before)
+	}
+	cl := verdictv1.NewCoordinatorClient(connTo(t, addr, nil, ""))
+	if _, err := cl.Begin(callCtx(t), &verdictv1.BeginRequest{}); err != nil {
+		t.Fatalf("Begin after the messages: %v", err)
 	}
 }

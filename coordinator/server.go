@@ -214,6 +214,9 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.TLS == nil && !isLoopback(lis.Addr().String()) {
 		log.Warn("serving plaintext on a non-loopback address (--insecure-plaintext): calls are neither encrypted nor authenticated", "addr", lis.Addr().String())
 	}
+	if cfg.TLS == nil && cfg.AdminToken != "" {
+		log.Warn("an admin token without TLS protects only the Admin service: peers are recognised by their IP address alone, so whoever can reach the node from a member's address, or intercept the token, can act on the cluster; rely on network isolation or serve TLS", "addr", lis.Addr().String())
+	}
 	var mlis net.Listener
 	if cfg.MetricsAddr != "" {
 		var err error

@@ -78,7 +78,9 @@ type Config struct {
 	// DialOptions, which must then carry none. The Participant service that
 	// the coordinator calls runs on the application's own gRPC server:
 	// give that server TLS credentials that verify the coordinator's
-	// client certificate.
+	// client certificate. Over TLS that service answers only certificates
+	// with the node role (tlsconf.NodeOU, "verdict-node"); in plaintext
+	// it answers anyone who can reach the server.
 	TLS *tls.Config
 	// Logger receives the participant's logs. Default slog.Default().
 	Logger *slog.Logger

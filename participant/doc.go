@@ -43,7 +43,15 @@
 // Participant service arrive at the application's gRPC server, which then
 // serves TLS too: its certificate must be valid for the host of
 // Config.Address, and it should require client certificates signed by the
-// same CA.
+// same CA. Over TLS the Participant service (Prepare, Commit, Abort)
+// answers only callers whose verified certificate has the node role (OU
+// "verdict-node"): another certificate from the CA, an initiator's or a
+// participant's, is refused with PermissionDenied, and a caller without a
+// certificate with Unauthenticated. Otherwise anyone holding a certificate
+// could abort a transaction here after the coordinator decided to commit
+// it. In plaintext no caller can be told apart and the service answers
+// everyone: a participant server that anyone but the coordinator can reach
+// must serve mutual TLS.
 //
 // Example:
 //

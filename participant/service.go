@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/verdict-tx/verdict/internal/tlsconf"
 	"github.com/verdict-tx/verdict/internal/txid"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -19,9 +20,35 @@ type service struct {
 	s *Server
 }
 
+// authorizeCoordinator lets a call to the Participant service through only
+// from a coordinator node. Over TLS the caller must present a certificate
+// the server verified (else Unauthenticated) with the node role,
+// tlsconf.NodeOU (else PermissionDenied): with one CA for every
+// certificate of a deployment, an initiator's or another participant's
+// certificate would otherwise let its holder abort a transaction here
+// after the coordinator logged COMMIT. In plaintext nobody can be told
+// apart and every call is served: a participant server that others can
+// reach must serve mutual TLS.
+func authorizeCoordinator(ctx context.Context, method string) error {
+	if !tlsconf.OverTLS(ctx) {
+		return nil
+	}
+	cert := tlsconf.PeerCert(ctx)
+	if cert == nil {
+		return status.Errorf(codes.Unauthenticated, "verdict: participant %s is for coordinator nodes: present a certificate with OU %q", method, tlsconf.NodeOU)
+	}
+	if !tlsconf.HasRole(cert, tlsconf.NodeOU) {
+		return status.Errorf(codes.PermissionDenied, "verdict: participant %s is for coordinator nodes: certificate %q lacks OU %q", method, cert.Subject.CommonName, tlsconf.NodeOU)
+	}
+	return nil
+}
+
 // Prepare votes on each transaction of the batch; the resource's prepares run
 // concurrently, so one slow transaction does not hold up the others' work.
 func (p *service) Prepare(ctx context.Context, req *verdictv1.PrepareRequest) (*verdictv1.PrepareResponse, error) {
+	if err := authorizeCoordinator(ctx, "Prepare"); err != nil {
+		return nil, err
+	}
 	ids := req.GetTxids()
 	if len(ids) == 0 {
 		return nil, status.Error(codes.InvalidArgument, "verdict: prepare names no transaction")
@@ -92,7 +119,7 @@ const maxDecideParallel = 64
 // first error is returned, so that the coordinator retries the whole batch
 // (Commit is idempotent).
 func (p *service) Commit(ctx context.Context, req *verdictv1.DecisionRequest) (*verdictv1.DecisionResponse, error) {
-	return p.decide(ctx, req, func(id string) error {
+	return p.decide(ctx, "Commit", req, func(id string) error {
 		if p.s.isFenced(id) {
 			// Aborted here, now told to commit: a heuristic mix. The
 			// resource decides and reports; it is never hidden.
@@ -109,13 +136,16 @@ func (p *service) Commit(ctx context.Context, req *verdictv1.DecisionRequest) (*
 // Abort aborts each transaction of the batch and fences it: later work and
 // Prepare for it are refused.
 func (p *service) Abort(ctx context.Context, req *verdictv1.DecisionRequest) (*verdictv1.DecisionResponse, error) {
-	return p.decide(ctx, req, func(id string) error {
+	return p.decide(ctx, "Abort", req, func(id string) error {
 		p.s.fence(id)
 		return p.s.cfg.Resource.Abort(ctx, id)
 	})
 }
 
-func (p *service) decide(ctx context.Context, req *verdictv1.DecisionRequest, apply func(id string) error) (*verdictv1.DecisionResponse, error) {
+func (p *service) decide(ctx context.Context, method string, req *verdictv1.DecisionRequest, apply func(id string) error) (*verdictv1.DecisionResponse, error) {
+	if err := authorizeCoordinator(ctx, method); err != nil {
+		return nil, err
+	}
 	for _, id := range req.GetTxids() {
 		if err := txid.Validate(id); err != nil {
 			return nil, status.Error(codes.InvalidArgument, err.Error())

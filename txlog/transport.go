@@ -3,6 +3,7 @@ package txlog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -299,6 +300,11 @@ func (t *transport) Send(s grpc.ClientStreamingServer[verdictv1.RaftMessage, ver
 			snapData = nil
 			continue
 		}
+		if err := t.check(m); err != nil {
+			t.log.Warn("raft message from peer dropped", "from", m.GetFrom(), "to", m.GetTo(), "type", m.GetType().String(), "err", err)
+			snapData = nil
+			continue
+		}
 		if m.GetType() == raftpb.MsgSnap && m.Snapshot != nil {
 			m.Snapshot.Data = snapData
 		}
@@ -321,6 +327,24 @@ func (t *transport) Send(s grpc.ClientStreamingServer[verdictv1.RaftMessage, ver
 			}
 		}
 	}
+}
+
+// check refuses a received message that no peer sends: one addressed to
+// another node, from no node or from this one, of a type raft uses only
+// within a node, or a proposal (no node forwards proposals:
+// DisableProposalForwarding). The sender need not be a known peer: a
+// node that missed a membership change learns of a new leader from the
+// leader's own messages.
+func (t *transport) check(m *raftpb.Message) error {
+	switch {
+	case m.GetTo() != t.id:
+		return fmt.Errorf("addressed to node %d, not this node %d", m.GetTo(), t.id)
+	case m.GetFrom() == 0 || m.GetFrom() == t.id:
+		return fmt.Errorf("sender %d is not a peer", m.GetFrom())
+	case raft.IsLocalMsg(m.GetType()) || m.GetType() == raftpb.MsgProp:
+		return fmt.Errorf("type %v is never sent between nodes", m.GetType())
+	}
+	return nil
 }
 
 func (t *transport) stop() {

@@ -33,7 +33,10 @@
 // it allows only on a loopback address unless --insecure-plaintext is given.
 // Operator actions (every Admin RPC but Status and Members) need the token
 // in --admin-token-file or a client certificate whose OU contains
-// "verdict-admin"; with neither a token nor TLS they are open.
+// "verdict-admin"; with neither a token nor TLS they are open. In plaintext
+// the node takes Raft messages only from its members' IP addresses, and
+// relies on network isolation: the admin token alone does not protect a
+// plaintext cluster (the node logs a warning when given one without TLS).
 //
 // SIGTERM or SIGINT shuts the node down cleanly; a restart from the same data
 // dir rejoins the cluster (with or without --join).
