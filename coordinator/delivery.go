@@ -40,6 +40,12 @@ type delivery struct {
 	txs     map[string]*pending
 	senders map[string]*sender
 	done    []string
+	// finished holds the transactions whose phase 2 completed (every
+	// participant acknowledged or was resolved by hand) until their DONE
+	// record is applied: what they acknowledged stays known meanwhile,
+	// and a DONE proposal that was lost is proposed again on the next
+	// deliver (recovery's rescan, an operator's retry).
+	finished map[string]*pending
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -82,17 +88,25 @@ func newDelivery(c *Coordinator, log *slog.Logger, maxRetry, stuckAfter time.Dur
 		maxRetry:   maxRetry,
 		stuckAfter: stuckAfter,
 		txs:        map[string]*pending{},
+		finished:   map[string]*pending{},
 		senders:    map[string]*sender{},
 		stop:       make(chan struct{}),
 	}
 }
 
 // deliver starts phase 2 of a decision; a transaction already being
-// delivered is left alone.
+// delivered is left alone, and one whose phase 2 completed has its DONE
+// record proposed again.
 func (d *delivery) deliver(id string, o verdictv1.Outcome, parts []*verdictv1.ParticipantRef) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := d.txs[id]; ok {
+		return
+	}
+	if _, ok := d.finished[id]; ok {
+		if !slices.Contains(d.done, id) {
+			d.done = append(d.done, id)
+		}
 		return
 	}
 	if len(parts) == 0 {
@@ -133,25 +147,30 @@ func (d *delivery) reset() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.txs = map[string]*pending{}
+	d.finished = map[string]*pending{}
 	d.done = nil
 	for _, s := range d.senders {
 		s.queue = nil
 	}
 }
 
-// annotate adds what the leader knows of phase 2 to tx: acknowledgements,
-// failed attempts, the last delivery error, and whether it is stuck.
+// annotate adds what the leader knows of phase 2 to tx: acknowledgements
+// (kept until DONE is applied), failed attempts, the last delivery error,
+// and whether it is stuck.
 func (d *delivery) annotate(tx *verdictv1.Transaction) {
 	now := d.c.cfg.clock.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p, ok := d.txs[tx.GetTxid()]
 	if !ok {
-		return
+		if p, ok = d.finished[tx.GetTxid()]; !ok {
+			return
+		}
 	}
 	for _, part := range p.parts {
-		if _, waiting := p.remaining[part.GetName()]; !waiting {
-			tx.Acked = append(tx.Acked, part.GetName())
+		name := part.GetName()
+		if !p.waiting(name) && !resolvedHeuristically(tx.GetHeuristics(), name) {
+			tx.Acked = append(tx.Acked, name)
 		}
 	}
 	tx.LastError = p.lastErr
@@ -209,9 +228,32 @@ func (d *delivery) settleLocked(id string, p *pending, name string) bool {
 		return false
 	}
 	delete(d.txs, id)
+	d.finished[id] = p
 	d.done = append(d.done, id)
 	d.c.timeline.finish(id)
 	return true
+}
+
+// completed reports whether id's phase 2 completed at this leader and its
+// DONE record is not applied yet.
+func (d *delivery) completed(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.finished[id]
+	return ok
+}
+
+// doneApplied ends what is kept of the phase 2 of ids: their DONE record
+// is applied.
+func (d *delivery) doneApplied(ids []string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.finished) == 0 {
+		return
+	}
+	for _, id := range ids {
+		delete(d.finished, id)
+	}
 }
 
 // retryNow wakes the senders of id's unacknowledged participants from their
@@ -405,6 +447,9 @@ func (d *delivery) flushDone() {
 		d.done = nil
 		d.mu.Unlock()
 		if len(ids) == 0 {
+			continue
+		}
+		if h := d.c.cfg.hooks; h != nil && h.proposeDone != nil && !h.proposeDone(ids) {
 			continue
 		}
 		rec := &verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Done{Done: &verdictv1.Done{

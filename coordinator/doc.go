@@ -5,7 +5,11 @@
 //   - State (state.go) is the deterministic state machine: COMMIT, ABORT,
 //     DONE, Prune and HeuristicResolution records in, the transaction table
 //     out. No clock, no I/O.
-//   - fsm (fsm.go) applies Raft entries to State under a lock, for the node.
+//   - fsm (fsm.go) applies Raft entries to State under a lock, for the node,
+//     and then tells the engine of each applied record (a side channel
+//     outside State): the ready leader reacts to a HeuristicResolution
+//     when it is applied, whatever became of the call that proposed it,
+//     and every node ends what phase 2 kept of a transaction at its DONE.
 //   - Coordinator (coordinator.go) is the leader's engine: active
 //     transactions in memory (active.go), the commit path (commit.go),
 //     decisions batched into Raft proposals (proposer.go), phase-2 delivery

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/protobuf/proto"
 
@@ -16,7 +17,18 @@ type fsm struct {
 
 	mu    sync.RWMutex
 	state *State
+	// observer, once set, is told of every record applied, with its
+	// result, after the entry's lock is released: the engine's side
+	// channel for reacting to applied records (it holds no table state,
+	// so the state machine stays deterministic). It must not block.
+	observer atomic.Pointer[applyObserver]
 }
+
+// applyObserver is told of one applied record and its result.
+type applyObserver func(rec *verdictv1.LogRecord, res Result)
+
+// observe makes o the observer of the records applied from now on.
+func (f *fsm) observe(o applyObserver) { f.observer.Store(&o) }
 
 func newFSM(log *slog.Logger) *fsm { return &fsm{log: log, state: NewState()} }
 
@@ -29,8 +41,14 @@ func (f *fsm) Apply(index, term uint64, data []byte) any {
 		return nil
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.state.ApplyEntry(term, &b)
+	results := f.state.ApplyEntry(term, &b)
+	f.mu.Unlock()
+	if o := f.observer.Load(); o != nil {
+		for i, rec := range b.GetRecords() {
+			(*o)(rec, results[i])
+		}
+	}
+	return results
 }
 
 // Snapshot implements txlog.StateMachine.

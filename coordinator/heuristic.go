@@ -43,6 +43,10 @@ func (a *admin) ForgetTransaction(ctx context.Context, req *verdictv1.ForgetTran
 // DONE. It is logged, counted (Server.HeuristicCount) and published as a
 // "heuristic" lifecycle event. It changes no outcome: the participant, if
 // it ever comes back, must be repaired by hand.
+//
+// The leader reacts to the record when it is applied (heuristicApplied),
+// not when this call returns: a call whose context ends before the record
+// is applied must not leave phase 2 waiting for the participant.
 func (c *Coordinator) Forget(ctx context.Context, req *verdictv1.ForgetTransactionRequest) (*verdictv1.ForgetTransactionResponse, error) {
 	if _, ok := c.leaderTerm(); !ok {
 		return nil, errNotLeader()
@@ -57,7 +61,12 @@ func (c *Coordinator) Forget(ctx context.Context, req *verdictv1.ForgetTransacti
 	case !slices.ContainsFunc(tx.GetParticipants(), func(p *verdictv1.ParticipantRef) bool { return p.GetName() == name }):
 		return nil, status.Errorf(codes.NotFound, "verdict: transaction %s has no participant %q in its phase 2 (it has: %s)", id, name, participantList(tx.GetParticipants()))
 	case resolvedHeuristically(tx.GetHeuristics(), name):
+		// Resolving again is idempotent; it makes sure that this leader's
+		// phase 2 has stopped waiting for the participant.
+		c.delivery.resolve(id, name)
 		return nil, status.Errorf(codes.FailedPrecondition, "verdict: participant %s of transaction %s is resolved heuristically already", name, id)
+	case c.delivery.completed(id):
+		return nil, status.Errorf(codes.FailedPrecondition, "verdict: phase 2 of transaction %s completed; its DONE record is pending: nothing to forget", id)
 	case slices.Contains(tx.GetAcked(), name):
 		return nil, status.Errorf(codes.FailedPrecondition, "verdict: participant %s has acknowledged phase 2 of transaction %s: nothing to forget", name, id)
 	}
@@ -73,19 +82,55 @@ func (c *Coordinator) Forget(ctx context.Context, req *verdictv1.ForgetTransacti
 		return nil, proposeError(err)
 	}
 	if res.Reason != "" { // phase 2 completed (or another operator won) meanwhile
+		if res.Reason == ReasonHeuristicRepeated {
+			c.delivery.resolve(id, name)
+		}
 		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s: %s", id, res.Reason)
+	}
+	if tx, err = c.describe(id); err != nil {
+		return nil, err
+	}
+	return &verdictv1.ForgetTransactionResponse{Transaction: tx}, nil
+}
+
+// applied is the fsm's observer: the engine's reaction to applied records.
+// A heuristic resolution stops the ready leader's phase 2 for its
+// participant; a DONE record ends what the leader kept of phase 2.
+func (c *Coordinator) applied(rec *verdictv1.LogRecord, res Result) {
+	switch k := rec.GetKind().(type) {
+	case *verdictv1.LogRecord_Heuristic:
+		if res.Reason == "" {
+			c.heuristicApplied(k.Heuristic, res.Outcome)
+		}
+	case *verdictv1.LogRecord_Done:
+		c.delivery.doneApplied(k.Done.GetTxids())
+	}
+}
+
+// heuristicApplied reacts, on the ready leader, to a heuristic resolution
+// that the state machine has just recorded (once per participant): phase
+// 2 stops waiting for the participant, and the resolution is counted,
+// logged and published. A node that is not the ready leader does
+// nothing: the leader it may become re-drives phase 2 from its table,
+// which leaves the resolved participant out.
+func (c *Coordinator) heuristicApplied(h *verdictv1.HeuristicResolution, o verdictv1.Outcome) {
+	if _, ok := c.leaderTerm(); !ok {
+		return
+	}
+	id, name := h.GetTxid(), h.GetParticipant()
+	if hk := c.cfg.hooks; hk != nil && hk.heuristicApplied != nil && !hk.heuristicApplied(id, name) {
+		return
 	}
 	c.heuristics.Add(1)
 	detail := "resolved by " + h.GetOperator() + ": " + h.GetReason()
 	c.timeline.add(id, eventHeuristic, name, detail)
 	c.delivery.resolve(id, name)
-	c.cfg.log.Warn("participant's phase 2 resolved heuristically by an operator", "txid", id, "outcome", outcomeWord(res.Outcome),
+	c.cfg.log.Warn("participant's phase 2 resolved heuristically by an operator", "txid", id, "outcome", outcomeWord(o),
 		"participant", name, "operator", h.GetOperator(), "reason", h.GetReason())
-	c.emit(EventHeuristic, id, res.Outcome, "participant "+name+" "+detail, tx.GetParticipants())
-	if tx, err = c.describe(id); err != nil {
-		return nil, err
+	if c.nats != nil {
+		tx, _ := c.fsm.get(id)
+		c.emit(EventHeuristic, id, o, "participant "+name+" "+detail, tx.GetParticipants())
 	}
-	return &verdictv1.ForgetTransactionResponse{Transaction: tx}, nil
 }
 
 // proposeError maps an error of a waited-for proposal to a status: the

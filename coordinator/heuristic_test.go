@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -121,5 +123,141 @@ func TestForgetTransaction(t *testing.T) {
 			tx, ok := s.coord.fsm.get(id)
 			return ok && tx.GetDone() && len(tx.GetHeuristics()) == 1 && tx.GetHeuristics()[0].GetReason() == hs[0].GetReason()
 		})
+	}
+}
+
+// committedWithP2Gone starts a one-node cluster with hooks, and commits a
+// transaction at p1 and p2, whose commits keep failing; it returns the
+// leader, the txid, and an admin client of the leader.
+func committedWithP2Gone(t *testing.T, hooks *testHooks) (*Server, string, verdictv1.AdminClient) {
+	t.Helper()
+	c := newTunedCluster(t, 1, func(cfg *Config) {
+		cfg.MaxRetryBackoff = 50 * time.Millisecond
+		cfg.hooks = hooks
+	})
+	leader := c.leader()
+	p1, p2, _, cl := c.withFailingP2()
+	id, err := runTx(context.Background(), cl, p1, p2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, id, participant.TxCommitted, p1)
+	return leader, id, adminClient(t, leader.Addr())
+}
+
+// A forget whose record is applied only after the operator's call gave up
+// still stops phase 2 from waiting for the participant: the leader reacts
+// to the applied record, not to the call's answer. Repeating the forget is
+// refused, counts nothing, and the transaction reaches DONE.
+func TestForgetAppliedAfterCallEnded(t *testing.T) {
+	reached, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	leader, id, adm := committedWithP2Gone(t, &testHooks{heuristicApplied: func(string, string) bool {
+		once.Do(func() { close(reached) })
+		<-release // the apply loop waits until the call has given up
+		return true
+	}})
+	ctx := context.Background()
+	forget := func(ctx context.Context) error {
+		_, err := adm.ForgetTransaction(ctx, &verdictv1.ForgetTransactionRequest{Txid: id, Participant: "p2", Reason: "gone", Operator: "alice"})
+		return err
+	}
+
+	fctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := forget(fctx); status.Code(err) != codes.DeadlineExceeded {
+		close(release)
+		t.Fatalf("ForgetTransaction held past its deadline = %v; want DeadlineExceeded", err)
+	}
+	select {
+	case <-reached:
+	default:
+		t.Error("the record was not being applied when the call gave up")
+	}
+	close(release)
+	waitFor(t, 10*time.Second, "DONE after a forget whose call gave up", func() bool {
+		tx, ok := leader.coord.fsm.get(id)
+		return ok && tx.GetDone()
+	})
+
+	if err := forget(ctx); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("repeated ForgetTransaction = %v; want FailedPrecondition", err)
+	}
+	if got := leader.HeuristicCount(); got != 1 {
+		t.Errorf("HeuristicCount = %d, want 1", got)
+	}
+}
+
+// A repeated forget makes sure that the leader's phase 2 no longer waits
+// for the participant, even if the leader missed the first record's
+// application: it is refused, and the transaction reaches DONE.
+func TestForgetRepeatedResolves(t *testing.T) {
+	leader, id, adm := committedWithP2Gone(t, &testHooks{heuristicApplied: func(string, string) bool { return false }})
+	ctx := context.Background()
+	req := &verdictv1.ForgetTransactionRequest{Txid: id, Participant: "p2", Reason: "gone", Operator: "alice"}
+	if _, err := adm.ForgetTransaction(ctx, req); err != nil {
+		t.Fatalf("ForgetTransaction: %v", err)
+	}
+	if tx, _ := leader.coord.fsm.get(id); tx.GetDone() || !leader.coord.delivery.retryNow(id) {
+		t.Fatalf("phase 2 not waiting for p2 after a missed reaction: done %v", tx.GetDone())
+	}
+	if _, err := adm.ForgetTransaction(ctx, req); status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "already") {
+		t.Errorf("repeated ForgetTransaction = %v; want FailedPrecondition, resolved already", err)
+	}
+	waitFor(t, 10*time.Second, "DONE after a repeated forget", func() bool {
+		tx, ok := leader.coord.fsm.get(id)
+		return ok && tx.GetDone()
+	})
+}
+
+// Between the last acknowledgement and the application of DONE (here
+// held back by a lost DONE proposal), the leader still knows who
+// acknowledged: forget is refused. An operator's retry proposes DONE
+// again.
+func TestForgetRefusedWhileDonePending(t *testing.T) {
+	var lose atomic.Bool
+	lose.Store(true)
+	lost := make(chan struct{})
+	var once sync.Once
+	c := newTunedCluster(t, 1, func(cfg *Config) {
+		cfg.hooks = &testHooks{proposeDone: func([]string) bool {
+			if !lose.Load() {
+				return true
+			}
+			once.Do(func() { close(lost) })
+			return false
+		}}
+	})
+	leader := c.leader()
+	p1, p2, cl := c.withParticipants()
+	ctx := context.Background()
+	id, err := runTx(ctx, cl, p1, p2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-lost:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no DONE proposal")
+	}
+	adm := adminClient(t, leader.Addr())
+	got, err := coordClient(t, leader.Addr()).GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: id})
+	if err != nil || got.GetTransaction().GetDone() || len(got.GetTransaction().GetAcked()) != 2 {
+		t.Fatalf("GetTransaction with DONE pending = %v (%v); want undone, acked by both", got, err)
+	}
+	_, err = adm.ForgetTransaction(ctx, &verdictv1.ForgetTransactionRequest{Txid: id, Participant: "p2", Reason: "gone", Operator: "alice"})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "DONE record is pending") {
+		t.Errorf("ForgetTransaction with DONE pending = %v; want FailedPrecondition, DONE record is pending", err)
+	}
+
+	lose.Store(false)
+	if _, err := adm.RetryTransaction(ctx, &verdictv1.RetryTransactionRequest{Txid: id}); err != nil {
+		t.Fatalf("RetryTransaction: %v", err)
+	}
+	waitFor(t, 10*time.Second, "DONE proposed again and applied", func() bool {
+		return !leader.coord.delivery.completed(id)
+	})
+	if tx, _ := leader.coord.fsm.get(id); !tx.GetDone() || len(tx.GetHeuristics()) != 0 {
+		t.Errorf("after the retry: done %v, heuristics %v", tx.GetDone(), tx.GetHeuristics())
 	}
 }

@@ -21,4 +21,14 @@ type testHooks struct {
 	// its messages as delivered; false counts them as not delivered, as a
 	// crash between the publication and DONE does. ctx is the engine's.
 	afterPublished func(ctx context.Context, txid string) bool
+	// heuristicApplied is called on the ready leader when a heuristic
+	// resolution of participant name of txid has been applied, before the
+	// leader reacts to it; false skips the reaction, as a leader deposed
+	// at this point does. It runs on the Raft apply loop: a hook that
+	// blocks holds back every later entry of this node.
+	heuristicApplied func(txid, name string) bool
+	// proposeDone is called with the txids of a DONE record before it is
+	// proposed; false loses the proposal, as a leader change that drops
+	// it does.
+	proposeDone func(txids []string) bool
 }

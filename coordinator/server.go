@@ -287,6 +287,7 @@ func Start(cfg Config) (*Server, error) {
 		return fail(err)
 	}
 	c.node = node
+	c.fsm.observe(c.applied)
 	c.auth = newAuth(&cfg, node)
 	c.prop = newProposer(node, log)
 	c.cfg.coordinators = func() []string {

@@ -42,7 +42,10 @@ Stuck transactions:
   who, when and why, published as a "heuristic" event; repair that
   participant's data by hand. "pg prepared --dsn DSN" lists what a
   PostgreSQL database holds prepared for Verdict, with the coordinator's
-  outcome; --resolve applies it (COMMIT or ROLLBACK PREPARED).
+  outcome; --resolve applies it (COMMIT or ROLLBACK PREPARED). One found
+  gone meanwhile is told apart by the participants' marker row
+  (--marker-table): ended the other way, it is reported as a heuristic
+  outcome, to repair by hand.
 `
 
 const helpGlobals = `
@@ -69,7 +72,8 @@ Exit codes:
      tx forget without --participant or --reason), or the transaction,
      participant or member asked about does not exist
   3  pg prepared --resolve left prepared transactions unresolved (outcome
-     pending, expired or unknown, or COMMIT/ROLLBACK PREPARED failed): the
+     pending, expired or unknown, COMMIT/ROLLBACK PREPARED failed, or a
+     heuristic outcome: resolved by someone else against the outcome): the
      output says why for each; run it again later or resolve them by hand
 `
 

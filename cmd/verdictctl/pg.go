@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/verdict-tx/verdict/internal/coordconn"
 	"github.com/verdict-tx/verdict/participant/postgres"
@@ -38,8 +36,17 @@ type pgPrepared struct {
 	Reason  string `json:"reason,omitempty"`
 	// Action is what --resolve does (or did): commit, rollback or leave.
 	Action string `json:"action"`
-	// Applied: --resolve ran the action (or found the transaction gone).
+	// Applied: --resolve ran the action, or found the transaction gone
+	// and ended the same way (Gone).
 	Applied bool `json:"applied"`
+	// Gone: --resolve found the gid gone (resolved meanwhile by someone
+	// else); the adapter's marker row told how it ended.
+	Gone bool `json:"gone,omitempty"`
+	// Heuristic is how a gone transaction ended against the coordinator's
+	// outcome ("rolled back" although committed, or "committed" although
+	// aborted): atomicity is broken, the data must be repaired by hand. It
+	// is counted as left.
+	Heuristic string `json:"heuristic,omitempty"`
 	// Note says why a transaction is left, or what applying it met.
 	Note string `json:"note,omitempty"`
 }
@@ -49,13 +56,16 @@ type pgReport struct {
 	Prefix   string       `json:"prefix"`
 	Prepared []pgPrepared `json:"prepared"`
 	Resolved int          `json:"resolved"`
-	Left     int          `json:"left"`
+	// Left counts the transactions not resolved, Heuristic among them.
+	Left      int `json:"left"`
+	Heuristic int `json:"heuristic"`
 }
 
 func setupPgPrepared(fs *flag.FlagSet) func(e *env, args []string) int {
 	dsn := fs.String("dsn", "", "the PostgreSQL database, e.g. postgres://user@host:5432/orders (required)")
 	prefix := fs.String("prefix", postgres.DefaultPrefix, "the gid prefix of the participants (their postgres.Config.Prefix)")
 	resolve := fs.Bool("resolve", false, "apply the coordinator's outcome: COMMIT PREPARED or ROLLBACK PREPARED; pending, expired and unknown ones are left, with the reason")
+	markers := fs.String("marker-table", postgres.DefaultMarkerTable, "the participants' marker table (their postgres.Config.MarkerTable): it tells how a transaction that vanished before --resolve came to it ended")
 	return func(e *env, args []string) int {
 		if len(args) > 0 {
 			fmt.Fprintf(e.stderr, "verdictctl pg prepared: unexpected arguments %q\n", args)
@@ -63,6 +73,10 @@ func setupPgPrepared(fs *flag.FlagSet) func(e *env, args []string) int {
 		}
 		if *dsn == "" {
 			fmt.Fprintln(e.stderr, "verdictctl pg prepared: --dsn is required")
+			return exitUsage
+		}
+		if err := postgres.CheckMarkerTable(*markers); err != nil {
+			fmt.Fprintf(e.stderr, "verdictctl pg prepared: --marker-table: %v\n", err)
 			return exitUsage
 		}
 		cfg, err := pgx.ParseConfig(*dsn)
@@ -92,7 +106,7 @@ func setupPgPrepared(fs *flag.FlagSet) func(e *env, args []string) int {
 			askOutcomes(e, conn, rep.Prepared)
 		}
 		if *resolve {
-			applyOutcomes(e, db, rep)
+			applyOutcomes(e, db, *markers, rep)
 		}
 		if e.json() {
 			if err := writeJSON(e.stdout, rep); err != nil {
@@ -173,16 +187,21 @@ func askOutcomes(e *env, conn *coordconn.Conn, ps []pgPrepared) {
 
 // applyOutcomes runs COMMIT PREPARED or ROLLBACK PREPARED for each
 // transaction whose outcome is known, and counts what is resolved and left.
-func applyOutcomes(e *env, db *pgx.Conn, rep *pgReport) {
+// A transaction found gone that ended against its outcome (told by the
+// marker rows of markerTable) is a heuristic outcome: reported, and left.
+func applyOutcomes(e *env, db *pgx.Conn, markerTable string, rep *pgReport) {
 	for i := range rep.Prepared {
 		p := &rep.Prepared[i]
 		if p.Action == pgLeave {
 			rep.Left++
 			continue
 		}
-		if err := applyOne(e, db, p); err != nil {
+		if err := applyOne(e, db, markerTable, p); err != nil {
 			p.Note = err.Error()
 			rep.Left++
+			if p.Heuristic != "" {
+				rep.Heuristic++
+			}
 			continue
 		}
 		p.Applied = true
@@ -190,7 +209,11 @@ func applyOutcomes(e *env, db *pgx.Conn, rep *pgReport) {
 	}
 }
 
-func applyOne(e *env, db *pgx.Conn, p *pgPrepared) error {
+// applyOne applies p's action. If the gid is gone, resolved meanwhile by
+// someone else, p's marker row tells how it ended: the same way is
+// success; the other way is a heuristic outcome, returned as an error (and
+// set in p.Heuristic).
+func applyOne(e *env, db *pgx.Conn, markerTable string, p *pgPrepared) error {
 	quoted, err := postgres.QuoteGID(p.GID)
 	if err != nil {
 		return err
@@ -201,13 +224,27 @@ func applyOne(e *env, db *pgx.Conn, p *pgPrepared) error {
 	}
 	ctx, cancel := e.callContext()
 	defer cancel()
-	_, err = db.Exec(ctx, sql)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "42704" { // undefined_object
+	if _, err = db.Exec(ctx, sql); !postgres.IsGIDGone(err) {
+		return err
+	}
+	p.Gone = true
+	committed, err := postgres.MarkerExists(ctx, db, markerTable, p.GID)
+	if err != nil {
+		return fmt.Errorf("gone meanwhile, resolved by someone else; how it ended is unknown: %w", err)
+	}
+	evidence := "its gid and its marker row in " + markerTable + " are gone"
+	switch {
+	case committed == (p.Action == pgCommit):
 		p.Note = "resolved meanwhile by someone else (its participant's recovery, most likely)"
 		return nil
+	case committed:
+		p.Heuristic = postgres.HeuristicCommit.String()
+		evidence = "its gid is gone, its marker row in " + markerTable + " is there"
+	default:
+		p.Heuristic = postgres.HeuristicRollback.String()
 	}
-	return err
+	return fmt.Errorf("heuristic outcome: %s by someone else (%s), although the coordinator's outcome is %s: atomicity is broken, repair the data by hand",
+		p.Heuristic, evidence, p.Outcome)
 }
 
 func printPrepared(w io.Writer, rep *pgReport, resolve bool) {
@@ -233,16 +270,26 @@ func printPrepared(w io.Writer, rep *pgReport, resolve bool) {
 	t.Flush()
 	if resolve {
 		fmt.Fprintf(w, "Resolved %d, left %d prepared.\n", rep.Resolved, rep.Left)
+		if rep.Heuristic > 0 {
+			fmt.Fprintf(w, "HEURISTIC OUTCOMES: %d transactions were resolved by someone else against the coordinator's outcome; repair their data by hand.\n", rep.Heuristic)
+		}
 	}
 }
 
+// resolvedWord says what --resolve did with p, or found done.
 func resolvedWord(p pgPrepared) string {
+	word := "rolled back"
+	if p.Action == pgCommit {
+		word = "committed"
+	}
 	switch {
+	case p.Heuristic != "":
+		return "heuristic: " + p.Heuristic + " by someone else"
 	case !p.Applied:
 		return "left"
-	case p.Action == pgCommit:
-		return "committed"
+	case p.Gone:
+		return "already " + word
 	default:
-		return "rolled back"
+		return word
 	}
 }

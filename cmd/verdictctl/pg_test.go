@@ -141,3 +141,76 @@ func TestPgPrepared(t *testing.T) {
 		t.Errorf("still prepared: %v, %v; want %v", left, err, wantLeft)
 	}
 }
+
+// A prepared transaction that vanishes between the listing and --resolve
+// is told apart by its marker row: ended as the coordinator decided, it is
+// resolved ("already ..."); ended the other way, it is a heuristic
+// outcome, reported and left.
+func TestPgPreparedGoneMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.FreshDB(t, ctx, "verdictctl_pg_gone", 2)
+	if _, err := pool.Exec(ctx, "CREATE TABLE marks (gid text)"); err != nil {
+		t.Fatal(err)
+	}
+	// Per gid: the coordinator's outcome, and what someone else did to it
+	// after the listing ("" nothing).
+	cases := map[string]struct{ outcome, action, meanwhile, word, heuristic string }{
+		"lost":      {"committed", pgCommit, "ROLLBACK", "heuristic: rolled back by someone else", "rolled back"},
+		"committed": {"committed", pgCommit, "COMMIT", "already committed", ""},
+		"leaked":    {"aborted", pgRollback, "COMMIT", "heuristic: committed by someone else", "committed"},
+		"aborted":   {"aborted", pgRollback, "ROLLBACK", "already rolled back", ""},
+		"untouched": {"committed", pgCommit, "", "committed", ""},
+	}
+	gids := map[string]string{}
+	for branch := range cases {
+		id, err := txid.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		gids[branch] = "verdict:" + id + ":" + branch
+		prepare(t, pool, gids[branch])
+	}
+	conn, err := pgx.Connect(ctx, dsnOf(pool))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	e := &env{globals: defaultGlobals(), ctx: ctx}
+	rep, err := listPrepared(e, conn, "verdict")
+	if err != nil || len(rep.Prepared) != len(cases) {
+		t.Fatalf("listPrepared = %+v, %v; want %d", rep, err, len(cases))
+	}
+	for i := range rep.Prepared {
+		p := &rep.Prepared[i]
+		c := cases[p.Branch]
+		p.Outcome, p.Action = c.outcome, c.action
+		if c.meanwhile != "" {
+			if _, err := pool.Exec(ctx, c.meanwhile+" PREPARED '"+p.GID+"'"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	applyOutcomes(e, conn, "marks", rep)
+	if rep.Resolved != 3 || rep.Left != 2 || rep.Heuristic != 2 {
+		t.Errorf("resolved %d, left %d, heuristic %d; want 3, 2, 2", rep.Resolved, rep.Left, rep.Heuristic)
+	}
+	for _, p := range rep.Prepared {
+		c := cases[p.Branch]
+		if got := resolvedWord(p); got != c.word || p.Heuristic != c.heuristic || p.Gone != (c.meanwhile != "") || p.Applied != (c.heuristic == "") {
+			t.Errorf("%s: %q %+v; want %q, heuristic %q", p.Branch, got, p, c.word, c.heuristic)
+		}
+		if c.heuristic != "" && !strings.Contains(p.Note, "repair the data by hand") {
+			t.Errorf("%s: note %q does not ask for a repair", p.Branch, p.Note)
+		}
+	}
+	var out strings.Builder
+	printPrepared(&out, rep, true)
+	if !strings.Contains(out.String(), "heuristic: rolled back by someone else") || !strings.Contains(out.String(), "HEURISTIC OUTCOMES: 2") {
+		t.Errorf("pg prepared --resolve output hides the heuristic outcomes:\n%s", out.String())
+	}
+
+	if code, _, errs := ctl(t, "pg", "prepared", "--dsn", dsnOf(pool), "--marker-table", "Marks;"); code != exitUsage || !strings.Contains(errs, "--marker-table") {
+		t.Errorf("a bad --marker-table: exit %d (%s); want %d", code, errs, exitUsage)
+	}
+}

@@ -90,8 +90,8 @@ func (c Config) validate() (Config, error) {
 	if c.MarkerTable == "" {
 		c.MarkerTable = DefaultMarkerTable
 	}
-	if !tableRE.MatchString(c.MarkerTable) {
-		return c, fmt.Errorf("%w: MarkerTable %q must be a lower-case identifier ([a-z_][a-z0-9_]*, at most 63)", ErrInvalidConfig, c.MarkerTable)
+	if err := CheckMarkerTable(c.MarkerTable); err != nil {
+		return c, err
 	}
 	switch {
 	case c.MarkerRetention < 0:
@@ -109,4 +109,14 @@ func (c Config) validate() (Config, error) {
 		c.Logger = slog.Default()
 	}
 	return c, nil
+}
+
+// CheckMarkerTable checks that name can be a marker table
+// (Config.MarkerTable): a lower-case SQL identifier, which needs no
+// quoting.
+func CheckMarkerTable(name string) error {
+	if !tableRE.MatchString(name) {
+		return fmt.Errorf("%w: MarkerTable %q must be a lower-case identifier ([a-z_][a-z0-9_]*, at most 63)", ErrInvalidConfig, name)
+	}
+	return nil
 }

@@ -78,12 +78,45 @@ func (r *Resource) createMarkerTable(ctx context.Context) error {
 
 // markerExists reports whether gid's marker row is committed.
 func (r *Resource) markerExists(ctx context.Context, gid string) (bool, error) {
+	return lookUpMarker(ctx, r.pool, r.sql.exists, gid)
+}
+
+// RowQuerier runs a query that returns one row: a *pgx.Conn, a
+// *pgxpool.Pool or a pgx.Tx.
+type RowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// MarkerExists reports whether the marker table (Config.MarkerTable; ""
+// means DefaultMarkerTable) of the database db is connected to holds the
+// committed marker row of gid. For a gid that COMMIT PREPARED or ROLLBACK
+// PREPARED no longer finds (see IsGIDGone), it tells how the transaction
+// ended: present, it committed; absent, it rolled back. An operator's tool
+// resolving prepared transactions by hand uses it as this package does.
+func MarkerExists(ctx context.Context, db RowQuerier, table, gid string) (bool, error) {
+	if table == "" {
+		table = DefaultMarkerTable
+	}
+	if err := CheckMarkerTable(table); err != nil {
+		return false, err
+	}
+	return lookUpMarker(ctx, db, newMarkerSQL(table).exists, gid)
+}
+
+// lookUpMarker runs exists, a markerSQL's, for gid over db.
+func lookUpMarker(ctx context.Context, db RowQuerier, exists, gid string) (bool, error) {
 	var ok bool
-	if err := r.pool.QueryRow(ctx, r.sql.exists, gid).Scan(&ok); err != nil {
+	if err := db.QueryRow(ctx, exists, gid).Scan(&ok); err != nil {
 		return false, fmt.Errorf("verdict/postgres: look up marker of %s: %w", gid, err)
 	}
 	return ok, nil
 }
+
+// IsGIDGone reports whether err is COMMIT PREPARED's or ROLLBACK
+// PREPARED's answer that the gid does not exist (SQLSTATE 42704): the
+// transaction was resolved already, one way or the other (MarkerExists
+// tells which).
+func IsGIDGone(err error) bool { return isSQLState(err, sqlUndefinedObject) }
 
 // CleanMarkers deletes up to one batch (1000) of this branch's marker rows
 // older than Config.MarkerRetention and returns how many it deleted.

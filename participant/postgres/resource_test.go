@@ -435,3 +435,40 @@ func TestWorkAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// MarkerExists, for an operator's tool, reads the Resource's marker rows:
+// present for a committed transaction, absent for a rolled back one; a
+// gone gid is told apart from other errors.
+func TestMarkerExists(t *testing.T) {
+	f := newFixture(t)
+	r := f.newResource(t)
+	ctx := testContext(t)
+	committed, aborted := newTxID(t), newTxID(t)
+	for _, id := range []string{committed, aborted} {
+		if err := r.run(ctx, id, soon(), f.insert("k-"+id, id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Commit(ctx, committed); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Abort(ctx, aborted); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{committed: true, aborted: false} {
+		gid := f.prefix + ":" + id + ":" + f.branch
+		if got, err := MarkerExists(ctx, f.pool, f.marker, gid); got != want || err != nil {
+			t.Errorf("MarkerExists(%s) = %v, %v; want %v", gid, got, err, want)
+		}
+		_, err := f.pool.Exec(ctx, "COMMIT PREPARED '"+gid+"'")
+		if !IsGIDGone(err) {
+			t.Errorf("COMMIT PREPARED of a resolved gid: %v; want one IsGIDGone knows", err)
+		}
+	}
+	if IsGIDGone(nil) || IsGIDGone(ErrBadGID) {
+		t.Error("IsGIDGone holds for an error that is no gone gid")
+	}
+	if _, err := MarkerExists(ctx, f.pool, "Bad Table", "g"); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("MarkerExists with a bad table name: %v; want ErrInvalidConfig", err)
+	}
+}
