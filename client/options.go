@@ -8,6 +8,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+
+	"github.com/verdict-tx/verdict/internal/tlsconf"
 )
 
 // DefaultTimeout is the transaction timeout when none is given.
@@ -35,8 +37,9 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 }
 
 // WithTLS dials the coordinators over TLS with c: its RootCAs verify the
-// nodes, and its Certificates hold the client's certificate, which a node
-// serving TLS requires (mutual TLS). Without WithTLS (or transport
+// nodes, whose certificates must also carry the node role (OU
+// "verdict-node"), and its Certificates hold the client's certificate,
+// which a node serving TLS requires (mutual TLS). Without WithTLS (or transport
 // credentials in WithDialOptions) connections are plaintext, which a node
 // serves only on loopback by default.
 func WithTLS(c *tls.Config) Option {
@@ -44,7 +47,7 @@ func WithTLS(c *tls.Config) Option {
 		if c == nil {
 			return fmt.Errorf("%w: nil TLS config", ErrInvalidOption)
 		}
-		o.dialOpts = append(o.dialOpts, grpc.WithTransportCredentials(credentials.NewTLS(c)))
+		o.dialOpts = append(o.dialOpts, grpc.WithTransportCredentials(credentials.NewTLS(tlsconf.DialNodes(c))))
 		return nil
 	}
 }

@@ -12,6 +12,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+
+	"github.com/verdict-tx/verdict/internal/tlsconf"
 )
 
 // Defaults of the Config fields left zero.
@@ -73,8 +75,9 @@ type Config struct {
 	// credentials.
 	DialOptions []grpc.DialOption
 	// TLS, if set, dials coordinators over TLS with it: RootCAs verify the
-	// nodes, Certificates hold this participant's certificate, which a node
-	// serving TLS requires. It adds the transport credentials to
+	// nodes, whose certificates must also carry the node role
+	// (tlsconf.NodeOU); Certificates hold this participant's certificate,
+	// which a node serving TLS requires. It adds the transport credentials to
 	// DialOptions, which must then carry none. The Participant service that
 	// the coordinator calls runs on the application's own gRPC server:
 	// give that server TLS credentials that verify the coordinator's
@@ -121,7 +124,7 @@ func (c Config) validate() (Config, error) {
 		c.DeadlineSlack = DefaultDeadlineSlack
 	}
 	if c.TLS != nil {
-		c.DialOptions = append(slices.Clone(c.DialOptions), grpc.WithTransportCredentials(credentials.NewTLS(c.TLS)))
+		c.DialOptions = append(slices.Clone(c.DialOptions), grpc.WithTransportCredentials(credentials.NewTLS(tlsconf.DialNodes(c.TLS))))
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

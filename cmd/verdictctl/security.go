@@ -45,7 +45,8 @@ func (s *security) load() error {
 	if err != nil {
 		return err
 	}
-	s.tls = c
+	// Only a node may hear the admin token and answer for the cluster.
+	s.tls = tlsconf.DialNodes(c)
 	return nil
 }
 

@@ -2,7 +2,9 @@ package tlsconf
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"slices"
 
 	"google.golang.org/grpc/credentials"
@@ -52,4 +54,31 @@ func peerTLS(ctx context.Context) (credentials.TLSInfo, bool) {
 // HasRole reports whether cert's Subject OrganizationalUnit holds role.
 func HasRole(cert *x509.Certificate, role string) bool {
 	return cert != nil && slices.Contains(cert.Subject.OrganizationalUnit, role)
+}
+
+// ErrNotNode is returned by the TLS handshake of a configuration from
+// DialNodes when the server's certificate lacks the node role.
+var ErrNotNode = errors.New("verdict: the server's certificate lacks the node role (OU " + NodeOU + "): it is not a Verdict coordinator node")
+
+// DialNodes returns a copy of c for dialing coordinator nodes: on top of
+// the usual verification against c's RootCAs, the server's certificate
+// must carry the node role. Any certificate the deployment's CA signed is
+// valid for TLS alone, so without this an initiator's or a participant's
+// certificate could pose as a coordinator (and answer Outcome) to whoever
+// is sent its address.
+func DialNodes(c *tls.Config) *tls.Config {
+	c = c.Clone()
+	verify := c.VerifyConnection
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		if verify != nil {
+			if err := verify(cs); err != nil {
+				return err
+			}
+		}
+		if len(cs.PeerCertificates) == 0 || !HasRole(cs.PeerCertificates[0], NodeOU) {
+			return ErrNotNode
+		}
+		return nil
+	}
+	return c
 }

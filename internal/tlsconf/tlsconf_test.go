@@ -43,3 +43,39 @@ func TestLoad(t *testing.T) {
 		t.Error("missing CA file loaded")
 	}
 }
+
+// TestDialNodes runs real TLS handshakes on 127.0.0.1: a client made by
+// DialNodes accepts a server with the node role and refuses one whose
+// certificate, though signed by the same CA, lacks it.
+func TestDialNodes(t *testing.T) {
+	ca := testpki.NewCA(t, "verdict test CA")
+	handshake := func(serverOUs ...string) error {
+		srv := ca.Server(t, "server", serverOUs...)
+		l, err := tls.Listen("tcp", "127.0.0.1:0", srv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		go func() {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.(*tls.Conn).Handshake()
+			c.Close()
+		}()
+		c, err := tls.Dial("tcp", l.Addr().String(), tlsconf.DialNodes(ca.Client(t, "client")))
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+	if err := handshake(tlsconf.NodeOU); err != nil {
+		t.Fatalf("handshake with a node: %v", err)
+	}
+	for _, ous := range [][]string{nil, {tlsconf.AdminOU}, {"orders"}} {
+		if err := handshake(ous...); !errors.Is(err, tlsconf.ErrNotNode) {
+			t.Errorf("server with OUs %v: %v, want ErrNotNode", ous, err)
+		}
+	}
+}
