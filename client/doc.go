@@ -23,7 +23,9 @@
 //
 // A cluster serving TLS is dialed with WithTLS: a *tls.Config with the CA
 // that signed the nodes (RootCAs) and this client's certificate
-// (Certificates), which the nodes require. Without it connections are
+// (Certificates), which the nodes require. The nodes' certificates must
+// carry the node role (OU "verdict-node"): any other server certificate is
+// refused at the handshake (tlsconf.ErrNotNode). Without it connections are
 // plaintext, which nodes serve on loopback only, by default.
 //
 // Example:

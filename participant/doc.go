@@ -39,7 +39,9 @@
 //
 // Security: against a cluster serving TLS, Config.TLS holds the CA that
 // signed the nodes and this participant's certificate, for its calls to
-// the coordinators (Enlist, Outcome). The coordinator's calls to the
+// the coordinators (Enlist, Outcome); the nodes' certificates must carry
+// the node role (OU "verdict-node"), any other is refused at the
+// handshake. The coordinator's calls to the
 // Participant service arrive at the application's gRPC server, which then
 // serves TLS too: its certificate must be valid for the host of
 // Config.Address, and it should require client certificates signed by the

@@ -18,7 +18,7 @@
 // Ids are never reused: a removed member's id cannot join again.
 //
 // With --nats-url the node publishes lifecycle events (committed, aborted,
-// stuck) on verdict.events.<kind>, and, as leader, the messages staged in
+// stuck, heuristic) on verdict.events.<kind>, and, as leader, the messages staged in
 // committed transactions to JetStream (at most --max-staged-bytes per
 // transaction). Without it both are off, and staging messages is refused.
 //
@@ -43,6 +43,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -62,7 +63,11 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		go tuneGC(nil) // for the life of the process
 	}
-	if err := run(os.Args[1:]); err != nil {
+	err := run(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return // -h: the usage is printed
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "verdict:", err)
 		os.Exit(1)
 	}

@@ -67,7 +67,8 @@ Exit codes:
      of a done transaction, tx abort of a decided one, tx forget of a done
      transaction or of a participant that acknowledged, removing the last
      voter), PostgreSQL is unreachable (pg prepared), an internal error, or
-     a benchmark in which nothing committed or atomicity broke
+     a benchmark that failed, committed nothing, broke atomicity or left
+     transactions prepared
   2  bad usage or input (unknown command or flag, malformed transaction id,
      tx forget without --participant or --reason), or the transaction,
      participant or member asked about does not exist

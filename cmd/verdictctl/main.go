@@ -1,6 +1,8 @@
 // Command verdictctl operates a Verdict coordinator cluster and benchmarks
-// it: cluster status, listing and inspecting transactions, and a closed-loop
-// benchmark that runs its own in-memory participants.
+// it: cluster status and membership, listing and inspecting transactions,
+// operator actions (retry, abort, heuristic forget), the prepared
+// transactions Verdict left in a PostgreSQL database, and a closed-loop
+// benchmark (in-memory or PostgreSQL participants, and the PostgreSQL floor).
 //
 //	verdictctl cluster status --endpoints 127.0.0.1:7401,127.0.0.1:7402
 //	verdictctl tx list --state preparing -o json

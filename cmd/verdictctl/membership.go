@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"google.golang.org/grpc"
 	"io"
 	"net"
 	"strconv"
@@ -71,7 +72,7 @@ func setupClusterAdd(fs *flag.FlagSet) func(e *env, args []string) int {
 func (e *env) waitVoter(ctx context.Context, conn *coordconn.Conn, id uint64) ([]*verdictv1.Member, error) {
 	last := ""
 	for {
-		ms, err := leaderMembers(ctx, conn)
+		ms, err := leaderMembers(ctx, conn, e.dialOptions()...)
 		if err == nil {
 			for _, m := range ms {
 				if m.GetId() != id {
@@ -107,14 +108,15 @@ func (e *env) waitVoter(ctx context.Context, conn *coordconn.Conn, id uint64) ([
 }
 
 // leaderMembers returns the membership as the leader sees it: only the
-// leader knows how far each member has replicated.
-func leaderMembers(ctx context.Context, conn *coordconn.Conn) ([]*verdictv1.Member, error) {
+// leader knows how far each member has replicated. opts dial the leader
+// (the cluster's TLS and admin token).
+func leaderMembers(ctx context.Context, conn *coordconn.Conn, opts ...grpc.DialOption) ([]*verdictv1.Member, error) {
 	st, err := conn.Admin().Status(ctx, &verdictv1.StatusRequest{})
 	if err != nil {
 		return nil, err
 	}
 	if !st.GetLeaderReady() && st.GetLeaderAddress() != "" {
-		leader, err := coordconn.Dial([]string{st.GetLeaderAddress()})
+		leader, err := coordconn.Dial([]string{st.GetLeaderAddress()}, opts...)
 		if err != nil {
 			return nil, err
 		}

@@ -17,6 +17,7 @@ import (
 // testNodes is a coordinator cluster in this process on 127.0.0.1.
 type testNodes struct {
 	t     *testing.T
+	tune  func(*coordinator.Config) // nil, or changes each node's config
 	mu    sync.Mutex
 	peers map[uint64]string
 	srvs  map[uint64]*coordinator.Server
@@ -24,7 +25,12 @@ type testNodes struct {
 
 func startCluster(t *testing.T, n int) *testNodes {
 	t.Helper()
-	c := &testNodes{t: t, peers: map[uint64]string{}, srvs: map[uint64]*coordinator.Server{}}
+	return startClusterWith(t, n, nil)
+}
+
+func startClusterWith(t *testing.T, n int, tune func(*coordinator.Config)) *testNodes {
+	t.Helper()
+	c := &testNodes{t: t, tune: tune, peers: map[uint64]string{}, srvs: map[uint64]*coordinator.Server{}}
 	lis := map[uint64]net.Listener{}
 	for id := uint64(1); id <= uint64(n); id++ {
 		lis[id] = listen(t)
@@ -48,10 +54,14 @@ func listen(t *testing.T) net.Listener {
 
 func (c *testNodes) start(id uint64, l net.Listener, join bool) {
 	c.t.Helper()
-	srv, err := coordinator.Start(coordinator.Config{
+	cfg := coordinator.Config{
 		ID: id, Peers: maps.Clone(c.peers), Join: join, DataDir: c.t.TempDir(), Listener: l,
 		TickInterval: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	if c.tune != nil {
+		c.tune(&cfg)
+	}
+	srv, err := coordinator.Start(cfg)
 	if err != nil {
 		c.t.Fatalf("start node %d: %v", id, err)
 	}

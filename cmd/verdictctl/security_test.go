@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"github.com/verdict-tx/verdict/internal/coordconn"
+	"github.com/verdict-tx/verdict/internal/tlsconf"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/verdict-tx/verdict/coordinator"
 	"github.com/verdict-tx/verdict/internal/testpki"
@@ -47,5 +52,49 @@ func TestSecurityFlags(t *testing.T) {
 	}
 	if code, _, _ := ctl(t, "cluster", "status", ep, "--tls-cert", reader.Cert); code != exitUsage {
 		t.Errorf("--tls-cert without --tls-key and --tls-ca: exit %d, want %d", code, exitUsage)
+	}
+}
+
+// TestLeaderMembersOverTLS: asked at a follower, the membership comes from
+// the leader, dialed with the cluster's TLS (as "cluster add" does while
+// it waits for the new voter); dialed without it, the leader cannot be
+// reached.
+func TestLeaderMembersOverTLS(t *testing.T) {
+	ca := testpki.NewCA(t, "verdict test CA")
+	c := startClusterWith(t, 3, func(cfg *coordinator.Config) {
+		cfg.TLS = ca.Server(t, fmt.Sprintf("node-%d", cfg.ID), coordinator.NodeOU)
+	})
+	lead := c.leader()
+	var follower string
+	for id, addr := range c.peers {
+		if id != lead {
+			follower = addr
+			break
+		}
+	}
+	sec := security{tls: tlsconf.DialNodes(ca.Client(t, "reader"))}
+	conn, err := coordconn.Dial([]string{follower}, sec.dialOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c.waitFor("the leader to replicate to every member", func() bool {
+		ms, err := leaderMembers(ctx, conn, sec.dialOptions()...)
+		if err != nil {
+			t.Fatalf("leaderMembers over TLS: %v", err)
+		}
+		for _, m := range ms {
+			if m.GetMatchIndex() == 0 {
+				return false // the leader's view has match indexes
+			}
+		}
+		return len(ms) == 3
+	})
+	short, cancel2 := context.WithTimeout(ctx, time.Second)
+	defer cancel2()
+	if _, err := leaderMembers(short, conn); err == nil {
+		t.Error("leaderMembers reached the TLS leader in plaintext")
 	}
 }

@@ -15,8 +15,10 @@
 // vote NO.
 //
 // Round trips: BEGIN travels in one pipeline with the work's first
-// statement, and the marker row with PREPARE TRANSACTION, so a call whose
-// work is one statement costs PostgreSQL two round trips, and phase 2 one
+// statement when that statement has arguments (otherwise BEGIN goes first,
+// as Conn.Begin would), and the marker row with PREPARE TRANSACTION, so a
+// call whose work is one statement with arguments costs PostgreSQL two
+// round trips, and phase 2 one
 // (COMMIT PREPARED): the same as preparing and committing by hand. Work
 // that runs nothing costs none; work that only reads votes READ_ONLY (its
 // empty prepared transaction is rolled back at once).
