@@ -2,13 +2,14 @@ package coordinator
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+
+	"github.com/verdict-tx/verdict/internal/tlsconf"
 )
 
 // ErrPlaintextNotLoopback is returned by Start when a node would serve
@@ -29,12 +30,9 @@ func (c *Config) validateTransport() error {
 		}
 		return nil
 	}
-	if len(c.TLS.Certificates) == 0 || len(c.TLS.Certificates[0].Certificate) == 0 {
-		return errors.New("verdict: TLS configuration has no certificate (Certificates)")
-	}
-	leaf, err := x509.ParseCertificate(c.TLS.Certificates[0].Certificate[0])
+	leaf, err := tlsconf.Leaf(c.TLS)
 	if err != nil {
-		return fmt.Errorf("verdict: TLS certificate: %w", err)
+		return fmt.Errorf("verdict: TLS certificate (Certificates or GetCertificate): %w", err)
 	}
 	if !hasRole(leaf, NodeOU) {
 		return fmt.Errorf("verdict: the node's certificate (CN %q) lacks the node role: its Subject OrganizationalUnit must contain %q", leaf.Subject.CommonName, NodeOU)
@@ -55,14 +53,21 @@ func (c *Config) validateTransport() error {
 }
 
 // peerTLS is the client side of the node's TLS configuration, with which it
-// dials peers and participants: its own certificate as client certificate,
-// servers verified against the CA that verifies its callers.
+// dials peers and participants: its own certificate as client certificate
+// (the current one, if it rotates through GetCertificate), servers
+// verified against the CA that verifies its callers.
 func peerTLS(server *tls.Config) *tls.Config {
-	return &tls.Config{
+	c := &tls.Config{
 		MinVersion:   server.MinVersion,
 		Certificates: server.Certificates,
 		RootCAs:      server.ClientCAs,
 	}
+	if get := server.GetCertificate; get != nil && len(server.Certificates) == 0 {
+		c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return get(&tls.ClientHelloInfo{})
+		}
+	}
+	return c
 }
 
 // serverCredentials is the gRPC server option for the node's transport.

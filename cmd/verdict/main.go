@@ -29,7 +29,8 @@
 // Security: with --tls-cert, --tls-key and --tls-ca the node serves mutual
 // TLS on its one listener (clients, participants, operators and peers must
 // all present a certificate signed by the CA) and dials its peers and
-// participants with its certificate. Without them it serves plaintext, which
+// participants with its certificate; a renewed certificate written over the
+// files is taken at the next handshake. Without them it serves plaintext, which
 // it allows only on a loopback address unless --insecure-plaintext is given.
 // Operator actions (every Admin RPC but Status and Members) need the token
 // in --admin-token-file or a client certificate whose OU contains
@@ -118,7 +119,7 @@ func run(args []string) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sig)
-	sec, err := security(tlsFiles, *tokenFile)
+	sec, err := security(tlsFiles, *tokenFile, logger)
 	if err != nil {
 		return err
 	}

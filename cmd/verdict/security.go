@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -16,10 +17,18 @@ type nodeSecurity struct {
 }
 
 // security loads the node's TLS files (none: plaintext) and admin token.
-func security(files tlsconf.Files, tokenFile string) (nodeSecurity, error) {
+// The certificate rotates: a renewed one written over the files is taken
+// at the next handshake, and log hears of it.
+func security(files tlsconf.Files, tokenFile string, log *slog.Logger) (nodeSecurity, error) {
 	var sec nodeSecurity
 	if !files.Empty() {
-		c, err := tlsconf.Server(files)
+		c, err := tlsconf.ServerRotating(files, func(err error) {
+			if err != nil {
+				log.Error("renewed TLS certificate not taken: the current one stays", "cert", files.Cert, "err", err)
+				return
+			}
+			log.Info("TLS certificate reloaded", "cert", files.Cert)
+		})
 		if err != nil {
 			return sec, err
 		}

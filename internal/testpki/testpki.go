@@ -111,6 +111,33 @@ func (ca *CA) Files(t testing.TB, cn string, ous ...string) tlsconf.Files {
 	return f
 }
 
+// Renew writes a new certificate for cn with roles ous and its key over
+// f's certificate and key files, dated a second after their current
+// modification time, as an operator renewing a certificate would.
+func (ca *CA) Renew(t testing.TB, f tlsconf.Files, cn string, ous ...string) {
+	t.Helper()
+	certPEM, keyPEM := ca.issuePEM(t, cn, ous)
+	WriteNewer(t, f.Cert, certPEM)
+	WriteNewer(t, f.Key, keyPEM)
+}
+
+// WriteNewer writes b over path and dates it a second after path's current
+// modification time, so that a change is seen even on a coarse clock.
+func WriteNewer(t testing.TB, path string, b []byte) {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	next := st.ModTime().Add(time.Second)
+	if err := os.Chtimes(path, next, next); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (ca *CA) issuePEM(t testing.TB, cn string, ous []string) (certPEM, keyPEM []byte) {
 	t.Helper()
 	key := newKey(t)

@@ -3,6 +3,8 @@ package tlsconf_test
 import (
 	"crypto/tls"
 	"errors"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/verdict-tx/verdict/internal/testpki"
@@ -15,8 +17,11 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if srv.ClientAuth != tls.RequireAndVerifyClientCert || srv.ClientCAs == nil || len(srv.Certificates) != 1 {
+	if srv.ClientAuth != tls.RequireAndVerifyClientCert || srv.ClientCAs == nil {
 		t.Errorf("server config does not require verified client certificates: %+v", srv)
+	}
+	if leaf, err := tlsconf.Leaf(srv); err != nil || leaf.Subject.CommonName != "node-1" {
+		t.Errorf("server certificate: %v, %v; want node-1's", leaf, err)
 	}
 	cli, err := tlsconf.Client(tlsconf.Files{CA: f.CA})
 	if err != nil {
@@ -77,5 +82,76 @@ func TestDialNodes(t *testing.T) {
 		if err := handshake(ous...); !errors.Is(err, tlsconf.ErrNotNode) {
 			t.Errorf("server with OUs %v: %v, want ErrNotNode", ous, err)
 		}
+	}
+}
+
+// TestServerRotating renews a server's certificate by writing new files
+// over the old ones: the next handshake presents the new one. A renewal
+// that drops a role, or a certificate whose key does not match, is not
+// taken: the current certificate stays, and the report says why.
+func TestServerRotating(t *testing.T) {
+	ca := testpki.NewCA(t, "verdict test CA")
+	f := ca.Files(t, "node-1", tlsconf.NodeOU)
+	var reports []error
+	srv, err := tlsconf.ServerRotating(f, func(err error) { reports = append(reports, err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// served is the serial number of the certificate a handshake sees.
+	served := func() string {
+		l, err := tls.Listen("tcp", "127.0.0.1:0", srv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		go func() {
+			if c, err := l.Accept(); err == nil {
+				_ = c.(*tls.Conn).Handshake()
+				c.Close()
+			}
+		}()
+		c, err := tls.Dial("tcp", l.Addr().String(), ca.Client(t, "client"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	// install writes the certificate and key files src names over the
+	// server's.
+	install := func(cert, key string) {
+		for dst, src := range map[string]string{f.Cert: cert, f.Key: key} {
+			b, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			testpki.WriteNewer(t, dst, b)
+		}
+	}
+	first := served()
+	if served() != first || len(reports) != 0 {
+		t.Fatalf("unchanged files reloaded: %v", reports)
+	}
+
+	ca.Renew(t, f, "node-1", tlsconf.NodeOU)
+	second := served()
+	if second == first || len(reports) != 1 || reports[0] != nil {
+		t.Fatalf("after renewal: serial %s (was %s), reports %v; want the new certificate", second, first, reports)
+	}
+
+	ca.Renew(t, f, "node-1") // without the role
+	if got := served(); got != second || len(reports) != 2 || reports[1] == nil || !strings.Contains(reports[1].Error(), tlsconf.NodeOU) {
+		t.Fatalf("after a renewal without the node role: serial %s, reports %v; want the current certificate kept", got, reports)
+	}
+
+	other := ca.Files(t, "node-1", tlsconf.NodeOU)
+	mismatched := ca.Files(t, "node-1", tlsconf.NodeOU)
+	install(other.Cert, mismatched.Key) // the key of another certificate
+	if got := served(); got != second || len(reports) != 3 || reports[2] == nil {
+		t.Fatalf("after a mismatched pair: serial %s, reports %v; want the current certificate kept", got, reports)
+	}
+	install(other.Cert, other.Key) // the key follows: taken
+	if got := served(); got == second || reports[len(reports)-1] != nil {
+		t.Fatalf("after the matching key: serial %s, reports %v; want the new certificate", got, reports)
 	}
 }
