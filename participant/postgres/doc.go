@@ -20,8 +20,9 @@
 // call whose work is one statement with arguments costs PostgreSQL two
 // round trips, and phase 2 one
 // (COMMIT PREPARED): the same as preparing and committing by hand. Work
-// that runs nothing costs none; work that only reads votes READ_ONLY (its
-// empty prepared transaction is rolled back at once).
+// that runs nothing costs none; work that only reads is found to have
+// written nothing in the same pipeline (nothing is marked or prepared),
+// is rolled back, and votes READ_ONLY.
 //
 // Each transaction does its writing work in one RunInTx call per
 // participant; a second call while the first runs or after it prepared is

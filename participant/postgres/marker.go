@@ -45,7 +45,7 @@ func newMarkerSQL(table string) markerSQL {
 	prepared_at timestamptz NOT NULL DEFAULT now())`,
 		index: `CREATE INDEX IF NOT EXISTS ` + idx + ` ON ` + t + ` (branch, prepared_at)`,
 		// The row is inserted only if the work wrote something (it holds
-		// a transaction id): a read-only transaction is not prepared.
+		// a transaction id); RunInTx checks that first (wroteSomething).
 		insert: `INSERT INTO ` + t + ` (gid, txid, branch)
 	SELECT $1, $2, $3 WHERE pg_current_xact_id_if_assigned() IS NOT NULL`,
 		exists: `SELECT EXISTS (SELECT 1 FROM ` + t + ` WHERE gid = $1)`,
@@ -165,6 +165,7 @@ const (
 	sqlObjectInUse     = "55006" // COMMIT/ROLLBACK PREPARED: gid busy in another session
 	sqlUniqueViolation = "23505"
 	sqlLockNotAvail    = "55P03" // lock_timeout: the marker insert waited
+	sqlDivisionByZero  = "22012" // wroteSomething: the work wrote nothing
 	sqlDuplicateTable  = "42P07"
 )
 

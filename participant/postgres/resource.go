@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -169,15 +170,14 @@ func (r *Resource) seal(ctx context.Context, e *txEntry, id, gid, quoted string,
 	if !e.deadline.IsZero() && !r.now().Before(e.deadline) {
 		return fail(errorf(ErrAborted, "transaction %s passed its deadline during the work", id))
 	}
-	var inserted bool
-	var err error
+	err := errReadOnly // the work ran nothing
 	if wt.begun() {
-		inserted, err = r.markAndPrepare(ctx, pc, gid, id, quoted)
+		err = r.markAndPrepare(ctx, pc, gid, id, quoted)
 	}
 	switch {
-	case err == nil && !inserted:
-		// The work wrote nothing: no marker, nothing prepared, and the
-		// transaction is over.
+	case errors.Is(err, errReadOnly):
+		// The work wrote nothing: no marker, nothing prepared.
+		rollback()
 		r.settle(e, stReadOnly, "")
 		r.stats.readOnly.Add(1)
 		return nil
@@ -215,35 +215,42 @@ func (r *Resource) seal(ctx context.Context, e *txEntry, id, gid, quoted string,
 // transaction is resolved.
 const markerLockTimeout = "SET LOCAL lock_timeout = '200ms'"
 
-// markAndPrepare sends the marker insert and PREPARE TRANSACTION in one
-// pipeline (one round trip, one Sync: if the insert fails, the server
-// skips the prepare). The insert writes a row only if the work wrote
-// something; if it did not, the server prepares an empty transaction,
-// which is rolled back here at once and reported as inserted == false.
-func (r *Resource) markAndPrepare(ctx context.Context, pc *pgconn.PgConn, gid, id, quoted string) (inserted bool, err error) {
+// wroteSomething fails, with division_by_zero (22012), unless the work
+// wrote something (it holds a transaction id). It is not a constant
+// expression, so the planner cannot fold it away.
+const wroteSomething = "SELECT 1 / (pg_current_xact_id_if_assigned() IS NOT NULL)::int"
+
+// errReadOnly is markAndPrepare's report that the work wrote nothing:
+// nothing was marked or prepared, and the transaction is in the failed
+// state, to be rolled back.
+var errReadOnly = errors.New("verdict/postgres: the work wrote nothing")
+
+// markAndPrepare sends, in one pipeline (one round trip, one Sync, so that
+// the server skips the rest after a failure): the marker's lock timeout,
+// the check that the work wrote something, the marker insert and PREPARE
+// TRANSACTION. It returns errReadOnly if the work wrote nothing.
+func (r *Resource) markAndPrepare(ctx context.Context, pc *pgconn.PgConn, gid, id, quoted string) error {
 	b := &pgconn.Batch{}
 	b.ExecParams(markerLockTimeout, nil, nil, nil, nil)
+	b.ExecParams(wroteSomething, nil, nil, nil, nil)
 	b.ExecParams(r.sql.insert, [][]byte{[]byte(gid), []byte(id), []byte(r.cfg.Branch)}, nil, nil, nil)
 	b.ExecParams("PREPARE TRANSACTION "+quoted, nil, nil, nil, nil)
 	results, err := pc.ExecBatch(ctx, b).ReadAll()
+	if len(results) >= 2 && isSQLState(results[1].Err, sqlDivisionByZero) {
+		return errReadOnly
+	}
 	if err != nil {
-		return false, err
+		return err
 	}
 	for _, res := range results {
 		if res.Err != nil {
-			return false, res.Err
+			return res.Err
 		}
 	}
-	if len(results) != 3 {
-		return false, fmt.Errorf("verdict/postgres: prepare %s: %d results, want 3", gid, len(results))
+	if len(results) != 4 || results[2].CommandTag.RowsAffected() != 1 {
+		return fmt.Errorf("verdict/postgres: prepare %s: unexpected results %v", gid, results)
 	}
-	if results[1].CommandTag.RowsAffected() > 0 {
-		return true, nil
-	}
-	if _, err := pc.Exec(ctx, "ROLLBACK PREPARED "+quoted).ReadAll(); err != nil {
-		return false, fmt.Errorf("verdict/postgres: roll back the empty prepared %s: %w", gid, err)
-	}
-	return false, nil
+	return nil
 }
 
 // Prepare confirms the vote of RunInTx's work under txid: YES if it is
