@@ -12,13 +12,7 @@ import (
 // AbortTransaction aborts an undecided transaction for an operator; the
 // leader serves it.
 func (a *admin) AbortTransaction(ctx context.Context, req *verdictv1.AbortTransactionRequest) (*verdictv1.AbortTransactionResponse, error) {
-	if err := validateTxid(req.GetTxid()); err != nil {
-		return nil, err
-	}
-	if err := validateReason(req.GetReason()); err != nil {
-		return nil, err
-	}
-	who, err := a.fwd.auth.callerIdentity(ctx, req.GetOperator())
+	who, err := a.operatorAction(ctx, req.GetTxid(), req.GetReason(), req.GetOperator(), nil)
 	if err != nil {
 		return nil, err
 	}

@@ -14,19 +14,15 @@ import (
 // ForgetTransaction resolves one participant's phase 2 heuristically for
 // an operator; the leader serves it.
 func (a *admin) ForgetTransaction(ctx context.Context, req *verdictv1.ForgetTransactionRequest) (*verdictv1.ForgetTransactionResponse, error) {
-	if err := validateTxid(req.GetTxid()); err != nil {
-		return nil, err
-	}
-	if err := validateParticipantName(req.GetParticipant()); err != nil {
-		return nil, err
-	}
-	if strings.TrimSpace(req.GetReason()) == "" {
-		return nil, status.Error(codes.InvalidArgument, "verdict: a heuristic resolution needs a reason (it is audited)")
-	}
-	if err := validateReason(req.GetReason()); err != nil {
-		return nil, err
-	}
-	who, err := a.fwd.auth.callerIdentity(ctx, req.GetOperator())
+	who, err := a.operatorAction(ctx, req.GetTxid(), req.GetReason(), req.GetOperator(), func() error {
+		if err := validateParticipantName(req.GetParticipant()); err != nil {
+			return err
+		}
+		if strings.TrimSpace(req.GetReason()) == "" {
+			return status.Error(codes.InvalidArgument, "verdict: a heuristic resolution needs a reason (it is audited)")
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}

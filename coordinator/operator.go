@@ -57,3 +57,22 @@ func (a *auth) callerIdentity(ctx context.Context, operator string) (string, err
 	}
 	return who, nil
 }
+
+// operatorAction checks what an operator's action on a transaction
+// carries, in this order: the transaction id, the action's own fields
+// (more, if not nil), the reason; and returns who makes the action, for
+// the audit (callerIdentity).
+func (a *admin) operatorAction(ctx context.Context, txid, reason, operator string, more func() error) (string, error) {
+	if err := validateTxid(txid); err != nil {
+		return "", err
+	}
+	if more != nil {
+		if err := more(); err != nil {
+			return "", err
+		}
+	}
+	if err := validateReason(reason); err != nil {
+		return "", err
+	}
+	return a.fwd.auth.callerIdentity(ctx, operator)
+}
