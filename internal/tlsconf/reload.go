@@ -7,7 +7,6 @@ import (
 	"os"
 	"slices"
 	"sync"
-	"time"
 )
 
 // keyPair is a certificate and key loaded from files and loaded again,
@@ -18,31 +17,51 @@ import (
 // not taken: the current one stays, and the next handshake tries again.
 type keyPair struct {
 	certFile, keyFile string
-
 	// report, if set, hears of every reload after the first: nil when it
 	// took the new pair, else why not.
 	report func(error)
 
-	mu                sync.Mutex
-	cert              *tls.Certificate
-	certMod, keyMod   time.Time
-	certSize, keySize int64
+	mu    sync.Mutex
+	cert  *tls.Certificate
+	stamp stamp // of the files cert was loaded from
+}
+
+// stamp tells whether a pair's files changed: their modification times
+// and sizes.
+type stamp struct{ certMod, keyMod, certSize, keySize int64 }
+
+func (k *keyPair) stampNow() (stamp, error) {
+	cs, err := os.Stat(k.certFile)
+	if err != nil {
+		return stamp{}, fmt.Errorf("verdict: TLS certificate: %w", err)
+	}
+	ks, err := os.Stat(k.keyFile)
+	if err != nil {
+		return stamp{}, fmt.Errorf("verdict: TLS key: %w", err)
+	}
+	return stamp{cs.ModTime().UnixNano(), ks.ModTime().UnixNano(), cs.Size(), ks.Size()}, nil
 }
 
 func newKeyPair(certFile, keyFile string, report func(error)) (*keyPair, error) {
 	k := &keyPair{certFile: certFile, keyFile: keyFile, report: report}
-	if err := k.reload(); err != nil {
+	st, err := k.stampNow()
+	if err != nil {
+		return nil, err
+	}
+	if err := k.load(st); err != nil {
 		return nil, err
 	}
 	return k, nil
 }
 
-// get returns the current pair, reloading it first if its files changed.
+// get returns the current pair, loading it again first if its files
+// changed. Files that cannot be read now (being replaced) keep the current
+// pair.
 func (k *keyPair) get() (*tls.Certificate, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.changed() {
-		err := k.reload()
+	if st, err := k.stampNow(); err == nil && st != k.stamp {
+		err := k.load(st)
 		if k.report != nil {
 			k.report(err)
 		}
@@ -50,30 +69,10 @@ func (k *keyPair) get() (*tls.Certificate, error) {
 	return k.cert, nil
 }
 
-// changed reports whether either file's modification time or size differs
-// from the loaded pair's. k.mu is held.
-func (k *keyPair) changed() bool {
-	cs, err1 := os.Stat(k.certFile)
-	ks, err2 := os.Stat(k.keyFile)
-	if err1 != nil || err2 != nil {
-		return false // being replaced: keep the current pair
-	}
-	return !cs.ModTime().Equal(k.certMod) || !ks.ModTime().Equal(k.keyMod) ||
-		cs.Size() != k.certSize || ks.Size() != k.keySize
-}
-
-// reload loads the files; k.mu is held (or k is not shared yet). After a
-// failure the file times are not recorded, so the next handshake tries
-// again.
-func (k *keyPair) reload() error {
-	cs, err := os.Stat(k.certFile)
-	if err != nil {
-		return fmt.Errorf("verdict: TLS certificate: %w", err)
-	}
-	ks, err := os.Stat(k.keyFile)
-	if err != nil {
-		return fmt.Errorf("verdict: TLS key: %w", err)
-	}
+// load loads the files, stamped st; k.mu is held (or k is not shared
+// yet). After a failure the stamp is not recorded, so the next handshake
+// tries again.
+func (k *keyPair) load(st stamp) error {
 	pair, err := tls.LoadX509KeyPair(k.certFile, k.keyFile)
 	if err != nil {
 		return fmt.Errorf("verdict: TLS key pair: %w", err)
@@ -83,9 +82,7 @@ func (k *keyPair) reload() error {
 			return err
 		}
 	}
-	k.cert = &pair
-	k.certMod, k.keyMod = cs.ModTime(), ks.ModTime()
-	k.certSize, k.keySize = cs.Size(), ks.Size()
+	k.cert, k.stamp = &pair, st
 	return nil
 }
 
