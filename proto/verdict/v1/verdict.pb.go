@@ -39,6 +39,12 @@ const (
 	Outcome_OUTCOME_PENDING Outcome = 3
 	// Decided longer ago than the retention window: the outcome is no longer kept.
 	Outcome_OUTCOME_EXPIRED Outcome = 4
+	// Not in the leader's log or memory, and possibly committed: a previous
+	// leader may have committed it in one phase (a single participant, no log
+	// record) and lost office before it recorded that. Never a guess of
+	// ABORTED: the truth is with the transaction's participant. Final (asking
+	// again gives the same answer).
+	Outcome_OUTCOME_UNKNOWN Outcome = 5
 )
 
 // Enum value maps for Outcome.
@@ -49,6 +55,7 @@ var (
 		2: "OUTCOME_ABORTED",
 		3: "OUTCOME_PENDING",
 		4: "OUTCOME_EXPIRED",
+		5: "OUTCOME_UNKNOWN",
 	}
 	Outcome_value = map[string]int32{
 		"OUTCOME_UNSPECIFIED": 0,
@@ -56,6 +63,7 @@ var (
 		"OUTCOME_ABORTED":     2,
 		"OUTCOME_PENDING":     3,
 		"OUTCOME_EXPIRED":     4,
+		"OUTCOME_UNKNOWN":     5,
 	}
 )
 
@@ -679,7 +687,13 @@ type CommitRequest struct {
 	Participants []*ParticipantRef `protobuf:"bytes,2,rep,name=participants,proto3" json:"participants,omitempty"`
 	// Messages staged by the initiator, appended after those staged through
 	// StageMessages; published if and only if the transaction commits.
-	Messages      []*StagedMessage `protobuf:"bytes,3,rep,name=messages,proto3" json:"messages,omitempty"`
+	Messages []*StagedMessage `protobuf:"bytes,3,rep,name=messages,proto3" json:"messages,omitempty"`
+	// Set on every attempt after the first: an earlier attempt may have reached
+	// a leader that committed the transaction. A leader that does not know the
+	// transaction answers ABORTED only to a first attempt (no commit can have
+	// begun) or when participants names two or more participants (no
+	// one-phase commit can have happened); otherwise OUTCOME_UNKNOWN.
+	Retry         bool `protobuf:"varint,4,opt,name=retry,proto3" json:"retry,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -733,6 +747,13 @@ func (x *CommitRequest) GetMessages() []*StagedMessage {
 		return x.Messages
 	}
 	return nil
+}
+
+func (x *CommitRequest) GetRetry() bool {
+	if x != nil {
+		return x.Retry
+	}
+	return false
 }
 
 type CommitResponse struct {
@@ -892,8 +913,17 @@ func (x *AbortResponse) GetReason() string {
 }
 
 type OutcomeRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Txid          string                 `protobuf:"bytes,1,opt,name=txid,proto3" json:"txid,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Txid  string                 `protobuf:"bytes,1,opt,name=txid,proto3" json:"txid,omitempty"`
+	// Set by a participant that holds the transaction prepared (its recovery
+	// loop): it has not committed the work, so an unknown transaction is
+	// presumed aborted for it, and it refuses a late Commit once it has
+	// rolled back.
+	Prepared bool `protobuf:"varint,2,opt,name=prepared,proto3" json:"prepared,omitempty"`
+	// The participants the asker knows took part. Two or more rule out a
+	// one-phase commit, so an unknown transaction is presumed aborted; with
+	// fewer, and not prepared, it answers OUTCOME_UNKNOWN.
+	Participants  []*ParticipantRef `protobuf:"bytes,3,rep,name=participants,proto3" json:"participants,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -933,6 +963,20 @@ func (x *OutcomeRequest) GetTxid() string {
 		return x.Txid
 	}
 	return ""
+}
+
+func (x *OutcomeRequest) GetPrepared() bool {
+	if x != nil {
+		return x.Prepared
+	}
+	return false
+}
+
+func (x *OutcomeRequest) GetParticipants() []*ParticipantRef {
+	if x != nil {
+		return x.Participants
+	}
+	return nil
 }
 
 type OutcomeResponse struct {
@@ -3048,9 +3092,14 @@ func (x *Decision) GetMessages() []*StagedMessage {
 
 // Done records that phase 2 completed for these transactions.
 type Done struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Txids         []string               `protobuf:"bytes,1,rep,name=txids,proto3" json:"txids,omitempty"`
-	DoneUnixMs    int64                  `protobuf:"varint,2,opt,name=done_unix_ms,json=doneUnixMs,proto3" json:"done_unix_ms,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Txids      []string               `protobuf:"bytes,1,rep,name=txids,proto3" json:"txids,omitempty"`
+	DoneUnixMs int64                  `protobuf:"varint,2,opt,name=done_unix_ms,json=doneUnixMs,proto3" json:"done_unix_ms,omitempty"`
+	// Transactions committed in one phase (a single participant, no COMMIT
+	// record), recorded lazily with the DONE batch so that a later leader
+	// answers COMMITTED for them. Applying one that the table lacks adds it
+	// as DONE and COMMITTED, kept for the retention window like any other.
+	OnePhase      []*OnePhase `protobuf:"bytes,3,rep,name=one_phase,json=onePhase,proto3" json:"one_phase,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3099,6 +3148,74 @@ func (x *Done) GetDoneUnixMs() int64 {
 	return 0
 }
 
+func (x *Done) GetOnePhase() []*OnePhase {
+	if x != nil {
+		return x.OnePhase
+	}
+	return nil
+}
+
+// OnePhase is a transaction committed in one phase.
+type OnePhase struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Txid          string                 `protobuf:"bytes,1,opt,name=txid,proto3" json:"txid,omitempty"`
+	Participant   *ParticipantRef        `protobuf:"bytes,2,opt,name=participant,proto3" json:"participant,omitempty"`
+	DecidedUnixMs int64                  `protobuf:"varint,3,opt,name=decided_unix_ms,json=decidedUnixMs,proto3" json:"decided_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OnePhase) Reset() {
+	*x = OnePhase{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OnePhase) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OnePhase) ProtoMessage() {}
+
+func (x *OnePhase) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OnePhase.ProtoReflect.Descriptor instead.
+func (*OnePhase) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *OnePhase) GetTxid() string {
+	if x != nil {
+		return x.Txid
+	}
+	return ""
+}
+
+func (x *OnePhase) GetParticipant() *ParticipantRef {
+	if x != nil {
+		return x.Participant
+	}
+	return nil
+}
+
+func (x *OnePhase) GetDecidedUnixMs() int64 {
+	if x != nil {
+		return x.DecidedUnixMs
+	}
+	return 0
+}
+
 // Prune ends the retention of done transactions: every transaction marked
 // done before before_unix_ms whose txid (a UUIDv7) was also created before
 // it is dropped from the table. Proposed periodically by the leader, so that
@@ -3112,7 +3229,7 @@ type Prune struct {
 
 func (x *Prune) Reset() {
 	*x = Prune{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[50]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3124,7 +3241,7 @@ func (x *Prune) String() string {
 func (*Prune) ProtoMessage() {}
 
 func (x *Prune) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[50]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3137,7 +3254,7 @@ func (x *Prune) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prune.ProtoReflect.Descriptor instead.
 func (*Prune) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{50}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *Prune) GetBeforeUnixMs() int64 {
@@ -3161,7 +3278,7 @@ type StateSnapshot struct {
 
 func (x *StateSnapshot) Reset() {
 	*x = StateSnapshot{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[51]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3173,7 +3290,7 @@ func (x *StateSnapshot) String() string {
 func (*StateSnapshot) ProtoMessage() {}
 
 func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[51]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3186,7 +3303,7 @@ func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateSnapshot.ProtoReflect.Descriptor instead.
 func (*StateSnapshot) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{51}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *StateSnapshot) GetTransactions() []*Transaction {
@@ -3217,7 +3334,7 @@ type ClusterSnapshot struct {
 
 func (x *ClusterSnapshot) Reset() {
 	*x = ClusterSnapshot{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[52]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3229,7 +3346,7 @@ func (x *ClusterSnapshot) String() string {
 func (*ClusterSnapshot) ProtoMessage() {}
 
 func (x *ClusterSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[52]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3242,7 +3359,7 @@ func (x *ClusterSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterSnapshot.ProtoReflect.Descriptor instead.
 func (*ClusterSnapshot) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{52}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ClusterSnapshot) GetMembers() []*Member {
@@ -3301,11 +3418,12 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\aresults\x18\x01 \x03(\v2\x18.verdict.v1.EnlistResultR\aresults\"<\n" +
 	"\fEnlistResult\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\x9a\x01\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xb0\x01\n" +
 	"\rCommitRequest\x12\x12\n" +
 	"\x04txid\x18\x01 \x01(\tR\x04txid\x12>\n" +
 	"\fparticipants\x18\x02 \x03(\v2\x1a.verdict.v1.ParticipantRefR\fparticipants\x125\n" +
-	"\bmessages\x18\x03 \x03(\v2\x19.verdict.v1.StagedMessageR\bmessages\"W\n" +
+	"\bmessages\x18\x03 \x03(\v2\x19.verdict.v1.StagedMessageR\bmessages\x12\x14\n" +
+	"\x05retry\x18\x04 \x01(\bR\x05retry\"W\n" +
 	"\x0eCommitResponse\x12-\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x13.verdict.v1.OutcomeR\aoutcome\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\":\n" +
@@ -3314,9 +3432,11 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"V\n" +
 	"\rAbortResponse\x12-\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x13.verdict.v1.OutcomeR\aoutcome\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"$\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x80\x01\n" +
 	"\x0eOutcomeRequest\x12\x12\n" +
-	"\x04txid\x18\x01 \x01(\tR\x04txid\"X\n" +
+	"\x04txid\x18\x01 \x01(\tR\x04txid\x12\x1a\n" +
+	"\bprepared\x18\x02 \x01(\bR\bprepared\x12>\n" +
+	"\fparticipants\x18\x03 \x03(\v2\x1a.verdict.v1.ParticipantRefR\fparticipants\"X\n" +
 	"\x0fOutcomeResponse\x12-\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x13.verdict.v1.OutcomeR\aoutcome\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"+\n" +
@@ -3452,11 +3572,16 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x0fdecided_unix_ms\x18\x05 \x01(\x03R\rdecidedUnixMs\x12(\n" +
 	"\x10deadline_unix_ms\x18\x06 \x01(\x03R\x0edeadlineUnixMs\x12\x12\n" +
 	"\x04term\x18\a \x01(\x04R\x04term\x125\n" +
-	"\bmessages\x18\b \x03(\v2\x19.verdict.v1.StagedMessageR\bmessages\">\n" +
+	"\bmessages\x18\b \x03(\v2\x19.verdict.v1.StagedMessageR\bmessages\"q\n" +
 	"\x04Done\x12\x14\n" +
 	"\x05txids\x18\x01 \x03(\tR\x05txids\x12 \n" +
 	"\fdone_unix_ms\x18\x02 \x01(\x03R\n" +
-	"doneUnixMs\"-\n" +
+	"doneUnixMs\x121\n" +
+	"\tone_phase\x18\x03 \x03(\v2\x14.verdict.v1.OnePhaseR\bonePhase\"\x84\x01\n" +
+	"\bOnePhase\x12\x12\n" +
+	"\x04txid\x18\x01 \x01(\tR\x04txid\x12<\n" +
+	"\vparticipant\x18\x02 \x01(\v2\x1a.verdict.v1.ParticipantRefR\vparticipant\x12&\n" +
+	"\x0fdecided_unix_ms\x18\x03 \x01(\x03R\rdecidedUnixMs\"-\n" +
 	"\x05Prune\x12$\n" +
 	"\x0ebefore_unix_ms\x18\x01 \x01(\x03R\fbeforeUnixMs\"\x7f\n" +
 	"\rStateSnapshot\x12;\n" +
@@ -3466,13 +3591,14 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\amembers\x18\x01 \x03(\v2\x12.verdict.v1.MemberR\amembers\x12\x1f\n" +
 	"\vremoved_ids\x18\x02 \x03(\x04R\n" +
 	"removedIds\x12\x14\n" +
-	"\x05state\x18\x03 \x01(\fR\x05state*x\n" +
+	"\x05state\x18\x03 \x01(\fR\x05state*\x8d\x01\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11OUTCOME_COMMITTED\x10\x01\x12\x13\n" +
 	"\x0fOUTCOME_ABORTED\x10\x02\x12\x13\n" +
 	"\x0fOUTCOME_PENDING\x10\x03\x12\x13\n" +
-	"\x0fOUTCOME_EXPIRED\x10\x04*~\n" +
+	"\x0fOUTCOME_EXPIRED\x10\x04\x12\x13\n" +
+	"\x0fOUTCOME_UNKNOWN\x10\x05*~\n" +
 	"\aTxState\x12\x18\n" +
 	"\x14TX_STATE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fTX_STATE_ACTIVE\x10\x01\x12\x16\n" +
@@ -3522,7 +3648,7 @@ func file_verdict_v1_verdict_proto_rawDescGZIP() []byte {
 }
 
 var file_verdict_v1_verdict_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_verdict_v1_verdict_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_verdict_v1_verdict_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_verdict_v1_verdict_proto_goTypes = []any{
 	(Outcome)(0),                       // 0: verdict.v1.Outcome
 	(TxState)(0),                       // 1: verdict.v1.TxState
@@ -3577,13 +3703,14 @@ var file_verdict_v1_verdict_proto_goTypes = []any{
 	(*LogRecord)(nil),                  // 50: verdict.v1.LogRecord
 	(*Decision)(nil),                   // 51: verdict.v1.Decision
 	(*Done)(nil),                       // 52: verdict.v1.Done
-	(*Prune)(nil),                      // 53: verdict.v1.Prune
-	(*StateSnapshot)(nil),              // 54: verdict.v1.StateSnapshot
-	(*ClusterSnapshot)(nil),            // 55: verdict.v1.ClusterSnapshot
-	nil,                                // 56: verdict.v1.StagedMessage.HeadersEntry
+	(*OnePhase)(nil),                   // 53: verdict.v1.OnePhase
+	(*Prune)(nil),                      // 54: verdict.v1.Prune
+	(*StateSnapshot)(nil),              // 55: verdict.v1.StateSnapshot
+	(*ClusterSnapshot)(nil),            // 56: verdict.v1.ClusterSnapshot
+	nil,                                // 57: verdict.v1.StagedMessage.HeadersEntry
 }
 var file_verdict_v1_verdict_proto_depIdxs = []int32{
-	56, // 0: verdict.v1.StagedMessage.headers:type_name -> verdict.v1.StagedMessage.HeadersEntry
+	57, // 0: verdict.v1.StagedMessage.headers:type_name -> verdict.v1.StagedMessage.HeadersEntry
 	4,  // 1: verdict.v1.StageMessagesRequest.messages:type_name -> verdict.v1.StagedMessage
 	3,  // 2: verdict.v1.EnlistRequest.participant:type_name -> verdict.v1.ParticipantRef
 	11, // 3: verdict.v1.EnlistResponse.results:type_name -> verdict.v1.EnlistResult
@@ -3591,79 +3718,82 @@ var file_verdict_v1_verdict_proto_depIdxs = []int32{
 	4,  // 5: verdict.v1.CommitRequest.messages:type_name -> verdict.v1.StagedMessage
 	0,  // 6: verdict.v1.CommitResponse.outcome:type_name -> verdict.v1.Outcome
 	0,  // 7: verdict.v1.AbortResponse.outcome:type_name -> verdict.v1.Outcome
-	0,  // 8: verdict.v1.OutcomeResponse.outcome:type_name -> verdict.v1.Outcome
-	22, // 9: verdict.v1.GetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
-	1,  // 10: verdict.v1.ListTransactionsRequest.state:type_name -> verdict.v1.TxState
-	22, // 11: verdict.v1.ListTransactionsResponse.transactions:type_name -> verdict.v1.Transaction
-	1,  // 12: verdict.v1.Transaction.state:type_name -> verdict.v1.TxState
-	3,  // 13: verdict.v1.Transaction.participants:type_name -> verdict.v1.ParticipantRef
-	4,  // 14: verdict.v1.Transaction.messages:type_name -> verdict.v1.StagedMessage
-	23, // 15: verdict.v1.Transaction.timeline:type_name -> verdict.v1.TimelineEvent
-	24, // 16: verdict.v1.Transaction.heuristics:type_name -> verdict.v1.HeuristicResolution
-	27, // 17: verdict.v1.PrepareResponse.votes:type_name -> verdict.v1.PrepareVote
-	2,  // 18: verdict.v1.PrepareVote.vote:type_name -> verdict.v1.Vote
-	22, // 19: verdict.v1.AbortTransactionResponse.transaction:type_name -> verdict.v1.Transaction
-	22, // 20: verdict.v1.ForgetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
-	22, // 21: verdict.v1.RetryTransactionResponse.transaction:type_name -> verdict.v1.Transaction
-	46, // 22: verdict.v1.AddMemberResponse.members:type_name -> verdict.v1.Member
-	46, // 23: verdict.v1.RemoveMemberResponse.members:type_name -> verdict.v1.Member
-	46, // 24: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
-	46, // 25: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
-	50, // 26: verdict.v1.LogBatch.records:type_name -> verdict.v1.LogRecord
-	51, // 27: verdict.v1.LogRecord.decision:type_name -> verdict.v1.Decision
-	52, // 28: verdict.v1.LogRecord.done:type_name -> verdict.v1.Done
-	53, // 29: verdict.v1.LogRecord.prune:type_name -> verdict.v1.Prune
-	24, // 30: verdict.v1.LogRecord.heuristic:type_name -> verdict.v1.HeuristicResolution
-	0,  // 31: verdict.v1.Decision.outcome:type_name -> verdict.v1.Outcome
-	3,  // 32: verdict.v1.Decision.participants:type_name -> verdict.v1.ParticipantRef
-	4,  // 33: verdict.v1.Decision.messages:type_name -> verdict.v1.StagedMessage
-	22, // 34: verdict.v1.StateSnapshot.transactions:type_name -> verdict.v1.Transaction
-	46, // 35: verdict.v1.ClusterSnapshot.members:type_name -> verdict.v1.Member
-	7,  // 36: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
-	9,  // 37: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
-	12, // 38: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
-	14, // 39: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
-	16, // 40: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
-	18, // 41: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
-	20, // 42: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
-	5,  // 43: verdict.v1.Coordinator.StageMessages:input_type -> verdict.v1.StageMessagesRequest
-	25, // 44: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
-	28, // 45: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
-	28, // 46: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
-	42, // 47: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
-	44, // 48: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
-	34, // 49: verdict.v1.Admin.RetryTransaction:input_type -> verdict.v1.RetryTransactionRequest
-	36, // 50: verdict.v1.Admin.AddMember:input_type -> verdict.v1.AddMemberRequest
-	38, // 51: verdict.v1.Admin.RemoveMember:input_type -> verdict.v1.RemoveMemberRequest
-	40, // 52: verdict.v1.Admin.TransferLeadership:input_type -> verdict.v1.TransferLeadershipRequest
-	30, // 53: verdict.v1.Admin.AbortTransaction:input_type -> verdict.v1.AbortTransactionRequest
-	32, // 54: verdict.v1.Admin.ForgetTransaction:input_type -> verdict.v1.ForgetTransactionRequest
-	47, // 55: verdict.v1.Raft.Send:input_type -> verdict.v1.RaftMessage
-	8,  // 56: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
-	10, // 57: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
-	13, // 58: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
-	15, // 59: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
-	17, // 60: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
-	19, // 61: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
-	21, // 62: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
-	6,  // 63: verdict.v1.Coordinator.StageMessages:output_type -> verdict.v1.StageMessagesResponse
-	26, // 64: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
-	29, // 65: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
-	29, // 66: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
-	43, // 67: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
-	45, // 68: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
-	35, // 69: verdict.v1.Admin.RetryTransaction:output_type -> verdict.v1.RetryTransactionResponse
-	37, // 70: verdict.v1.Admin.AddMember:output_type -> verdict.v1.AddMemberResponse
-	39, // 71: verdict.v1.Admin.RemoveMember:output_type -> verdict.v1.RemoveMemberResponse
-	41, // 72: verdict.v1.Admin.TransferLeadership:output_type -> verdict.v1.TransferLeadershipResponse
-	31, // 73: verdict.v1.Admin.AbortTransaction:output_type -> verdict.v1.AbortTransactionResponse
-	33, // 74: verdict.v1.Admin.ForgetTransaction:output_type -> verdict.v1.ForgetTransactionResponse
-	48, // 75: verdict.v1.Raft.Send:output_type -> verdict.v1.RaftAck
-	56, // [56:76] is the sub-list for method output_type
-	36, // [36:56] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	3,  // 8: verdict.v1.OutcomeRequest.participants:type_name -> verdict.v1.ParticipantRef
+	0,  // 9: verdict.v1.OutcomeResponse.outcome:type_name -> verdict.v1.Outcome
+	22, // 10: verdict.v1.GetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	1,  // 11: verdict.v1.ListTransactionsRequest.state:type_name -> verdict.v1.TxState
+	22, // 12: verdict.v1.ListTransactionsResponse.transactions:type_name -> verdict.v1.Transaction
+	1,  // 13: verdict.v1.Transaction.state:type_name -> verdict.v1.TxState
+	3,  // 14: verdict.v1.Transaction.participants:type_name -> verdict.v1.ParticipantRef
+	4,  // 15: verdict.v1.Transaction.messages:type_name -> verdict.v1.StagedMessage
+	23, // 16: verdict.v1.Transaction.timeline:type_name -> verdict.v1.TimelineEvent
+	24, // 17: verdict.v1.Transaction.heuristics:type_name -> verdict.v1.HeuristicResolution
+	27, // 18: verdict.v1.PrepareResponse.votes:type_name -> verdict.v1.PrepareVote
+	2,  // 19: verdict.v1.PrepareVote.vote:type_name -> verdict.v1.Vote
+	22, // 20: verdict.v1.AbortTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	22, // 21: verdict.v1.ForgetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	22, // 22: verdict.v1.RetryTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	46, // 23: verdict.v1.AddMemberResponse.members:type_name -> verdict.v1.Member
+	46, // 24: verdict.v1.RemoveMemberResponse.members:type_name -> verdict.v1.Member
+	46, // 25: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
+	46, // 26: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
+	50, // 27: verdict.v1.LogBatch.records:type_name -> verdict.v1.LogRecord
+	51, // 28: verdict.v1.LogRecord.decision:type_name -> verdict.v1.Decision
+	52, // 29: verdict.v1.LogRecord.done:type_name -> verdict.v1.Done
+	54, // 30: verdict.v1.LogRecord.prune:type_name -> verdict.v1.Prune
+	24, // 31: verdict.v1.LogRecord.heuristic:type_name -> verdict.v1.HeuristicResolution
+	0,  // 32: verdict.v1.Decision.outcome:type_name -> verdict.v1.Outcome
+	3,  // 33: verdict.v1.Decision.participants:type_name -> verdict.v1.ParticipantRef
+	4,  // 34: verdict.v1.Decision.messages:type_name -> verdict.v1.StagedMessage
+	53, // 35: verdict.v1.Done.one_phase:type_name -> verdict.v1.OnePhase
+	3,  // 36: verdict.v1.OnePhase.participant:type_name -> verdict.v1.ParticipantRef
+	22, // 37: verdict.v1.StateSnapshot.transactions:type_name -> verdict.v1.Transaction
+	46, // 38: verdict.v1.ClusterSnapshot.members:type_name -> verdict.v1.Member
+	7,  // 39: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
+	9,  // 40: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
+	12, // 41: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
+	14, // 42: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
+	16, // 43: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
+	18, // 44: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
+	20, // 45: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
+	5,  // 46: verdict.v1.Coordinator.StageMessages:input_type -> verdict.v1.StageMessagesRequest
+	25, // 47: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
+	28, // 48: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
+	28, // 49: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
+	42, // 50: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
+	44, // 51: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
+	34, // 52: verdict.v1.Admin.RetryTransaction:input_type -> verdict.v1.RetryTransactionRequest
+	36, // 53: verdict.v1.Admin.AddMember:input_type -> verdict.v1.AddMemberRequest
+	38, // 54: verdict.v1.Admin.RemoveMember:input_type -> verdict.v1.RemoveMemberRequest
+	40, // 55: verdict.v1.Admin.TransferLeadership:input_type -> verdict.v1.TransferLeadershipRequest
+	30, // 56: verdict.v1.Admin.AbortTransaction:input_type -> verdict.v1.AbortTransactionRequest
+	32, // 57: verdict.v1.Admin.ForgetTransaction:input_type -> verdict.v1.ForgetTransactionRequest
+	47, // 58: verdict.v1.Raft.Send:input_type -> verdict.v1.RaftMessage
+	8,  // 59: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
+	10, // 60: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
+	13, // 61: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
+	15, // 62: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
+	17, // 63: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
+	19, // 64: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
+	21, // 65: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
+	6,  // 66: verdict.v1.Coordinator.StageMessages:output_type -> verdict.v1.StageMessagesResponse
+	26, // 67: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
+	29, // 68: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
+	29, // 69: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
+	43, // 70: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
+	45, // 71: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
+	35, // 72: verdict.v1.Admin.RetryTransaction:output_type -> verdict.v1.RetryTransactionResponse
+	37, // 73: verdict.v1.Admin.AddMember:output_type -> verdict.v1.AddMemberResponse
+	39, // 74: verdict.v1.Admin.RemoveMember:output_type -> verdict.v1.RemoveMemberResponse
+	41, // 75: verdict.v1.Admin.TransferLeadership:output_type -> verdict.v1.TransferLeadershipResponse
+	31, // 76: verdict.v1.Admin.AbortTransaction:output_type -> verdict.v1.AbortTransactionResponse
+	33, // 77: verdict.v1.Admin.ForgetTransaction:output_type -> verdict.v1.ForgetTransactionResponse
+	48, // 78: verdict.v1.Raft.Send:output_type -> verdict.v1.RaftAck
+	59, // [59:79] is the sub-list for method output_type
+	39, // [39:59] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_verdict_v1_verdict_proto_init() }
@@ -3683,7 +3813,7 @@ func file_verdict_v1_verdict_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_verdict_v1_verdict_proto_rawDesc), len(file_verdict_v1_verdict_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   54,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   4,
 		},
