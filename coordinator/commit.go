@@ -33,7 +33,7 @@ func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) 
 		if r, ok := c.active.recentOutcome(id); ok {
 			return commitAnswer(id, r.outcome, r.reason)
 		}
-		o, reason, err := c.presumeAborted(ctx, id)
+		o, reason, err := c.answerUnknown(ctx, id, presumable(req.GetRetry(), false, req.GetParticipants()))
 		if err != nil {
 			return nil, err
 		}
@@ -107,7 +107,7 @@ func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) 
 
 func commitAnswer(id string, o verdictv1.Outcome, reason string) (*verdictv1.CommitResponse, error) {
 	switch o {
-	case verdictv1.Outcome_OUTCOME_COMMITTED, verdictv1.Outcome_OUTCOME_ABORTED, verdictv1.Outcome_OUTCOME_EXPIRED:
+	case verdictv1.Outcome_OUTCOME_COMMITTED, verdictv1.Outcome_OUTCOME_ABORTED, verdictv1.Outcome_OUTCOME_EXPIRED, verdictv1.Outcome_OUTCOME_UNKNOWN:
 		return &verdictv1.CommitResponse{Outcome: o, Reason: reason}, nil
 	}
 	return nil, status.Errorf(codes.Unavailable,
@@ -167,6 +167,12 @@ func (c *Coordinator) decide(t *activeTx) {
 			return
 		case 1:
 			if len(parts) == 1 {
+				// A deposed leader that has not noticed yet must send no
+				// Commit: a newer one may answer for this transaction.
+				if term, err := c.confirm.confirm(ctx); err != nil || term != t.term {
+					c.decideAbort(t, parts, abortLeadership, "leadership could not be confirmed before a one-phase commit")
+					return
+				}
 				if c.commitOnePhase(t, yes[0]) {
 					return
 				}
@@ -180,12 +186,15 @@ func (c *Coordinator) decide(t *activeTx) {
 	c.commitLogged(t, yes, parts, msgs, false)
 }
 
-// commitOnePhase commits a single-participant transaction without a log
-// record: the participant's acknowledgement is the decision. It reports
-// false if the participant could not be told, and the caller logs COMMIT
-// so that recovery delivers it. Known limit (as in every one-phase commit):
-// if this leader dies after the participant committed but before the
-// initiator hears, a retry at the next leader answers "aborted".
+// commitOnePhase commits a single-participant transaction without waiting
+// for a log record: the participant's acknowledgement is the decision,
+// recorded lazily with the next DONE batch (Done.one_phase), so that a
+// later leader answers COMMITTED for it. It reports false if the
+// participant could not be told, and the caller logs COMMIT so that
+// recovery delivers it. A leader that dies between the acknowledgement and
+// the record leaves a committed transaction no later leader finds: what is
+// answered for it then (never "aborted" to one who could be misled) is in
+// unknown.go.
 func (c *Coordinator) commitOnePhase(t *activeTx, p *verdictv1.ParticipantRef) bool {
 	ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
 	defer cancel()
@@ -193,6 +202,7 @@ func (c *Coordinator) commitOnePhase(t *activeTx, p *verdictv1.ParticipantRef) b
 		c.cfg.log.Warn("one-phase commit not acknowledged; logging the decision", "txid", t.id, "participant", p.GetName(), "err", err)
 		return false
 	}
+	c.delivery.recordOnePhase(t.id, p, c.cfg.clock.Now())
 	c.finish(t, verdictv1.Outcome_OUTCOME_COMMITTED, "")
 	c.metrics.committed(commitOnePhase, t.committing)
 	c.timeline.add(t.id, eventAck, p.GetName(), "one-phase commit acknowledged")

@@ -51,8 +51,10 @@ type Coordinator struct {
 	prop     *proposer
 	parts    *participantPool
 	delivery *delivery
-	metrics  *metrics
-	auth     *auth
+	// confirm shares leadership confirmations among one-phase commits.
+	confirm confirmer
+	metrics *metrics
+	auth    *auth
 	// timeline is what this leader saw happen to each transaction.
 	timeline *timeline
 	// heuristics counts the heuristic resolutions this node made as the
@@ -266,8 +268,9 @@ func (c *Coordinator) Abort(ctx context.Context, req *verdictv1.AbortRequest) (*
 	if r, ok := c.active.recentOutcome(id); ok {
 		return c.abortAnswer(id, r.outcome, r.reason)
 	}
-	// Unknown: presumed abort, once leadership is confirmed.
-	o, reason, err := c.presumeAborted(ctx, id)
+	// Unknown: aborted (see unknown.go: an Abort asserts that no Commit of
+	// the transaction was attempted), once leadership is confirmed.
+	o, reason, err := c.answerUnknown(ctx, id, true)
 	if err != nil {
 		return nil, err
 	}
@@ -314,31 +317,17 @@ func (c *Coordinator) recordAbort(id string, parts []*verdictv1.ParticipantRef, 
 	c.delivery.deliver(id, verdictv1.Outcome_OUTCOME_ABORTED, parts)
 }
 
-// Outcome answers a participant that asks what became of a transaction.
-// "Unknown ⇒ aborted" is answered only after a ReadIndex has confirmed that
-// this node is still the leader and has applied every acknowledged decision.
+// Outcome answers a participant (or an initiator, or an operator) that asks
+// what became of a transaction. It looks only after a ReadIndex has
+// confirmed that this node is still the leader and has applied every
+// acknowledged decision; what it answers for a transaction it finds nowhere
+// is in unknown.go.
 func (c *Coordinator) Outcome(ctx context.Context, req *verdictv1.OutcomeRequest) (*verdictv1.OutcomeResponse, error) {
-	id := req.GetTxid()
-	term, err := c.confirmLeader(ctx)
+	o, reason, err := c.answerUnknown(ctx, req.GetTxid(), presumable(true, req.GetPrepared(), req.GetParticipants()))
 	if err != nil {
 		return nil, err
 	}
-	resp := &verdictv1.OutcomeResponse{Outcome: verdictv1.Outcome_OUTCOME_ABORTED, Reason: "unknown transaction: presumed aborted"}
-	if tx, ok := c.fsm.get(id); ok {
-		resp = &verdictv1.OutcomeResponse{Outcome: outcomeOf(tx.GetState()), Reason: tx.GetReason()}
-	} else if t, ok := c.active.get(id); ok {
-		resp = &verdictv1.OutcomeResponse{Outcome: verdictv1.Outcome_OUTCOME_PENDING, Reason: "transaction " + stateWord(t.state)}
-	} else if r, ok := c.active.recentOutcome(id); ok {
-		resp = &verdictv1.OutcomeResponse{Outcome: r.outcome, Reason: r.reason}
-	} else if c.fsm.expired(id) {
-		resp = &verdictv1.OutcomeResponse{Outcome: verdictv1.Outcome_OUTCOME_EXPIRED, Reason: reasonExpired}
-	}
-	// Leadership lost during the lookups may have wiped this node's memory
-	// of the transaction: then nothing it found is safe to say.
-	if !c.stillLeader(term) {
-		return nil, status.Error(codes.Unavailable, "verdict: leadership changed; ask again")
-	}
-	return resp, nil
+	return &verdictv1.OutcomeResponse{Outcome: o, Reason: reason}, nil
 }
 
 // confirmLeader confirms, through a Raft ReadIndex, that this node is still
@@ -365,30 +354,6 @@ func (c *Coordinator) confirmLeader(ctx context.Context) (uint64, error) {
 func (c *Coordinator) stillLeader(term uint64) bool {
 	t, ok := c.leaderTerm()
 	return ok && t == term
-}
-
-// presumeAborted answers for a transaction this node found nowhere: after
-// confirming leadership it looks once more (a decision may have been applied
-// meanwhile) and only then presumes abort.
-func (c *Coordinator) presumeAborted(ctx context.Context, id string) (o verdictv1.Outcome, reason string, err error) {
-	term, err := c.confirmLeader(ctx)
-	if err != nil {
-		return 0, "", err
-	}
-	o, reason = verdictv1.Outcome_OUTCOME_ABORTED, reasonUnknownTx
-	if tx, ok := c.fsm.get(id); ok {
-		o, reason = outcomeOf(tx.GetState()), tx.GetReason()
-	} else if _, ok := c.active.get(id); ok {
-		o, reason = verdictv1.Outcome_OUTCOME_UNSPECIFIED, "the transaction is active again at this leader"
-	} else if r, ok := c.active.recentOutcome(id); ok {
-		o, reason = r.outcome, r.reason
-	} else if c.fsm.expired(id) {
-		o, reason = verdictv1.Outcome_OUTCOME_EXPIRED, reasonExpired
-	}
-	if !c.stillLeader(term) {
-		return 0, "", status.Error(codes.Unavailable, "verdict: leadership changed; ask again")
-	}
-	return o, reason, nil
 }
 
 // GetTransaction describes one transaction, with its timeline.

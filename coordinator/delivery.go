@@ -40,6 +40,9 @@ type delivery struct {
 	txs     map[string]*pending
 	senders map[string]*sender
 	done    []string
+	// onePhase holds the one-phase commits acknowledged since the last
+	// flush: they ride in the next DONE record (see recordOnePhase).
+	onePhase []*verdictv1.OnePhase
 	// finished holds the transactions whose phase 2 completed (every
 	// participant acknowledged or was resolved by hand) until their DONE
 	// record is applied: what they acknowledged stays known meanwhile,
@@ -125,6 +128,16 @@ func (d *delivery) deliver(id string, o verdictv1.Outcome, parts []*verdictv1.Pa
 		default:
 		}
 	}
+}
+
+// recordOnePhase queues a one-phase commit for the next DONE record, so
+// that the log learns it lazily: a later leader then answers COMMITTED for
+// it instead of not knowing it. Lost with the leader if it dies first; see
+// unknown.go for what is answered then.
+func (d *delivery) recordOnePhase(id string, p *verdictv1.ParticipantRef, decided time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.onePhase = append(d.onePhase, &verdictv1.OnePhase{Txid: id, Participant: p, DecidedUnixMs: decided.UnixMilli()})
 }
 
 func (d *delivery) senderLocked(addr string) *sender {
@@ -443,20 +456,20 @@ func (d *delivery) flushDone() {
 			return
 		}
 		d.mu.Lock()
-		ids := d.done
-		d.done = nil
+		ids, ops := d.done, d.onePhase
+		d.done, d.onePhase = nil, nil
 		d.mu.Unlock()
-		if len(ids) == 0 {
+		if len(ids) == 0 && len(ops) == 0 {
 			continue
 		}
-		if h := d.c.cfg.hooks; h != nil && h.proposeDone != nil && !h.proposeDone(ids) {
+		if h := d.c.cfg.hooks; h != nil && h.proposeDone != nil && !h.proposeDone(ids, ops) {
 			continue
 		}
 		rec := &verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Done{Done: &verdictv1.Done{
-			Txids: ids, DoneUnixMs: d.c.cfg.clock.Now().UnixMilli(),
+			Txids: ids, DoneUnixMs: d.c.cfg.clock.Now().UnixMilli(), OnePhase: ops,
 		}}}
 		if _, err := d.c.prop.submit(context.Background(), rec, false); err != nil {
-			d.log.Debug("done record not proposed", "txid", ids, "err", err)
+			d.log.Debug("done record not proposed", "txid", ids, "one_phase", len(ops), "err", err)
 		}
 	}
 }

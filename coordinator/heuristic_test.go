@@ -220,7 +220,7 @@ func TestForgetRefusedWhileDonePending(t *testing.T) {
 	lost := make(chan struct{})
 	var once sync.Once
 	c := newTunedCluster(t, 1, func(cfg *Config) {
-		cfg.hooks = &testHooks{proposeDone: func([]string) bool {
+		cfg.hooks = &testHooks{proposeDone: func([]string, []*verdictv1.OnePhase) bool {
 			if !lose.Load() {
 				return true
 			}

@@ -1,6 +1,10 @@
 package coordinator
 
-import "context"
+import (
+	"context"
+
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
 
 // testHooks are fault-injection points for the package's own tests: each
 // non-nil function is called at the named point of the engine. Production
@@ -27,8 +31,8 @@ type testHooks struct {
 	// at this point does. It runs on the Raft apply loop: a hook that
 	// blocks holds back every later entry of this node.
 	heuristicApplied func(txid, name string) bool
-	// proposeDone is called with the txids of a DONE record before it is
-	// proposed; false loses the proposal, as a leader change that drops
-	// it does.
-	proposeDone func(txids []string) bool
+	// proposeDone is called with the txids and one-phase commits of a
+	// DONE record before it is proposed; false loses the proposal, as a
+	// leader change that drops it does.
+	proposeDone func(txids []string, onePhase []*verdictv1.OnePhase) bool
 }

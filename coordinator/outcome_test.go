@@ -28,9 +28,24 @@ func TestOutcomeAnswers(t *testing.T) {
 		if err != nil || resp.GetOutcome() != verdictv1.Outcome_OUTCOME_PENDING {
 			t.Errorf("Outcome(active) = %v, %v; want PENDING", resp, err)
 		}
-		resp, err = cl.Outcome(ctx, &verdictv1.OutcomeRequest{Txid: unknown})
-		if err != nil || resp.GetOutcome() != verdictv1.Outcome_OUTCOME_ABORTED {
-			t.Errorf("Outcome(unknown) = %v, %v; want ABORTED (presumed abort)", resp, err)
+		// Unknown: presumed aborted only for an asker that cannot be
+		// misled (unknown.go); anyone else hears UNKNOWN, never a guess.
+		two := []*verdictv1.ParticipantRef{{Name: "a", Address: "127.0.0.1:1"}, {Name: "b", Address: "127.0.0.1:2"}}
+		for _, c := range []struct {
+			what string
+			req  *verdictv1.OutcomeRequest
+			want verdictv1.Outcome
+		}{
+			{"a prepared participant", &verdictv1.OutcomeRequest{Txid: unknown, Prepared: true}, verdictv1.Outcome_OUTCOME_ABORTED},
+			{"two participants named", &verdictv1.OutcomeRequest{Txid: unknown, Participants: two}, verdictv1.Outcome_OUTCOME_ABORTED},
+			{"one participant named", &verdictv1.OutcomeRequest{Txid: unknown, Participants: two[:1]}, verdictv1.Outcome_OUTCOME_UNKNOWN},
+			{"one participant named twice", &verdictv1.OutcomeRequest{Txid: unknown, Participants: []*verdictv1.ParticipantRef{two[0], two[0]}}, verdictv1.Outcome_OUTCOME_UNKNOWN},
+			{"nobody named", &verdictv1.OutcomeRequest{Txid: unknown}, verdictv1.Outcome_OUTCOME_UNKNOWN},
+		} {
+			resp, err = cl.Outcome(ctx, c.req)
+			if err != nil || resp.GetOutcome() != c.want {
+				t.Errorf("Outcome(unknown) asked by %s = %v, %v; want %v", c.what, resp, err, c.want)
+			}
 		}
 	}
 }
@@ -50,7 +65,7 @@ func TestIsolatedLeaderNeverPresumesAbort(t *testing.T) {
 	unknown, _ := txid.New()
 	for i := 0; i < 5; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		resp, err := raw.Outcome(ctx, &verdictv1.OutcomeRequest{Txid: unknown})
+		resp, err := raw.Outcome(ctx, &verdictv1.OutcomeRequest{Txid: unknown, Prepared: true})
 		cancel()
 		if err == nil {
 			t.Fatalf("isolated leader answered Outcome(unknown) = %v; want an error", resp)
@@ -63,7 +78,7 @@ func TestIsolatedLeaderNeverPresumesAbort(t *testing.T) {
 	waitFor(t, 10*time.Second, "Outcome after healing", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		resp, err := coordClient(t, c.leader().Addr()).Outcome(ctx, &verdictv1.OutcomeRequest{Txid: unknown})
+		resp, err := coordClient(t, c.leader().Addr()).Outcome(ctx, &verdictv1.OutcomeRequest{Txid: unknown, Prepared: true})
 		return err == nil && resp.GetOutcome() == verdictv1.Outcome_OUTCOME_ABORTED
 	})
 }

@@ -29,7 +29,7 @@ func TestRetentionExpires(t *testing.T) {
 	coord := coordClient(t, c.follower().Addr())
 	outcome := func(txid string) verdictv1.Outcome {
 		t.Helper()
-		resp, err := coord.Outcome(ctx, &verdictv1.OutcomeRequest{Txid: txid})
+		resp, err := coord.Outcome(ctx, &verdictv1.OutcomeRequest{Txid: txid, Prepared: true})
 		if err != nil {
 			t.Fatalf("Outcome(%s): %v", txid, err)
 		}

@@ -249,6 +249,7 @@ func Start(cfg Config) (*Server, error) {
 		cancel:       cancel,
 	}
 	c.delivery = newDelivery(c, log, cfg.MaxRetryBackoff, cfg.StuckAfter)
+	c.confirm.c = c
 	fail := func(err error) (*Server, error) {
 		cancel()
 		lis.Close()

@@ -20,6 +20,10 @@ const ReasonInvalidRecord = "invalid record"
 // reached the log in a term other than the one it was decided in.
 const ReasonStaleCommit = "commit decided in an earlier leader term"
 
+// ReasonOnePhase is the reason recorded for a transaction committed in one
+// phase (see [verdictv1.Done]'s one_phase).
+const ReasonOnePhase = "committed in one phase"
+
 // ErrBadStateSnapshot is returned (wrapped) by [State.Restore] when the data
 // is not a valid serialised state.
 var ErrBadStateSnapshot = errors.New("verdict: bad state snapshot")
@@ -39,7 +43,10 @@ var ErrBadStateSnapshot = errors.New("verdict: bad state snapshot")
 //     whether its own decision won.
 //   - A Done record marks known txids done. It never changes an outcome, and
 //     it is ignored for a txid without a decision (that decision may have been
-//     pruned by a retention rule, or was never logged: presumed abort).
+//     pruned by a retention rule, or was never logged: presumed abort). Its
+//     one-phase commits (a single participant, committed without a COMMIT
+//     record, recorded lazily by the leader) are added as COMMITTED and done
+//     unless the txid is decided already, so that a later leader knows them.
 //   - A Prune record ends the retention of done transactions (see
 //     [State.Expired]): only done ones are ever pruned, so an undone decision
 //     stays until its phase 2 completes.
@@ -197,7 +204,24 @@ func (s *State) applyDecision(d *verdictv1.Decision) Result {
 
 // applyDone marks the known txids of d done. A txid already done keeps its
 // first done time, so that a retention window measured from it is stable.
+// Each one-phase commit of d that the table lacks is added as COMMITTED and
+// done (rule 1 still holds: one the table has keeps its decision).
 func (s *State) applyDone(d *verdictv1.Done) {
+	for _, op := range d.GetOnePhase() {
+		txid := op.GetTxid()
+		if _, ok := s.txs[txid]; ok || txid == "" || op.GetParticipant() == nil {
+			continue
+		}
+		s.txs[txid] = &txEntry{
+			participants: s.intern([]*verdictv1.ParticipantRef{op.GetParticipant()}),
+			reason:       ReasonOnePhase,
+			decidedMs:    op.GetDecidedUnixMs(),
+			doneMs:       d.GetDoneUnixMs(),
+			outcome:      verdictv1.Outcome_OUTCOME_COMMITTED,
+			done:         true,
+		}
+		s.doneOrder = append(s.doneOrder, txid)
+	}
 	for _, txid := range d.GetTxids() {
 		e, ok := s.undone[txid]
 		if !ok {

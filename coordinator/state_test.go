@@ -721,3 +721,67 @@ func TestStaleCommitIgnored(t *testing.T) {
 		t.Fatalf("commit without a term: %+v, want recorded", res[0])
 	}
 }
+
+// onePhaseDone builds a Done record of one-phase commits, each at
+// participant "a", decided at ms.
+func onePhaseDone(ms int64, txids ...string) *verdictv1.LogRecord {
+	d := &verdictv1.Done{DoneUnixMs: ms}
+	for _, id := range txids {
+		d.OnePhase = append(d.OnePhase, &verdictv1.OnePhase{Txid: id, Participant: &verdictv1.ParticipantRef{Name: "a", Address: "a:7000"}, DecidedUnixMs: ms - 1})
+	}
+	return &verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Done{Done: d}}
+}
+
+// onePhaseWant is what State holds for a one-phase commit recorded at ms.
+func onePhaseWant(txid string, ms int64) *verdictv1.Transaction {
+	return &verdictv1.Transaction{
+		Txid: txid, State: stCommitted, Done: true, DoneUnixMs: ms, DecidedUnixMs: ms - 1,
+		Reason:       ReasonOnePhase,
+		Participants: []*verdictv1.ParticipantRef{{Name: "a", Address: "a:7000"}},
+	}
+}
+
+func TestStateOnePhase(t *testing.T) {
+	runStateCases(t, []stateCase{
+		{
+			name:        "recorded as committed and done",
+			batches:     []*verdictv1.LogBatch{batch(onePhaseDone(50, tx1, tx2))},
+			wantResults: [][]Result{{{}}},
+			wantTxs:     []*verdictv1.Transaction{onePhaseWant(tx1, 50), onePhaseWant(tx2, 50)},
+		},
+		{
+			name: "a decided txid keeps its decision",
+			batches: []*verdictv1.LogBatch{
+				batch(decision(tx1, aborted, "no", "a")),
+				batch(onePhaseDone(50, tx1)),
+			},
+			wantResults: [][]Result{{{Outcome: aborted, Reason: "no"}}, {{}}},
+			wantTxs:     []*verdictv1.Transaction{want(tx1, stAborted, "no", 0, "a")},
+			wantUndone:  []string{tx1},
+		},
+		{
+			name: "recorded twice keeps the first",
+			batches: []*verdictv1.LogBatch{
+				batch(onePhaseDone(50, tx1)),
+				batch(onePhaseDone(60, tx1)),
+			},
+			wantResults: [][]Result{{{}}, {{}}},
+			wantTxs:     []*verdictv1.Transaction{onePhaseWant(tx1, 50)},
+		},
+		{
+			name: "malformed entries are ignored",
+			batches: []*verdictv1.LogBatch{batch(&verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Done{Done: &verdictv1.Done{
+				OnePhase: []*verdictv1.OnePhase{nil, {Txid: ""}, {Txid: tx1}},
+			}}})},
+			wantResults: [][]Result{{{}}},
+		},
+		{
+			name: "pruned like any done transaction",
+			batches: []*verdictv1.LogBatch{
+				batch(onePhaseDone(50, tx1)),
+				batch(&verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Prune{Prune: &verdictv1.Prune{BeforeUnixMs: createdMs(tx1) + 1}}}),
+			},
+			wantResults: [][]Result{{{}}, {{}}},
+		},
+	})
+}

@@ -53,7 +53,7 @@ func (s *Server) Recover(ctx context.Context) error {
 			fail(fmt.Errorf("verdict: resource holds %w", err))
 			continue
 		}
-		resp, err := conn.Coordinator().Outcome(ctx, &verdictv1.OutcomeRequest{Txid: id})
+		resp, err := conn.Coordinator().Outcome(ctx, &verdictv1.OutcomeRequest{Txid: id, Prepared: true})
 		if err != nil {
 			s.log.Warn("verdict: outcome of prepared transaction unknown", "txid", id, "err", err)
 			fail(fmt.Errorf("verdict: outcome of %s: %w", id, err))

@@ -163,7 +163,7 @@ func askOutcomes(e *env, conn *coordconn.Conn, ps []pgPrepared) {
 			continue
 		}
 		ctx, cancel := e.callContext()
-		resp, err := conn.Coordinator().Outcome(ctx, &verdictv1.OutcomeRequest{Txid: p.TxID})
+		resp, err := conn.Coordinator().Outcome(ctx, &verdictv1.OutcomeRequest{Txid: p.TxID, Prepared: true})
 		cancel()
 		if err != nil {
 			p.Note = "no outcome from the coordinator: " + describe(err)
