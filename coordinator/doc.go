@@ -56,5 +56,11 @@
 // Presumed abort: only COMMIT must be durable before an initiator hears
 // "committed". A transaction the leader does not find in its log or memory
 // is aborted; "unknown ⇒ aborted" is answered only after a ReadIndex has
-// confirmed this node is still the leader.
+// confirmed this node is still the leader, and only to a caller it cannot
+// mislead (unknown.go): a single-participant transaction is committed in
+// one phase without waiting for a log record (commit.go; the leader first
+// confirms it still leads, confirm.go, and records the outcome lazily with
+// the next DONE batch), so a later leader that does not find it answers
+// OUTCOME_UNKNOWN to a retried Commit or an initiator's Outcome, never
+// ABORTED.
 package coordinator
