@@ -37,6 +37,18 @@ func TestBadInput(t *testing.T) {
 			_, err := raw.Outcome(ctx, &verdictv1.OutcomeRequest{Txid: strings.Repeat("z", 5000)})
 			return err
 		}, codes.InvalidArgument},
+		{"outcome bad participant", func() error {
+			_, err := raw.Outcome(ctx, &verdictv1.OutcomeRequest{Txid: unknown, Participants: []*verdictv1.ParticipantRef{{Name: "a b", Address: "h:1"}}})
+			return err
+		}, codes.InvalidArgument},
+		{"outcome too many participants", func() error {
+			many := make([]*verdictv1.ParticipantRef, 10_000)
+			for i := range many {
+				many[i] = good
+			}
+			_, err := raw.Outcome(ctx, &verdictv1.OutcomeRequest{Txid: unknown, Participants: many})
+			return err
+		}, codes.ResourceExhausted},
 		{"get malformed txid", func() error {
 			_, err := raw.GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: ""})
 			return err

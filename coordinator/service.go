@@ -51,7 +51,7 @@ func (s *service) Abort(ctx context.Context, req *verdictv1.AbortRequest) (*verd
 }
 
 func (s *service) Outcome(ctx context.Context, req *verdictv1.OutcomeRequest) (*verdictv1.OutcomeResponse, error) {
-	if err := validateTxid(req.GetTxid()); err != nil {
+	if err := validateOutcome(req, s.c.cfg.maxParticipants); err != nil {
 		return nil, err
 	}
 	return forward(ctx, s.fwd, req, s.c.Outcome, verdictv1.CoordinatorClient.Outcome)

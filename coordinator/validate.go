@@ -97,11 +97,32 @@ func validateCommit(req *verdictv1.CommitRequest, maxParticipants int) error {
 	if err := validateTxid(req.GetTxid()); err != nil {
 		return err
 	}
-	if len(req.GetParticipants()) > maxParticipants {
-		return status.Errorf(codes.ResourceExhausted, "verdict: %d participants exceed the maximum of %d", len(req.GetParticipants()), maxParticipants)
+	if err := validateParticipantList(req.GetParticipants(), maxParticipants); err != nil {
+		return err
 	}
-	seen := make(map[string]string, len(req.GetParticipants()))
-	for _, p := range req.GetParticipants() {
+	if len(req.GetMessages()) > 0 {
+		return validateMessages(req.GetMessages())
+	}
+	return nil
+}
+
+// validateOutcome checks an Outcome request: its txid and the participants
+// the asker names (as many as a Commit may name).
+func validateOutcome(req *verdictv1.OutcomeRequest, maxParticipants int) error {
+	if err := validateTxid(req.GetTxid()); err != nil {
+		return err
+	}
+	return validateParticipantList(req.GetParticipants(), maxParticipants)
+}
+
+// validateParticipantList checks the participants a caller names: at most
+// maxParticipants, each valid, no name with two addresses.
+func validateParticipantList(parts []*verdictv1.ParticipantRef, maxParticipants int) error {
+	if len(parts) > maxParticipants {
+		return status.Errorf(codes.ResourceExhausted, "verdict: %d participants exceed the maximum of %d", len(parts), maxParticipants)
+	}
+	seen := make(map[string]string, len(parts))
+	for _, p := range parts {
 		if err := validateParticipant(p); err != nil {
 			return err
 		}
@@ -109,9 +130,6 @@ func validateCommit(req *verdictv1.CommitRequest, maxParticipants int) error {
 			return status.Errorf(codes.InvalidArgument, "verdict: participant %s named twice with different addresses", p.GetName())
 		}
 		seen[p.GetName()] = p.GetAddress()
-	}
-	if len(req.GetMessages()) > 0 {
-		return validateMessages(req.GetMessages())
 	}
 	return nil
 }
