@@ -62,8 +62,9 @@ type Conn struct {
 
 var _ grpc.ClientConnInterface = (*Conn)(nil)
 
-// Dial creates a Conn over endpoints (host:port), one grpc.ClientConn each;
-// connections are made lazily by gRPC. When opts is empty the connections
+// Dial creates a Conn over endpoints (host:port; see Endpoint: without a
+// port, DefaultPort), one grpc.ClientConn each; connections are made lazily
+// by gRPC. When opts is empty the connections
 // use insecure (plaintext) transport credentials; otherwise opts must carry
 // the transport credentials themselves.
 func Dial(endpoints []string, opts ...grpc.DialOption) (*Conn, error) {
@@ -72,9 +73,10 @@ func Dial(endpoints []string, opts ...grpc.DialOption) (*Conn, error) {
 	}
 	c := &Conn{opts: opts}
 	for _, ep := range endpoints {
-		if ep == "" {
+		ep, err := Endpoint(ep)
+		if err != nil {
 			c.closeAll()
-			return nil, fmt.Errorf("%w: empty endpoint in %q", ErrNoEndpoints, endpoints)
+			return nil, err
 		}
 		if slices.Contains(c.eps, ep) {
 			continue
