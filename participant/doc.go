@@ -13,7 +13,8 @@
 //     transaction: the participant enlists with the coordinator
 //     synchronously, before the handler runs, so a participant that did
 //     work never goes missing from the commit. Handlers find the
-//     transaction with TxFromContext and do their work under its id.
+//     transaction (a TxInfo: id, coordinators, deadline) with
+//     TxFromContext and do their work under its id.
 //   - Server.Register serves the Participant service that the coordinator
 //     calls: Prepare, and batched Commit and Abort. Abort fences a
 //     transaction: later work and Prepare for it are refused.
