@@ -69,7 +69,7 @@ Exit codes:
      transaction or of a participant that acknowledged, removing the last
      voter), PostgreSQL is unreachable (pg prepared), an internal error, or
      a benchmark that failed, committed nothing, broke atomicity or left
-     transactions prepared
+     transactions prepared (stderr says which)
   2  bad usage or input (unknown command or flag, malformed transaction id,
      tx forget without --participant or --reason), or the transaction,
      participant or member asked about does not exist
