@@ -84,8 +84,9 @@ func (tx *Tx) Participants() []*verdictv1.ParticipantRef {
 // *AbortedError when the transaction aborted, and an *AmbiguousError when it
 // could not learn the outcome (the transaction may have committed: never
 // treat that as an abort; Client.Outcome can learn it later). Any other
-// error (a rejected request) means the coordinator did not act on this
-// Commit.
+// error (a request rejected at the first attempt) means the coordinator did
+// not act on this Commit; a rejection after an attempt whose outcome is
+// unknown is an *AmbiguousError.
 //
 // Commit is idempotent at the coordinator, so on errors that leave the
 // outcome unknown (Unavailable, DeadlineExceeded, a lost connection, ...) it
@@ -114,8 +115,16 @@ func (tx *Tx) Commit(ctx context.Context) error {
 	var outcome error
 	exhausted, err := retry(actx, func() error {
 		resp, err := tx.c.coord.Commit(actx, req)
+		// Set already if the connection sent this attempt more than once.
+		resent := req.GetRetry()
 		req.Retry = true
 		if err != nil {
+			if resent && !retryable(err) {
+				// Rejected now, but an earlier attempt may have
+				// reached a leader that committed.
+				outcome = tx.ambiguous(err)
+				return nil
+			}
 			return err
 		}
 		switch resp.GetOutcome() {

@@ -93,6 +93,17 @@ func TestCommitOutcomes(t *testing.T) {
 			wantCalls: 1,
 		},
 		{
+			name: "rejected after a lost attempt: ambiguous",
+			commit: func(n int, _ *verdictv1.CommitRequest) (*verdictv1.CommitResponse, error) {
+				if n == 1 {
+					return nil, status.Error(codes.Unavailable, "connection lost")
+				}
+				return nil, status.Error(codes.FailedPrecondition, "rejected")
+			},
+			wantIs:    ErrAmbiguous,
+			wantCalls: 2,
+		},
+		{
 			name: "rejected: plain error",
 			commit: func(int, *verdictv1.CommitRequest) (*verdictv1.CommitResponse, error) {
 				return nil, status.Error(codes.InvalidArgument, "bad participant name")

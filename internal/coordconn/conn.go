@@ -10,7 +10,8 @@
 // Begin at worst leaves an unused transaction that the leader aborts at its
 // deadline, Enlist, Abort and Commit are idempotent by transaction id, and the
 // rest only read. A Commit sent again is marked as a retry
-// (CommitRequest.retry): the attempt before may have reached a leader.
+// (CommitRequest.retry, set on the caller's message): the attempt before
+// may have reached a leader.
 // Deciding whether a failed Commit is ambiguous is the client SDK's job, not
 // this package's.
 package coordconn
@@ -28,7 +29,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -160,7 +160,7 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts 
 			return err
 		}
 		idx, cc = next.idx, next.cc
-		args = resent(args)
+		markResent(args)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -173,19 +173,17 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts 
 	}
 }
 
-// resent returns the request to send again after an attempt that failed
-// with Unavailable, which may have reached the leader before the
-// connection broke: a Commit is sent again as a retry (a copy of it with
-// CommitRequest.retry set), so that a leader that does not know the
+// markResent marks a request about to be sent again after an attempt that
+// failed with Unavailable, which may have reached the leader before the
+// connection broke: a Commit is sent again as a retry
+// (CommitRequest.retry), so that a leader that does not know the
 // transaction does not presume an abort that an earlier leader may have
-// contradicted by committing it in one phase.
-func resent(args any) any {
-	if req, ok := args.(*verdictv1.CommitRequest); ok && !req.GetRetry() {
-		req = proto.CloneOf(req)
+// contradicted by committing it in one phase. The mark is set on the
+// caller's message, which so learns that it was sent more than once.
+func markResent(args any) {
+	if req, ok := args.(*verdictv1.CommitRequest); ok {
 		req.Retry = true
-		return req
 	}
-	return args
 }
 
 // NewStream opens a stream to the preferred endpoint, without retries. The
