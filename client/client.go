@@ -24,7 +24,9 @@ type Client struct {
 }
 
 // Dial returns a Client of the coordinator cluster at endpoints (host:port
-// of each node's client address). Connections are made lazily.
+// of each node's client address; a host without a port means port 7400).
+// Connections are made lazily; a malformed endpoint (a port that is not a
+// number from 1 to 65535, spaces) is an error.
 func Dial(endpoints []string, opts ...Option) (*Client, error) {
 	o := options{timeout: DefaultTimeout}
 	for _, opt := range opts {
