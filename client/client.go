@@ -11,7 +11,8 @@ import (
 )
 
 // abortTimeout bounds the Abort that Run sends after fn failed, which runs
-// even when the caller's context is done.
+// even when the caller's context is done. Run's error matches ErrAmbiguous
+// when the abort is not confirmed within it.
 const abortTimeout = 5 * time.Second
 
 // Client begins transactions at a coordinator cluster. It is safe for
@@ -23,7 +24,9 @@ type Client struct {
 }
 
 // Dial returns a Client of the coordinator cluster at endpoints (host:port
-// of each node's client address). Connections are made lazily.
+// of each node's client address; a host without a port means port 7400).
+// Connections are made lazily; a malformed endpoint (a port that is not a
+// number from 1 to 65535, spaces) is an error.
 func Dial(endpoints []string, opts ...Option) (*Client, error) {
 	o := options{timeout: DefaultTimeout}
 	for _, opt := range opts {
@@ -44,6 +47,12 @@ func (c *Client) Close() error { return c.conn.Close() }
 // Begin starts a transaction. Pass tx.Context(ctx) to the calls that do work
 // under it, through a gRPC client connection that uses
 // UnaryClientInterceptor, then call Commit or Abort.
+//
+// Begin follows the leader: while the cluster has none (a leader change),
+// it asks again, with backoff, until ctx is done, or, if ctx has no
+// deadline, until the transaction's timeout has passed. A request the
+// coordinator rejects (an invalid timeout, too many open transactions)
+// fails at once.
 func (c *Client) Begin(ctx context.Context, opts ...TxOption) (*Tx, error) {
 	o := txOptions{timeout: c.timeout}
 	for _, opt := range opts {
@@ -52,7 +61,17 @@ func (c *Client) Begin(ctx context.Context, opts ...TxOption) (*Tx, error) {
 		}
 	}
 	start := time.Now()
-	resp, err := c.coord.Begin(ctx, &verdictv1.BeginRequest{TimeoutMs: o.timeout.Milliseconds()})
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
+	req := &verdictv1.BeginRequest{TimeoutMs: o.timeout.Milliseconds()}
+	var resp *verdictv1.BeginResponse
+	_, err := retry(ctx, func() (err error) {
+		resp, err = c.coord.Begin(ctx, req)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("verdict: begin: %w", err)
 	}
@@ -71,10 +90,13 @@ func (c *Client) Begin(ctx context.Context, opts ...TxOption) (*Tx, error) {
 }
 
 // Run begins a transaction, calls fn with a context that carries it, and
-// commits it when fn returns nil. When fn returns an error (or panics) the
-// transaction is aborted and fn's error is returned (or the panic goes on).
-// Commit's error is returned as is: check it with errors.Is against
-// ErrAborted and ErrAmbiguous.
+// commits it when fn returns nil: Commit's result is returned as is. When fn
+// returns an error, the transaction is aborted, and Run's error matches
+// ErrAborted (an *AbortedError) once the coordinator confirmed the abort,
+// or ErrAmbiguous (an *AmbiguousError) when it could not: fn's error stays
+// reachable through errors.Is and errors.As. When fn panics, the
+// transaction is aborted and the panic goes on. Check Run's error with
+// errors.Is against ErrAborted and ErrAmbiguous.
 func (c *Client) Run(ctx context.Context, fn func(ctx context.Context) error, opts ...TxOption) (err error) {
 	tx, err := c.Begin(ctx, opts...)
 	if err != nil {
@@ -85,17 +107,29 @@ func (c *Client) Run(ctx context.Context, fn func(ctx context.Context) error, op
 		if committing {
 			return
 		}
-		// fn failed or panicked. Abort is an optimisation (the coordinator
-		// aborts at the deadline anyway), so its error is not reported.
+		// fn failed or panicked (then err is nil and the panic goes on).
+		// The abort runs even when the caller's context is done.
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
 		defer cancel()
-		_ = tx.Abort(actx, abortReason(err))
+		aerr := tx.Abort(actx, abortReason(err))
+		if err != nil {
+			err = tx.abortedAfter(err, aerr)
+		}
 	}()
-	if err := fn(tx.Context(ctx)); err != nil {
+	if err = fn(tx.Context(ctx)); err != nil {
 		return err
 	}
 	committing = true
 	return tx.Commit(ctx)
+}
+
+// abortedAfter is Run's error once fn failed with fnErr and Abort returned
+// abortErr.
+func (tx *Tx) abortedAfter(fnErr, abortErr error) error {
+	if abortErr == nil {
+		return &AbortedError{TxID: tx.id, Reason: fnErr.Error(), Err: fnErr}
+	}
+	return tx.ambiguous(fmt.Errorf("%w; its abort could not be confirmed: %w", fnErr, abortErr))
 }
 
 func abortReason(err error) string {

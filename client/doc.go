@@ -5,21 +5,42 @@
 //
 // The pieces:
 //   - Client (Dial) holds the connections to the coordinator nodes and
-//     follows the Raft leader.
+//     follows the Raft leader. An endpoint is host:port; one without a port
+//     ("coord-1", "[::1]") means the coordinator's port, 7400.
 //   - Tx (Client.Begin) is one transaction. Tx.Context puts it in a context;
 //     UnaryClientInterceptor and StreamClientInterceptor, installed on the
 //     gRPC connections to participants, carry it to them in metadata and
 //     record each participant that enlisted.
 //   - Tx.Commit and Tx.Abort end it; after that both return ErrTxDone, so a
 //     deferred Abort is always safe. Client.Run wraps the whole pattern.
+//   - Client.Outcome (and Tx.Outcome) asks what became of a transaction:
+//     OutcomeCommitted, OutcomeAborted, OutcomeExpired or OutcomeUnknown.
+//
+// Every call waits out a leader change within its context: Begin, Commit,
+// Abort and Outcome ask again, with a short backoff, while the cluster has
+// no leader, and go to the new one when it is elected. Begin without a
+// deadline in its context gives up after the transaction's timeout; Commit
+// and Abort after the transaction's deadline plus a few seconds.
 //
 // Commit's result is one of three: nil (COMMITTED: every participant will
 // apply the work), an error matching ErrAborted (no participant applies it),
 // or an error matching ErrAmbiguous: the outcome could not be learned, the
 // transaction may have committed. An ambiguous outcome is never reported as
 // an abort. Commit retries on its own (it is idempotent at the coordinator)
-// until the transaction's deadline plus a few seconds, so ErrAmbiguous means
-// the coordinator cluster stayed unreachable that long.
+// until the transaction's deadline plus a few seconds, marking every attempt
+// after the first as a retry. ErrAmbiguous then means either that the
+// cluster stayed unreachable that long, or that the coordinator cannot know
+// the outcome: a transaction with a single participant is committed in one
+// phase, and a leader that did so and lost office before recording it left
+// no trace for the next one. Client.Outcome learns the outcome later where
+// the coordinator knows it, and answers OutcomeUnknown where it cannot:
+// then only the participant knows.
+//
+// Run's result has the same three forms. When its function fails, Run
+// aborts the transaction and returns an error matching ErrAborted once the
+// coordinator confirmed the abort, or ErrAmbiguous if it could not within a
+// few seconds; the function's error stays reachable through errors.Is and
+// errors.As.
 //
 // A cluster serving TLS is dialed with WithTLS: a *tls.Config with the CA
 // that signed the nodes (RootCAs) and this client's certificate
@@ -45,5 +66,10 @@
 //	case err == nil: // committed
 //	case errors.Is(err, client.ErrAborted): // nothing happened
 //	case errors.Is(err, client.ErrAmbiguous): // unknown: find out, do not retry blindly
+//		var amb *client.AmbiguousError
+//		errors.As(err, &amb)
+//		o, err := vc.Outcome(ctx, amb.TxID, amb.Participants...)
+//		// OutcomeCommitted, OutcomeAborted (safe to retry), OutcomeExpired or
+//		// OutcomeUnknown (ask the participant); err: ctx ended first.
 //	}
 package client

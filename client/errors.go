@@ -3,6 +3,8 @@ package client
 import (
 	"errors"
 	"fmt"
+
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
 // ErrTxDone is returned by Commit or Abort on a transaction that Commit or
@@ -19,11 +21,14 @@ var ErrAmbiguous = errors.New("verdict: transaction outcome unknown")
 
 // AbortedError reports that the coordinator decided ABORTED for the
 // transaction, or refused to commit it because it does not know it (presumed
-// abort: a transaction is never committed unless the leader knows it). No
+// abort: a transaction is never committed unless the leader knows it), or,
+// from Client.Run, that the function failed and the abort was confirmed. No
 // participant applies its work.
 type AbortedError struct {
 	TxID   string
 	Reason string
+	// Err is the cause, if any: the error of Run's function.
+	Err error
 }
 
 func (e *AbortedError) Error() string {
@@ -36,14 +41,20 @@ func (e *AbortedError) Error() string {
 // Is reports whether target is ErrAborted.
 func (e *AbortedError) Is(target error) bool { return target == ErrAborted }
 
-// AmbiguousError reports that Commit could not learn the outcome: the
+// Unwrap returns the cause.
+func (e *AbortedError) Unwrap() error { return e.Err }
+
+// AmbiguousError reports that the outcome could not be learned: the
 // coordinator may have logged COMMIT, in which case every participant will
-// apply the work, or it may have aborted. It is never an abort. The outcome
-// can be learned later by asking the coordinator about TxID. Err is the last
+// apply the work, or it may have aborted. It is never an abort. Client.Outcome
+// learns the outcome later, given TxID and Participants. Err is the last
 // error seen.
 type AmbiguousError struct {
 	TxID string
-	Err  error
+	// Participants are those the transaction saw enlist: pass them to
+	// Client.Outcome.
+	Participants []*verdictv1.ParticipantRef
+	Err          error
 }
 
 func (e *AmbiguousError) Error() string {

@@ -14,18 +14,32 @@ import (
 )
 
 // stubCoordinator is a test stand-in for the coordinator: Begin hands out
-// ids, Commit and Abort answer what the test scripts. It is not the real
+// ids, and Begin, Commit, Abort and Outcome answer what the test scripts. It is not the real
 // coordinator; end-to-end tests against that live elsewhere.
 type stubCoordinator struct {
 	verdictv1.UnimplementedCoordinatorServer
 
-	mu      sync.Mutex
-	commit  func(n int, req *verdictv1.CommitRequest) (*verdictv1.CommitResponse, error)
-	commits []*verdictv1.CommitRequest
-	aborts  []*verdictv1.AbortRequest
+	mu       sync.Mutex
+	begin    func(n int) error // the error of the nth Begin, if any
+	begins   int
+	commit   func(n int, req *verdictv1.CommitRequest) (*verdictv1.CommitResponse, error)
+	commits  []*verdictv1.CommitRequest
+	abort    func(n int) error // the error of the nth Abort, if any
+	aborts   []*verdictv1.AbortRequest
+	outcome  func(n int) (*verdictv1.OutcomeResponse, error)
+	outcomes []*verdictv1.OutcomeRequest
 }
 
 func (s *stubCoordinator) Begin(ctx context.Context, req *verdictv1.BeginRequest) (*verdictv1.BeginResponse, error) {
+	s.mu.Lock()
+	s.begins++
+	n, fn := s.begins, s.begin
+	s.mu.Unlock()
+	if fn != nil {
+		if err := fn(n); err != nil {
+			return nil, err
+		}
+	}
 	id, err := txid.New()
 	if err != nil {
 		return nil, err
@@ -50,9 +64,26 @@ func (s *stubCoordinator) Commit(ctx context.Context, req *verdictv1.CommitReque
 
 func (s *stubCoordinator) Abort(ctx context.Context, req *verdictv1.AbortRequest) (*verdictv1.AbortResponse, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.aborts = append(s.aborts, req)
+	n, fn := len(s.aborts), s.abort
+	s.mu.Unlock()
+	if fn != nil {
+		if err := fn(n); err != nil {
+			return nil, err
+		}
+	}
 	return &verdictv1.AbortResponse{Outcome: verdictv1.Outcome_OUTCOME_ABORTED}, nil
+}
+
+func (s *stubCoordinator) Outcome(ctx context.Context, req *verdictv1.OutcomeRequest) (*verdictv1.OutcomeResponse, error) {
+	s.mu.Lock()
+	s.outcomes = append(s.outcomes, req)
+	n, fn := len(s.outcomes), s.outcome
+	s.mu.Unlock()
+	if fn == nil {
+		return &verdictv1.OutcomeResponse{Outcome: verdictv1.Outcome_OUTCOME_COMMITTED}, nil
+	}
+	return fn(n)
 }
 
 func (s *stubCoordinator) counts() (commits, aborts int) {

@@ -5,31 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/verdict-tx/verdict/internal/txmeta"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
-// Commit retry schedule. Commit keeps asking until the transaction's
-// deadline plus commitGrace: by then an undecided transaction has been
-// aborted by the coordinator, so a cluster that answers at all answers with
-// the outcome.
-const (
-	commitGrace        = 5 * time.Second
-	commitFirstBackoff = 10 * time.Millisecond
-	// The cap is short so that, after a leader change, the first retry at
-	// the new leader comes soon after it is elected.
-	commitMaxBackoff = 200 * time.Millisecond
-)
+// callGrace is how long after the transaction's deadline (or after the
+// call, if later) Commit and Abort keep asking: by then an undecided
+// transaction has been aborted by the coordinator, so a cluster that answers
+// at all answers with the outcome.
+const callGrace = 5 * time.Second
 
 // Tx is a transaction begun by Client.Begin. Its methods are safe for
 // concurrent use. Commit or Abort ends it; after that both return ErrTxDone.
@@ -93,13 +83,19 @@ func (tx *Tx) Participants() []*verdictv1.ParticipantRef {
 // it is COMMITTED: every participant will apply the work. It returns an
 // *AbortedError when the transaction aborted, and an *AmbiguousError when it
 // could not learn the outcome (the transaction may have committed: never
-// treat that as an abort). Any other error (a rejected request) means the
-// coordinator did not act on this Commit.
+// treat that as an abort; Client.Outcome can learn it later). Any other
+// error (a request rejected at the first attempt) means the coordinator did
+// not act on this Commit; a rejection after an attempt whose outcome is
+// unknown is an *AmbiguousError.
 //
 // Commit is idempotent at the coordinator, so on errors that leave the
 // outcome unknown (Unavailable, DeadlineExceeded, a lost connection, ...) it
 // asks again, with backoff, until ctx is done or the transaction's deadline
-// plus a few seconds have passed.
+// plus a few seconds have passed. Every attempt after the first is marked
+// as a retry (CommitRequest.retry): an earlier one may have reached a
+// leader that committed the transaction in one phase and then lost office,
+// and a leader that does not know the transaction then answers that it
+// cannot know (an *AmbiguousError at once) instead of presuming an abort.
 //
 // If ctx is already done when Commit is called, nothing is sent, ctx's error
 // is returned and the transaction is not ended.
@@ -114,77 +110,105 @@ func (tx *Tx) Commit(ctx context.Context) error {
 	tx.mu.Lock()
 	req.Messages = tx.messages
 	tx.mu.Unlock()
-	// A Commit begun late still gets the grace period to hear the answer
-	// (ABORTED, since the deadline passed).
-	limit := tx.deadline.Add(commitGrace)
-	if late := time.Now().Add(commitGrace); limit.Before(late) {
+	actx, cancel := tx.callContext(ctx)
+	defer cancel()
+	var outcome error
+	exhausted, err := retry(actx, func() error {
+		resp, err := tx.c.coord.Commit(actx, req)
+		// Set already if the connection sent this attempt more than once.
+		resent := req.GetRetry()
+		req.Retry = true
+		if err != nil {
+			if resent && !retryable(err) {
+				// Rejected now, but an earlier attempt may have
+				// reached a leader that committed.
+				outcome = tx.ambiguous(err)
+				return nil
+			}
+			return err
+		}
+		switch resp.GetOutcome() {
+		case verdictv1.Outcome_OUTCOME_COMMITTED:
+			outcome = nil
+		case verdictv1.Outcome_OUTCOME_ABORTED:
+			outcome = &AbortedError{TxID: tx.id, Reason: resp.GetReason()}
+		case verdictv1.Outcome_OUTCOME_EXPIRED:
+			// Only possible for a Commit retried past the retention
+			// window: the outcome is gone, asking again cannot help.
+			outcome = tx.ambiguous(errors.New("verdict: the coordinator no longer keeps the outcome (expired)"))
+		case verdictv1.Outcome_OUTCOME_UNKNOWN:
+			outcome = tx.ambiguous(fmt.Errorf("%w: %s", errUnknownToCoordinator, resp.GetReason()))
+		default:
+			// PENDING is impossible by protocol; keep asking.
+			return fmt.Errorf("verdict: coordinator answered outcome %v to commit", resp.GetOutcome())
+		}
+		return nil
+	})
+	switch {
+	case exhausted:
+		return tx.ambiguous(err)
+	case err != nil:
+		return fmt.Errorf("verdict: commit %s: %w", tx.id, err)
+	}
+	return outcome
+}
+
+// errUnknownToCoordinator is the cause of the *AmbiguousError of a Commit
+// that the coordinator answered OUTCOME_UNKNOWN.
+var errUnknownToCoordinator = errors.New("verdict: the coordinator cannot know the outcome " +
+	"(a leader that has since lost office may have committed it in one phase); its participant holds the truth")
+
+// ambiguous returns the *AmbiguousError of this transaction with cause err.
+func (tx *Tx) ambiguous(err error) *AmbiguousError {
+	return &AmbiguousError{TxID: tx.id, Participants: tx.Participants(), Err: err}
+}
+
+// callContext bounds a Commit or Abort: ctx, and the transaction's deadline
+// plus callGrace. A call begun late still gets the grace period to hear the
+// answer (ABORTED, since the deadline passed).
+func (tx *Tx) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	limit := tx.deadline.Add(callGrace)
+	if late := time.Now().Add(callGrace); limit.Before(late) {
 		limit = late
 	}
-	actx, cancel := context.WithDeadline(ctx, limit)
-	defer cancel()
-	backoff := commitFirstBackoff
-	for {
-		resp, err := tx.c.coord.Commit(actx, req)
-		if err == nil {
-			switch resp.GetOutcome() {
-			case verdictv1.Outcome_OUTCOME_COMMITTED:
-				return nil
-			case verdictv1.Outcome_OUTCOME_ABORTED:
-				return &AbortedError{TxID: tx.id, Reason: resp.GetReason()}
-			case verdictv1.Outcome_OUTCOME_EXPIRED:
-				// Only possible for a Commit retried past the retention
-				// window: the outcome is gone, asking again cannot help.
-				return &AmbiguousError{TxID: tx.id, Err: errors.New("verdict: the coordinator no longer keeps the outcome (expired)")}
-			default:
-				// PENDING is impossible by protocol; keep asking.
-				err = fmt.Errorf("verdict: coordinator answered outcome %v to commit", resp.GetOutcome())
-			}
-		} else if !commitRetryable(err) {
-			return fmt.Errorf("verdict: commit %s: %w", tx.id, err)
-		}
-		if ctx.Err() != nil || actx.Err() != nil {
-			return &AmbiguousError{TxID: tx.id, Err: err}
-		}
-		// Full jitter keeps many initiators from retrying in step.
-		wait := backoff/2 + rand.N(backoff/2+1)
-		t := time.NewTimer(wait)
-		select {
-		case <-actx.Done():
-			t.Stop()
-			return &AmbiguousError{TxID: tx.id, Err: err}
-		case <-t.C:
-		}
-		backoff = min(2*backoff, commitMaxBackoff)
-	}
+	return context.WithDeadline(ctx, limit)
 }
 
-// commitRetryable reports whether a Commit error leaves the outcome unknown,
-// so that Commit must ask again. Only codes that say the coordinator rejected
-// the request without acting are final.
-func commitRetryable(err error) bool {
-	switch status.Code(err) {
-	case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition,
-		codes.AlreadyExists, codes.PermissionDenied, codes.Unauthenticated,
-		codes.Unimplemented, codes.OutOfRange, codes.ResourceExhausted:
-		return false
-	}
-	return true
-}
-
-// Abort asks the coordinator to abort the transaction. Reason is recorded
-// and reported to operators. Abort ends the transaction even when the call
-// fails: the coordinator aborts it at its deadline anyway (presumed abort).
-// Abort returns ErrTxDone after Commit or Abort.
+// Abort asks the coordinator to abort the transaction and returns nil once
+// it has confirmed the abort. Reason is recorded and reported to
+// operators. Like Commit, it waits out a leader change until ctx is done or
+// the transaction's deadline plus a few seconds have passed. Abort ends the
+// transaction even when it fails: the coordinator aborts it at its
+// deadline anyway (presumed abort), unless Commit was called. Abort returns
+// ErrTxDone after Commit or Abort.
 func (tx *Tx) Abort(ctx context.Context, reason string) error {
 	if !tx.done.CompareAndSwap(false, true) {
 		return ErrTxDone
 	}
-	resp, err := tx.c.coord.Abort(ctx, &verdictv1.AbortRequest{Txid: tx.id, Reason: reason})
+	actx, cancel := tx.callContext(ctx)
+	defer cancel()
+	req := &verdictv1.AbortRequest{Txid: tx.id, Reason: reason}
+	var outcome error
+	_, err := retry(actx, func() error {
+		resp, err := tx.c.coord.Abort(actx, req)
+		if err != nil {
+			return err
+		}
+		switch o := resp.GetOutcome(); o {
+		case verdictv1.Outcome_OUTCOME_ABORTED:
+			outcome = nil
+		case verdictv1.Outcome_OUTCOME_COMMITTED:
+			outcome = errors.New("the transaction already committed")
+		default:
+			outcome = fmt.Errorf("the coordinator answered %v (%s)", o, resp.GetReason())
+		}
+		return nil
+	})
+	if err == nil {
+		err = outcome
+	}
 	if err != nil {
 		return fmt.Errorf("verdict: abort %s: %w", tx.id, err)
-	}
-	if resp.GetOutcome() == verdictv1.Outcome_OUTCOME_COMMITTED {
-		return fmt.Errorf("verdict: abort %s: the transaction already committed", tx.id)
 	}
 	return nil
 }

@@ -84,6 +84,26 @@ func TestCommitOutcomes(t *testing.T) {
 			wantCalls: 1,
 		},
 		{
+			name: "unknown to the coordinator: ambiguous at once",
+			commit: func(int, *verdictv1.CommitRequest) (*verdictv1.CommitResponse, error) {
+				return outcome(verdictv1.Outcome_OUTCOME_UNKNOWN, "not known at this leader; a previous one may have committed it in one phase")
+			},
+			ctxTime:   2 * time.Second,
+			wantIs:    ErrAmbiguous,
+			wantCalls: 1,
+		},
+		{
+			name: "rejected after a lost attempt: ambiguous",
+			commit: func(n int, _ *verdictv1.CommitRequest) (*verdictv1.CommitResponse, error) {
+				if n == 1 {
+					return nil, status.Error(codes.Unavailable, "connection lost")
+				}
+				return nil, status.Error(codes.FailedPrecondition, "rejected")
+			},
+			wantIs:    ErrAmbiguous,
+			wantCalls: 2,
+		},
+		{
 			name: "rejected: plain error",
 			commit: func(int, *verdictv1.CommitRequest) (*verdictv1.CommitResponse, error) {
 				return nil, status.Error(codes.InvalidArgument, "bad participant name")
@@ -126,6 +146,40 @@ func TestCommitOutcomes(t *testing.T) {
 				t.Errorf("commit calls = %d, want %d", n, tt.wantCalls)
 			}
 		})
+	}
+}
+
+// Every Commit attempt after the first is marked as a retry, including those
+// that the connection makes on its own after Unavailable: any earlier attempt
+// may have reached a leader that committed the transaction.
+func TestCommitMarksRetries(t *testing.T) {
+	c, stub := newStubClient(t)
+	stub.commit = func(n int, _ *verdictv1.CommitRequest) (*verdictv1.CommitResponse, error) {
+		switch n {
+		case 1, 2, 3:
+			return nil, status.Error(codes.Unavailable, "leader lost")
+		case 4:
+			return nil, status.Error(codes.DeadlineExceeded, "raft timeout")
+		}
+		return outcome(verdictv1.Outcome_OUTCOME_COMMITTED, "")
+	}
+	ctx := testContext(t)
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stub.mu.Lock()
+	defer stub.mu.Unlock()
+	if len(stub.commits) != 5 {
+		t.Fatalf("commit attempts = %d, want 5", len(stub.commits))
+	}
+	for i, req := range stub.commits {
+		if req.GetRetry() != (i > 0) {
+			t.Errorf("attempt %d: retry = %v, want %v", i+1, req.GetRetry(), i > 0)
+		}
 	}
 }
 
@@ -226,9 +280,13 @@ func TestRun(t *testing.T) {
 		t.Fatalf("Run: err=%v tx=%v", err, seen)
 	}
 
+	// fn failed and the abort is confirmed: ErrAborted, with fn's error
+	// reachable.
 	boom := errors.New("boom")
-	if err := c.Run(ctx, func(context.Context) error { return boom }); err != boom {
-		t.Errorf("Run = %v, want fn's error", err)
+	err = c.Run(ctx, func(context.Context) error { return boom })
+	var aborted *AbortedError
+	if !errors.Is(err, ErrAborted) || !errors.Is(err, boom) || errors.Is(err, ErrAmbiguous) || !errors.As(err, &aborted) || aborted.TxID == "" {
+		t.Errorf("Run = %v, want ErrAborted wrapping fn's error", err)
 	}
 	func() {
 		defer func() {
@@ -247,6 +305,22 @@ func TestRun(t *testing.T) {
 	defer stub.mu.Unlock()
 	if stub.aborts[0].GetReason() != "boom" {
 		t.Errorf("abort reason = %q", stub.aborts[0].GetReason())
+	}
+}
+
+type fnError struct{ code int }
+
+func (e *fnError) Error() string { return "fn failed" }
+
+// When the abort after fn failed cannot be confirmed, Run's error matches
+// ErrAmbiguous, and still leads to fn's error.
+func TestRunAbortUnconfirmed(t *testing.T) {
+	c, stub := newStubClient(t)
+	stub.abort = func(int) error { return status.Error(codes.FailedPrecondition, "already committed") }
+	err := c.Run(testContext(t), func(context.Context) error { return &fnError{code: 7} })
+	var fe *fnError
+	if !errors.Is(err, ErrAmbiguous) || errors.Is(err, ErrAborted) || !errors.As(err, &fe) || fe.code != 7 {
+		t.Errorf("Run = %v, want ErrAmbiguous wrapping fn's error", err)
 	}
 }
 

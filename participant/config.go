@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/verdict-tx/verdict/internal/coordconn"
 	"github.com/verdict-tx/verdict/internal/tlsconf"
 )
 
@@ -49,8 +50,8 @@ type Config struct {
 	// implements Recoverer, the recovery loop resolves what it holds
 	// prepared.
 	Resource Resource
-	// Coordinators are coordinator endpoints (host:port) for the recovery
-	// loop. Optional: transactions carry their coordinators' endpoints,
+	// Coordinators are coordinator endpoints (host:port; a host without a
+	// port means port 7400) for the recovery loop. Optional: transactions carry their coordinators' endpoints,
 	// and the loop falls back to the most recently used ones, but a
 	// participant restarted with prepared work has seen none yet.
 	Coordinators []string
@@ -101,8 +102,8 @@ func (c Config) validate() (Config, error) {
 		return c, fmt.Errorf("%w: Resource is nil", ErrInvalidConfig)
 	}
 	for _, ep := range c.Coordinators {
-		if ep == "" {
-			return c, fmt.Errorf("%w: empty coordinator endpoint", ErrInvalidConfig)
+		if _, err := coordconn.Endpoint(ep); err != nil {
+			return c, fmt.Errorf("%w: Coordinators: %w", ErrInvalidConfig, err)
 		}
 	}
 	switch {

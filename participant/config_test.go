@@ -18,6 +18,7 @@ func TestConfigValidate(t *testing.T) {
 		"address no port":   func(c *Config) { c.Address = "host" },
 		"no resource":       func(c *Config) { c.Resource = nil },
 		"empty endpoint":    func(c *Config) { c.Coordinators = []string{""} },
+		"bad endpoint port": func(c *Config) { c.Coordinators = []string{"coord-1:notaport"} },
 		"negative interval": func(c *Config) { c.RecoveryInterval = -time.Second },
 		"negative sweep":    func(c *Config) { c.SweepInterval = -time.Second },
 		"negative slack":    func(c *Config) { c.DeadlineSlack = -time.Second },

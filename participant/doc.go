@@ -13,7 +13,8 @@
 //     transaction: the participant enlists with the coordinator
 //     synchronously, before the handler runs, so a participant that did
 //     work never goes missing from the commit. Handlers find the
-//     transaction with TxFromContext and do their work under its id.
+//     transaction (a TxInfo: id, coordinators, deadline) with
+//     TxFromContext and do their work under its id.
 //   - Server.Register serves the Participant service that the coordinator
 //     calls: Prepare, and batched Commit and Abort. Abort fences a
 //     transaction: later work and Prepare for it are refused.
@@ -22,10 +23,12 @@
 //   - The recovery loop (recover.go): at Start and every
 //     Config.RecoveryInterval, every transaction the Resource holds
 //     prepared (Recoverer) is resolved by asking the coordinator its
-//     Outcome: COMMITTED is committed, ABORTED (unknown included:
-//     presumed abort) is aborted and fenced, PENDING is asked again on
-//     the next pass, EXPIRED is logged for an operator. A prepared
-//     participant never decides alone.
+//     Outcome, as the holder of prepared work (OutcomeRequest.prepared):
+//     COMMITTED is committed, ABORTED (unknown included: presumed abort,
+//     safe for work this participant has not committed) is aborted and
+//     fenced, PENDING is asked again on the next pass, EXPIRED is logged
+//     for an operator, UNKNOWN (never the answer to a prepared asker) is
+//     logged and asked again. A prepared participant never decides alone.
 //   - The deadline sweep (sweep.go, work.go): the Server records, from
 //     the metadata of each call, the deadline of every transaction it did
 //     work in. Every Config.SweepInterval, work that has not been voted

@@ -32,6 +32,7 @@ type stubCoordinator struct {
 	mu       sync.Mutex
 	enlisted []*verdictv1.EnlistRequest
 	outcomes map[string]verdictv1.Outcome // missing: Unavailable
+	asked    []*verdictv1.OutcomeRequest
 }
 
 func (c *stubCoordinator) Enlist(ctx context.Context, req *verdictv1.EnlistRequest) (*verdictv1.EnlistResponse, error) {
@@ -52,6 +53,7 @@ func (c *stubCoordinator) Enlist(ctx context.Context, req *verdictv1.EnlistReque
 func (c *stubCoordinator) Outcome(ctx context.Context, req *verdictv1.OutcomeRequest) (*verdictv1.OutcomeResponse, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.asked = append(c.asked, req)
 	o, ok := c.outcomes[req.GetTxid()]
 	if !ok {
 		return nil, status.Error(codes.Unavailable, "stub: no leader")

@@ -3,6 +3,7 @@ package participant
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc"
@@ -23,28 +24,49 @@ type callTx struct {
 	srv *Server
 }
 
+// TxInfo is the transaction of a participant call, as the initiator's SDK
+// carried it in the call's metadata.
+type TxInfo struct {
+	// ID is the transaction id (a UUIDv7): the key to do the call's work
+	// under (Resource.Prepare, Commit and Abort receive it).
+	ID string
+	// Coordinators are the client endpoints of the coordinator cluster
+	// that runs the transaction.
+	Coordinators []string
+	// Deadline is when the coordinator aborts the transaction unless it
+	// has committed; zero if the call did not carry it.
+	Deadline time.Time
+}
+
+func txInfo(tx txmeta.Tx) TxInfo {
+	return TxInfo{ID: tx.ID, Coordinators: slices.Clone(tx.Coordinators), Deadline: tx.Deadline}
+}
+
 // TxFromContext returns the transaction of the call, in a handler behind
 // the Server's interceptors.
-func TxFromContext(ctx context.Context) (txmeta.Tx, bool) {
+func TxFromContext(ctx context.Context) (TxInfo, bool) {
 	v, ok := ctx.Value(txKey{}).(callTx)
-	return v.tx, ok
+	if !ok {
+		return TxInfo{}, false
+	}
+	return txInfo(v.tx), true
 }
 
 // CoordinatorFromContext returns, in a handler behind the Server's
 // interceptors, a client of the coordinator cluster of the call's
 // transaction (over the Server's connection to it, which follows the
-// leader), for SDK extensions that talk to the coordinator on the
-// transaction's behalf, such as natsmsg.Stage.
-func CoordinatorFromContext(ctx context.Context) (verdictv1.CoordinatorClient, txmeta.Tx, error) {
+// leader), and the transaction, for SDK extensions that talk to the
+// coordinator on the transaction's behalf, such as natsmsg.Stage.
+func CoordinatorFromContext(ctx context.Context) (verdictv1.CoordinatorClient, TxInfo, error) {
 	v, ok := ctx.Value(txKey{}).(callTx)
 	if !ok {
-		return nil, txmeta.Tx{}, errors.New("verdict: the context carries no transaction of a participant call")
+		return nil, TxInfo{}, errors.New("verdict: the context carries no transaction of a participant call")
 	}
 	conn, err := v.srv.conns.get(v.tx.Coordinators)
 	if err != nil {
-		return nil, v.tx, err
+		return nil, txInfo(v.tx), err
 	}
-	return conn.Coordinator(), v.tx, nil
+	return conn.Coordinator(), txInfo(v.tx), nil
 }
 
 // UnaryServerInterceptor admits calls made under a transaction: it refuses

@@ -17,7 +17,9 @@ var ErrNoCoordinators = errors.New("verdict: no coordinator endpoints to recover
 // Recover makes one recovery pass: for each transaction the Resource holds
 // prepared (if it is a Recoverer), it asks the coordinator for the outcome
 // and applies it: COMMITTED → Resource.Commit, ABORTED → Resource.Abort.
-// A PENDING or EXPIRED outcome, or a failed question, leaves the
+// It asks as the holder of prepared work (OutcomeRequest.prepared), for
+// which a transaction the leader does not know is presumed aborted. A
+// PENDING, UNKNOWN or EXPIRED outcome, or a failed question, leaves the
 // transaction prepared (a prepared participant never decides alone): the
 // next pass of the recovery loop asks again. EXPIRED (the coordinator no
 // longer remembers the decision) is logged as an error for an operator to
@@ -53,6 +55,9 @@ func (s *Server) Recover(ctx context.Context) error {
 			fail(fmt.Errorf("verdict: resource holds %w", err))
 			continue
 		}
+		// Asked as the holder of prepared work: it has not committed it
+		// and refuses a late Commit once rolled back, so a transaction
+		// the leader does not know is presumed aborted for it.
 		resp, err := conn.Coordinator().Outcome(ctx, &verdictv1.OutcomeRequest{Txid: id, Prepared: true})
 		if err != nil {
 			s.log.Warn("verdict: outcome of prepared transaction unknown", "txid", id, "err", err)
@@ -73,6 +78,12 @@ func (s *Server) Recover(ctx context.Context) error {
 			err = s.cfg.Resource.Abort(ctx, id)
 		case verdictv1.Outcome_OUTCOME_PENDING:
 			s.log.Debug("verdict: prepared transaction still pending", "txid", id)
+			continue
+		case verdictv1.Outcome_OUTCOME_UNKNOWN:
+			// Not an answer the coordinator gives a prepared asker: keep
+			// the work prepared and ask again on the next pass.
+			s.log.Warn("verdict: the coordinator answered OUTCOME_UNKNOWN for a prepared transaction; asking again later",
+				"txid", id, "reason", resp.GetReason())
 			continue
 		case verdictv1.Outcome_OUTCOME_EXPIRED:
 			s.log.Error("verdict: prepared transaction's outcome expired at the coordinator; an operator must resolve it",

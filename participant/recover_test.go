@@ -1,15 +1,36 @@
 package participant
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
 
 // preparedMem returns a MemResource holding ids prepared.
 func preparedMem(t *testing.T, ids ...string) *MemResource {
@@ -27,17 +48,20 @@ func preparedMem(t *testing.T, ids ...string) *MemResource {
 }
 
 func TestRecover(t *testing.T) {
-	committed, aborted, pending, expired, unknown := newTxID(t), newTxID(t), newTxID(t), newTxID(t), newTxID(t)
+	committed, aborted, pending, expired, unknown, unknowable := newTxID(t), newTxID(t), newTxID(t), newTxID(t), newTxID(t), newTxID(t)
 	coord := &stubCoordinator{outcomes: map[string]verdictv1.Outcome{
-		committed: verdictv1.Outcome_OUTCOME_COMMITTED,
-		aborted:   verdictv1.Outcome_OUTCOME_ABORTED,
-		pending:   verdictv1.Outcome_OUTCOME_PENDING,
-		expired:   verdictv1.Outcome_OUTCOME_EXPIRED,
+		committed:  verdictv1.Outcome_OUTCOME_COMMITTED,
+		aborted:    verdictv1.Outcome_OUTCOME_ABORTED,
+		pending:    verdictv1.Outcome_OUTCOME_PENDING,
+		expired:    verdictv1.Outcome_OUTCOME_EXPIRED,
+		unknowable: verdictv1.Outcome_OUTCOME_UNKNOWN, // never for a prepared asker; kept prepared
 		// unknown: the stub answers Unavailable
 	}}
 	caddr := startCoordinator(t, coord)
-	m := preparedMem(t, committed, aborted, pending, expired, unknown)
-	s, err := NewServer(Config{Name: "p", Address: "127.0.0.1:1", Resource: m, Coordinators: []string{caddr}})
+	m := preparedMem(t, committed, aborted, pending, expired, unknown, unknowable)
+	var logs syncBuffer
+	s, err := NewServer(Config{Name: "p", Address: "127.0.0.1:1", Resource: m, Coordinators: []string{caddr},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,11 +73,23 @@ func TestRecover(t *testing.T) {
 		t.Error("Recover hid the failed Outcome of one transaction")
 	}
 	for id, want := range map[string]TxState{
-		committed: TxCommitted, aborted: TxAborted, pending: TxPrepared, expired: TxPrepared, unknown: TxPrepared,
+		committed: TxCommitted, aborted: TxAborted, pending: TxPrepared, expired: TxPrepared, unknown: TxPrepared, unknowable: TxPrepared,
 	} {
 		if got := m.State(id); got != want {
 			t.Errorf("state(%s) = %v, want %v", id, got, want)
 		}
+	}
+	// The recovery loop asks as a participant that holds the work
+	// prepared, for which an unknown transaction is presumed aborted.
+	coord.mu.Lock()
+	for _, req := range coord.asked {
+		if !req.GetPrepared() {
+			t.Errorf("Outcome(%s) asked without prepared", req.GetTxid())
+		}
+	}
+	coord.mu.Unlock()
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), unknowable) {
+		t.Errorf("an OUTCOME_UNKNOWN answer to a prepared participant is not logged:\n%s", logs.String())
 	}
 	if !s.isFenced(aborted) {
 		t.Error("a recovered abort does not fence")

@@ -69,26 +69,54 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 			fmt.Fprintf(e.stderr, "verdictctl bench: %v\n", err)
 			return exitFailure
 		}
-		for _, s := range res.ErrorSamples {
-			fmt.Fprintf(e.stderr, "verdictctl bench: error: %s\n", s)
-		}
-		if e.json() {
-			_ = writeJSON(e.stdout, res)
-		} else {
-			fmt.Fprintf(e.stdout, "scenario %s, %d participants, concurrency %d, %.1fs\n", *scenario, res.Participants, res.Concurrency, res.DurationSec)
-			fmt.Fprintf(e.stdout, "commits/s  %.1f\ncommits    %d\naborts     %d\nerrors     %d\n", res.CommitsPerSec, res.Commits, res.Aborts, res.Errors)
-			fmt.Fprintf(e.stdout, "latency (Begin → Commit answered), ms: p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f\n", res.P50, res.P90, res.P99, res.P999)
-			fmt.Fprintf(e.stdout, "Commit call alone, ms:                 p50 %.3f  p99 %.3f\n", res.CommitP50, res.CommitP99)
-			fmt.Fprintf(e.stdout, "atomicity violations %d, still prepared after the run %d\n", res.Violations, res.Unresolved)
-		}
-		if res.Violations > 0 {
-			fmt.Fprintf(e.stderr, "verdictctl bench: %d atomicity violations\n", res.Violations)
-		}
-		if err != nil || res.Commits == 0 || res.Violations > 0 || res.Unresolved > 0 {
-			return exitFailure
-		}
-		return exitOK
+		return reportBench(e, *scenario, res, err)
 	}
+}
+
+// reportBench prints a run's result (to stdout) and, on stderr, its error
+// samples and every reason the run failed: an error that ended it, no
+// commit, an atomicity violation, transactions left prepared. It returns
+// the exit code.
+func reportBench(e *env, scenario string, res *bench.Result, err error) int {
+	for _, s := range res.ErrorSamples {
+		fmt.Fprintf(e.stderr, "verdictctl bench: error: %s\n", s)
+	}
+	if e.json() {
+		_ = writeJSON(e.stdout, res)
+	} else {
+		fmt.Fprintf(e.stdout, "scenario %s, %d participants, concurrency %d, %.1fs\n", scenario, res.Participants, res.Concurrency, res.DurationSec)
+		fmt.Fprintf(e.stdout, "commits/s  %.1f\ncommits    %d\naborts     %d\nerrors     %d\n", res.CommitsPerSec, res.Commits, res.Aborts, res.Errors)
+		fmt.Fprintf(e.stdout, "latency (Begin → Commit answered), ms: p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f\n", res.P50, res.P90, res.P99, res.P999)
+		fmt.Fprintf(e.stdout, "Commit call alone, ms:                 p50 %.3f  p99 %.3f\n", res.CommitP50, res.CommitP99)
+		fmt.Fprintf(e.stdout, "atomicity violations %d, still prepared after the run %d\n", res.Violations, res.Unresolved)
+	}
+	failures := benchFailures(res, err)
+	for _, f := range failures {
+		fmt.Fprintf(e.stderr, "verdictctl bench: failed: %s\n", f)
+	}
+	if len(failures) > 0 {
+		return exitFailure
+	}
+	return exitOK
+}
+
+// benchFailures lists why a run failed; none if it succeeded.
+func benchFailures(res *bench.Result, err error) []string {
+	var why []string
+	if err != nil {
+		why = append(why, fmt.Sprintf("the run ended with an error: %v", err))
+	}
+	if res.Commits == 0 {
+		window := time.Duration(res.DurationSec * float64(time.Second))
+		why = append(why, fmt.Sprintf("no transaction committed (%d aborted, %d failed) in the measured %v", res.Aborts, res.Errors, window))
+	}
+	if res.Violations > 0 {
+		why = append(why, fmt.Sprintf("%d atomicity violations", res.Violations))
+	}
+	if res.Unresolved > 0 {
+		why = append(why, fmt.Sprintf("%d transactions still prepared at a participant after the run (phase 2 did not finish in time)", res.Unresolved))
+	}
+	return why
 }
 
 func benchUsage(e *env, format string, args ...any) int {

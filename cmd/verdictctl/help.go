@@ -50,7 +50,8 @@ Stuck transactions:
 
 const helpGlobals = `
 Global flags (every command):
-  --endpoints LIST   coordinator endpoints (host:port), comma-separated (default 127.0.0.1:7400)
+  --endpoints LIST   coordinator endpoints (host:port), comma-separated
+                     (default 127.0.0.1:7400; a host without a port: port 7400)
   -o, --output FMT   table (for people, default) or json (for scripts)
   --timeout D        timeout of each call to the cluster (default 5s)
   --tls-ca FILE      connect over TLS, verifying the nodes against this CA
@@ -68,7 +69,7 @@ Exit codes:
      transaction or of a participant that acknowledged, removing the last
      voter), PostgreSQL is unreachable (pg prepared), an internal error, or
      a benchmark that failed, committed nothing, broke atomicity or left
-     transactions prepared
+     transactions prepared (stderr says which)
   2  bad usage or input (unknown command or flag, malformed transaction id,
      tx forget without --participant or --reason), or the transaction,
      participant or member asked about does not exist

@@ -27,6 +27,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/verdict-tx/verdict/internal/coordconn"
 )
 
 // Exit codes.
@@ -64,7 +66,7 @@ func defaultGlobals() globals {
 // register defines the global flags on fs, with their current values as
 // defaults, so that values given before the command words survive.
 func (g *globals) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.endpoints, "endpoints", g.endpoints, "coordinator endpoints (host:port), comma-separated")
+	fs.StringVar(&g.endpoints, "endpoints", g.endpoints, "coordinator endpoints (host:port; without a port, "+coordconn.DefaultPort+"), comma-separated")
 	fs.StringVar(&g.output, "output", g.output, "output format: table or json")
 	fs.StringVar(&g.output, "o", g.output, "shorthand for --output")
 	fs.DurationVar(&g.timeout, "timeout", g.timeout, "timeout of each call to the cluster")
@@ -84,12 +86,19 @@ func (g *globals) validate() error {
 	return g.security.load()
 }
 
+// endpointList returns the endpoints of --endpoints as host:port: one
+// without a port gets the coordinator's default port (coordconn.Endpoint).
 func (g *globals) endpointList() ([]string, error) {
 	var eps []string
 	for ep := range strings.SplitSeq(g.endpoints, ",") {
-		if ep = strings.TrimSpace(ep); ep != "" {
-			eps = append(eps, ep)
+		if strings.TrimSpace(ep) == "" {
+			continue
 		}
+		ep, err := coordconn.Endpoint(ep)
+		if err != nil {
+			return nil, fmt.Errorf("--endpoints: %w", err)
+		}
+		eps = append(eps, ep)
 	}
 	if len(eps) == 0 {
 		return nil, fmt.Errorf("--endpoints %q: no endpoint", g.endpoints)

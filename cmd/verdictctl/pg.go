@@ -163,6 +163,9 @@ func askOutcomes(e *env, conn *coordconn.Conn, ps []pgPrepared) {
 			continue
 		}
 		ctx, cancel := e.callContext()
+		// Asked for a transaction this database holds prepared, as its
+		// participant's recovery loop asks: one the leader does not know
+		// is presumed aborted.
 		resp, err := conn.Coordinator().Outcome(ctx, &verdictv1.OutcomeRequest{Txid: p.TxID, Prepared: true})
 		cancel()
 		if err != nil {
@@ -179,6 +182,8 @@ func askOutcomes(e *env, conn *coordconn.Conn, ps []pgPrepared) {
 			p.Outcome, p.Note = "pending", "still active or preparing at the leader: its participant resolves it once decided"
 		case verdictv1.Outcome_OUTCOME_EXPIRED:
 			p.Outcome, p.Note = "expired", "the coordinator no longer keeps its outcome: check the other participants, then COMMIT PREPARED or ROLLBACK PREPARED by hand"
+		case verdictv1.Outcome_OUTCOME_UNKNOWN:
+			p.Note = "the coordinator cannot know its outcome: check the other participants, then COMMIT PREPARED or ROLLBACK PREPARED by hand"
 		default:
 			p.Note = "unexpected outcome " + resp.GetOutcome().String()
 		}

@@ -9,8 +9,11 @@
 // Retrying on Unavailable is safe for every Coordinator and Admin method:
 // Begin at worst leaves an unused transaction that the leader aborts at its
 // deadline, Enlist, Abort and Commit are idempotent by transaction id, and the
-// rest only read. Deciding whether a failed Commit is ambiguous is the client
-// SDK's job, not this package's.
+// rest only read. A Commit sent again is marked as a retry
+// (CommitRequest.retry, set on the caller's message): the attempt before
+// may have reached a leader.
+// Deciding whether a failed Commit is ambiguous is the client SDK's job, not
+// this package's.
 package coordconn
 
 import (
@@ -62,8 +65,9 @@ type Conn struct {
 
 var _ grpc.ClientConnInterface = (*Conn)(nil)
 
-// Dial creates a Conn over endpoints (host:port), one grpc.ClientConn each;
-// connections are made lazily by gRPC. When opts is empty the connections
+// Dial creates a Conn over endpoints (host:port; see Endpoint: without a
+// port, DefaultPort), one grpc.ClientConn each; connections are made lazily
+// by gRPC. When opts is empty the connections
 // use insecure (plaintext) transport credentials; otherwise opts must carry
 // the transport credentials themselves.
 func Dial(endpoints []string, opts ...grpc.DialOption) (*Conn, error) {
@@ -72,9 +76,10 @@ func Dial(endpoints []string, opts ...grpc.DialOption) (*Conn, error) {
 	}
 	c := &Conn{opts: opts}
 	for _, ep := range endpoints {
-		if ep == "" {
+		ep, err := Endpoint(ep)
+		if err != nil {
 			c.closeAll()
-			return nil, fmt.Errorf("%w: empty endpoint in %q", ErrNoEndpoints, endpoints)
+			return nil, err
 		}
 		if slices.Contains(c.eps, ep) {
 			continue
@@ -155,6 +160,7 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts 
 			return err
 		}
 		idx, cc = next.idx, next.cc
+		markResent(args)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -164,6 +170,19 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts 
 		case <-t.C:
 		}
 		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// markResent marks a request about to be sent again after an attempt that
+// failed with Unavailable, which may have reached the leader before the
+// connection broke: a Commit is sent again as a retry
+// (CommitRequest.retry), so that a leader that does not know the
+// transaction does not presume an abort that an earlier leader may have
+// contradicted by committing it in one phase. The mark is set on the
+// caller's message, which so learns that it was sent more than once.
+func markResent(args any) {
+	if req, ok := args.(*verdictv1.CommitRequest); ok {
+		req.Retry = true
 	}
 }
 

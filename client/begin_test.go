@@ -1,0 +1,58 @@
+package client
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Begin waits out a cluster without a leader (Unavailable from every node,
+// as during an election) within its context, as Commit does; a rejected
+// request fails at once.
+func TestBeginWaitsForLeader(t *testing.T) {
+	c, stub := newStubClient(t)
+	stub.begin = func(n int) error {
+		if n <= 20 { // well past the connection's own attempts
+			return status.Error(codes.Unavailable, "no leader")
+		}
+		return nil
+	}
+	if _, err := c.Begin(testContext(t)); err != nil {
+		t.Fatalf("Begin during an election: %v", err)
+	}
+
+	stub.begin = func(int) error { return status.Error(codes.Unavailable, "no leader") }
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := c.Begin(ctx); err == nil {
+		t.Error("Begin without a leader succeeded")
+	}
+	if waited := time.Since(start); waited < 250*time.Millisecond || waited > 5*time.Second {
+		t.Errorf("Begin without a leader gave up after %v; want about its context's 300ms", waited)
+	}
+	// Without a deadline in ctx, the transaction's timeout bounds Begin.
+	start = time.Now()
+	if _, err := c.Begin(context.Background(), WithTimeout(300*time.Millisecond)); err == nil {
+		t.Error("Begin without a leader succeeded")
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Errorf("Begin with a 300ms transaction timeout waited %v", waited)
+	}
+
+	stub.mu.Lock()
+	stub.begins = 0
+	stub.mu.Unlock()
+	stub.begin = func(int) error { return status.Error(codes.InvalidArgument, "timeout too long") }
+	if _, err := c.Begin(testContext(t)); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("rejected Begin: %v, want InvalidArgument", err)
+	}
+	stub.mu.Lock()
+	defer stub.mu.Unlock()
+	if stub.begins != 1 {
+		t.Errorf("a rejected Begin was sent %d times", stub.begins)
+	}
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/verdict-tx/verdict/internal/bench"
+)
+
+// A benchmark that commits nothing exits 1 and says why on stderr, in
+// table and in JSON output: here its measured window (1ns) is too short for
+// any transaction to fall in it.
+func TestBenchSaysWhyItFailed(t *testing.T) {
+	ep := "--endpoints=" + startNode(t)
+	for _, format := range []string{"table", "json"} {
+		code, out, errs := ctl(t, "bench", ep, "--duration", "1ns", "--warmup", "0s", "--concurrency", "1", "--participants", "1", "-o", format)
+		if code != exitFailure || !strings.Contains(errs, "no transaction committed") {
+			t.Errorf("-o %s: exit %d, stderr %q (stdout %q); want %d and why", format, code, errs, out, exitFailure)
+		}
+	}
+}
+
+// Each reason a run fails for is said on stderr, also with -o json.
+func TestBenchReportReasons(t *testing.T) {
+	tests := []struct {
+		name string
+		res  bench.Result
+		err  error
+		want []string // on stderr; none: the run succeeded
+	}{
+		{name: "ok", res: bench.Result{Commits: 10}},
+		{name: "nothing committed", res: bench.Result{Aborts: 3, Errors: 2}, want: []string{"no transaction committed (3 aborted, 2 failed)"}},
+		{name: "left prepared", res: bench.Result{Commits: 10, Unresolved: 4}, want: []string{"4 transactions still prepared"}},
+		{name: "violations", res: bench.Result{Commits: 10, Violations: 1}, want: []string{"1 atomicity violations"}},
+		{name: "interrupted", res: bench.Result{Commits: 10}, err: context.Canceled, want: []string{"the run ended with an error: context canceled"}},
+		{name: "all of it", res: bench.Result{Unresolved: 1}, err: errors.New("read rows: connection reset"),
+			want: []string{"no transaction committed", "1 transactions still prepared", "read rows: connection reset"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errs bytes.Buffer
+			g := defaultGlobals()
+			g.output = "json"
+			e := &env{globals: g, ctx: context.Background(), stdout: &out, stderr: &errs}
+			code := reportBench(e, "mem", &tc.res, tc.err)
+			if wantCode := map[bool]int{true: exitOK, false: exitFailure}[len(tc.want) == 0]; code != wantCode {
+				t.Errorf("exit %d, want %d", code, wantCode)
+			}
+			if len(tc.want) == 0 && errs.Len() > 0 {
+				t.Errorf("stderr %q for a run that succeeded", errs.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errs.String(), w) {
+					t.Errorf("stderr %q lacks %q", errs.String(), w)
+				}
+			}
+			if !strings.HasPrefix(out.String(), "{") {
+				t.Errorf("stdout %q: want the JSON result", out.String())
+			}
+		})
+	}
+}
