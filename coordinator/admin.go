@@ -19,6 +19,7 @@ type admin struct {
 func (a *admin) Status(ctx context.Context, _ *verdictv1.StatusRequest) (*verdictv1.StatusResponse, error) {
 	st := a.node.Status()
 	_, leaderAddr := a.node.Leader()
+	_, ready := a.coord.leaderTerm()
 	return &verdictv1.StatusResponse{
 		Id:                 st.ID,
 		Leader:             st.Leader,
@@ -27,7 +28,7 @@ func (a *admin) Status(ctx context.Context, _ *verdictv1.StatusRequest) (*verdic
 		CommitIndex:        st.Commit,
 		AppliedIndex:       st.Applied,
 		Members:            members(st.Members),
-		LeaderReady:        st.LeaderReady,
+		LeaderReady:        ready,
 		Transactions:       uint64(a.coord.fsm.size()),
 		UndoneTransactions: uint64(a.coord.fsm.undoneCount()),
 	}, nil

@@ -69,6 +69,11 @@ type Coordinator struct {
 
 	leaderEvents chan struct{}
 	handledTerm  uint64 // leadership goroutine only
+	// readyTerm is the leader term whose start watchLeadership has handled
+	// (the state of older terms forgotten): the coordinator serves as the
+	// leader only in that term, so nothing it records in the new term is
+	// wiped by a reset that comes late.
+	readyTerm atomic.Uint64
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -105,7 +110,13 @@ func (c *Coordinator) emit(kind, id string, o verdictv1.Outcome, reason string, 
 }
 
 // leaderTerm is the node's: the term in which it is the ready leader.
-func (c *Coordinator) leaderTerm() (uint64, bool) { return c.node.LeaderTerm() }
+func (c *Coordinator) leaderTerm() (uint64, bool) {
+	term, ok := c.node.LeaderTerm()
+	if ok && c.readyTerm.Load() != term {
+		return term, false // the new term's start is not handled yet
+	}
+	return term, ok
+}
 
 // onLeadership is the node's Leadership callback; it must not block, so it
 // only wakes watchLeadership.
@@ -126,7 +137,7 @@ func (c *Coordinator) watchLeadership() {
 		case <-c.stop:
 			return
 		}
-		term, ready := c.leaderTerm()
+		term, ready := c.node.LeaderTerm()
 		if term == c.handledTerm {
 			continue
 		}
@@ -134,6 +145,7 @@ func (c *Coordinator) watchLeadership() {
 		c.delivery.reset()
 		c.timeline.reset()
 		c.handledTerm = term
+		c.readyTerm.Store(term)
 		if ready {
 			c.cfg.log.Info("leader ready: re-driving undone decisions", "term", term)
 			c.recover()

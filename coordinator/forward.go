@@ -29,13 +29,16 @@ const leaderWait = 3 * time.Second
 
 // forwarder routes client requests to the leader.
 type forwarder struct {
-	node  *txlog.Node
-	conns *conns
-	auth  *auth
+	node *txlog.Node
+	// leading is the coordinator's leaderTerm: this node serves a request
+	// itself only once it is the leader and has handled its term's start.
+	leading func() (uint64, bool)
+	conns   *conns
+	auth    *auth
 }
 
-func newForwarder(node *txlog.Node, dial []grpc.DialOption, a *auth) *forwarder {
-	return &forwarder{node: node, conns: newConns(dial), auth: a}
+func newForwarder(node *txlog.Node, leading func() (uint64, bool), dial []grpc.DialOption, a *auth) *forwarder {
+	return &forwarder{node: node, leading: leading, conns: newConns(dial), auth: a}
 }
 
 // route returns nil if this node should serve the request itself (it is the
@@ -43,7 +46,7 @@ func newForwarder(node *txlog.Node, dial []grpc.DialOption, a *auth) *forwarder 
 func (f *forwarder) route(ctx context.Context) (grpc.ClientConnInterface, error) {
 	deadline := time.Now().Add(leaderWait)
 	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
-		if _, ok := f.node.LeaderTerm(); ok {
+		if _, ok := f.leading(); ok {
 			return nil, nil
 		}
 		lead, addr := f.node.Leader()

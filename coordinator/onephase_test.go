@@ -148,6 +148,17 @@ func TestDeposedLeaderSendsNoOnePhaseCommit(t *testing.T) {
 	for _, s := range c.nodes {
 		s.Node().SetFilter(nil)
 	}
-	waitState(t, tx.ID(), participant.TxAborted, p)
+	// The abort the cut-off leader sends may be dropped when it notices it
+	// was deposed; the participant's recovery then learns it (presumed
+	// abort: no leader logged a commit).
+	waitFor(t, 20*time.Second, tx.ID()+" aborted at p1", func() bool {
+		if p.res.State(tx.ID()) == participant.TxAborted {
+			return true
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = p.srv.Recover(ctx)
+		return p.res.State(tx.ID()) == participant.TxAborted
+	})
 	noViolations(t, p)
 }

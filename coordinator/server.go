@@ -305,7 +305,7 @@ func Start(cfg Config) (*Server, error) {
 		lis:     lis,
 		node:    node,
 		coord:   c,
-		fwd:     newForwarder(node, cfg.DialOptions, c.auth),
+		fwd:     newForwarder(node, c.leaderTerm, cfg.DialOptions, c.auth),
 		metrics: c.metrics,
 		health:  newHealth(node),
 		mlis:    mlis,
