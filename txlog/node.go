@@ -248,6 +248,7 @@ func StartNode(cfg Config) (*Node, error) {
 	_, _ = rand.Read(seed[:])
 	n.propSeq.Store(binary.BigEndian.Uint64(seed[:]) >> 1)
 	n.trans = newTransport(cfg.ID, n.log, peerDialOptions(cfg.DialOptions))
+	n.trans.auth.isSender = n.isSender
 
 	hs, cs, err := st.InitialState()
 	if err != nil {

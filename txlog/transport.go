@@ -63,6 +63,7 @@ type transport struct {
 	node   atomic.Pointer[reporter]
 	filter atomic.Pointer[Filter]
 	router atomic.Pointer[Router]
+	auth   peerAuth // who may send raft messages (peerauth.go)
 
 	mu    sync.RWMutex
 	peers map[uint64]*peer
@@ -273,9 +274,16 @@ func (t *transport) stream(p *peer, client verdictv1.RaftClient) error {
 	}
 }
 
-// Send is the server side of the peer stream: every message is stepped into
-// the local raft node.
+// Send is the server side of the peer stream: every message admitted
+// (admit: one a peer sends, from a member, over TLS from the node the
+// connection's certificate names) is stepped into the local raft node;
+// the others are dropped and counted.
 func (t *transport) Send(s grpc.ClientStreamingServer[verdictv1.RaftMessage, verdictv1.RaftAck]) error {
+	proven, err := streamSender(s.Context())
+	if err != nil {
+		t.drop(DropIdentity, nil, err)
+		return status.Error(codes.PermissionDenied, err.Error())
+	}
 	var snapData []byte
 	for {
 		in, err := s.Recv()
@@ -296,12 +304,12 @@ func (t *transport) Send(s grpc.ClientStreamingServer[verdictv1.RaftMessage, ver
 		}
 		m := &raftpb.Message{}
 		if err := proto.Unmarshal(in.Data, m); err != nil {
-			t.log.Warn("malformed raft message from peer", "err", err)
+			t.drop(DropInvalid, nil, fmt.Errorf("malformed: %w", err))
 			snapData = nil
 			continue
 		}
-		if err := t.check(m); err != nil {
-			t.log.Warn("raft message from peer dropped", "from", m.GetFrom(), "to", m.GetTo(), "type", m.GetType().String(), "err", err)
+		if reason, err := t.admit(proven, m); err != nil {
+			t.drop(reason, m, err)
 			snapData = nil
 			continue
 		}
@@ -332,9 +340,7 @@ func (t *transport) Send(s grpc.ClientStreamingServer[verdictv1.RaftMessage, ver
 // check refuses a received message that no peer sends: one addressed to
 // another node, from no node or from this one, of a type raft uses only
 // within a node, or a proposal (no node forwards proposals:
-// DisableProposalForwarding). The sender need not be a known peer: a
-// node that missed a membership change learns of a new leader from the
-// leader's own messages.
+// DisableProposalForwarding). Who sent it is admit's concern.
 func (t *transport) check(m *raftpb.Message) error {
 	switch {
 	case m.GetTo() != t.id:

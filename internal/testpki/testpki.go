@@ -2,6 +2,13 @@
 // a CA, and certificates it signs for 127.0.0.1 and localhost with the
 // roles (Subject OrganizationalUnit) a test needs, as tls.Configs or as PEM
 // files in a test's temporary directory.
+//
+// A certificate with the node role (tlsconf.NodeOU) whose Common Name is
+// node-<id>, such as node-3, names that node id as a deployment's node
+// certificates must: a URI subject alternative name verdict-node://<id>
+// (tlsconf.NodeURI). One with the node role and another Common Name names
+// no node id: a node refuses to serve with it, and its peers refuse its
+// Raft messages.
 package testpki
 
 import (
@@ -14,8 +21,12 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,7 +70,8 @@ func NewCA(t testing.TB, name string) *CA {
 }
 
 // Issue signs a certificate for cn with the roles ous, valid for servers
-// and clients at 127.0.0.1 and localhost.
+// and clients at 127.0.0.1 and localhost; a node certificate for
+// node-<id> names that node id.
 func (ca *CA) Issue(t testing.TB, cn string, ous ...string) tls.Certificate {
 	t.Helper()
 	certPEM, keyPEM := ca.issuePEM(t, cn, ous)
@@ -150,6 +162,7 @@ func (ca *CA) issuePEM(t testing.TB, cn string, ous []string) (certPEM, keyPEM [
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
 		DNSNames:     []string{"localhost"},
+		URIs:         nodeURIs(cn, ous),
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
@@ -160,6 +173,16 @@ func (ca *CA) issuePEM(t testing.TB, cn string, ous []string) (certPEM, keyPEM [
 		t.Fatal(err)
 	}
 	return pemBlock("CERTIFICATE", der), pemBlock("EC PRIVATE KEY", keyDER)
+}
+
+// nodeURIs names node id in a certificate for cn "node-<id>" with the node
+// role.
+func nodeURIs(cn string, ous []string) []*url.URL {
+	id, err := strconv.ParseUint(strings.TrimPrefix(cn, "node-"), 10, 64)
+	if !strings.HasPrefix(cn, "node-") || err != nil || id == 0 || !slices.Contains(ous, tlsconf.NodeOU) {
+		return nil
+	}
+	return []*url.URL{tlsconf.NodeURI(id)}
 }
 
 func newKey(t testing.TB) *ecdsa.PrivateKey {

@@ -13,8 +13,9 @@ import (
 // at the next handshake, once either file changes (a renewed certificate):
 // a long-running node rotates its certificate without a restart. A pair
 // that fails to load (say, the certificate written and the key not yet),
-// or whose certificate drops a role (OU) of the one it would replace, is
-// not taken: the current one stays, and the next handshake tries again.
+// or whose certificate drops a role (OU) of the one it would replace or
+// names another node id (NodeID), is not taken: the current one stays, and
+// the next handshake tries again.
 type keyPair struct {
 	certFile, keyFile string
 	// report, if set, hears of every reload after the first: nil when it
@@ -86,7 +87,8 @@ func (k *keyPair) load(st stamp) error {
 	return nil
 }
 
-// keepsRoles checks that next's certificate has every role (OU) of cur's.
+// keepsRoles checks that next's certificate has every role (OU) of cur's,
+// and the same node id, if cur's names one.
 func keepsRoles(cur, next *tls.Certificate) error {
 	a, err := x509.ParseCertificate(cur.Certificate[0])
 	if err != nil {
@@ -99,6 +101,11 @@ func keepsRoles(cur, next *tls.Certificate) error {
 	for _, ou := range a.Subject.OrganizationalUnit {
 		if !slices.Contains(b.Subject.OrganizationalUnit, ou) {
 			return fmt.Errorf("verdict: renewed TLS certificate %s lacks the role %q of the current one: not taken", b.Subject.CommonName, ou)
+		}
+	}
+	if id, err := NodeID(a); err == nil {
+		if got, err := NodeID(b); err != nil || got != id {
+			return fmt.Errorf("verdict: renewed TLS certificate %s does not name node id %d (%s) as the current one does: not taken", b.Subject.CommonName, id, NodeURI(id))
 		}
 	}
 	return nil

@@ -38,8 +38,8 @@ func Server(f Files) (*tls.Config, error) { return ServerRotating(f, nil) }
 // old one), the next handshake loads the pair again, as a server and, for
 // a node, as the client certificate it dials its peers with (through
 // GetCertificate: Certificates is empty). A pair that does not load, or
-// whose certificate drops a role (OU) of the current one, is not taken:
-// the current pair stays. report, if not nil, hears of each reload: nil
+// whose certificate drops a role (OU) of the current one or names another
+// node id, is not taken: the current pair stays. report, if not nil, hears of each reload: nil
 // when the new pair was taken, else why not. The CA is read once: a new CA
 // needs a restart.
 func ServerRotating(f Files, report func(error)) (*tls.Config, error) {
