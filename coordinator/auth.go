@@ -27,9 +27,10 @@ import (
 const AdminOU = tlsconf.AdminOU
 
 // NodeOU is the node role of a certificate: under TLS, every node's
-// certificate must carry it in its Subject OrganizationalUnit. Only callers
-// with it may send Raft messages, and a forwarded request (its admin
-// authorisation and the client it names) is believed only from them;
+// certificate must carry it in its Subject OrganizationalUnit, and name the
+// node's id (tlsconf.NodeURI). Only callers with it may send Raft messages
+// (as the node id their certificate names), and a forwarded request (its
+// admin authorisation and the client it names) is believed only from them;
 // participants serve their Participant service only to it. It is
 // tlsconf.NodeOU, which the participant SDK shares.
 const NodeOU = tlsconf.NodeOU

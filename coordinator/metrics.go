@@ -146,6 +146,13 @@ func (m *metrics) watch(node *txlog.Node, c *Coordinator, ready func() bool) {
 		counter("verdict_raft_proposals_total", "Proposals this node handed to Raft (each a batch of log records).",
 			func() float64 { return float64(node.Counters().Proposals) }),
 	)
+	for _, r := range txlog.DropReasons {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "verdict_raft_messages_dropped_total",
+			Help:        "Raft messages from peers this node dropped, by reason: invalid (no peer sends it), not_member (sender id not in the applied configuration), identity (under TLS, sender id not the one the certificate names; a stream whose certificate names none counts once).",
+			ConstLabels: prometheus.Labels{"reason": string(r)},
+		}, func() float64 { return float64(node.Dropped()[r]) }))
+	}
 }
 
 // WALSynced implements txlog.Observer.

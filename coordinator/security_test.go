@@ -256,8 +256,8 @@ func TestTLSPeerFromWrongCANeverJoins(t *testing.T) {
 	}
 }
 
-// Start refuses TLS without the node role, and plaintext on a
-// non-loopback address unless allowed.
+// Start refuses TLS without the node role or without this node's id in
+// the certificate, and plaintext on a non-loopback address unless allowed.
 func TestTLSStartRefusesUnsafeConfig(t *testing.T) {
 	ca := testpki.NewCA(t, "verdict test CA")
 	base := Config{ID: 1, Peers: map[uint64]string{1: "127.0.0.1:0"}, DataDir: t.TempDir(), Logger: testLogger()}
@@ -266,6 +266,16 @@ func TestTLSStartRefusesUnsafeConfig(t *testing.T) {
 	if s, err := Start(noRole); err == nil {
 		s.Stop()
 		t.Error("Start with a certificate without the node role succeeded")
+	}
+	for cn, why := range map[string]string{"node": "names no node id", "node-2": "names node id 2"} {
+		cfg := base
+		cfg.TLS = ca.Server(t, cn, NodeOU)
+		if s, err := Start(cfg); err == nil || !strings.Contains(err.Error(), "verdict-node://1") {
+			if err == nil {
+				s.Stop()
+			}
+			t.Errorf("Start of node 1 with a certificate that %s = %v, want an error naming verdict-node://1", why, err)
+		}
 	}
 	l, err := net.Listen("tcp", "0.0.0.0:0")
 	if err != nil {
@@ -303,10 +313,17 @@ func TestTLSStartRefusesUnsafeConfig(t *testing.T) {
 func sendRaft(t *testing.T, addr string, from net.IP, m *raftpb.Message) error {
 	t.Helper()
 	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: from}}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	return sendRaftWith(t, addr, m, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
 			return dialer.DialContext(ctx, "tcp", a)
 		}))
+}
+
+// sendRaftWith sends m to the Raft service at addr on a connection dialed
+// with opts, and returns the stream's answer.
+func sendRaftWith(t *testing.T, addr string, m *raftpb.Message, opts ...grpc.DialOption) error {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,14 @@ func (c *Config) validateTransport() error {
 	if !hasRole(leaf, NodeOU) {
 		return fmt.Errorf("verdict: the node's certificate (CN %q) lacks the node role: its Subject OrganizationalUnit must contain %q", leaf.Subject.CommonName, NodeOU)
 	}
+	// Peers take this node's Raft messages only from the id its
+	// certificate names.
+	if id, err := tlsconf.NodeID(leaf); err != nil || id != c.ID {
+		if err == nil {
+			err = fmt.Errorf("it names node id %d", id)
+		}
+		return fmt.Errorf("verdict: the node's certificate (CN %q) must name this node's id %d in a URI subject alternative name %s: %w", leaf.Subject.CommonName, c.ID, tlsconf.NodeURI(c.ID), err)
+	}
 	if c.TLS.ClientCAs == nil {
 		return errors.New("verdict: TLS configuration has no ClientCAs: the node verifies every caller's certificate against the CA")
 	}

@@ -6,6 +6,14 @@
 // node that drives go.etcd.io/raft/v3 (node.go, loop.go) and the peer
 // transport over gRPC streams (transport.go).
 //
+// A node steps a raft message from a peer only if a peer could have sent
+// it (peerauth.go): addressed to this node, from a voter or learner of the
+// configuration it has applied (Config.Peers while it has none, joining)
+// and, over TLS, from the node id the connection's client certificate
+// names (tlsconf.NodeID: a URI SAN verdict-node://<id>). In plaintext the
+// sender id proves nothing: peers are trusted by their network position.
+// What is dropped is counted by reason (Node.Dropped).
+//
 // The node's Ready loop follows the order raft requires: persist entries and
 // hard state with one fsync (the group commit), send messages, apply
 // committed entries, Advance. A proposal waits until it is applied locally;

@@ -30,7 +30,9 @@
 // TLS on its one listener (clients, participants, operators and peers must
 // all present a certificate signed by the CA) and dials its peers and
 // participants with its certificate; a renewed certificate written over the
-// files is taken at the next handshake. Without them it serves plaintext, which
+// files is taken at the next handshake. A node's certificate carries the OU
+// "verdict-node" and names its --id as a URI subject alternative name
+// verdict-node://<id>; peers take its Raft messages only as that id. Without them it serves plaintext, which
 // it allows only on a loopback address unless --insecure-plaintext is given.
 // Operator actions (every Admin RPC but Status and Members) need the token
 // in --admin-token-file or a client certificate whose OU contains

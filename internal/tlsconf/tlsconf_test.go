@@ -87,8 +87,9 @@ func TestDialNodes(t *testing.T) {
 
 // TestServerRotating renews a server's certificate by writing new files
 // over the old ones: the next handshake presents the new one. A renewal
-// that drops a role, or a certificate whose key does not match, is not
-// taken: the current certificate stays, and the report says why.
+// that drops a role or names another node id, or a certificate whose key
+// does not match, is not taken: the current certificate stays, and the
+// report says why.
 func TestServerRotating(t *testing.T) {
 	ca := testpki.NewCA(t, "verdict test CA")
 	f := ca.Files(t, "node-1", tlsconf.NodeOU)
@@ -143,11 +144,15 @@ func TestServerRotating(t *testing.T) {
 	if got := served(); got != second || len(reports) != 2 || reports[1] == nil || !strings.Contains(reports[1].Error(), tlsconf.NodeOU) {
 		t.Fatalf("after a renewal without the node role: serial %s, reports %v; want the current certificate kept", got, reports)
 	}
+	ca.Renew(t, f, "node-2", tlsconf.NodeOU) // another node id
+	if got := served(); got != second || len(reports) != 3 || reports[2] == nil || !strings.Contains(reports[2].Error(), "verdict-node://1") {
+		t.Fatalf("after a renewal naming another node id: serial %s, reports %v; want the current certificate kept", got, reports)
+	}
 
 	other := ca.Files(t, "node-1", tlsconf.NodeOU)
 	mismatched := ca.Files(t, "node-1", tlsconf.NodeOU)
 	install(other.Cert, mismatched.Key) // the key of another certificate
-	if got := served(); got != second || len(reports) != 3 || reports[2] == nil {
+	if got := served(); got != second || len(reports) != 4 || reports[3] == nil {
 		t.Fatalf("after a mismatched pair: serial %s, reports %v; want the current certificate kept", got, reports)
 	}
 	install(other.Cert, other.Key) // the key follows: taken
