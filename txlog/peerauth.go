@@ -33,7 +33,7 @@ const (
 )
 
 // DropReasons lists every DropReason.
-var DropReasons = []DropReason{DropInvalid, DropNotMember, DropIdentity}
+var DropReasons = [...]DropReason{DropInvalid, DropNotMember, DropIdentity}
 
 // dropWarnEvery bounds the warnings about dropped messages: a peer that
 // keeps sending what is dropped (a member this node does not know yet, a
@@ -47,8 +47,8 @@ type peerAuth struct {
 	// isSender reports whether an id may send raft messages to this node
 	// (Node.isSender); set before the transport serves.
 	isSender func(id uint64) bool
-	drops    [3]atomic.Uint64 // indexed like DropReasons
-	lastWarn atomic.Int64     // unix nanoseconds of the last warning
+	drops    [len(DropReasons)]atomic.Uint64 // indexed like DropReasons
+	lastWarn atomic.Int64                    // unix nanoseconds of the last warning
 }
 
 // streamSender names the node a peer stream comes from, as the TLS
@@ -91,7 +91,7 @@ func (t *transport) admit(proven uint64, m *raftpb.Message) (DropReason, error) 
 
 // drop counts a message dropped for reason and logs it (m may be nil).
 func (t *transport) drop(reason DropReason, m *raftpb.Message, err error) {
-	if i := slices.Index(DropReasons, reason); i >= 0 {
+	if i := slices.Index(DropReasons[:], reason); i >= 0 {
 		t.auth.drops[i].Add(1)
 	}
 	now := time.Now().UnixNano()

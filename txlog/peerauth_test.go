@@ -2,6 +2,7 @@ package txlog
 
 import (
 	"encoding/binary"
+	"slices"
 	"testing"
 	"time"
 
@@ -83,5 +84,36 @@ func TestTransportDropsNonMembers(t *testing.T) {
 	}
 	if got, ok := lead.LeaderTerm(); !ok || got != term {
 		t.Errorf("node %d leads in term %d (%v), want %d", lead.ID(), got, ok, term)
+	}
+}
+
+// isSender takes the members of the configuration as applied, learners
+// and both sides of a joint configuration included, never this node nor a
+// removed id; a node without a configuration yet (joining) takes the ids
+// of its Config.Peers.
+func TestIsSender(t *testing.T) {
+	peers := map[uint64]string{1: "a:1", 2: "b:1", 5: "e:1"}
+	for _, tt := range []struct {
+		name    string
+		cs      *raftpb.ConfState
+		removed map[uint64]bool
+		want    []uint64 // of ids 1..9
+	}{
+		{"joining: no configuration", &raftpb.ConfState{}, nil, []uint64{2, 5}},
+		{"joining, a peer removed", &raftpb.ConfState{}, map[uint64]bool{5: true}, []uint64{2}},
+		{"voters and learners", &raftpb.ConfState{Voters: []uint64{1, 2, 3}, Learners: []uint64{4}}, nil, []uint64{2, 3, 4}},
+		{"joint", &raftpb.ConfState{Voters: []uint64{1, 6}, VotersOutgoing: []uint64{1, 2}, LearnersNext: []uint64{7}}, nil, []uint64{2, 6, 7}},
+		{"removed", &raftpb.ConfState{Voters: []uint64{1, 2, 3}}, map[uint64]bool{3: true}, []uint64{2}},
+	} {
+		n := &Node{cfg: Config{ID: 1, Peers: peers}, confState: tt.cs, removed: tt.removed}
+		var got []uint64
+		for id := uint64(0); id <= 9; id++ {
+			if n.isSender(id) {
+				got = append(got, id)
+			}
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s: senders %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
