@@ -50,8 +50,9 @@
 //     Admin RPC but the read-only Status and Members, the node role
 //     (NodeOU) for the Raft service (in plaintext: a member's IP address;
 //     plaintext relies on network isolation, admin token or not), and
-//     txlog takes a Raft message only from a member whose id, under TLS,
-//     the sender's certificate names (verdict-node://<id>; a node refuses
+//     txlog takes a Raft message only from a member (under TLS: from the
+//     not removed node id the sender's certificate names,
+//     verdict-node://<id>, member or about to be one; a node refuses
 //     to start with a certificate that does not name its own id), and
 //     names each caller (certificate CN or IP address) for the per-client
 //     limit on open transactions and the audit of operator actions.

@@ -10,8 +10,10 @@
 // it (peerauth.go): addressed to this node, from a voter or learner of the
 // configuration it has applied (Config.Peers while it has none, joining)
 // and, over TLS, from the node id the connection's client certificate
-// names (tlsconf.NodeID: a URI SAN verdict-node://<id>). In plaintext the
-// sender id proves nothing: peers are trusted by their network position.
+// names (tlsconf.NodeID: a URI SAN verdict-node://<id>), which may then be
+// a node this one does not know as a member yet (never a removed one). In
+// plaintext the sender id proves nothing: peers are trusted by their
+// network position.
 // What is dropped is counted by reason (Node.Dropped).
 //
 // The node's Ready loop follows the order raft requires: persist entries and

@@ -44,9 +44,10 @@ const dropWarnEvery = time.Second
 // peerAuth is the transport's check of who sends a raft message, and its
 // count of the messages dropped.
 type peerAuth struct {
-	// isSender reports whether an id may send raft messages to this node
-	// (Node.isSender); set before the transport serves.
-	isSender func(id uint64) bool
+	// isSender reports whether an id (proven by a certificate, or not) may
+	// send raft messages to this node (Node.isSender); set before the
+	// transport serves.
+	isSender func(id uint64, proven bool) bool
 	drops    [len(DropReasons)]atomic.Uint64 // indexed like DropReasons
 	lastWarn atomic.Int64                    // unix nanoseconds of the last warning
 }
@@ -83,7 +84,7 @@ func (t *transport) admit(proven uint64, m *raftpb.Message) (DropReason, error) 
 	if proven != 0 && from != proven {
 		return DropIdentity, fmt.Errorf("sender %d over a connection whose certificate names node %d", from, proven)
 	}
-	if is := t.auth.isSender; is == nil || !is(from) {
+	if is := t.auth.isSender; is == nil || !is(from, proven != 0) {
 		return DropNotMember, fmt.Errorf("sender %d is not a member of the configuration", from)
 	}
 	return "", nil
@@ -117,22 +118,28 @@ func (n *Node) Dropped() map[DropReason]uint64 {
 	return out
 }
 
-// isSender reports whether node id may send raft messages to this node: a
-// voter or learner (of either side of a joint configuration) of the
-// configuration as applied, never this node nor a removed id. A node that
-// has no configuration yet (a node joining a group, before its leader's
-// log or snapshot has given it one) takes the ids its Config.Peers names.
+// isSender reports whether node id may send raft messages to this node:
+// never this node nor a removed id; an id that the certificate of the
+// connection proves (proven: TLS); otherwise a voter or learner (of either
+// side of a joint configuration) of the configuration as applied. A node
+// that has no configuration yet (a node joining a group, before its
+// leader's log or snapshot has given it one) takes the ids its
+// Config.Peers names.
 //
-// Raft talks only to the members of its configuration: the leader applies
-// a new member's addition before it sends to it, and a member learns of
-// another from the leader. A member that has missed the additions of a
-// node that has since become the leader drops that leader's messages until
-// leadership moves to a member it knows (TransferLeadership).
-func (n *Node) isSender(id uint64) bool {
+// A certificate the cluster's CA issued for a node id is the operator's
+// word that the id is a node, so over TLS a member that has missed the
+// addition of a node that has since become the leader still takes that
+// leader's messages, and catches up. In plaintext nothing proves an id:
+// such a member drops the new leader's messages until leadership moves to
+// a member it knows (TransferLeadership).
+func (n *Node) isSender(id uint64, proven bool) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if id == n.cfg.ID || n.removed[id] {
 		return false
+	}
+	if proven {
+		return true
 	}
 	cs := n.confState
 	if len(cs.GetVoters()) == 0 && len(cs.GetVotersOutgoing()) == 0 {

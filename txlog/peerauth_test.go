@@ -90,7 +90,8 @@ func TestTransportDropsNonMembers(t *testing.T) {
 // isSender takes the members of the configuration as applied, learners
 // and both sides of a joint configuration included, never this node nor a
 // removed id; a node without a configuration yet (joining) takes the ids
-// of its Config.Peers.
+// of its Config.Peers; an id a certificate proves is taken unless removed
+// or this node's.
 func TestIsSender(t *testing.T) {
 	peers := map[uint64]string{1: "a:1", 2: "b:1", 5: "e:1"}
 	for _, tt := range []struct {
@@ -108,12 +109,19 @@ func TestIsSender(t *testing.T) {
 		n := &Node{cfg: Config{ID: 1, Peers: peers}, confState: tt.cs, removed: tt.removed}
 		var got []uint64
 		for id := uint64(0); id <= 9; id++ {
-			if n.isSender(id) {
+			if n.isSender(id, false) {
 				got = append(got, id)
 			}
 		}
 		if !slices.Equal(got, tt.want) {
 			t.Errorf("%s: senders %v, want %v", tt.name, got, tt.want)
+		}
+		// An id a certificate proves is taken unless it is this node or
+		// removed.
+		for id := uint64(0); id <= 9; id++ {
+			if want := id != 1 && !tt.removed[id]; n.isSender(id, true) != want {
+				t.Errorf("%s: proven sender %d taken = %v, want %v", tt.name, id, !want, want)
+			}
 		}
 	}
 }
