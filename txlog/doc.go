@@ -10,6 +10,9 @@
 // hard state with one fsync (the group commit), send messages, apply
 // committed entries, Advance. A proposal waits until it is applied locally;
 // a new leader serves only after it has applied an entry of its own term.
+// A failed WAL or snapshot write (fatal.go) halts the loop: leadership ends
+// at once, every call fails with ErrStopped wrapping the cause, and Done
+// closes; the process is expected to exit and restart from its data dir.
 //
 // Membership changes (membership.go) go through raft ConfChanges, one at a
 // time, proposed by the Ready loop: a new node is added as a learner and the
