@@ -145,6 +145,8 @@ func (m *metrics) watch(node *txlog.Node, c *Coordinator, ready func() bool) {
 			func() float64 { return float64(node.Counters().LeaderChanges) }),
 		counter("verdict_raft_proposals_total", "Proposals this node handed to Raft (each a batch of log records).",
 			func() float64 { return float64(node.Counters().Proposals) }),
+		counter("verdict_raft_messages_refused_total", "Raft messages from peers refused before Raft saw them (an absurd term, an invalid snapshot or log slice), or heartbeats whose commit index was cut back.",
+			func() float64 { return float64(node.Counters().RefusedMessages) }),
 	)
 }
 

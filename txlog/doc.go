@@ -4,7 +4,11 @@
 // records, one fdatasync per raft Ready, torn tails truncated on open), the
 // snapshot files (snap.go), a raft.Storage over both (storage.go), the Raft
 // node that drives go.etcd.io/raft/v3 (node.go, loop.go) and the peer
-// transport over gRPC streams (transport.go).
+// transport over gRPC streams (transport.go). What a peer sends is checked
+// before raft steps it (inbound.go: Node.admit): an absurd term, an append
+// whose entries are no log slice, a snapshot that does not decode or whose
+// configuration raft cannot restore are dropped, so that no message can
+// leave a data dir the node cannot start from.
 //
 // The node's Ready loop follows the order raft requires: persist entries and
 // hard state with one fsync (the group commit), send messages, apply

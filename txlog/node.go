@@ -47,6 +47,10 @@ type StateMachine interface {
 	Snapshot() ([]byte, error)
 	// Restore replaces the whole state with a snapshot's data.
 	Restore(data []byte) error
+	// CheckSnapshot reports whether Restore would accept data, without
+	// changing the state. A snapshot a peer sends is checked before it is
+	// persisted: one Restore refuses would stop the node at every start.
+	CheckSnapshot(data []byte) error
 }
 
 // Leadership is told when this node becomes the ready leader (it has
@@ -162,8 +166,8 @@ type Node struct {
 	trans   *transport
 
 	propSeq atomic.Uint64
-	// proposals and leaderChanges are Counters.
-	proposals, leaderChanges atomic.Uint64
+	// proposals, leaderChanges and refused are Counters.
+	proposals, leaderChanges, refused atomic.Uint64
 
 	mu        sync.Mutex
 	waiters   map[uint64]chan proposalResult
@@ -306,7 +310,7 @@ func StartNode(cfg Config) (*Node, error) {
 	default:
 		n.raft = raft.RestartNode(rc)
 	}
-	n.trans.setNode(removedFilter{n.raft, n})
+	n.trans.setNode(inbound{removedFilter{n.raft, n}, n})
 	go n.run()
 	if lone := cs.GetVoters(); (!cfg.Join && len(cfg.Peers) == 1) || (len(lone) == 1 && lone[0] == cfg.ID) {
 		// A lone voter need not wait out an election timeout.
