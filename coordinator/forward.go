@@ -49,6 +49,11 @@ func (f *forwarder) route(ctx context.Context) (grpc.ClientConnInterface, error)
 		if _, ok := f.leading(); ok {
 			return nil, nil
 		}
+		if err := f.node.Err(); err != nil {
+			// The Raft loop stopped on a fatal error: this node leads
+			// no more and learns of no leader; the process exits.
+			return nil, status.Errorf(codes.Unavailable, "verdict: this node has stopped: %v", err)
+		}
 		lead, addr := f.node.Leader()
 		if lead != 0 && lead != f.node.ID() && addr != "" {
 			if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(mdForwarded)) > 0 {

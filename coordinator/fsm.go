@@ -65,6 +65,10 @@ func (f *fsm) Restore(data []byte) error {
 	return f.state.Restore(data)
 }
 
+// CheckSnapshot implements txlog.StateMachine: it decodes data into a
+// table of its own, which it then drops.
+func (f *fsm) CheckSnapshot(data []byte) error { return NewState().Restore(data) }
+
 func (f *fsm) get(txid string) (*verdictv1.Transaction, bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()

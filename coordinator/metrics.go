@@ -149,7 +149,7 @@ func (m *metrics) watch(node *txlog.Node, c *Coordinator, ready func() bool) {
 	for _, r := range txlog.DropReasons {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        "verdict_raft_messages_dropped_total",
-			Help:        "Raft messages from peers this node dropped, by reason: invalid (no peer sends it), not_member (sender id not in the applied configuration), identity (under TLS, sender id not the one the certificate names; a stream whose certificate names none counts once).",
+			Help:        "Raft messages from peers this node dropped, by reason: invalid (no peer sends it), not_member (sender id not in the applied configuration), identity (under TLS, sender id not the one the certificate names; a stream whose certificate names none counts once), unsafe (refused before Raft saw it: an absurd term, an invalid snapshot or log slice; or a heartbeat whose commit index was cut back).",
 			ConstLabels: prometheus.Labels{"reason": string(r)},
 		}, func() float64 { return float64(node.Dropped()[r]) }))
 	}

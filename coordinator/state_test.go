@@ -593,6 +593,9 @@ func TestStateRestoreReplaces(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if err := newFSM(testLogger()).CheckSnapshot(data); err != nil {
+		t.Fatalf("CheckSnapshot of a good snapshot: %v", err)
+	}
 	s := stateOf(t, tx1, tx2, tx3)
 	if err := s.Restore(data); err != nil {
 		t.Fatal(err)
@@ -637,6 +640,10 @@ func TestStateRestoreBadData(t *testing.T) {
 			before, err := s.Snapshot()
 			if err != nil {
 				t.Fatal(err)
+			}
+			// The node checks a snapshot a peer sends before it persists it.
+			if err := newFSM(testLogger()).CheckSnapshot(tt.data); !errors.Is(err, ErrBadStateSnapshot) {
+				t.Errorf("CheckSnapshot = %v, want ErrBadStateSnapshot", err)
 			}
 			err = s.Restore(tt.data)
 			if !errors.Is(err, ErrBadStateSnapshot) {

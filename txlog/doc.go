@@ -4,7 +4,11 @@
 // records, one fdatasync per raft Ready, torn tails truncated on open), the
 // snapshot files (snap.go), a raft.Storage over both (storage.go), the Raft
 // node that drives go.etcd.io/raft/v3 (node.go, loop.go) and the peer
-// transport over gRPC streams (transport.go).
+// transport over gRPC streams (transport.go). What a peer sends is checked
+// before raft steps it (inbound.go: Node.admit): an absurd term, an append
+// whose entries are no log slice, a snapshot that does not decode or whose
+// configuration raft cannot restore are dropped, so that no message can
+// leave a data dir the node cannot start from.
 //
 // A node steps a raft message from a peer only if a peer could have sent
 // it (peerauth.go): addressed to this node, from a voter or learner of the
@@ -20,6 +24,9 @@
 // hard state with one fsync (the group commit), send messages, apply
 // committed entries, Advance. A proposal waits until it is applied locally;
 // a new leader serves only after it has applied an entry of its own term.
+// A failed WAL or snapshot write (fatal.go) halts the loop: leadership ends
+// at once, every call fails with ErrStopped wrapping the cause, and Done
+// closes; the process is expected to exit and restart from its data dir.
 //
 // Membership changes (membership.go) go through raft ConfChanges, one at a
 // time, proposed by the Ready loop: a new node is added as a learner and the

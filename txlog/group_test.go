@@ -45,12 +45,19 @@ func (s *listSM) Snapshot() ([]byte, error) {
 }
 
 func (s *listSM) Restore(data []byte) error {
+	if err := s.CheckSnapshot(data); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.n, s.restored = binary.BigEndian.Uint64(data), true
+	return nil
+}
+
+func (s *listSM) CheckSnapshot(data []byte) error {
 	if len(data) < 8 {
 		return fmt.Errorf("snapshot of %d bytes", len(data))
 	}
-	s.n, s.restored = binary.BigEndian.Uint64(data), true
 	return nil
 }
 

@@ -30,18 +30,14 @@ func (n *Node) run() {
 			n.tickMembership()
 		case rd := <-n.raft.Ready():
 			if err := n.handleReady(rd); err != nil {
-				n.log.Error("raft node stopping on a fatal error", "err", err)
-				n.fatal.Store(&err)
-				n.failWaiters(ErrStopped)
-				n.failConf(ErrStopped, ErrStopped)
+				n.halt(err)
 				return
 			}
 			n.raft.Advance()
 		case req := <-n.confc:
 			n.enqueueConf(req)
 		case <-n.stopc:
-			n.failWaiters(ErrStopped)
-			n.failConf(ErrStopped, ErrStopped)
+			n.halt(nil)
 			return
 		}
 		n.proposeConfs()

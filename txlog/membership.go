@@ -104,7 +104,7 @@ func (n *Node) changeConf(ctx context.Context, cc *raftpb.ConfChange) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-n.done:
-		return ErrStopped
+		return n.stoppedErr()
 	}
 	select {
 	case err := <-req.done:
@@ -112,7 +112,7 @@ func (n *Node) changeConf(ctx context.Context, cc *raftpb.ConfChange) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-n.done:
-		return ErrStopped
+		return n.stoppedErr()
 	}
 }
 
@@ -158,7 +158,7 @@ func (n *Node) TransferLeadership(ctx context.Context, transferee uint64) error 
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-n.done:
-			return ErrStopped
+			return n.stoppedErr()
 		}
 	}
 }
@@ -245,7 +245,7 @@ func (n *Node) proposeConfs() {
 		case errors.Is(err, raft.ErrProposalDropped):
 			req.finish(ErrNotLeader)
 		case errors.Is(err, raft.ErrStopped):
-			req.finish(ErrStopped)
+			req.finish(n.stoppedErr())
 		case err != nil:
 			req.finish(fmt.Errorf("%w: propose membership change: %v", ErrLeadershipLost, err))
 		default:

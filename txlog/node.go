@@ -30,7 +30,9 @@ var (
 	// ErrLeadershipLost means the node stopped being leader while a proposal
 	// was in flight: it may or may not be committed by the next leader.
 	ErrLeadershipLost = errors.New("txlog: leadership lost, proposal outcome unknown")
-	// ErrStopped is returned by calls on a stopped node.
+	// ErrStopped is returned by calls on a stopped node. When a fatal
+	// error (a failed WAL write or fsync) stopped it, the error returned
+	// wraps both ErrStopped and that cause.
 	ErrStopped = errors.New("txlog: node stopped")
 )
 
@@ -45,6 +47,10 @@ type StateMachine interface {
 	Snapshot() ([]byte, error)
 	// Restore replaces the whole state with a snapshot's data.
 	Restore(data []byte) error
+	// CheckSnapshot reports whether Restore would accept data, without
+	// changing the state. A snapshot a peer sends is checked before it is
+	// persisted: one Restore refuses would stop the node at every start.
+	CheckSnapshot(data []byte) error
 }
 
 // Leadership is told when this node becomes the ready leader (it has
@@ -160,8 +166,8 @@ type Node struct {
 	trans   *transport
 
 	propSeq atomic.Uint64
-	// proposals and leaderChanges are Counters.
-	proposals, leaderChanges atomic.Uint64
+	// proposals, leaderChanges and refused are Counters.
+	proposals, leaderChanges, refused atomic.Uint64
 
 	mu        sync.Mutex
 	waiters   map[uint64]chan proposalResult
@@ -305,7 +311,7 @@ func StartNode(cfg Config) (*Node, error) {
 	default:
 		n.raft = raft.RestartNode(rc)
 	}
-	n.trans.setNode(removedFilter{n.raft, n})
+	n.trans.setNode(inbound{removedFilter{n.raft, n}, n})
 	go n.run()
 	if lone := cs.GetVoters(); (!cfg.Join && len(cfg.Peers) == 1) || (len(lone) == 1 && lone[0] == cfg.ID) {
 		// A lone voter need not wait out an election timeout.
@@ -343,7 +349,8 @@ func (n *Node) SetFilter(f Filter) { n.trans.setFilter(f) }
 func (n *Node) ID() uint64 { return n.cfg.ID }
 
 // LeaderTerm returns the current term and true if this node is the leader
-// and has applied its log up to an entry of that term.
+// and has applied its log up to an entry of that term. A stopped node,
+// whether by Stop or by a fatal error, is no leader.
 func (n *Node) LeaderTerm() (uint64, bool) {
 	t := n.leaderTerm.Load()
 	return t, t != 0
@@ -405,11 +412,11 @@ func (n *Node) Status() Status {
 // returning the state machine's result. ErrNotLeader means it was not
 // accepted; ErrLeadershipLost and a context error mean its fate is unknown.
 func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
+	if n.stopped() {
+		return nil, n.stoppedErr()
+	}
 	if _, ok := n.LeaderTerm(); !ok {
 		return nil, ErrNotLeader
-	}
-	if err := n.err(); err != nil {
-		return nil, err
 	}
 	id := n.propSeq.Add(1)
 	buf := make([]byte, 8+len(data))
@@ -428,7 +435,7 @@ func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
 			return nil, ErrNotLeader
 		}
 		if errors.Is(err, raft.ErrStopped) {
-			return nil, ErrStopped
+			return nil, n.stoppedErr()
 		}
 		return nil, err
 	}
@@ -441,7 +448,7 @@ func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
 		n.mu.Unlock()
 		return nil, ctx.Err()
 	case <-n.done:
-		return nil, ErrStopped
+		return nil, n.stoppedErr()
 	}
 }
 
@@ -478,10 +485,16 @@ func (n *Node) readIndex(ctx context.Context, anyRole bool) (uint64, error) {
 		delete(n.reads, id)
 		n.mu.Unlock()
 	}()
+	if n.stopped() {
+		return 0, n.stoppedErr()
+	}
 	if _, ok := n.LeaderTerm(); !ok && !anyRole {
 		return 0, ErrNotLeader
 	}
 	if err := n.raft.ReadIndex(ctx, rctx[:]); err != nil {
+		if errors.Is(err, raft.ErrStopped) {
+			return 0, n.stoppedErr()
+		}
 		return 0, err
 	}
 	var index uint64
@@ -490,7 +503,7 @@ func (n *Node) readIndex(ctx context.Context, anyRole bool) (uint64, error) {
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	case <-n.done:
-		return 0, ErrStopped
+		return 0, n.stoppedErr()
 	}
 	if index == 0 {
 		return 0, ErrLeadershipLost
@@ -517,7 +530,7 @@ func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-n.done:
-		return ErrStopped
+		return n.stoppedErr()
 	}
 }
 

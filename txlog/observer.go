@@ -23,9 +23,13 @@ type Counters struct {
 	// LeaderChanges is the number of times this node learned of a new
 	// leader: one other than the last it knew (having none is no change).
 	LeaderChanges uint64
+	// RefusedMessages is the number of messages from peers that failed
+	// the checks made before raft sees them (inbound.go): dropped, or, for
+	// a heartbeat committing past this node's log, cut back.
+	RefusedMessages uint64
 }
 
 // Counters returns the node's running totals.
 func (n *Node) Counters() Counters {
-	return Counters{Proposals: n.proposals.Load(), LeaderChanges: n.leaderChanges.Load()}
+	return Counters{Proposals: n.proposals.Load(), LeaderChanges: n.leaderChanges.Load(), RefusedMessages: n.refused.Load()}
 }

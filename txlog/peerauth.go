@@ -32,8 +32,14 @@ const (
 	DropIdentity DropReason = "identity"
 )
 
+// DropUnsafe: a message raft would have persisted or stepped to a panic,
+// refused by the node's checks before raft saw it (inbound.go): an absurd
+// term, an invalid snapshot or log slice; also a heartbeat whose commit
+// index was cut back to the node's log.
+const DropUnsafe DropReason = "unsafe"
+
 // DropReasons lists every DropReason.
-var DropReasons = [...]DropReason{DropInvalid, DropNotMember, DropIdentity}
+var DropReasons = [...]DropReason{DropInvalid, DropNotMember, DropIdentity, DropUnsafe}
 
 // dropWarnEvery bounds the warnings about dropped messages: a peer that
 // keeps sending what is dropped (a member this node does not know yet, a
@@ -115,6 +121,7 @@ func (n *Node) Dropped() map[DropReason]uint64 {
 	for i, r := range DropReasons {
 		out[r] = n.trans.auth.drops[i].Load()
 	}
+	out[DropUnsafe] += n.refused.Load()
 	return out
 }
 

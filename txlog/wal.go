@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -79,6 +80,9 @@ type wal struct {
 	err     error // first write or sync failure; every later write returns it
 	// onSync, if set, is told the duration of each Save's fdatasync.
 	onSync func(time.Duration)
+	// fault, if set, fails every later sync with it instead of syncing
+	// (Node.FailSyncs, for tests).
+	fault atomic.Pointer[error]
 }
 
 // walState is what replaying the WAL recovered.
@@ -345,7 +349,7 @@ func (w *wal) write(b []byte, sync bool) error {
 		return nil
 	}
 	start := time.Now()
-	if err := fdatasync(w.f); err != nil {
+	if err := w.sync(w.f); err != nil {
 		return w.fail(fmt.Errorf("txlog: sync wal: %w", err))
 	}
 	if w.onSync != nil {
@@ -374,7 +378,7 @@ func (w *wal) cut() error {
 	// The old segment may end with unsynced records (SaveUnsynced); only the
 	// last segment may have a torn tail, so sync it before moving on.
 	if w.f != nil {
-		if err := fdatasync(w.f); err != nil {
+		if err := w.sync(w.f); err != nil {
 			return w.fail(fmt.Errorf("txlog: sync wal segment: %w", err))
 		}
 	}
@@ -399,7 +403,7 @@ func (w *wal) cut() error {
 		return w.fail(fmt.Errorf("txlog: create wal segment: %w", err))
 	}
 	if _, err = f.Write(buf); err == nil {
-		if err = fdatasync(f); err == nil {
+		if err = w.sync(f); err == nil {
 			err = os.Rename(tmp, path)
 		}
 	}
@@ -452,6 +456,14 @@ func (w *wal) close() error {
 		w.err = ErrClosed
 	}
 	return err
+}
+
+// sync fdatasyncs f, or fails with the injected fault.
+func (w *wal) sync(f *os.File) error {
+	if p := w.fault.Load(); p != nil {
+		return *p
+	}
+	return fdatasync(f)
 }
 
 // fail makes err sticky: after a failed write or sync the state of the file

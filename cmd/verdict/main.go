@@ -42,7 +42,9 @@
 // plaintext cluster (the node logs a warning when given one without TLS).
 //
 // SIGTERM or SIGINT shuts the node down cleanly; a restart from the same data
-// dir rejoins the cluster (with or without --join).
+// dir rejoins the cluster (with or without --join). A failed write or fsync
+// of the write-ahead log is fatal: the node stops leading at once and the
+// process exits with status 1, for a supervisor to restart it.
 package main
 
 import (
@@ -66,17 +68,26 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		go tuneGC(nil) // for the life of the process
 	}
-	err := run(os.Args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		return // -h: the usage is printed
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "verdict:", err)
-		os.Exit(1)
+	if code := exitCode(run(os.Args[1:], nil)); code != 0 {
+		os.Exit(code)
 	}
 }
 
-func run(args []string) error {
+// exitCode reports err, the reason run returned, and returns the process's
+// exit status: 0 after a clean shutdown (or -h), 1 after an error. A node
+// whose Raft loop stopped on a fatal storage error exits 1, so that a
+// supervisor restarts it from what is durable.
+func exitCode(err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0 // -h: the usage is printed
+	}
+	fmt.Fprintln(os.Stderr, "verdict:", err)
+	return 1
+}
+
+// run runs the node until a signal stops it (nil) or it fails. started, if
+// set, is given the server once it has started (tests inject faults).
+func run(args []string, started func(*coordinator.Server)) error {
 	fs := flag.NewFlagSet("verdict", flag.ContinueOnError)
 	id := fs.Uint64("id", 1, "this node's id (non-zero, never reused)")
 	peers := fs.String("peers", "1=127.0.0.1:7400", "every member as id=host:port, comma-separated")
@@ -151,14 +162,19 @@ func run(args []string) error {
 		return err
 	}
 	logger.Info("verdict serving", "id", *id, "addr", srv.Addr(), "data_dir", *dataDir, "metrics_addr", srv.MetricsAddr())
+	if started != nil {
+		started(srv)
+	}
 	select {
 	case s := <-sig:
 		logger.Info("shutting down", "signal", s.String())
 		srv.Stop()
 		return nil
 	case <-srv.Node().Done():
+		// A fatal storage error (a failed WAL write or fsync): the node
+		// has stopped leading; exit so that it restarts from its data dir.
 		srv.Stop()
-		return fmt.Errorf("raft node stopped: %v", srv.Node().Err())
+		return fmt.Errorf("raft node stopped: %w", srv.Node().Err())
 	}
 }
 

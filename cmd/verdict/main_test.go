@@ -39,7 +39,7 @@ func TestMetricsAddrFlag(t *testing.T) {
 	metrics := freeAddr(t)
 	done := make(chan error, 1)
 	go func() {
-		done <- run([]string{"--peers", "1=" + freeAddr(t), "--data-dir", t.TempDir(), "--metrics-addr", metrics, "--log-level", "error"})
+		done <- run([]string{"--peers", "1=" + freeAddr(t), "--data-dir", t.TempDir(), "--metrics-addr", metrics, "--log-level", "error"}, nil)
 	}()
 	base := "http://" + metrics
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
@@ -81,7 +81,7 @@ func TestMetricsAddrFlag(t *testing.T) {
 }
 
 func TestMetricsAddrFlagInvalid(t *testing.T) {
-	err := run([]string{"--peers", "1=" + freeAddr(t), "--data-dir", t.TempDir(), "--metrics-addr", "no-port", "--log-level", "error"})
+	err := run([]string{"--peers", "1=" + freeAddr(t), "--data-dir", t.TempDir(), "--metrics-addr", "no-port", "--log-level", "error"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "metrics address") {
 		t.Fatalf("run with --metrics-addr no-port = %v, want an error about the metrics address", err)
 	}

@@ -14,7 +14,7 @@ import (
 // --insecure-plaintext refuses to start, before it touches its data dir.
 func TestPlaintextNonLoopbackRefused(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	err := run([]string{"--peers", "1=0.0.0.0:0", "--data-dir", dir})
+	err := run([]string{"--peers", "1=0.0.0.0:0", "--data-dir", dir}, nil)
 	if !errors.Is(err, coordinator.ErrPlaintextNotLoopback) {
 		t.Fatalf("run = %v, want %v", err, coordinator.ErrPlaintextNotLoopback)
 	}
@@ -37,7 +37,7 @@ func TestSecurityFlagsRefuseIncompleteInput(t *testing.T) {
 		{"--admin-token-file", empty},                        // empty token
 		{"--admin-token-file", filepath.Join(dir, "absent")}, // unreadable
 	} {
-		if err := run(append(args, "--data-dir", filepath.Join(dir, "data"))); err == nil {
+		if err := run(append(args, "--data-dir", filepath.Join(dir, "data")), nil); err == nil {
 			t.Errorf("run %q started", args)
 		}
 	}
