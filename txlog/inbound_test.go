@@ -1,14 +1,11 @@
 package txlog
 
 import (
-	"context"
 	"math"
 	"testing"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
@@ -18,23 +15,7 @@ import (
 // would, and waits until the node has handled them all.
 func sendRaw(t *testing.T, addr string, msgs ...*verdictv1.RaftMessage) {
 	t.Helper()
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := verdictv1.NewRaftClient(cc).Send(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range msgs {
-		if err := s.Send(m); err != nil {
-			t.Fatalf("send: %v", err)
-		}
-	}
-	if _, err := s.CloseAndRecv(); err != nil {
+	if err := sendStream(t, addr, msgs); err != nil {
 		t.Fatalf("stream: %v", err)
 	}
 }

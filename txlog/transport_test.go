@@ -80,6 +80,21 @@ func TestTransportDropsMalformedMessages(t *testing.T) {
 // every message.
 func sendRaft(t *testing.T, addr string, msgs ...*raftpb.Message) error {
 	t.Helper()
+	raw := make([]*verdictv1.RaftMessage, len(msgs))
+	for i, m := range msgs {
+		data, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw[i] = &verdictv1.RaftMessage{Data: data}
+	}
+	return sendStream(t, addr, raw)
+}
+
+// sendStream sends msgs, as they are, to the peer service at addr on one
+// plaintext stream and returns the stream's answer.
+func sendStream(t *testing.T, addr string, msgs []*verdictv1.RaftMessage) error {
+	t.Helper()
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -92,11 +107,7 @@ func sendRaft(t *testing.T, addr string, msgs ...*raftpb.Message) error {
 		return err
 	}
 	for _, m := range msgs {
-		data, err := proto.Marshal(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Send(&verdictv1.RaftMessage{Data: data}); err != nil {
+		if err := s.Send(m); err != nil {
 			if errors.Is(err, io.EOF) {
 				break // the node ended the stream: CloseAndRecv says why
 			}
