@@ -37,7 +37,6 @@ func fillDecided(t *testing.T, s *Server, n, reasonBytes int) {
 	}
 }
 
-
 // unreadCall starts a ListTransactions call on conn that is never read:
 // it sends the request and waits for the response headers (the node has
 // queued its answer), counting it in served.
