@@ -57,7 +57,7 @@ func (c *Config) validateConnLimits() error {
 			*f.v = f.def
 		}
 	}
-	if c.MaxConcurrentStreams > math.MaxUint32 {
+	if uint64(c.MaxConcurrentStreams) > math.MaxUint32 {
 		return fmt.Errorf("verdict: max concurrent streams %d exceeds %d", c.MaxConcurrentStreams, uint32(math.MaxUint32))
 	}
 	if c.MaxListBytes > c.MaxRequestBytes {
