@@ -30,6 +30,7 @@ type engineConfig struct {
 	maxParticipants int
 	maxStagedBytes  int
 	maxOpen         int // open transactions per client
+	maxListBytes    int // encoded size of a ListTransactions answer
 	clock           Clock
 	log             *slog.Logger
 	// retention is how long decided transactions are kept after DONE, and
@@ -434,13 +435,7 @@ func (c *Coordinator) ListTransactions(ctx context.Context, req *verdictv1.ListT
 		txs = append(txs, decided...)
 	}
 	sortByID(txs)
-	resp := &verdictv1.ListTransactionsResponse{}
-	if len(txs) > limit || (more && len(txs) == limit) {
-		txs = txs[:limit]
-		resp.NextAfterTxid = txs[limit-1].GetTxid()
-	}
-	resp.Transactions = txs
-	return resp, nil
+	return listPage(txs, limit, c.cfg.maxListBytes, more), nil
 }
 
 // listFilter is the filter of a ListTransactions request; its age is

@@ -32,6 +32,13 @@
 //   - The gRPC services (service.go, admin.go) validate input, forward to the
 //     leader when this node is a follower (forward.go) and map results to
 //     status codes; Server (server.go) wires a node together.
+//   - Limits on what callers hold of a node (connlimits.go): connections
+//     (Config.MaxConnections), calls per connection
+//     (MaxConcurrentStreams), the size of list pages (MaxListBytes, list.go)
+//     and of every answer, and keepalive. A call holds its answer until
+//     the caller reads it; the node encodes answers larger than gRPC's
+//     32 KiB pooled buffers into buffers of their own size (codec.go), so
+//     an unread answer holds no more than its size.
 //   - Observability: each Server owns a Prometheus registry (metrics.go;
 //     Server.Metrics), which the engine counts into and which reads the
 //     node's Raft state and tables at scrape time; txlog reports WAL fsyncs

@@ -70,7 +70,7 @@ func (c *Coordinator) undoneDecision(id, what string) (*verdictv1.Transaction, e
 // phase 2 has failed for longer than the stuck threshold, from the leader's
 // memory.
 func (c *Coordinator) listStuck(req *verdictv1.ListTransactionsRequest, f *ListFilter, limit int) *verdictv1.ListTransactionsResponse {
-	resp := &verdictv1.ListTransactionsResponse{}
+	var txs []*verdictv1.Transaction
 	st := req.GetState()
 	for _, id := range c.delivery.stuckIDs() {
 		if id <= req.GetAfterTxid() {
@@ -80,12 +80,10 @@ func (c *Coordinator) listStuck(req *verdictv1.ListTransactionsRequest, f *ListF
 		if !ok || (st != verdictv1.TxState_TX_STATE_UNSPECIFIED && tx.GetState() != st) || !f.admits(id, tx.GetParticipants()) {
 			continue
 		}
-		if len(resp.Transactions) == limit {
-			resp.NextAfterTxid = resp.Transactions[limit-1].GetTxid()
+		c.delivery.annotate(tx)
+		if txs = append(txs, tx); len(txs) > limit {
 			break
 		}
-		c.delivery.annotate(tx)
-		resp.Transactions = append(resp.Transactions, tx)
 	}
-	return resp
+	return listPage(txs, limit, c.cfg.maxListBytes, false)
 }

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
+	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -49,8 +51,24 @@ type Config struct {
 	MaxTimeout time.Duration
 	// MaxParticipants per transaction. Default 64.
 	MaxParticipants int
-	// MaxRequestBytes is the largest request a client may send. Default 4 MiB.
+	// MaxRequestBytes is the largest request a client may send, and the
+	// largest answer the node sends. Default 4 MiB.
 	MaxRequestBytes int
+	// MaxConnections bounds the connections the node serves at once:
+	// clients', participants', operators' and peers' alike. Beyond it a
+	// new connection waits to be accepted until one closes. Default 1024.
+	MaxConnections int
+	// MaxConcurrentStreams bounds the calls in progress on one connection
+	// (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); a call stays in progress
+	// until its caller has read the answer. A gRPC client's further calls
+	// wait until one ends. Default 100.
+	MaxConcurrentStreams int
+	// MaxListBytes bounds the encoded size of a ListTransactions answer:
+	// a page ends before the transaction that would exceed it (its
+	// next_after_txid goes on from there), and holds at least one
+	// transaction. At most MaxRequestBytes. Default 32 KiB: a page then
+	// fits in a gRPC client's initial 64 KiB HTTP/2 stream window.
+	MaxListBytes int
 	// MaxOpenPerClient bounds the open transactions (begun, not yet
 	// decided) of one client at the leader: Begin beyond it answers
 	// ResourceExhausted. A client is named by its certificate's Common Name
@@ -156,6 +174,9 @@ func (c *Config) validate() error {
 	if c.MaxStagedBytes > c.MaxRequestBytes/4 {
 		return fmt.Errorf("verdict: max staged bytes %d exceeds a quarter of max request bytes %d: a COMMIT record must fit in a message between nodes", c.MaxStagedBytes, c.MaxRequestBytes)
 	}
+	if err := c.validateConnLimits(); err != nil {
+		return err
+	}
 	if c.MaxRetryBackoff <= 0 {
 		c.MaxRetryBackoff = 10 * time.Second
 	}
@@ -232,6 +253,7 @@ func Start(cfg Config) (*Server, error) {
 			maxTimeout:      cfg.MaxTimeout,
 			maxParticipants: cfg.MaxParticipants,
 			maxOpen:         cfg.MaxOpenPerClient,
+			maxListBytes:    cfg.MaxListBytes,
 			maxStagedBytes:  cfg.MaxStagedBytes,
 			retention:       cfg.Retention,
 			clock:           cfg.Clock,
@@ -309,8 +331,7 @@ func Start(cfg Config) (*Server, error) {
 		metrics: c.metrics,
 		health:  newHealth(node),
 		mlis:    mlis,
-		grpc: grpc.NewServer(append(serverCredentials(&cfg),
-			grpc.MaxRecvMsgSize(cfg.MaxRequestBytes),
+		grpc: grpc.NewServer(slices.Concat(serverCredentials(&cfg), connOptions(&cfg), []grpc.ServerOption{
 			grpc.ChainUnaryInterceptor(c.auth.unary),
 			grpc.ChainStreamInterceptor(c.auth.stream),
 			// Pooled stream workers reuse goroutines (and their grown
@@ -319,7 +340,7 @@ func Start(cfg Config) (*Server, error) {
 			// Stop waits for handlers, so none starts engine work after
 			// the engine has stopped.
 			grpc.WaitForHandlers(true),
-		)...),
+		})...),
 	}
 	verdictv1.RegisterCoordinatorServer(s.grpc, &service{c: c, fwd: s.fwd})
 	verdictv1.RegisterAdminServer(s.grpc, &admin{node: node, coord: c, fwd: s.fwd})
@@ -327,7 +348,7 @@ func Start(cfg Config) (*Server, error) {
 	healthpb.RegisterHealthServer(s.grpc, s.health.grpc)
 	s.metrics.watch(node, c, s.health.isReady)
 
-	s.goroutine(func() { _ = s.grpc.Serve(lis) })
+	s.goroutine(func() { _ = s.grpc.Serve(netutil.LimitListener(lis, cfg.MaxConnections)) })
 	s.goroutine(s.watchReadiness)
 	if mlis != nil {
 		s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}

@@ -102,9 +102,12 @@ func run(args []string, started func(*coordinator.Server)) error {
 	natsURL := fs.String("nats-url", "", "NATS server URL(s), comma-separated: publish lifecycle events on verdict.events.<kind> and the staged messages of committed transactions to JetStream (empty: both off)")
 	maxStaged := fs.Int("max-staged-bytes", 1<<20, "largest total size of the messages staged in one transaction (they travel in its COMMIT record)")
 	metricsAddr := fs.String("metrics-addr", "", "serve /metrics (Prometheus), /healthz and /readyz over HTTP on this host:port (empty: off)")
-	maxRequest := fs.Int("max-request-bytes", 4<<20, "largest request a caller may send (and message between nodes); at least 4 times --max-staged-bytes")
+	maxRequest := fs.Int("max-request-bytes", 4<<20, "largest request a caller may send, answer a node sends, and message between nodes; at least 4 times --max-staged-bytes")
 	maxParts := fs.Int("max-participants", 64, "most participants one transaction may have")
 	maxOpen := fs.Int("max-open-per-client", 10000, "most open (begun, undecided) transactions of one client, named by its certificate's CN under TLS or its IP address")
+	maxConns := fs.Int("max-connections", 1024, "most connections served at once (callers, participants and peers alike); more wait to be accepted")
+	maxStreams := fs.Int("max-concurrent-streams", 100, "most calls in progress on one connection (a call lasts until its caller has read the answer); more wait")
+	maxList := fs.Int("max-list-bytes", 32<<10, "largest ListTransactions answer, encoded: a page ends before it (and holds at least one transaction); at most --max-request-bytes")
 	var tlsFiles tlsconf.Files
 	fs.StringVar(&tlsFiles.Cert, "tls-cert", "", "PEM certificate of this node: served to callers and presented to peers and participants")
 	fs.StringVar(&tlsFiles.Key, "tls-key", "", "PEM private key of --tls-cert")
@@ -137,26 +140,29 @@ func run(args []string, started func(*coordinator.Server)) error {
 		return err
 	}
 	srv, err := coordinator.Start(coordinator.Config{
-		ID:                *id,
-		Peers:             pm,
-		Join:              *join,
-		DataDir:           *dataDir,
-		DefaultTimeout:    *timeout,
-		MaxRetryBackoff:   *maxBackoff,
-		StuckAfter:        *stuckAfter,
-		Retention:         *retention,
-		NatsURL:           *natsURL,
-		MaxStagedBytes:    *maxStaged,
-		MaxRequestBytes:   *maxRequest,
-		MaxParticipants:   *maxParts,
-		MaxOpenPerClient:  *maxOpen,
-		MetricsAddr:       *metricsAddr,
-		TLS:               sec.tls,
-		InsecurePlaintext: *plaintext,
-		AdminToken:        sec.token,
-		TickInterval:      *tick,
-		ElectionTicks:     *electionTicks,
-		Logger:            logger,
+		ID:                   *id,
+		Peers:                pm,
+		Join:                 *join,
+		DataDir:              *dataDir,
+		DefaultTimeout:       *timeout,
+		MaxRetryBackoff:      *maxBackoff,
+		StuckAfter:           *stuckAfter,
+		Retention:            *retention,
+		NatsURL:              *natsURL,
+		MaxStagedBytes:       *maxStaged,
+		MaxRequestBytes:      *maxRequest,
+		MaxParticipants:      *maxParts,
+		MaxOpenPerClient:     *maxOpen,
+		MaxConnections:       *maxConns,
+		MaxConcurrentStreams: *maxStreams,
+		MaxListBytes:         *maxList,
+		MetricsAddr:          *metricsAddr,
+		TLS:                  sec.tls,
+		InsecurePlaintext:    *plaintext,
+		AdminToken:           sec.token,
+		TickInterval:         *tick,
+		ElectionTicks:        *electionTicks,
+		Logger:               logger,
 	})
 	if err != nil {
 		return err
