@@ -35,6 +35,9 @@ type delivery struct {
 	baseRetry  time.Duration
 	maxRetry   time.Duration
 	stuckAfter time.Duration
+	// idle is how long a sender without queued work waits for more
+	// before it ends.
+	idle time.Duration
 
 	mu      sync.Mutex
 	txs     map[string]*pending
@@ -72,7 +75,9 @@ type item struct {
 	outcome    verdictv1.Outcome
 }
 
-// sender delivers to one participant address.
+// sender delivers to one participant address. Its goroutine ends once it
+// has had nothing queued for delivery.idle; the next decision for that
+// address starts another.
 type sender struct {
 	addr  string
 	queue []item
@@ -83,13 +88,14 @@ type sender struct {
 	failingSince time.Time
 }
 
-func newDelivery(c *Coordinator, log *slog.Logger, maxRetry, stuckAfter time.Duration) *delivery {
+func newDelivery(c *Coordinator, log *slog.Logger, maxRetry, stuckAfter, idle time.Duration) *delivery {
 	return &delivery{
 		c:          c,
 		log:        log,
 		baseRetry:  retryBackoffBase,
 		maxRetry:   maxRetry,
 		stuckAfter: stuckAfter,
+		idle:       idle,
 		txs:        map[string]*pending{},
 		finished:   map[string]*pending{},
 		senders:    map[string]*sender{},
@@ -292,12 +298,21 @@ func (d *delivery) retryNow(id string) bool {
 	return true
 }
 
-// run sends s's queue in batches until delivery stops.
+// run sends s's queue in batches until delivery stops, or until s has
+// been idle for d.idle.
 func (d *delivery) run(s *sender) {
 	failures := 0
+	idle := time.NewTimer(d.idle)
+	defer idle.Stop()
 	for {
 		select {
 		case <-s.wake:
+		case <-idle.C:
+			if d.retire(s) {
+				return
+			}
+			idle.Reset(d.idle)
+			continue
 		case <-d.stop:
 			return
 		}
@@ -323,6 +338,32 @@ func (d *delivery) run(s *sender) {
 				continue
 			}
 			failures = 0
+		}
+		idle.Reset(d.idle)
+	}
+}
+
+// retire forgets s if nothing is queued for it, and reports whether it did.
+// Work is queued under d.mu, so none can be lost to a retired sender.
+func (d *delivery) retire(s *sender) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(s.queue) > 0 {
+		return false
+	}
+	if d.senders[s.addr] == s {
+		delete(d.senders, s.addr)
+	}
+	return true
+}
+
+// busy adds to held the addresses that have phase-2 work queued.
+func (d *delivery) busy(held map[string]bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for addr, s := range d.senders {
+		if len(s.queue) > 0 {
+			held[addr] = true
 		}
 	}
 }

@@ -91,6 +91,8 @@ func run(args []string) error {
 	metricsAddr := fs.String("metrics-addr", "", "serve /metrics (Prometheus), /healthz and /readyz over HTTP on this host:port (empty: off)")
 	maxRequest := fs.Int("max-request-bytes", 4<<20, "largest request a caller may send (and message between nodes); at least 4 times --max-staged-bytes")
 	maxParts := fs.Int("max-participants", 64, "most participants one transaction may have")
+	idleTimeout := fs.Duration("participant-idle-timeout", 5*time.Minute, "release the connection, prepare batcher and phase-2 sender of a participant address unused this long")
+	maxAddrs := fs.Int("max-participant-addresses", 4096, "most distinct participant addresses held at once; Enlist or Commit naming one more answers ResourceExhausted")
 	maxOpen := fs.Int("max-open-per-client", 10000, "most open (begun, undecided) transactions of one client, named by its certificate's CN under TLS or its IP address")
 	var tlsFiles tlsconf.Files
 	fs.StringVar(&tlsFiles.Cert, "tls-cert", "", "PEM certificate of this node: served to callers and presented to peers and participants")
@@ -124,26 +126,28 @@ func run(args []string) error {
 		return err
 	}
 	srv, err := coordinator.Start(coordinator.Config{
-		ID:                *id,
-		Peers:             pm,
-		Join:              *join,
-		DataDir:           *dataDir,
-		DefaultTimeout:    *timeout,
-		MaxRetryBackoff:   *maxBackoff,
-		StuckAfter:        *stuckAfter,
-		Retention:         *retention,
-		NatsURL:           *natsURL,
-		MaxStagedBytes:    *maxStaged,
-		MaxRequestBytes:   *maxRequest,
-		MaxParticipants:   *maxParts,
-		MaxOpenPerClient:  *maxOpen,
-		MetricsAddr:       *metricsAddr,
-		TLS:               sec.tls,
-		InsecurePlaintext: *plaintext,
-		AdminToken:        sec.token,
-		TickInterval:      *tick,
-		ElectionTicks:     *electionTicks,
-		Logger:            logger,
+		ID:                      *id,
+		Peers:                   pm,
+		Join:                    *join,
+		DataDir:                 *dataDir,
+		DefaultTimeout:          *timeout,
+		MaxRetryBackoff:         *maxBackoff,
+		StuckAfter:              *stuckAfter,
+		Retention:               *retention,
+		NatsURL:                 *natsURL,
+		MaxStagedBytes:          *maxStaged,
+		MaxRequestBytes:         *maxRequest,
+		MaxParticipants:         *maxParts,
+		MaxOpenPerClient:        *maxOpen,
+		ParticipantIdleTimeout:  *idleTimeout,
+		MaxParticipantAddresses: *maxAddrs,
+		MetricsAddr:             *metricsAddr,
+		TLS:                     sec.tls,
+		InsecurePlaintext:       *plaintext,
+		AdminToken:              sec.token,
+		TickInterval:            *tick,
+		ElectionTicks:           *electionTicks,
+		Logger:                  logger,
 	})
 	if err != nil {
 		return err
