@@ -326,6 +326,9 @@ func (c *Coordinator) prepareAll(ctx context.Context, id string, parts []*verdic
 
 func (c *Coordinator) prepareOne(ctx context.Context, id string, p *verdictv1.ParticipantRef) vote {
 	resp, err := c.parts.prepare(ctx, p.GetAddress(), id)
+	if err == nil {
+		c.delivery.reachable(p.GetAddress())
+	}
 	switch {
 	case err == nil && resp.GetVote() == verdictv1.Vote_VOTE_NO:
 		return vote{part: p, vote: verdictv1.Vote_VOTE_NO, cause: abortVoteNo, reason: reasonf("participant %s voted no: %s", p.GetName(), resp.GetReason())}

@@ -82,7 +82,7 @@ type sender struct {
 	addr  string
 	queue []item
 	wake  chan struct{} // items were queued
-	retry chan struct{} // an operator asked to retry now
+	retry chan struct{} // retry now: an operator asked, or the participant answered a prepare
 	// failingSince is when the current run of failed sends began (zero
 	// after a success).
 	failingSince time.Time
@@ -296,6 +296,21 @@ func (d *delivery) retryNow(id string) bool {
 		}
 	}
 	return true
+}
+
+// reachable cuts short the backoff of the sender of addr, if it is
+// failing: a call to the participant there has just succeeded, so what is
+// queued for it is retried now rather than after the backoff its failures
+// earned (up to MaxRetryBackoff).
+func (d *delivery) reachable(addr string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s, ok := d.senders[addr]; ok && !s.failingSince.IsZero() {
+		select {
+		case s.retry <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // run sends s's queue in batches until delivery stops, or until s has
@@ -515,8 +530,8 @@ func (d *delivery) flushDone() {
 	}
 }
 
-// sleep waits out a backoff of s. It returns retried if an operator's retry
-// cut it short, and ok false if delivery stopped.
+// sleep waits out a backoff of s. It returns retried if a retry (an
+// operator's, or reachable) cut it short, and ok false if delivery stopped.
 func (d *delivery) sleep(s *sender, dur time.Duration) (retried, ok bool) {
 	t := time.NewTimer(dur)
 	defer t.Stop()

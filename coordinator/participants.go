@@ -11,11 +11,13 @@ import (
 
 	batching "github.com/verdict-tx/verdict/internal/batch"
 	"github.com/verdict-tx/verdict/internal/hostport"
+	"github.com/verdict-tx/verdict/internal/reconnect"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
 // participantPool reaches participants: per participant address, one
-// long-lived connection and one prepare batcher, made on first use and
+// long-lived connection (reconnecting promptly: see internal/reconnect) and
+// one prepare batcher, made on first use and
 // released once the address has gone unused for the idle timeout (see
 // releaseIdle). It holds at most max addresses for new transactions
 // (admit); phase 2 of decisions already logged is delivered beyond it.
@@ -39,7 +41,7 @@ type participantConn struct {
 }
 
 func newParticipantPool(ctx context.Context, dial []grpc.DialOption, idle time.Duration, max int) *participantPool {
-	return &participantPool{ctx: ctx, dial: dial, idle: idle, max: max, byAddr: map[string]*participantConn{}}
+	return &participantPool{ctx: ctx, dial: reconnect.DialOptions(dial), idle: idle, max: max, byAddr: map[string]*participantConn{}}
 }
 
 // errAddressesFull answers a transaction that names a participant address
