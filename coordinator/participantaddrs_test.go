@@ -147,6 +147,8 @@ func TestParticipantAddressesReleasedWhenIdle(t *testing.T) {
 	extra := begin()
 	err := enlistOne(ctx, raw, extra, &verdictv1.ParticipantRef{Name: "extra", Address: lis[n].Addr().String()})
 	wantCode(t, fmt.Sprintf("enlisting address %d of at most %d", n+1, n), err, codes.ResourceExhausted)
+	_, err = raw.Commit(ctx, &verdictv1.CommitRequest{Txid: extra, Participants: []*verdictv1.ParticipantRef{{Name: "extra", Address: lis[n].Addr().String()}}})
+	wantCode(t, fmt.Sprintf("a commit naming address %d of at most %d", n+1, n), err, codes.ResourceExhausted)
 
 	for _, id := range ids {
 		resp, err := raw.Commit(ctx, &verdictv1.CommitRequest{Txid: id})
@@ -165,6 +167,7 @@ func TestParticipantAddressesReleasedWhenIdle(t *testing.T) {
 	}
 
 	// The released addresses make room for a new one.
+	extra = begin()
 	if err := enlistOne(ctx, raw, extra, &verdictv1.ParticipantRef{Name: "extra", Address: lis[n].Addr().String()}); err != nil {
 		t.Fatalf("enlist once the others went idle: %v", err)
 	}
