@@ -176,6 +176,18 @@ func (a *activeTable) clearExcept(term uint64) {
 	}
 }
 
+// addresses adds to held the participant addresses the active
+// transactions name.
+func (a *activeTable) addresses(held map[string]bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, t := range a.txs {
+		for _, p := range t.parts {
+			held[p.GetAddress()] = true
+		}
+	}
+}
+
 func (a *activeTable) snapshot() []*verdictv1.Transaction {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -49,15 +49,23 @@ func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) 
 	var refuseErr error // the answer to a refused Commit, if not the outcome
 	if start {
 		t.committing = time.Now()
+		full := false
 		for _, p := range req.GetParticipants() {
-			if _, ok := t.parts[p.GetName()]; !ok {
-				t.parts[p.GetName()] = &verdictv1.ParticipantRef{Name: p.GetName(), Address: p.GetAddress()}
-				c.timeline.add(id, eventEnlist, p.GetName(), "at "+p.GetAddress()+", named by the initiator's commit")
+			if _, ok := t.parts[p.GetName()]; ok {
+				continue
 			}
+			if full = !c.parts.admit(p.GetAddress()); full {
+				break
+			}
+			t.parts[p.GetName()] = &verdictv1.ParticipantRef{Name: p.GetName(), Address: p.GetAddress()}
+			c.timeline.add(id, eventEnlist, p.GetName(), "at "+p.GetAddress()+", named by the initiator's commit")
 		}
 		switch {
 		case c.cfg.clock.Now().After(t.deadline):
 			refuse, cause = "deadline passed before commit", abortDeadline
+		case full:
+			refuseErr = errAddressesFull(c.parts.max)
+			refuse = reasonf("more than %d participant addresses in use", c.parts.max)
 		case len(t.parts) > c.cfg.maxParticipants:
 			refuse = reasonf("more than %d participants", c.cfg.maxParticipants)
 		case len(req.GetMessages()) > 0 && c.nats == nil:
@@ -318,6 +326,9 @@ func (c *Coordinator) prepareAll(ctx context.Context, id string, parts []*verdic
 
 func (c *Coordinator) prepareOne(ctx context.Context, id string, p *verdictv1.ParticipantRef) vote {
 	resp, err := c.parts.prepare(ctx, p.GetAddress(), id)
+	if err == nil {
+		c.delivery.reachable(p.GetAddress())
+	}
 	switch {
 	case err == nil && resp.GetVote() == verdictv1.Vote_VOTE_NO:
 		return vote{part: p, vote: verdictv1.Vote_VOTE_NO, cause: abortVoteNo, reason: reasonf("participant %s voted no: %s", p.GetName(), resp.GetReason())}

@@ -4,9 +4,12 @@ import (
 	"sync"
 
 	"google.golang.org/grpc"
+
+	"github.com/verdict-tx/verdict/internal/reconnect"
 )
 
-// conns keeps one long-lived gRPC connection per address, dialed on first use.
+// conns keeps one long-lived gRPC connection per address, dialed on first
+// use, reconnecting promptly (see internal/reconnect).
 type conns struct {
 	dial []grpc.DialOption
 
@@ -15,7 +18,7 @@ type conns struct {
 }
 
 func newConns(dial []grpc.DialOption) *conns {
-	return &conns{dial: dial, m: map[string]*grpc.ClientConn{}}
+	return &conns{dial: reconnect.DialOptions(dial), m: map[string]*grpc.ClientConn{}}
 }
 
 func (c *conns) get(addr string) (*grpc.ClientConn, error) {

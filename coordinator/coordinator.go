@@ -231,6 +231,9 @@ func (c *Coordinator) enlist(id string, p *verdictv1.ParticipantRef) error {
 	if len(t.parts) >= c.cfg.maxParticipants {
 		return status.Errorf(codes.ResourceExhausted, "verdict: transaction %s has the maximum of %d participants", id, c.cfg.maxParticipants)
 	}
+	if !c.parts.admit(p.GetAddress()) {
+		return errAddressesFull(c.parts.max)
+	}
 	t.parts[p.GetName()] = &verdictv1.ParticipantRef{Name: p.GetName(), Address: p.GetAddress()}
 	c.timeline.add(id, eventEnlist, p.GetName(), "at "+p.GetAddress())
 	return nil

@@ -35,6 +35,9 @@ type delivery struct {
 	baseRetry  time.Duration
 	maxRetry   time.Duration
 	stuckAfter time.Duration
+	// idle is how long a sender without queued work waits for more
+	// before it ends.
+	idle time.Duration
 
 	mu      sync.Mutex
 	txs     map[string]*pending
@@ -72,24 +75,27 @@ type item struct {
 	outcome    verdictv1.Outcome
 }
 
-// sender delivers to one participant address.
+// sender delivers to one participant address. Its goroutine ends once it
+// has had nothing queued for delivery.idle; the next decision for that
+// address starts another.
 type sender struct {
 	addr  string
 	queue []item
 	wake  chan struct{} // items were queued
-	retry chan struct{} // an operator asked to retry now
+	retry chan struct{} // retry now: an operator asked, or the participant answered a prepare
 	// failingSince is when the current run of failed sends began (zero
 	// after a success).
 	failingSince time.Time
 }
 
-func newDelivery(c *Coordinator, log *slog.Logger, maxRetry, stuckAfter time.Duration) *delivery {
+func newDelivery(c *Coordinator, log *slog.Logger, maxRetry, stuckAfter, idle time.Duration) *delivery {
 	return &delivery{
 		c:          c,
 		log:        log,
 		baseRetry:  retryBackoffBase,
 		maxRetry:   maxRetry,
 		stuckAfter: stuckAfter,
+		idle:       idle,
 		txs:        map[string]*pending{},
 		finished:   map[string]*pending{},
 		senders:    map[string]*sender{},
@@ -292,12 +298,36 @@ func (d *delivery) retryNow(id string) bool {
 	return true
 }
 
-// run sends s's queue in batches until delivery stops.
+// reachable cuts short the backoff of the sender of addr, if it is
+// failing: a call to the participant there has just succeeded, so what is
+// queued for it is retried now rather than after the backoff its failures
+// earned (up to MaxRetryBackoff).
+func (d *delivery) reachable(addr string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s, ok := d.senders[addr]; ok && !s.failingSince.IsZero() {
+		select {
+		case s.retry <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run sends s's queue in batches until delivery stops, or until s has
+// been idle for d.idle.
 func (d *delivery) run(s *sender) {
 	failures := 0
+	idle := time.NewTimer(d.idle)
+	defer idle.Stop()
 	for {
 		select {
 		case <-s.wake:
+		case <-idle.C:
+			if d.retire(s) {
+				return
+			}
+			idle.Reset(d.idle)
+			continue
 		case <-d.stop:
 			return
 		}
@@ -323,6 +353,32 @@ func (d *delivery) run(s *sender) {
 				continue
 			}
 			failures = 0
+		}
+		idle.Reset(d.idle)
+	}
+}
+
+// retire forgets s if nothing is queued for it, and reports whether it did.
+// Work is queued under d.mu, so none can be lost to a retired sender.
+func (d *delivery) retire(s *sender) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(s.queue) > 0 {
+		return false
+	}
+	if d.senders[s.addr] == s {
+		delete(d.senders, s.addr)
+	}
+	return true
+}
+
+// busy adds to held the addresses that have phase-2 work queued.
+func (d *delivery) busy(held map[string]bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for addr, s := range d.senders {
+		if len(s.queue) > 0 {
+			held[addr] = true
 		}
 	}
 }
@@ -474,8 +530,8 @@ func (d *delivery) flushDone() {
 	}
 }
 
-// sleep waits out a backoff of s. It returns retried if an operator's retry
-// cut it short, and ok false if delivery stopped.
+// sleep waits out a backoff of s. It returns retried if a retry (an
+// operator's, or reachable) cut it short, and ok false if delivery stopped.
 func (d *delivery) sleep(s *sender, dur time.Duration) (retried, ok bool) {
 	t := time.NewTimer(dur)
 	defer t.Stop()

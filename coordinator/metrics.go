@@ -127,6 +127,8 @@ func (m *metrics) watch(node *txlog.Node, c *Coordinator, ready func() bool) {
 			func() float64 { return float64(c.fsm.undoneCount()) }),
 		gauge("verdict_stuck_transactions", "Transactions whose phase 2 has kept failing for the stuck threshold (known on the leader; 0 elsewhere).",
 			func() float64 { return float64(len(c.delivery.stuckIDs())) }),
+		gauge("verdict_participant_addresses", "Participant addresses the node holds a connection and prepare batcher for (released once idle; see --max-participant-addresses).",
+			func() float64 { return float64(c.parts.size()) }),
 		counter("verdict_heuristic_resolutions_total", "Heuristic resolutions (tx forget) this node logged as the leader.",
 			func() float64 { return float64(c.heuristics.Load()) }),
 		counter("verdict_events_dropped_total", "Lifecycle events dropped: their queue was full, or NATS refused them.",

@@ -14,14 +14,12 @@ const (
 	maxPrepareCalls = 4
 )
 
-func (p *participantPool) newPreparer(addr string) *batching.Batcher[string, *verdictv1.PrepareVote] {
+// newPreparer batches the prepares sent over pe its connection (made
+// before any prepare is queued, and kept while one is in progress).
+func (p *participantPool) newPreparer(pe *participantConn) *batching.Batcher[string, *verdictv1.PrepareVote] {
 	return &batching.Batcher[string, *verdictv1.PrepareVote]{
 		Send: func(ctx context.Context, ids []string) ([]*verdictv1.PrepareVote, error) {
-			cl, err := p.client(addr)
-			if err != nil {
-				return nil, err
-			}
-			resp, err := cl.Prepare(ctx, &verdictv1.PrepareRequest{Txids: ids})
+			resp, err := verdictv1.NewParticipantClient(pe.conn).Prepare(ctx, &verdictv1.PrepareRequest{Txids: ids})
 			return resp.GetVotes(), err
 		},
 		MaxBatch:    maxPrepareBatch,

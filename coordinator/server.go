@@ -74,6 +74,17 @@ type Config struct {
 	// ResourceExhausted. A client is named by its certificate's Common Name
 	// under TLS, by its IP address otherwise. Default 10000.
 	MaxOpenPerClient int
+	// ParticipantIdleTimeout is how long a participant address may go
+	// unused before its connection, prepare batcher and phase-2 sender are
+	// released (an address that a transaction still names, or with
+	// deliveries queued, is never idle). Default 5m.
+	ParticipantIdleTimeout time.Duration
+	// MaxParticipantAddresses bounds the distinct participant addresses
+	// the leader holds at once (each costs a connection, a prepare
+	// batcher and a phase-2 sender): Enlist or Commit naming one more
+	// answers ResourceExhausted until some go idle. Phase 2 of decisions
+	// already logged is delivered even beyond it. Default 4096.
+	MaxParticipantAddresses int
 	// MaxRetryBackoff caps the backoff between phase-2 delivery attempts.
 	// Default 10s.
 	MaxRetryBackoff time.Duration
@@ -177,6 +188,18 @@ func (c *Config) validate() error {
 	if err := c.validateConnLimits(); err != nil {
 		return err
 	}
+	switch {
+	case c.ParticipantIdleTimeout < 0:
+		return fmt.Errorf("verdict: participant idle timeout %v must not be negative", c.ParticipantIdleTimeout)
+	case c.ParticipantIdleTimeout == 0:
+		c.ParticipantIdleTimeout = 5 * time.Minute
+	}
+	switch {
+	case c.MaxParticipantAddresses < 0:
+		return fmt.Errorf("verdict: max participant addresses %d must not be negative", c.MaxParticipantAddresses)
+	case c.MaxParticipantAddresses == 0:
+		c.MaxParticipantAddresses = 4096
+	}
 	if c.MaxRetryBackoff <= 0 {
 		c.MaxRetryBackoff = 10 * time.Second
 	}
@@ -263,14 +286,14 @@ func Start(cfg Config) (*Server, error) {
 		fsm:          newFSM(log),
 		active:       newActiveTable(),
 		timeline:     newTimeline(cfg.Clock),
-		parts:        newParticipantPool(ctx, cfg.DialOptions),
+		parts:        newParticipantPool(ctx, cfg.DialOptions, cfg.ParticipantIdleTimeout, cfg.MaxParticipantAddresses),
 		metrics:      newMetrics(),
 		leaderEvents: make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 		ctx:          ctx,
 		cancel:       cancel,
 	}
-	c.delivery = newDelivery(c, log, cfg.MaxRetryBackoff, cfg.StuckAfter)
+	c.delivery = newDelivery(c, log, cfg.MaxRetryBackoff, cfg.StuckAfter, cfg.ParticipantIdleTimeout)
 	c.confirm.c = c
 	fail := func(err error) (*Server, error) {
 		cancel()
@@ -358,6 +381,7 @@ func Start(cfg Config) (*Server, error) {
 	s.goroutine(c.watchLeadership)
 	s.goroutine(c.sweep)
 	s.goroutine(c.delivery.flushDone)
+	s.goroutine(c.releaseIdleParticipants)
 	log.Info("coordinator node started", "addr", lis.Addr().String(), "data_dir", cfg.DataDir, "peers", len(cfg.Peers), "metrics_addr", s.MetricsAddr())
 	return s, nil
 }

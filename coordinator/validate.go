@@ -1,12 +1,12 @@
 package coordinator
 
 import (
-	"net"
 	"regexp"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/verdict-tx/verdict/internal/hostport"
 	"github.com/verdict-tx/verdict/internal/txid"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -14,7 +14,7 @@ import (
 // Input limits.
 const (
 	maxReasonBytes  = 1024
-	maxAddressBytes = 256
+	maxAddressBytes = hostport.MaxLen
 )
 
 var participantName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -26,6 +26,10 @@ func validateTxid(id string) error {
 	return nil
 }
 
+// validateParticipant checks p and rewrites its address in its canonical
+// spelling (see internal/hostport): every spelling of one address is then
+// one participant address, with one connection, prepare batcher and
+// phase-2 sender.
 func validateParticipant(p *verdictv1.ParticipantRef) error {
 	if p == nil {
 		return status.Error(codes.InvalidArgument, "verdict: participant is required")
@@ -33,12 +37,11 @@ func validateParticipant(p *verdictv1.ParticipantRef) error {
 	if err := validateParticipantName(p.GetName()); err != nil {
 		return err
 	}
-	if len(p.GetAddress()) > maxAddressBytes {
-		return status.Errorf(codes.InvalidArgument, "verdict: participant %s: address longer than %d bytes", p.GetName(), maxAddressBytes)
+	addr, err := hostport.Canonical(p.GetAddress())
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "verdict: participant %s: %v", p.GetName(), err)
 	}
-	if _, _, err := net.SplitHostPort(p.GetAddress()); err != nil {
-		return status.Errorf(codes.InvalidArgument, "verdict: participant %s: address %.80q is not host:port", p.GetName(), p.GetAddress())
-	}
+	p.Address = addr
 	return nil
 }
 
@@ -116,7 +119,8 @@ func validateOutcome(req *verdictv1.OutcomeRequest, maxParticipants int) error {
 }
 
 // validateParticipantList checks the participants a caller names: at most
-// maxParticipants, each valid, no name with two addresses.
+// maxParticipants, each valid (its address made canonical), no name with
+// two addresses.
 func validateParticipantList(parts []*verdictv1.ParticipantRef, maxParticipants int) error {
 	if len(parts) > maxParticipants {
 		return status.Errorf(codes.ResourceExhausted, "verdict: %d participants exceed the maximum of %d", len(parts), maxParticipants)

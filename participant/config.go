@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"regexp"
 	"slices"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/verdict-tx/verdict/internal/coordconn"
+	"github.com/verdict-tx/verdict/internal/hostport"
 	"github.com/verdict-tx/verdict/internal/tlsconf"
 )
 
@@ -43,7 +43,8 @@ type Config struct {
 	// restarts. Required: 1 to 64 of [A-Za-z0-9_.-].
 	Name string
 	// Address is where this participant serves the Participant service
-	// (host:port), as the coordinator must dial it. Sent on Enlist.
+	// (host:port), as the coordinator must dial it. Sent on Enlist, in its
+	// canonical spelling (see the README: participant addresses).
 	// Required.
 	Address string
 	// Resource does the transactional work. Required. If it also
@@ -95,9 +96,11 @@ func (c Config) validate() (Config, error) {
 	if !nameRE.MatchString(c.Name) {
 		return c, fmt.Errorf("%w: Name %q must be 1 to 64 of [A-Za-z0-9_.-]", ErrInvalidConfig, c.Name)
 	}
-	if _, _, err := net.SplitHostPort(c.Address); err != nil || c.Address == "" {
-		return c, fmt.Errorf("%w: Address %q is not host:port", ErrInvalidConfig, c.Address)
+	addr, err := hostport.Canonical(c.Address)
+	if err != nil {
+		return c, fmt.Errorf("%w: Address: %w", ErrInvalidConfig, err)
 	}
+	c.Address = addr
 	if c.Resource == nil {
 		return c, fmt.Errorf("%w: Resource is nil", ErrInvalidConfig)
 	}

@@ -16,6 +16,8 @@ func TestConfigValidate(t *testing.T) {
 		"bad name":          func(c *Config) { c.Name = "a=b" },
 		"no address":        func(c *Config) { c.Address = "" },
 		"address no port":   func(c *Config) { c.Address = "host" },
+		"address bad port":  func(c *Config) { c.Address = "host:99999999" },
+		"address NUL byte":  func(c *Config) { c.Address = "host\x00:1" },
 		"no resource":       func(c *Config) { c.Resource = nil },
 		"empty endpoint":    func(c *Config) { c.Coordinators = []string{""} },
 		"bad endpoint port": func(c *Config) { c.Coordinators = []string{"coord-1:notaport"} },
@@ -37,6 +39,10 @@ func TestConfigValidate(t *testing.T) {
 	if c.RecoveryInterval != DefaultRecoveryInterval || c.SweepInterval != DefaultSweepInterval ||
 		c.DeadlineSlack != DefaultDeadlineSlack || c.Logger == nil {
 		t.Errorf("defaults not filled: %+v", c)
+	}
+	ok.Address = "Orders.Example:09000"
+	if c, err := ok.validate(); err != nil || c.Address != "orders.example:9000" {
+		t.Errorf("Address %q validates to %q, %v; want orders.example:9000", ok.Address, c.Address, err)
 	}
 }
 

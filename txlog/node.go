@@ -16,9 +16,9 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/verdict-tx/verdict/internal/reconnect"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -320,22 +320,15 @@ func StartNode(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// peerReconnect bounds gRPC's reconnect backoff to a peer (its default grows
-// to two minutes): a member that comes back, or joins after it was added,
-// must hear from the leader within about a second.
-var peerReconnect = grpc.ConnectParams{
-	Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
-	MinConnectTimeout: 5 * time.Second,
-}
-
-// peerDialOptions puts the reconnect policy (and insecure credentials, when
-// the caller gives no options) before the caller's options, which win.
+// peerDialOptions puts the reconnect policy (internal/reconnect: a member
+// that comes back, or joins after it was added, hears from the leader
+// within about half a second) and insecure credentials, when the caller
+// gives no options, before the caller's options, which win.
 func peerDialOptions(opts []grpc.DialOption) []grpc.DialOption {
-	out := []grpc.DialOption{grpc.WithConnectParams(peerReconnect)}
 	if len(opts) == 0 {
-		out = append(out, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
-	return append(out, opts...)
+	return reconnect.DialOptions(opts)
 }
 
 // Register registers the peer service on s.

@@ -104,6 +104,8 @@ func run(args []string, started func(*coordinator.Server)) error {
 	metricsAddr := fs.String("metrics-addr", "", "serve /metrics (Prometheus), /healthz and /readyz over HTTP on this host:port (empty: off)")
 	maxRequest := fs.Int("max-request-bytes", 4<<20, "largest request a caller may send, answer a node sends, and message between nodes; at least 4 times --max-staged-bytes")
 	maxParts := fs.Int("max-participants", 64, "most participants one transaction may have")
+	idleTimeout := fs.Duration("participant-idle-timeout", 5*time.Minute, "release the connection, prepare batcher and phase-2 sender of a participant address unused this long")
+	maxAddrs := fs.Int("max-participant-addresses", 4096, "most distinct participant addresses held at once; Enlist or Commit naming one more answers ResourceExhausted")
 	maxOpen := fs.Int("max-open-per-client", 10000, "most open (begun, undecided) transactions of one client, named by its certificate's CN under TLS or its IP address")
 	maxConns := fs.Int("max-connections", 1024, "most connections served at once (callers, participants and peers alike); more wait to be accepted")
 	maxStreams := fs.Int("max-concurrent-streams", 100, "most calls in progress on one connection (a call lasts until its caller has read the answer); more wait")
@@ -140,29 +142,31 @@ func run(args []string, started func(*coordinator.Server)) error {
 		return err
 	}
 	srv, err := coordinator.Start(coordinator.Config{
-		ID:                   *id,
-		Peers:                pm,
-		Join:                 *join,
-		DataDir:              *dataDir,
-		DefaultTimeout:       *timeout,
-		MaxRetryBackoff:      *maxBackoff,
-		StuckAfter:           *stuckAfter,
-		Retention:            *retention,
-		NatsURL:              *natsURL,
-		MaxStagedBytes:       *maxStaged,
-		MaxRequestBytes:      *maxRequest,
-		MaxParticipants:      *maxParts,
-		MaxOpenPerClient:     *maxOpen,
-		MaxConnections:       *maxConns,
-		MaxConcurrentStreams: *maxStreams,
-		MaxListBytes:         *maxList,
-		MetricsAddr:          *metricsAddr,
-		TLS:                  sec.tls,
-		InsecurePlaintext:    *plaintext,
-		AdminToken:           sec.token,
-		TickInterval:         *tick,
-		ElectionTicks:        *electionTicks,
-		Logger:               logger,
+		ID:                      *id,
+		Peers:                   pm,
+		Join:                    *join,
+		DataDir:                 *dataDir,
+		DefaultTimeout:          *timeout,
+		MaxRetryBackoff:         *maxBackoff,
+		StuckAfter:              *stuckAfter,
+		Retention:               *retention,
+		NatsURL:                 *natsURL,
+		MaxStagedBytes:          *maxStaged,
+		MaxRequestBytes:         *maxRequest,
+		MaxParticipants:         *maxParts,
+		MaxOpenPerClient:        *maxOpen,
+		ParticipantIdleTimeout:  *idleTimeout,
+		MaxParticipantAddresses: *maxAddrs,
+		MaxConnections:          *maxConns,
+		MaxConcurrentStreams:    *maxStreams,
+		MaxListBytes:            *maxList,
+		MetricsAddr:             *metricsAddr,
+		TLS:                     sec.tls,
+		InsecurePlaintext:       *plaintext,
+		AdminToken:              sec.token,
+		TickInterval:            *tick,
+		ElectionTicks:           *electionTicks,
+		Logger:                  logger,
 	})
 	if err != nil {
 		return err

@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/verdict-tx/verdict/internal/reconnect"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -67,14 +68,15 @@ var _ grpc.ClientConnInterface = (*Conn)(nil)
 
 // Dial creates a Conn over endpoints (host:port; see Endpoint: without a
 // port, DefaultPort), one grpc.ClientConn each; connections are made lazily
-// by gRPC. When opts is empty the connections
+// by gRPC, and made again promptly after a node's outage (see
+// internal/reconnect). When opts is empty the connections
 // use insecure (plaintext) transport credentials; otherwise opts must carry
 // the transport credentials themselves.
 func Dial(endpoints []string, opts ...grpc.DialOption) (*Conn, error) {
 	if len(opts) == 0 {
 		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
-	c := &Conn{opts: opts}
+	c := &Conn{opts: reconnect.DialOptions(opts)}
 	for _, ep := range endpoints {
 		ep, err := Endpoint(ep)
 		if err != nil {

@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/verdict-tx/verdict/internal/hostport"
 )
 
 // DefaultPort is the port of a coordinator endpoint given without one: the
@@ -19,7 +20,9 @@ var ErrBadEndpoint = errors.New("verdict: bad coordinator endpoint")
 
 // Endpoint returns a coordinator endpoint as host:port: an endpoint that
 // names no port ("coord-1", "10.0.0.1", "[::1]", "::1") gets DefaultPort,
-// and a port must be a number from 1 to 65535. A gRPC target with a scheme
+// and the result must be a valid address, returned in its canonical
+// spelling (see internal/hostport: a port from 1 to 65535, a host name or
+// IP address). A gRPC target with a scheme
 // ("dns:///coord-1:7400", "unix:///run/verdict.sock") is returned as it is.
 // Surrounding spaces are dropped; other spaces and control bytes are
 // refused.
@@ -47,12 +50,9 @@ func Endpoint(ep string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: %q: %v", ErrBadEndpoint, ep, err)
 	}
-	n, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || n == 0 {
-		return "", fmt.Errorf("%w: %q: the port must be a number from 1 to 65535", ErrBadEndpoint, ep)
+	addr, err := hostport.Canonical(net.JoinHostPort(host, port))
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadEndpoint, err)
 	}
-	if host == "" {
-		return "", fmt.Errorf("%w: %q names no host", ErrBadEndpoint, ep)
-	}
-	return net.JoinHostPort(host, strconv.FormatUint(n, 10)), nil
+	return addr, nil
 }
