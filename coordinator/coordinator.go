@@ -161,14 +161,9 @@ func (c *Coordinator) Begin(ctx context.Context, req *verdictv1.BeginRequest) (*
 	if !ok {
 		return nil, errNotLeader()
 	}
-	timeout := time.Duration(req.GetTimeoutMs()) * time.Millisecond
-	switch {
-	case req.GetTimeoutMs() < 0:
-		return nil, status.Errorf(codes.InvalidArgument, "verdict: timeout_ms must not be negative (got %d)", req.GetTimeoutMs())
-	case timeout == 0:
-		timeout = c.cfg.defaultTimeout
-	case timeout > c.cfg.maxTimeout:
-		return nil, status.Errorf(codes.InvalidArgument, "verdict: timeout %v exceeds the maximum %v", timeout, c.cfg.maxTimeout)
+	timeout, err := beginTimeout(req.GetTimeoutMs(), c.cfg.defaultTimeout, c.cfg.maxTimeout)
+	if err != nil {
+		return nil, err
 	}
 	id, err := txid.New()
 	if err != nil {
