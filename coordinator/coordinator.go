@@ -57,6 +57,8 @@ type Coordinator struct {
 	auth    *auth
 	// timeline is what this leader saw happen to each transaction.
 	timeline *timeline
+	// logClock stamps DONE records and times Prunes (see logclock.go).
+	logClock logClockRef
 	// heuristics counts the heuristic resolutions this node made as the
 	// leader (ForgetTransaction).
 	heuristics atomic.Uint64
@@ -145,6 +147,9 @@ func (c *Coordinator) watchLeadership() {
 		c.delivery.reset()
 		c.timeline.reset()
 		c.handledTerm = term
+		if ready {
+			c.startLogClock()
+		}
 		c.readyTerm.Store(term)
 		if ready {
 			c.cfg.log.Info("leader ready: re-driving undone decisions", "term", term)
@@ -154,6 +159,19 @@ func (c *Coordinator) watchLeadership() {
 		}
 	}
 }
+
+// startLogClock starts the log's clock of a term this node leads, at the
+// time its applied log vouches for.
+func (c *Coordinator) startLogClock() {
+	logMs := c.fsm.logTime(c.cfg.retention)
+	if ahead := c.logClock.start(logMs, c.cfg.clock.Now(), c.cfg.retention); ahead > 0 {
+		c.cfg.log.Warn("this node's clock is ahead of the log's time: retention follows the log's time, which catches up at 1.25 times real time",
+			"ahead", ahead.Round(time.Millisecond), "log_time", time.UnixMilli(logMs).UTC())
+	}
+}
+
+// logNow is the log's time (see logclock.go).
+func (c *Coordinator) logNow() time.Time { return c.logClock.now(c.cfg.clock.Now()) }
 
 // Begin starts a transaction.
 func (c *Coordinator) Begin(ctx context.Context, req *verdictv1.BeginRequest) (*verdictv1.BeginResponse, error) {
