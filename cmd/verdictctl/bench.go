@@ -19,7 +19,8 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 	timeoutMs := fs.Int64("timeout-ms", 0, "each transaction's timeout in ms (0: the coordinator's default)")
 	scenario := fs.String("scenario", "mem", "mem: in-memory participants through the coordinator; pg: two PostgreSQL participants (participant/postgres, one database each) through the coordinator; pg-floor: the PostgreSQL work with no coordinator (PREPARE TRANSACTION + COMMIT PREPARED on two databases directly)")
 	rows := fs.Int("rows", 0, "pg scenarios: 0 = each worker updates its own row (its next transaction waits on the row lock for the previous one's phase 2); N = each transaction updates a random one of N rows")
-	pgDSN := fs.String("pg-dsn", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server for the pg scenarios; they create the databases "+strings.Join(bench.PGDatabases, " and ")+" beside its database")
+	pgDSN := fs.String("pg-dsn", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server for the pg scenarios; they create the databases of --pg-databases beside its database")
+	pgDatabases := fs.String("pg-databases", strings.Join(bench.DefaultPGDatabases, ","), "pg scenarios: the two databases, comma-separated, one per participant (created if missing); two runs against one server at once need their own")
 	return func(e *env, args []string) int {
 		if len(args) > 0 {
 			fmt.Fprintf(e.stderr, "verdictctl bench: unexpected argument %q\n", args[0])
@@ -39,6 +40,10 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 		case *scenario != "mem" && *scenario != "pg" && *scenario != "pg-floor":
 			return benchUsage(e, "--scenario %q: want mem, pg or pg-floor", *scenario)
 		}
+		dbs := strings.Split(*pgDatabases, ",")
+		if err := bench.CheckPGDatabases(dbs); err != nil && *scenario != "mem" {
+			return benchUsage(e, "--pg-databases %q: %v", *pgDatabases, err)
+		}
 		if os.Getenv("GOGC") == "" {
 			// The load generator is allocation-heavy; see cmd/verdict.
 			debug.SetGCPercent(400)
@@ -52,6 +57,7 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 			Participants: *participants,
 			TxTimeout:    time.Duration(*timeoutMs) * time.Millisecond,
 			Rows:         *rows,
+			PGDatabases:  dbs,
 		}
 		var res *bench.Result
 		var err error

@@ -41,6 +41,9 @@ type Config struct {
 	// the previous one's phase 2 (COMMIT PREPARED) is done. N > 0: each
 	// transaction picks one of N rows at random, and rarely waits.
 	Rows int
+	// PGDatabases are the two databases of the PostgreSQL scenarios, one
+	// per participant, created if missing; none means DefaultPGDatabases.
+	PGDatabases []string
 }
 
 func (c *Config) validate() error {
