@@ -13,6 +13,8 @@ import (
 
 func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 	duration := fs.Duration("duration", 10*time.Second, "how long to measure")
+	minCommits := fs.Uint64("min-commits", 0, "measure past --duration until this many transactions have committed, for at most --max-duration (0: exactly --duration)")
+	maxDuration := fs.Duration("max-duration", time.Minute, "with --min-commits: the longest the measured run may last")
 	warmup := fs.Duration("warmup", time.Second, "how long to run before measuring")
 	concurrency := fs.Int("concurrency", 64, "closed-loop workers")
 	participants := fs.Int("participants", 2, "in-memory participant services started in this process (scenario mem; the pg scenarios have two)")
@@ -29,6 +31,8 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 		switch {
 		case *duration <= 0:
 			return benchUsage(e, "--duration %v: must be positive", *duration)
+		case *minCommits > 0 && *maxDuration < *duration:
+			return benchUsage(e, "--max-duration %v: must be at least --duration %v", *maxDuration, *duration)
 		case *warmup < 0:
 			return benchUsage(e, "--warmup %v: must not be negative", *warmup)
 		case *concurrency < 1 || *concurrency > 10000:
@@ -52,12 +56,16 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 		cfg := bench.Config{
 			Endpoints:    eps,
 			Duration:     *duration,
+			MinCommits:   *minCommits,
 			Warmup:       *warmup,
 			Concurrency:  *concurrency,
 			Participants: *participants,
 			TxTimeout:    time.Duration(*timeoutMs) * time.Millisecond,
 			Rows:         *rows,
 			PGDatabases:  dbs,
+		}
+		if *minCommits > 0 {
+			cfg.MaxDuration = *maxDuration
 		}
 		var res *bench.Result
 		var err error

@@ -18,7 +18,7 @@ func benchPGArgs(t *testing.T) []string {
 
 func TestBenchPGFloor(t *testing.T) {
 	args := append([]string{"bench", "--scenario", "pg-floor"}, benchPGArgs(t)...)
-	code, out, errs := ctl(t, append(args, "--duration", "1s", "--warmup", "100ms", "--concurrency", "4", "-o", "json")...)
+	code, out, errs := ctl(t, append(args, "--duration", "1s", "--min-commits", "20", "--max-duration", "2m", "--warmup", "100ms", "--concurrency", "4", "-o", "json")...)
 	if code != exitOK {
 		t.Fatalf("bench pg-floor: exit %d: %s", code, errs)
 	}
@@ -40,13 +40,14 @@ func TestBenchPGFloor(t *testing.T) {
 }
 
 // TestBenchPG runs the pg scenario with a row per worker and with random
-// rows; atomicity is checked on the rows either way.
+// rows; atomicity is checked on the rows either way. Each run measures at
+// least 1s and 20 commits, however busy the machine.
 func TestBenchPG(t *testing.T) {
 	pg := benchPGArgs(t)
 	addr := startNode(t)
 	for _, rows := range []string{"0", "50"} {
 		args := append([]string{"bench", "--endpoints", addr, "--scenario", "pg"}, pg...)
-		code, out, errs := ctl(t, append(args, "--duration", "1s", "--warmup", "100ms", "--concurrency", "4", "--rows", rows, "-o", "json")...)
+		code, out, errs := ctl(t, append(args, "--duration", "1s", "--min-commits", "20", "--max-duration", "2m", "--warmup", "100ms", "--concurrency", "4", "--rows", rows, "-o", "json")...)
 		if code != exitOK {
 			t.Fatalf("bench pg --rows %s: exit %d: %s", rows, code, errs)
 		}

@@ -55,7 +55,7 @@ func TestPgPrepared(t *testing.T) {
 
 	// A committed transaction (the benchmark's), an active one, and one the
 	// coordinator never heard of (presumed aborted).
-	if code, _, errs := ctl(t, "bench", ep, "--duration", "200ms", "--warmup", "0s", "--concurrency", "2"); code != exitOK {
+	if code, _, errs := ctl(t, "bench", ep, "--duration", "200ms", "--min-commits", "1", "--max-duration", "1m", "--warmup", "0s", "--concurrency", "2"); code != exitOK {
 		t.Fatalf("bench: exit %d: %s", code, errs)
 	}
 	code, out, errs := ctl(t, "tx", "list", ep, "--all", "--state", "committed", "--limit", "1", "-o", "json")
