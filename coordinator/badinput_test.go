@@ -2,8 +2,10 @@ package coordinator
 
 import (
 	"context"
+	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -86,6 +88,24 @@ func TestBadInput(t *testing.T) {
 			_, err := raw.Begin(ctx, &verdictv1.BeginRequest{TimeoutMs: 1 << 40})
 			return err
 		}, codes.InvalidArgument},
+		// Timeouts whose nanoseconds overflow an int64: each would wrap to a
+		// deadline in the past, to the default, or to one second from now.
+		{"begin timeout that wraps negative", func() error {
+			_, err := raw.Begin(ctx, &verdictv1.BeginRequest{TimeoutMs: 9_300_000_000_000})
+			return err
+		}, codes.InvalidArgument},
+		{"begin timeout that wraps to zero", func() error {
+			_, err := raw.Begin(ctx, &verdictv1.BeginRequest{TimeoutMs: 1 << 58})
+			return err
+		}, codes.InvalidArgument},
+		{"begin timeout that wraps to one second", func() error {
+			_, err := raw.Begin(ctx, &verdictv1.BeginRequest{TimeoutMs: 1<<58 + 1000})
+			return err
+		}, codes.InvalidArgument},
+		{"begin largest timeout", func() error {
+			_, err := raw.Begin(ctx, &verdictv1.BeginRequest{TimeoutMs: math.MaxInt64})
+			return err
+		}, codes.InvalidArgument},
 		{"oversized request", func() error {
 			_, err := raw.Abort(ctx, &verdictv1.AbortRequest{Txid: unknown, Reason: strings.Repeat("r", 5<<20)})
 			return err
@@ -107,6 +127,19 @@ func TestBadInput(t *testing.T) {
 		if got := code(tc.call()); got != tc.want {
 			t.Errorf("%s: code %v, want %v", tc.name, got, tc.want)
 		}
+	}
+
+	// The maximum itself is accepted, with a deadline that far ahead.
+	before := time.Now()
+	maxBegin, err := raw.Begin(ctx, &verdictv1.BeginRequest{TimeoutMs: (10 * time.Minute).Milliseconds()})
+	if err != nil {
+		t.Fatalf("begin with the maximum timeout: %v", err)
+	}
+	if d := time.UnixMilli(maxBegin.GetDeadlineUnixMs()).Sub(before); d < 10*time.Minute-time.Second || d > 11*time.Minute {
+		t.Errorf("begin with the maximum timeout: deadline %v ahead, want 10m", d)
+	}
+	if _, err := raw.Abort(ctx, &verdictv1.AbortRequest{Txid: maxBegin.GetTxid()}); err != nil {
+		t.Fatal(err)
 	}
 
 	// Commit of an unknown transaction is refused as aborted, never committed.

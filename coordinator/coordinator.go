@@ -58,6 +58,8 @@ type Coordinator struct {
 	auth    *auth
 	// timeline is what this leader saw happen to each transaction.
 	timeline *timeline
+	// logClock stamps DONE records and times Prunes (see logclock.go).
+	logClock logClockRef
 	// heuristics counts the heuristic resolutions this node made as the
 	// leader (ForgetTransaction).
 	heuristics atomic.Uint64
@@ -146,6 +148,9 @@ func (c *Coordinator) watchLeadership() {
 		c.delivery.reset()
 		c.timeline.reset()
 		c.handledTerm = term
+		if ready {
+			c.startLogClock()
+		}
 		c.readyTerm.Store(term)
 		if ready {
 			c.cfg.log.Info("leader ready: re-driving undone decisions", "term", term)
@@ -156,20 +161,28 @@ func (c *Coordinator) watchLeadership() {
 	}
 }
 
+// startLogClock starts the log's clock of a term this node leads, at the
+// time its applied log vouches for.
+func (c *Coordinator) startLogClock() {
+	logMs := c.fsm.logTime(c.cfg.retention)
+	if ahead := c.logClock.start(logMs, c.cfg.clock.Now(), c.cfg.retention); ahead > 0 {
+		c.cfg.log.Warn("this node's clock is ahead of the log's time: retention follows the log's time, which catches up at 1.25 times real time",
+			"ahead", ahead.Round(time.Millisecond), "log_time", time.UnixMilli(logMs).UTC())
+	}
+}
+
+// logNow is the log's time (see logclock.go).
+func (c *Coordinator) logNow() time.Time { return c.logClock.now(c.cfg.clock.Now()) }
+
 // Begin starts a transaction.
 func (c *Coordinator) Begin(ctx context.Context, req *verdictv1.BeginRequest) (*verdictv1.BeginResponse, error) {
 	term, ok := c.leaderTerm()
 	if !ok {
 		return nil, errNotLeader()
 	}
-	timeout := time.Duration(req.GetTimeoutMs()) * time.Millisecond
-	switch {
-	case req.GetTimeoutMs() < 0:
-		return nil, status.Errorf(codes.InvalidArgument, "verdict: timeout_ms must not be negative (got %d)", req.GetTimeoutMs())
-	case timeout == 0:
-		timeout = c.cfg.defaultTimeout
-	case timeout > c.cfg.maxTimeout:
-		return nil, status.Errorf(codes.InvalidArgument, "verdict: timeout %v exceeds the maximum %v", timeout, c.cfg.maxTimeout)
+	timeout, err := beginTimeout(req.GetTimeoutMs(), c.cfg.defaultTimeout, c.cfg.maxTimeout)
+	if err != nil {
+		return nil, err
 	}
 	id, err := txid.New()
 	if err != nil {

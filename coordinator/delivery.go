@@ -522,7 +522,7 @@ func (d *delivery) flushDone() {
 			continue
 		}
 		rec := &verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Done{Done: &verdictv1.Done{
-			Txids: ids, DoneUnixMs: d.c.cfg.clock.Now().UnixMilli(), OnePhase: ops,
+			Txids: ids, DoneUnixMs: d.c.logNow().UnixMilli(), OnePhase: ops,
 		}}}
 		if _, err := d.c.prop.submit(context.Background(), rec, false); err != nil {
 			d.log.Debug("done record not proposed", "txid", ids, "one_phase", len(ops), "err", err)

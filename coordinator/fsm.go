@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -93,6 +94,13 @@ func (f *fsm) list(filter ListFilter, after string, limit int) ([]*verdictv1.Tra
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.state.ListMatching(filter, after, limit)
+}
+
+// logTime is State.LogTime.
+func (f *fsm) logTime(retention time.Duration) int64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.LogTime(retention)
 }
 
 func (f *fsm) expired(txid string) bool {

@@ -91,13 +91,16 @@ func TestListTransactionsFilters(t *testing.T) {
 	if got := list(&verdictv1.ListTransactionsRequest{Participant: "p2"}); !slices.Equal(got, []string{both, active.ID()}) {
 		t.Errorf("participant p2: %v, want %v", got, []string{both, active.ID()})
 	}
-	// onlyP1 was a one-phase commit: the log learns it lazily, with the
-	// next DONE batch, and lists it from then on.
-	var got []string
+	// onlyP1 was a one-phase commit: listed once the log records it, with
+	// a later DONE batch.
+	lead := c.leader()
 	waitFor(t, 10*time.Second, "the one-phase commit recorded", func() bool {
-		got = list(&verdictv1.ListTransactionsRequest{Participant: "p1", State: verdictv1.TxState_TX_STATE_COMMITTED})
-		return slices.Equal(got, []string{both, onlyP1})
+		_, ok := lead.coord.fsm.get(onlyP1)
+		return ok
 	})
+	if got := list(&verdictv1.ListTransactionsRequest{Participant: "p1", State: verdictv1.TxState_TX_STATE_COMMITTED}); !slices.Equal(got, []string{both, onlyP1}) {
+		t.Errorf("participant p1, committed: %v, want %v", got, []string{both, onlyP1})
+	}
 	if got := list(&verdictv1.ListTransactionsRequest{OlderThanMs: time.Hour.Milliseconds()}); len(got) != 0 {
 		t.Errorf("older than 1h: %v, want none", got)
 	}

@@ -31,7 +31,7 @@ func pruneEvery(retention time.Duration) time.Duration {
 
 // sweep runs until stop: it aborts active transactions whose deadline has
 // passed, periodically re-drives undone decisions, and ends the retention of
-// done transactions older than the window.
+// done transactions older than the window by the log's time.
 func (c *Coordinator) sweep() {
 	tick := time.NewTicker(sweepEvery)
 	defer tick.Stop()
@@ -55,7 +55,7 @@ func (c *Coordinator) sweep() {
 		}
 		if time.Since(lastPrune) > pruneEvery(c.cfg.retention) {
 			lastPrune = time.Now()
-			c.proposePrune(now.Add(-c.cfg.retention))
+			c.proposePrune(c.logNow().Add(-c.cfg.retention))
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -81,9 +82,14 @@ type State struct {
 	// order, so every replica prunes the same entries.
 	doneOrder []string
 	doneHead  int
-	// prunedBefore is the horizon of retention: every pruned transaction
-	// was created (and marked done) before it, in Unix milliseconds.
+	// prunedBefore is the horizon of retention, in Unix milliseconds: one
+	// past the creation time of the newest transaction pruned, so that it
+	// depends on no clock but the ones that made those txids.
 	prunedBefore int64
+	// doneStampMs and pruneStampMs are the newest DONE time and Prune
+	// before applied: the log's own time, which a new leader keeps up with
+	// (see [State.LogTime]). They answer nothing and are not snapshotted.
+	doneStampMs, pruneStampMs int64
 	// messages holds the staged messages of the undone COMMITs that have
 	// any (a separate map, so that transactions without messages cost the
 	// table nothing). They are dropped at DONE: they are published by then.
@@ -222,6 +228,7 @@ func (s *State) applyDone(d *verdictv1.Done) {
 		}
 		s.doneOrder = append(s.doneOrder, txid)
 	}
+	s.doneStampMs = max(s.doneStampMs, d.GetDoneUnixMs())
 	for _, txid := range d.GetTxids() {
 		e, ok := s.undone[txid]
 		if !ok {
@@ -236,18 +243,22 @@ func (s *State) applyDone(d *verdictv1.Done) {
 }
 
 // applyPrune drops, oldest done first, the done transactions that were both
-// created and marked done before before, and moves the retention horizon to
-// before. It stops at the first done transaction that does not qualify (a
-// clock of an earlier leader ran ahead): that one and those after it wait
-// for a later Prune, so a pruned transaction is always one created before
-// the horizon.
+// created and marked done before before, and moves the retention horizon
+// past the creation time of each one it drops: never to before itself, so
+// that a Prune computed by a clock far ahead makes no txid it did not prune
+// "expired". It stops at the first done transaction that does not qualify
+// (a clock of an earlier leader ran ahead): that one and those after it
+// wait for a later Prune.
 func (s *State) applyPrune(before int64) {
+	s.pruneStampMs = max(s.pruneStampMs, before)
 	for s.doneHead < len(s.doneOrder) {
 		id := s.doneOrder[s.doneHead]
 		e := s.txs[id]
-		if e.doneMs >= before || createdMs(id) >= before {
+		created := createdMs(id)
+		if e.doneMs >= before || created >= before {
 			break
 		}
+		s.prunedBefore = max(s.prunedBefore, created+1)
 		delete(s.txs, id)
 		s.doneOrder[s.doneHead] = ""
 		s.doneHead++
@@ -256,14 +267,27 @@ func (s *State) applyPrune(before int64) {
 		s.doneOrder = slices.Clone(s.doneOrder[s.doneHead:])
 		s.doneHead = 0
 	}
-	s.prunedBefore = max(s.prunedBefore, before)
 }
 
 // Expired reports whether txid, which the table does not hold, may have been
-// decided and pruned since: it was created before the retention horizon.
-// Its outcome is then unknown, never presumed.
+// decided and pruned since: it was created no later than the newest pruned
+// transaction. Its outcome is then unknown, never presumed.
 func (s *State) Expired(txid string) bool {
 	return s.prunedBefore != 0 && createdMs(txid) < s.prunedBefore
+}
+
+// LogTime is the newest time the log vouches for, in Unix milliseconds, for
+// a leader whose retention is retention: the newest DONE time applied, or
+// the newest Prune's before plus retention (a Prune is proposed for the
+// proposer's now minus its retention), whichever is later. After a Restore
+// it is the newest retained DONE time or the horizon plus retention, which
+// are earlier. 0 for a log that holds no time yet.
+func (s *State) LogTime(retention time.Duration) int64 {
+	t := s.doneStampMs
+	if p := max(s.pruneStampMs, s.prunedBefore); p != 0 {
+		t = max(t, p+retention.Milliseconds())
+	}
+	return t
 }
 
 // createdMs is the creation time of a txid (a UUIDv7), in Unix milliseconds;
@@ -491,6 +515,7 @@ func (s *State) Restore(data []byte) error {
 		next.txs[txid] = e
 		if e.done {
 			next.doneOrder = append(next.doneOrder, txid)
+			next.doneStampMs = max(next.doneStampMs, e.doneMs)
 		} else {
 			next.undone[txid] = e
 			if msgs := tx.GetMessages(); len(msgs) > 0 && outcome == verdictv1.Outcome_OUTCOME_COMMITTED {

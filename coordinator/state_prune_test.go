@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -21,6 +22,20 @@ func txidAt(ms int64, seq byte) string {
 	u[8] = 0x80
 	u[15] = seq
 	return u.String()
+}
+
+// snapshotCopy returns a new State restored from s's snapshot.
+func snapshotCopy(t testing.TB, s *State) *State {
+	t.Helper()
+	data, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := NewState()
+	if err := restored.Restore(data); err != nil {
+		t.Fatal(err)
+	}
+	return restored
 }
 
 func prune(before int64) *verdictv1.LogRecord {
@@ -110,14 +125,7 @@ func TestStatePruneAfterRestore(t *testing.T) {
 	}
 	live.ApplyBatch(batch(recs...))
 	live.ApplyBatch(batch(prune(500)))
-	data, err := live.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	restored := NewState()
-	if err := restored.Restore(data); err != nil {
-		t.Fatal(err)
-	}
+	restored := snapshotCopy(t, live)
 	for _, before := range []int64{6000, 8000, 20_000} {
 		live.ApplyBatch(batch(prune(before)))
 		restored.ApplyBatch(batch(prune(before)))
@@ -165,5 +173,70 @@ func BenchmarkStateRetained(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "retained-B/tx")
 		b.ReportMetric(float64(len(data))/n, "snapshot-B/tx")
 		runtime.KeepAlive(s)
+	}
+}
+
+// A Prune computed by a clock far ahead moves the retention horizon only to
+// the creation time of the newest transaction it pruned: a txid created
+// after that, by any clock, is not Expired.
+func TestStatePruneHorizonFollowsPruned(t *testing.T) {
+	a, b := txidAt(1000, 1), txidAt(2000, 2)
+	s := NewState()
+	s.ApplyBatch(batch(
+		decision(a, committed, ""), decision(b, aborted, "no"),
+		done(2500, a, b),
+	))
+	const yearMs = 365 * 24 * 3600 * 1000
+	s.ApplyBatch(batch(prune(3000 + yearMs)))
+	if s.Len() != 0 {
+		t.Fatalf("Len = %d, want 0", s.Len())
+	}
+	for _, id := range []string{a, b, txidAt(2000, 9), txidAt(1, 9)} {
+		if !s.Expired(id) {
+			t.Errorf("%s, created no later than the newest pruned, not Expired", id)
+		}
+	}
+	for _, ms := range []int64{2001, 3000, 1_000_000, 3000 + yearMs - 1} {
+		if id := txidAt(ms, 9); s.Expired(id) {
+			t.Errorf("txid created at %d, after every pruned one, reported Expired", ms)
+		}
+	}
+
+	// The horizon never moves back, and a Prune that prunes nothing does
+	// not move it.
+	s.ApplyBatch(batch(prune(100), prune(4000+yearMs)))
+	if !s.Expired(b) || s.Expired(txidAt(2001, 9)) {
+		t.Error("a Prune that pruned nothing moved the horizon")
+	}
+
+	// The horizon survives a snapshot.
+	restored := snapshotCopy(t, s)
+	if !restored.Expired(b) || restored.Expired(txidAt(2001, 9)) {
+		t.Error("restored horizon differs")
+	}
+}
+
+// LogTime is the newest time the log vouches for: its newest DONE time, or
+// its newest Prune's before plus the retention.
+func TestStateLogTime(t *testing.T) {
+	const ret = time.Second
+	s := NewState()
+	if got := s.LogTime(ret); got != 0 {
+		t.Fatalf("empty: LogTime = %d, want 0", got)
+	}
+	a, b := txidAt(1000, 1), txidAt(1100, 2)
+	s.ApplyBatch(batch(decision(a, committed, ""), decision(b, committed, ""), done(2500, a)))
+	if got := s.LogTime(ret); got != 2500 {
+		t.Errorf("after DONE at 2500: LogTime = %d", got)
+	}
+	s.ApplyBatch(batch(prune(3000)))
+	if got := s.LogTime(ret); got != 4000 {
+		t.Errorf("after Prune before 3000: LogTime = %d, want 4000", got)
+	}
+	s.ApplyBatch(batch(done(3900, b)))
+	restored := snapshotCopy(t, s)
+	// The snapshot keeps b's DONE time and the horizon (a's creation).
+	if got := restored.LogTime(ret); got != 3900 {
+		t.Errorf("restored: LogTime = %d, want 3900", got)
 	}
 }

@@ -98,14 +98,7 @@ func runStateCases(t *testing.T, tests []stateCase) {
 				}
 			}
 			checkTable(t, s, tt.wantTxs, tt.wantUndone)
-			data, err := s.Snapshot()
-			if err != nil {
-				t.Fatal(err)
-			}
-			restored := NewState()
-			if err := restored.Restore(data); err != nil {
-				t.Fatal(err)
-			}
+			restored := snapshotCopy(t, s)
 			checkTable(t, restored, tt.wantTxs, tt.wantUndone)
 		})
 	}

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"regexp"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -136,4 +137,20 @@ func validateParticipantList(parts []*verdictv1.ParticipantRef, maxParticipants 
 		seen[p.GetName()] = p.GetAddress()
 	}
 	return nil
+}
+
+// beginTimeout is the lifetime a Begin asking for ms milliseconds gets: def
+// for 0, ms itself up to max, and InvalidArgument for a negative ms or one
+// above max. ms is compared before it becomes a Duration, whose nanoseconds
+// would overflow above about 9.2e12 ms and wrap to a deadline in the past.
+func beginTimeout(ms int64, def, max time.Duration) (time.Duration, error) {
+	switch {
+	case ms < 0:
+		return 0, status.Errorf(codes.InvalidArgument, "verdict: timeout_ms must not be negative (got %d)", ms)
+	case ms == 0:
+		return def, nil
+	case ms > max.Milliseconds():
+		return 0, status.Errorf(codes.InvalidArgument, "verdict: timeout_ms %d exceeds the maximum %v", ms, max)
+	}
+	return time.Duration(ms) * time.Millisecond, nil
 }

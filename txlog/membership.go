@@ -116,9 +116,20 @@ func (n *Node) changeConf(ctx context.Context, cc *raftpb.ConfChange) error {
 	}
 }
 
+// transferWait bounds TransferLeadership when its context has no deadline.
+const transferWait = 30 * time.Second
+
 // TransferLeadership hands leadership to the voter transferee and waits
-// until it has taken office, as seen from this node. Only the ready leader
-// accepts it. Transferring to this node itself succeeds at once.
+// until it has taken office, as seen from this node, for as long as ctx
+// allows (transferWait without a deadline). Only the ready leader accepts
+// it. Transferring to this node itself succeeds at once.
+//
+// Raft gives an attempt up after an election timeout; on a busy machine the
+// transferee may campaign later than that, or the attempt's message may be
+// lost. So the wait is the caller's, and a lapsed attempt is made again
+// while this node still leads and has heard from the transferee within an
+// election timeout; a transferee it has not heard from fails the transfer
+// (ErrTransferFailed) instead, as does another node taking office.
 func (n *Node) TransferLeadership(ctx context.Context, transferee uint64) error {
 	if _, ok := n.LeaderTerm(); !ok {
 		return ErrNotLeader
@@ -135,26 +146,42 @@ func (n *Node) TransferLeadership(ctx context.Context, transferee uint64) error 
 	case !voter:
 		return fmt.Errorf("%w: node %d", ErrNotMember, transferee)
 	}
+	var fallback <-chan time.Time
+	if _, ok := ctx.Deadline(); !ok {
+		t := time.NewTimer(transferWait)
+		defer t.Stop()
+		fallback = t.C
+	}
+	electionTimeout := time.Duration(n.cfg.ElectionTicks) * n.cfg.TickInterval
 	n.raft.TransferLeadership(ctx, n.cfg.ID, transferee)
-	// Raft gives up a transfer after an election timeout; allow twice that
-	// for the transferee's election to be seen here.
-	limit := time.Duration(2*n.cfg.ElectionTicks) * n.cfg.TickInterval
-	deadline := time.NewTimer(limit)
-	defer deadline.Stop()
+	attempted := time.Now()
 	poll := time.NewTicker(n.cfg.TickInterval)
 	defer poll.Stop()
 	for {
 		switch lead := n.lead.Load(); lead {
 		case transferee:
 			return nil
-		case n.cfg.ID, 0:
+		case n.cfg.ID:
+			if time.Since(attempted) < electionTimeout {
+				break
+			}
+			st := n.raft.Status()
+			if st.RaftState != raft.StateLeader || st.LeadTransferee != 0 {
+				break // stepping down, or the attempt still runs
+			}
+			if pr, ok := st.Progress[transferee]; !ok || !pr.RecentActive {
+				return fmt.Errorf("%w: node %d has not answered within an election timeout (%v)", ErrTransferFailed, transferee, electionTimeout)
+			}
+			n.raft.TransferLeadership(ctx, n.cfg.ID, transferee)
+			attempted = time.Now()
+		case 0:
 		default:
 			return fmt.Errorf("%w: node %d took office instead of %d", ErrTransferFailed, lead, transferee)
 		}
 		select {
 		case <-poll.C:
-		case <-deadline.C:
-			return fmt.Errorf("%w: node %d did not take office within %v", ErrTransferFailed, transferee, limit)
+		case <-fallback:
+			return fmt.Errorf("%w: node %d did not take office within %v", ErrTransferFailed, transferee, transferWait)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-n.done:

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
 )
 
 func ctx5s(t *testing.T) context.Context {
@@ -167,6 +170,53 @@ func TestTransferLeadership(t *testing.T) {
 	}
 	if err := to.TransferLeadership(ctx5s(t), to.ID()); err != nil {
 		t.Errorf("transfer to itself: %v", err)
+	}
+	g.propose(3)
+}
+
+// A transferee that does not take office within raft's own attempt (its
+// first MsgTimeoutNow is lost, as on a busy machine its campaign comes too
+// late) gets leadership all the same, within the caller's deadline.
+func TestTransferLeadershipAfterALapsedAttempt(t *testing.T) {
+	g := newGroup(t, 3, nil)
+	lead := g.leader()
+	to := g.follower()
+	var dropped atomic.Bool
+	to.SetFilter(func(m *raftpb.Message) bool {
+		return m.GetType() != raftpb.MsgTimeoutNow || !dropped.CompareAndSwap(false, true)
+	})
+	if err := lead.TransferLeadership(ctx5s(t), to.ID()); err != nil {
+		t.Fatalf("transfer after a lost MsgTimeoutNow: %v", err)
+	}
+	if !dropped.Load() {
+		t.Fatal("no MsgTimeoutNow was dropped")
+	}
+	if g.leader() != to {
+		t.Fatalf("leader is %d, want %d", g.leader().ID(), to.ID())
+	}
+	g.propose(3)
+}
+
+// A transfer to a voter that is down fails once raft's attempt lapses,
+// well before the caller's deadline, and leaves the leader leading.
+func TestTransferLeadershipToADeadNode(t *testing.T) {
+	g := newGroup(t, 3, nil)
+	lead := g.leader()
+	to := g.follower()
+	g.stop(to.ID())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	// Its progress may still look recent for up to two election timeouts.
+	err := lead.TransferLeadership(ctx, to.ID())
+	if !errors.Is(err, ErrTransferFailed) {
+		t.Fatalf("transfer to a stopped node: %v, want ErrTransferFailed", err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("transfer to a stopped node failed only after %v", d)
+	}
+	if g.leader() != lead {
+		t.Errorf("leader is %d, want %d", g.leader().ID(), lead.ID())
 	}
 	g.propose(3)
 }

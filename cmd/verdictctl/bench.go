@@ -13,13 +13,16 @@ import (
 
 func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 	duration := fs.Duration("duration", 10*time.Second, "how long to measure")
+	minCommits := fs.Uint64("min-commits", 0, "measure past --duration until this many transactions have committed, for at most --max-duration (0: exactly --duration)")
+	maxDuration := fs.Duration("max-duration", time.Minute, "with --min-commits: the longest the measured run may last")
 	warmup := fs.Duration("warmup", time.Second, "how long to run before measuring")
 	concurrency := fs.Int("concurrency", 64, "closed-loop workers")
 	participants := fs.Int("participants", 2, "in-memory participant services started in this process (scenario mem; the pg scenarios have two)")
 	timeoutMs := fs.Int64("timeout-ms", 0, "each transaction's timeout in ms (0: the coordinator's default)")
 	scenario := fs.String("scenario", "mem", "mem: in-memory participants through the coordinator; pg: two PostgreSQL participants (participant/postgres, one database each) through the coordinator; pg-floor: the PostgreSQL work with no coordinator (PREPARE TRANSACTION + COMMIT PREPARED on two databases directly)")
 	rows := fs.Int("rows", 0, "pg scenarios: 0 = each worker updates its own row (its next transaction waits on the row lock for the previous one's phase 2); N = each transaction updates a random one of N rows")
-	pgDSN := fs.String("pg-dsn", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server for the pg scenarios; they create the databases "+strings.Join(bench.PGDatabases, " and ")+" beside its database")
+	pgDSN := fs.String("pg-dsn", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server for the pg scenarios; they create the databases of --pg-databases beside its database")
+	pgDatabases := fs.String("pg-databases", strings.Join(bench.DefaultPGDatabases, ","), "pg scenarios: the two databases, comma-separated, one per participant (created if missing); two runs against one server at once need their own")
 	return func(e *env, args []string) int {
 		if len(args) > 0 {
 			fmt.Fprintf(e.stderr, "verdictctl bench: unexpected argument %q\n", args[0])
@@ -28,6 +31,8 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 		switch {
 		case *duration <= 0:
 			return benchUsage(e, "--duration %v: must be positive", *duration)
+		case *minCommits > 0 && *maxDuration < *duration:
+			return benchUsage(e, "--max-duration %v: must be at least --duration %v", *maxDuration, *duration)
 		case *warmup < 0:
 			return benchUsage(e, "--warmup %v: must not be negative", *warmup)
 		case *concurrency < 1 || *concurrency > 10000:
@@ -39,6 +44,10 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 		case *scenario != "mem" && *scenario != "pg" && *scenario != "pg-floor":
 			return benchUsage(e, "--scenario %q: want mem, pg or pg-floor", *scenario)
 		}
+		dbs := strings.Split(*pgDatabases, ",")
+		if err := bench.CheckPGDatabases(dbs); err != nil && *scenario != "mem" {
+			return benchUsage(e, "--pg-databases %q: %v", *pgDatabases, err)
+		}
 		if os.Getenv("GOGC") == "" {
 			// The load generator is allocation-heavy; see cmd/verdict.
 			debug.SetGCPercent(400)
@@ -47,11 +56,16 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 		cfg := bench.Config{
 			Endpoints:    eps,
 			Duration:     *duration,
+			MinCommits:   *minCommits,
 			Warmup:       *warmup,
 			Concurrency:  *concurrency,
 			Participants: *participants,
 			TxTimeout:    time.Duration(*timeoutMs) * time.Millisecond,
 			Rows:         *rows,
+			PGDatabases:  dbs,
+		}
+		if *minCommits > 0 {
+			cfg.MaxDuration = *maxDuration
 		}
 		var res *bench.Result
 		var err error

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -20,6 +21,24 @@ func TestBenchSaysWhyItFailed(t *testing.T) {
 		if code != exitFailure || !strings.Contains(errs, "no transaction committed") {
 			t.Errorf("-o %s: exit %d, stderr %q (stdout %q); want %d and why", format, code, errs, out, exitFailure)
 		}
+	}
+}
+
+// With --min-commits a run measures past --duration until that many
+// transactions committed: even a 1ns window then measures some.
+func TestBenchMinCommits(t *testing.T) {
+	ep := "--endpoints=" + startNode(t)
+	code, out, errs := ctl(t, "bench", ep, "--duration", "1ns", "--min-commits", "5", "--max-duration", "2m",
+		"--warmup", "0s", "--concurrency", "2", "--participants", "2", "-o", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var res map[string]float64
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("bench json: %v: %s", err, out)
+	}
+	if res["commits"] < 5 || res["duration_s"] <= 0 || res["errors"] != 0 {
+		t.Fatalf("bench = %s; want at least 5 commits over a positive window", out)
 	}
 }
 

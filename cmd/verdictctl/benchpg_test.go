@@ -1,38 +1,24 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"os"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/verdict-tx/verdict/internal/pgtest"
 )
 
-const benchPGDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-// requirePostgres skips the test when PostgreSQL is unreachable, unless
-// VERDICT_REQUIRE_SERVICES=1 (CI), where it fails.
-func requirePostgres(t *testing.T) {
+// benchPGArgs are the flags that point a pg scenario at the test server and
+// at two databases of this run's own (dropped when t ends); the test skips
+// without PostgreSQL.
+func benchPGArgs(t *testing.T) []string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, benchPGDSN)
-	if err == nil {
-		conn.Close(ctx)
-		return
-	}
-	if os.Getenv("VERDICT_REQUIRE_SERVICES") == "1" {
-		t.Fatalf("PostgreSQL at %s is required (VERDICT_REQUIRE_SERVICES=1): %v", benchPGDSN, err)
-	}
-	t.Skipf("PostgreSQL at %s unreachable, skipping: %v", benchPGDSN, err)
+	a, b := pgtest.DatabaseName(t, "verdictctl_bench_a"), pgtest.DatabaseName(t, "verdictctl_bench_b")
+	return []string{"--pg-dsn", pgtest.DSN(), "--pg-databases", a + "," + b}
 }
 
 func TestBenchPGFloor(t *testing.T) {
-	requirePostgres(t)
-	code, out, errs := ctl(t, "bench", "--scenario", "pg-floor", "--pg-dsn", benchPGDSN,
-		"--duration", "1s", "--warmup", "100ms", "--concurrency", "4", "-o", "json")
+	args := append([]string{"bench", "--scenario", "pg-floor"}, benchPGArgs(t)...)
+	code, out, errs := ctl(t, append(args, "--duration", "1s", "--min-commits", "20", "--max-duration", "2m", "--warmup", "100ms", "--concurrency", "4", "-o", "json")...)
 	if code != exitOK {
 		t.Fatalf("bench pg-floor: exit %d: %s", code, errs)
 	}
@@ -46,16 +32,22 @@ func TestBenchPGFloor(t *testing.T) {
 	if code, _, _ := ctl(t, "bench", "--scenario", "nope"); code != exitUsage {
 		t.Errorf("unknown scenario: exit %d, want %d", code, exitUsage)
 	}
+	for _, dbs := range []string{"one", "same,same", "a,b,c", "a,Robert'); DROP TABLE x"} {
+		if code, _, _ := ctl(t, "bench", "--scenario", "pg", "--pg-databases", dbs); code != exitUsage {
+			t.Errorf("--pg-databases %q: exit %d, want %d", dbs, code, exitUsage)
+		}
+	}
 }
 
 // TestBenchPG runs the pg scenario with a row per worker and with random
-// rows; atomicity is checked on the rows either way.
+// rows; atomicity is checked on the rows either way. Each run measures at
+// least 1s and 20 commits, however busy the machine.
 func TestBenchPG(t *testing.T) {
-	requirePostgres(t)
+	pg := benchPGArgs(t)
 	addr := startNode(t)
 	for _, rows := range []string{"0", "50"} {
-		code, out, errs := ctl(t, "bench", "--endpoints", addr, "--scenario", "pg", "--pg-dsn", benchPGDSN,
-			"--duration", "1s", "--warmup", "100ms", "--concurrency", "4", "--rows", rows, "-o", "json")
+		args := append([]string{"bench", "--endpoints", addr, "--scenario", "pg"}, pg...)
+		code, out, errs := ctl(t, append(args, "--duration", "1s", "--min-commits", "20", "--max-duration", "2m", "--warmup", "100ms", "--concurrency", "4", "--rows", rows, "-o", "json")...)
 		if code != exitOK {
 			t.Fatalf("bench pg --rows %s: exit %d: %s", rows, code, errs)
 		}

@@ -66,6 +66,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"cluster", "status", "extra"}, exitUsage},
 		{[]string{"bench", "--concurrency", "0"}, exitUsage},
 		{[]string{"bench", "--duration", "0s"}, exitUsage},
+		{[]string{"bench", "--duration", "2s", "--min-commits", "1", "--max-duration", "1s"}, exitUsage},
 		{[]string{"bench", "--participants", "65"}, exitUsage},
 		// Nothing answers: the cluster is unreachable.
 		{[]string{"cluster", "status", dead, "--timeout", "500ms"}, exitFailure},

@@ -28,7 +28,9 @@ Changing membership:
     verdictctl cluster add 4=10.0.0.4:7400 --timeout 1m
     verdict --id 4 --join --peers 1=...,2=...,3=...,4=10.0.0.4:7400 --data-dir DIR
   A removed id can never be added again. Transfer leadership away from a
-  node before maintenance with "cluster transfer ID".
+  node before maintenance with "cluster transfer ID": it waits, up to
+  --timeout, until node ID has taken office, and fails at once if the
+  leader has not heard from it lately.
 `
 
 const helpTx = `

@@ -75,7 +75,7 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("cluster status json = %s (%v); want leader 1 and one member", out, err)
 	}
 
-	code, out, errs = ctl(t, "bench", ep, "--duration", "2s", "--warmup", "200ms", "--concurrency", "4", "--participants", "2", "-o", "json")
+	code, out, errs = ctl(t, "bench", ep, "--duration", "2s", "--min-commits", "10", "--max-duration", "2m", "--warmup", "200ms", "--concurrency", "4", "--participants", "2", "-o", "json")
 	if code != exitOK {
 		t.Fatalf("bench: exit %d: %s", code, errs)
 	}

@@ -173,7 +173,7 @@ func TestClusterMembershipCommands(t *testing.T) {
 	}
 
 	// Leadership to the new node.
-	code, out, errs := ctl(t, "cluster", "transfer", "4", ep, "-o", "json")
+	code, out, errs := ctl(t, "cluster", "transfer", "4", ep, "--timeout", "30s", "-o", "json")
 	if code != exitOK || !strings.Contains(out, `"leader": "4"`) {
 		t.Fatalf("cluster transfer: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
 	}
@@ -182,7 +182,7 @@ func TestClusterMembershipCommands(t *testing.T) {
 	c.waitFor("node 4 to be the ready leader", func() bool { return c.leader() == 4 })
 
 	// Remove node 2, for people.
-	code, out, errs = ctl(t, "cluster", "remove", "2", ep)
+	code, out, errs = ctl(t, "cluster", "remove", "2", ep, "--timeout", "30s")
 	if code != exitOK || !strings.Contains(out, "Node 2 removed") || strings.Contains(out, c.peers[2]) {
 		t.Fatalf("cluster remove: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
 	}
@@ -204,7 +204,7 @@ func TestClusterMembershipCommands(t *testing.T) {
 		{[]string{"cluster", "transfer"}, exitUsage},
 	}
 	for _, tc := range refusals {
-		code, out, errs := ctl(t, append(tc.args, ep)...)
+		code, out, errs := ctl(t, append(tc.args, ep, "--timeout", "30s")...)
 		if code != tc.want || errs == "" {
 			t.Errorf("%s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(tc.args, " "), code, tc.want, out, errs)
 		}

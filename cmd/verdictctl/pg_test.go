@@ -46,14 +46,7 @@ func prepare(t *testing.T, pool *pgxpool.Pool, gid string) {
 
 func TestPgPrepared(t *testing.T) {
 	ctx := context.Background()
-	pool := pgtest.FreshDB(t, ctx, "verdictctl_pg", 2)
-	t.Cleanup(func() { // roll back what the test leaves prepared
-		rows, _ := pool.Query(ctx, "SELECT gid FROM pg_prepared_xacts WHERE database = current_database()")
-		gids, _ := pgx.CollectRows(rows, pgx.RowTo[string])
-		for _, g := range gids {
-			_, _ = pool.Exec(ctx, "ROLLBACK PREPARED '"+g+"'")
-		}
-	})
+	pool := pgtest.NewDatabase(t, ctx, "verdictctl_pg", 2)
 	if _, err := pool.Exec(ctx, "CREATE TABLE marks (gid text)"); err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +55,7 @@ func TestPgPrepared(t *testing.T) {
 
 	// A committed transaction (the benchmark's), an active one, and one the
 	// coordinator never heard of (presumed aborted).
-	if code, _, errs := ctl(t, "bench", ep, "--duration", "200ms", "--warmup", "0s", "--concurrency", "2"); code != exitOK {
+	if code, _, errs := ctl(t, "bench", ep, "--duration", "200ms", "--min-commits", "1", "--max-duration", "1m", "--warmup", "0s", "--concurrency", "2"); code != exitOK {
 		t.Fatalf("bench: exit %d: %s", code, errs)
 	}
 	code, out, errs := ctl(t, "tx", "list", ep, "--all", "--state", "committed", "--limit", "1", "-o", "json")
@@ -105,7 +98,7 @@ func TestPgPrepared(t *testing.T) {
 		gids["unknown"]:   {"aborted", pgRollback, "stock"},
 		gids["garbage"]:   {"unknown", pgLeave, ""},
 	}
-	if len(rep.Prepared) != len(want) || rep.Database != "verdictctl_pg" {
+	if len(rep.Prepared) != len(want) || rep.Database != pool.Config().ConnConfig.Database {
 		t.Fatalf("pg prepared = %+v; want the %d gids of prefix verdict", rep, len(want))
 	}
 	for _, p := range rep.Prepared {
@@ -148,7 +141,7 @@ func TestPgPrepared(t *testing.T) {
 // outcome, reported and left.
 func TestPgPreparedGoneMeanwhile(t *testing.T) {
 	ctx := context.Background()
-	pool := pgtest.FreshDB(t, ctx, "verdictctl_pg_gone", 2)
+	pool := pgtest.NewDatabase(t, ctx, "verdictctl_pg_gone", 2)
 	if _, err := pool.Exec(ctx, "CREATE TABLE marks (gid text)"); err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,8 @@ import (
 )
 
 // The bank test creates two databases, one per account service, through
-// pgtest (which skips it without PostgreSQL).
+// pgtest (which names them apart from other runs' and skips the test
+// without PostgreSQL).
 
 var bankDatabases = []string{"verdict_bank_a", "verdict_bank_b"}
 
@@ -153,7 +154,7 @@ func TestTransfersSurviveLeaderRestarts(t *testing.T) {
 	defer cancel()
 	var pools []*pgxpool.Pool
 	for _, db := range bankDatabases {
-		pools = append(pools, pgtest.FreshDB(t, ctx, db, 24))
+		pools = append(pools, pgtest.NewDatabase(t, ctx, db, 24))
 	}
 	cl := startCluster(t)
 	cl.leader()

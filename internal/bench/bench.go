@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -27,6 +28,13 @@ type Config struct {
 	Endpoints []string
 	// Duration of the measured run (after Warmup).
 	Duration time.Duration
+	// MinCommits, if not 0, makes the measured run go on past Duration
+	// until that many transactions have committed in it, for at most
+	// MaxDuration: a run on a busy machine then still measures something.
+	MinCommits uint64
+	// MaxDuration bounds a measured run that MinCommits extends; at least
+	// Duration. 0 means Duration (no extension).
+	MaxDuration time.Duration
 	// Warmup runs before measuring; its transactions are not counted.
 	Warmup time.Duration
 	// Concurrency is the number of closed-loop workers.
@@ -41,6 +49,9 @@ type Config struct {
 	// the previous one's phase 2 (COMMIT PREPARED) is done. N > 0: each
 	// transaction picks one of N rows at random, and rarely waits.
 	Rows int
+	// PGDatabases are the two databases of the PostgreSQL scenarios, one
+	// per participant, created if missing; none means DefaultPGDatabases.
+	PGDatabases []string
 }
 
 func (c *Config) validate() error {
@@ -57,6 +68,8 @@ func (c *Config) validate() error {
 		return errors.New("bench: warmup must not be negative")
 	case c.Rows < 0 || c.Rows > 10_000_000:
 		return errors.New("bench: rows must be 0..10000000")
+	case c.MaxDuration != 0 && c.MaxDuration < c.Duration:
+		return errors.New("bench: max duration must be at least the duration")
 	}
 	return nil
 }
@@ -125,17 +138,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 type txFunc func(ctx context.Context) (commitStart time.Time, err error)
 
 // runWorkers runs cfg.Concurrency closed-loop workers, worker i running
-// do(i) back to back, for cfg.Warmup and then cfg.Duration, and returns them
-// with the measured time.
+// do(i) back to back, for cfg.Warmup and then cfg.Duration (or longer: see
+// Config.MinCommits), and returns them with the measured time.
 func runWorkers(ctx context.Context, cfg Config, do func(i int) txFunc) ([]*worker, time.Duration) {
-	var (
-		wg      sync.WaitGroup
-		workers = make([]*worker, cfg.Concurrency)
-		measure = time.Now().Add(cfg.Warmup)
-		end     = measure.Add(cfg.Duration)
-	)
+	measure := time.Now().Add(cfg.Warmup)
+	win := &window{measureFrom: measure}
+	win.end.Store(measure.Add(cfg.Duration).UnixNano())
+	if cfg.MinCommits > 0 && cfg.MaxDuration > cfg.Duration {
+		win.end.Store(measure.Add(cfg.MaxDuration).UnixNano())
+	}
+	var wg sync.WaitGroup
+	workers := make([]*worker, cfg.Concurrency)
 	for i := range workers {
-		w := &worker{do: do(i), measureFrom: measure, end: end}
+		w := &worker{do: do(i), win: win}
 		workers[i] = w
 		wg.Add(1)
 		go func() {
@@ -143,11 +158,47 @@ func runWorkers(ctx context.Context, cfg Config, do func(i int) txFunc) ([]*work
 			w.run(ctx)
 		}()
 	}
+	if cfg.MinCommits > 0 && cfg.MaxDuration > cfg.Duration {
+		win.closeAfter(ctx, measure.Add(cfg.Duration), cfg.MinCommits)
+	}
 	wg.Wait()
 	if ctx.Err() != nil {
 		return workers, time.Since(measure)
 	}
-	return workers, cfg.Duration
+	return workers, time.Unix(0, win.end.Load()).Sub(measure)
+}
+
+// window is the measured part of a run, shared by its workers.
+type window struct {
+	measureFrom time.Time
+	// end is when the run ends (Unix ns): a transaction that begins or
+	// finishes after it is not counted. closeAfter may bring it forward.
+	end atomic.Int64
+	// commits counts the transactions committed within the window.
+	commits atomic.Uint64
+}
+
+// closeAfter ends the window, once it is past minEnd, as soon as minCommits
+// transactions have committed in it (or ctx ends); its end stays the upper
+// bound otherwise.
+func (w *window) closeAfter(ctx context.Context, minEnd time.Time, minCommits uint64) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		now := time.Now()
+		if now.UnixNano() >= w.end.Load() {
+			return
+		}
+		if now.After(minEnd) && w.commits.Load() >= minCommits {
+			w.end.Store(now.UnixNano())
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // collect adds up the workers' counts and latencies over a measured run of
@@ -176,11 +227,10 @@ func (res *Result) collect(workers []*worker, elapsed time.Duration) {
 	res.CommitP50, res.CommitP99 = ms(commit.percentile(0.50)), ms(commit.percentile(0.99))
 }
 
-// worker runs transactions back to back until end.
+// worker runs transactions back to back until the window ends.
 type worker struct {
-	do          txFunc
-	measureFrom time.Time
-	end         time.Time
+	do  txFunc
+	win *window
 
 	tx, commit              histogram
 	commits, aborts, errors uint64
@@ -190,17 +240,18 @@ type worker struct {
 func (w *worker) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		t0 := time.Now()
-		if t0.After(w.end) {
+		if t0.UnixNano() > w.win.end.Load() {
 			return
 		}
 		commitStart, err := w.do(ctx)
 		done := time.Now()
-		if t0.Before(w.measureFrom) || done.After(w.end) {
+		if t0.Before(w.win.measureFrom) || done.UnixNano() > w.win.end.Load() {
 			continue
 		}
 		switch {
 		case err == nil:
 			w.commits++
+			w.win.commits.Add(1)
 			w.tx.record(done.Sub(t0))
 			w.commit.record(done.Sub(commitStart))
 		case errors.Is(err, client.ErrAborted):

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"sync"
 	"time"
 
@@ -21,9 +22,40 @@ const (
 	floorGIDPrefix = "vbench-floor-"
 )
 
-// PGDatabases are the databases the PostgreSQL scenarios create (if
-// missing) next to the admin DSN's database.
-var PGDatabases = []string{"verdict_bench_a", "verdict_bench_b"}
+// DefaultPGDatabases are the databases the PostgreSQL scenarios create (if
+// missing) next to the admin DSN's database when Config.PGDatabases names
+// none.
+var DefaultPGDatabases = []string{"verdict_bench_a", "verdict_bench_b"}
+
+// pgDatabaseName is what a database name may be: it is put in SQL as it is.
+var pgDatabaseName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// preparePG fills in the PostgreSQL scenarios' part of c: the default
+// databases, and one participant per database.
+func (c *Config) preparePG() error {
+	if len(c.PGDatabases) == 0 {
+		c.PGDatabases = DefaultPGDatabases
+	}
+	if err := CheckPGDatabases(c.PGDatabases); err != nil {
+		return err
+	}
+	c.Participants = len(c.PGDatabases)
+	return nil
+}
+
+// CheckPGDatabases reports whether dbs can be the PostgreSQL scenarios'
+// databases: two distinct plain lower-case names.
+func CheckPGDatabases(dbs []string) error {
+	if len(dbs) != 2 || dbs[0] == dbs[1] {
+		return fmt.Errorf("bench: the pg scenarios take two distinct databases, not %q", dbs)
+	}
+	for _, db := range dbs {
+		if !pgDatabaseName.MatchString(db) {
+			return fmt.Errorf("bench: database name %q: want 1-63 characters of [a-z0-9_], not starting with a digit", db)
+		}
+	}
+	return nil
+}
 
 // rowPicker returns worker i's choice of the row each of its transactions
 // updates (Config.Rows).
@@ -49,7 +81,7 @@ func openPG(ctx context.Context, adminDSN string, cfg Config) ([]*pgxpool.Pool, 
 		closePools(pools)
 		return nil, err
 	}
-	for _, db := range PGDatabases {
+	for _, db := range cfg.PGDatabases {
 		_, err := admin.Exec(ctx, "CREATE DATABASE "+db)
 		var pgErr *pgconn.PgError
 		if err != nil && !(errors.As(err, &pgErr) && pgErr.Code == "42P04") { // duplicate_database
@@ -117,7 +149,9 @@ func rollbackPrepared(ctx context.Context, pool *pgxpool.Pool, prefix string) (i
 // cfg.Participants are ignored.
 func RunPGFloor(ctx context.Context, cfg Config, adminDSN string) (*Result, error) {
 	cfg.Endpoints = []string{"-"} // no coordinator
-	cfg.Participants = len(PGDatabases)
+	if err := cfg.preparePG(); err != nil {
+		return nil, err
+	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}

@@ -30,9 +30,12 @@ const pgGIDPrefix = "vbench"
 // Begin → one call to each (the handler updates the transaction's row
 // with RunInTx, which prepares at once) → Commit. It is the floor's work
 // (RunPGFloor) plus the coordinator. After the run it checks atomicity:
-// every row must have moved by the same amount in both databases. cfg.Participants is ignored.
+// every row must have moved by the same amount in both databases.
+// cfg.Participants is ignored.
 func RunPG(ctx context.Context, cfg Config, adminDSN string) (*Result, error) {
-	cfg.Participants = len(PGDatabases)
+	if err := cfg.preparePG(); err != nil {
+		return nil, err
+	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
