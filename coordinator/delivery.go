@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -46,6 +47,9 @@ type delivery struct {
 	// onePhase holds the one-phase commits acknowledged since the last
 	// flush: they ride in the next DONE record (see recordOnePhase).
 	onePhase []*verdictv1.OnePhase
+	// epoch counts resets: a flush whose DONE record was not accepted puts
+	// its one-phase commits back only if no leadership change came since.
+	epoch uint64
 	// finished holds the transactions whose phase 2 completed (every
 	// participant acknowledged or was resolved by hand) until their DONE
 	// record is applied: what they acknowledged stays known meanwhile,
@@ -168,6 +172,8 @@ func (d *delivery) reset() {
 	d.txs = map[string]*pending{}
 	d.finished = map[string]*pending{}
 	d.done = nil
+	d.onePhase = nil
+	d.epoch++
 	for _, s := range d.senders {
 		s.queue = nil
 	}
@@ -500,6 +506,9 @@ func (d *delivery) acked(s *sender, batch []item) {
 	}
 }
 
+// errDoneDropped is the failure testHooks.dropDone injects.
+var errDoneDropped = errors.New("coordinator: DONE proposal dropped (test hook)")
+
 // flushDone runs until stop: every doneFlushEvery it proposes one DONE
 // record for the transactions whose phase 2 completed.
 func (d *delivery) flushDone() {
@@ -512,7 +521,7 @@ func (d *delivery) flushDone() {
 			return
 		}
 		d.mu.Lock()
-		ids, ops := d.done, d.onePhase
+		ids, ops, epoch := d.done, d.onePhase, d.epoch
 		d.done, d.onePhase = nil, nil
 		d.mu.Unlock()
 		if len(ids) == 0 && len(ops) == 0 {
@@ -524,8 +533,37 @@ func (d *delivery) flushDone() {
 		rec := &verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Done{Done: &verdictv1.Done{
 			Txids: ids, DoneUnixMs: d.c.logNow().UnixMilli(), OnePhase: ops,
 		}}}
-		if _, err := d.c.prop.submit(context.Background(), rec, false); err != nil {
-			d.log.Debug("done record not proposed", "txid", ids, "one_phase", len(ops), "err", err)
+		// Only the log knows a one-phase commit once its leader is gone:
+		// a record with some waits until it is applied, and one that was
+		// not (raft dropped it during a leadership transfer, say) is
+		// proposed again with the next flush while this leadership lasts.
+		// A lost DONE of a logged decision costs nothing: recovery
+		// proposes it again.
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			select {
+			case <-d.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		var err error
+		if h := d.c.cfg.hooks; h != nil && h.dropDone != nil && h.dropDone(ids, ops) {
+			err = errDoneDropped
+		} else {
+			_, err = d.c.prop.submit(ctx, rec, len(ops) > 0)
+		}
+		cancel()
+		if err == nil {
+			continue
+		}
+		d.log.Debug("done record not proposed", "txid", ids, "one_phase", len(ops), "err", err)
+		if len(ops) > 0 {
+			d.mu.Lock()
+			if d.epoch == epoch {
+				d.onePhase = append(ops, d.onePhase...)
+			}
+			d.mu.Unlock()
 		}
 	}
 }

@@ -71,7 +71,8 @@
 // mislead (unknown.go): a single-participant transaction is committed in
 // one phase without waiting for a log record (commit.go; the leader first
 // confirms it still leads, confirm.go, and records the outcome lazily with
-// the next DONE batch), so a later leader that does not find it answers
+// the next DONE batch, proposed again while it leads until applied), so a
+// later leader that does not find it answers
 // OUTCOME_UNKNOWN to a retried Commit or an initiator's Outcome, never
 // ABORTED.
 package coordinator

@@ -35,4 +35,8 @@ type testHooks struct {
 	// DONE record before it is proposed; false loses the proposal, as a
 	// leader change that drops it does.
 	proposeDone func(txids []string, onePhase []*verdictv1.OnePhase) bool
+	// dropDone, if it reports true for a DONE record about to be proposed,
+	// makes its proposal fail as raft dropping it does while this node
+	// still leads (during a leadership transfer, say).
+	dropDone func(txids []string, onePhase []*verdictv1.OnePhase) bool
 }

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,4 +162,31 @@ func TestDeposedLeaderSendsNoOnePhaseCommit(t *testing.T) {
 		return p.res.State(tx.ID()) == participant.TxAborted
 	})
 	noViolations(t, p)
+}
+
+// TestOnePhaseRecordSurvivesADroppedProposal: a DONE record carrying
+// one-phase commits that raft drops while this node still leads (as it
+// does during a leadership transfer) is proposed again, so that the log
+// learns the commit and answers COMMITTED for it.
+func TestOnePhaseRecordSurvivesADroppedProposal(t *testing.T) {
+	var drops atomic.Int32
+	c := newTunedCluster(t, 1, func(cfg *Config) {
+		cfg.hooks = &testHooks{dropDone: func(_ []string, ops []*verdictv1.OnePhase) bool {
+			return len(ops) > 0 && drops.Add(1) <= 3
+		}}
+	})
+	p := startParticipant(t, "p1", c.endpoints())
+	id := onePhaseTxs(t, c, p, 1)[0]
+	lead := c.leader()
+	waitFor(t, 10*time.Second, "the one-phase commit recorded in the log", func() bool {
+		_, ok := lead.coord.fsm.get(id)
+		return ok
+	})
+	if n := drops.Load(); n < 4 {
+		t.Errorf("%d DONE proposals with one-phase commits, want the 3 dropped and one more", n)
+	}
+	resp, err := coordClient(t, lead.Addr()).Outcome(context.Background(), &verdictv1.OutcomeRequest{Txid: id})
+	if err != nil || resp.GetOutcome() != verdictv1.Outcome_OUTCOME_COMMITTED {
+		t.Errorf("Outcome = %v, %v; want COMMITTED", resp, err)
+	}
 }
