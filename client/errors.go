@@ -27,7 +27,10 @@ var ErrAmbiguous = errors.New("verdict: transaction outcome unknown")
 type AbortedError struct {
 	TxID   string
 	Reason string
-	// Err is the cause, if any: the error of Run's function.
+	// Err is the cause, if any: the error of Run's function, or the gRPC
+	// error of a Commit the coordinator refused for a limit (staged
+	// messages too large or off, too many participant addresses), which
+	// aborted the transaction at once.
 	Err error
 }
 

@@ -11,6 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc/status"
+
+	"github.com/verdict-tx/verdict/internal/abortinfo"
 	"github.com/verdict-tx/verdict/internal/txmeta"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -119,6 +122,11 @@ func (tx *Tx) Commit(ctx context.Context) error {
 		resent := req.GetRetry()
 		req.Retry = true
 		if err != nil {
+			if abortinfo.Marked(err) {
+				// Refused for a limit, and aborted at once.
+				outcome = &AbortedError{TxID: tx.id, Reason: status.Convert(err).Message(), Err: err}
+				return nil
+			}
 			if resent && !retryable(err) {
 				// Rejected now, but an earlier attempt may have
 				// reached a leader that committed.

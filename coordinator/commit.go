@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/verdict-tx/verdict/internal/abortinfo"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 	"github.com/verdict-tx/verdict/txlog"
 )
@@ -91,7 +92,7 @@ func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) 
 		// are released now rather than at its deadline.
 		c.abort(t, cause, refuse)
 		if refuseErr != nil {
-			return nil, status.Errorf(status.Code(refuseErr), "%s; the transaction is aborted", status.Convert(refuseErr).Message())
+			return nil, abortinfo.Mark(status.Newf(status.Code(refuseErr), "%s; the transaction is aborted", status.Convert(refuseErr).Message()))
 		}
 		start = false
 	}
