@@ -17,6 +17,7 @@ func TestFollowerCatchesUpFromLargeSnapshot(t *testing.T) {
 	c := newTunedCluster(t, 3, func(cfg *Config) {
 		cfg.SnapshotEntries = 20
 		cfg.CompactionLag = 5
+		cfg.ElectionTicks = 50 // a busy machine delays heartbeats
 	})
 	lead := c.leader()
 	lagging := c.follower().Node().ID()
@@ -29,8 +30,17 @@ func TestFollowerCatchesUpFromLargeSnapshot(t *testing.T) {
 		last = id
 		parts := []*verdictv1.ParticipantRef{{Name: "p1", Address: "127.0.0.1:1"}}
 		rec := decisionRecord(id, verdictv1.Outcome_OUTCOME_ABORTED, parts, reason, time.Now(), time.Now())
-		if _, err := lead.coord.prop.submit(ctx, rec, i%200 == 199); err != nil {
-			t.Fatal(err)
+		// A leader change on a busy machine loses a waited proposal's
+		// outcome: propose it again at the leader of the moment.
+		for attempt := 0; ; attempt++ {
+			_, err := lead.coord.prop.submit(ctx, rec, i%200 == 199)
+			if err == nil {
+				break
+			}
+			if attempt == 5 {
+				t.Fatal(err)
+			}
+			lead = c.leader()
 		}
 	}
 	snap, _ := lead.coord.fsm.Snapshot()
