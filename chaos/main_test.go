@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // binDir holds the binaries built for this test binary's run.
@@ -22,6 +24,13 @@ func TestMain(m *testing.M) {
 	binDir = dir
 	code := m.Run()
 	os.RemoveAll(dir)
+	if code == 0 {
+		// A goroutine that outlives the tests fails them.
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "chaos: goroutines outlived the tests:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 
