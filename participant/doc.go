@@ -17,7 +17,13 @@
 //     TxFromContext and do their work under its id.
 //   - Server.Register serves the Participant service that the coordinator
 //     calls: Prepare, and batched Commit and Abort. Abort fences a
-//     transaction: later work and Prepare for it are refused.
+//     transaction: later work and Prepare for it are refused, and so is
+//     a later Commit (FailedPrecondition, without asking the Resource),
+//     such as a deposed coordinator leader's late one-phase Commit: an
+//     acknowledgement would tell its initiator COMMITTED for work rolled
+//     back here. A fence is remembered until a minute past the
+//     transaction's deadline (an hour after its creation when the
+//     deadline is unknown here), and at least a minute.
 //   - Server.Start runs two loops, which Server.Stop ends and waits for;
 //     their errors are logged, never fatal:
 //   - The recovery loop (recover.go): at Start and every

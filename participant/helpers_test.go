@@ -134,6 +134,18 @@ func newEnv(t *testing.T, cfg Config) *participantEnv {
 	return &participantEnv{srv: srv, res: res, part: verdictv1.NewParticipantClient(cc), work: healthpb.NewHealthClient(cc)}
 }
 
+// serveParticipant runs a Server over res, with coords as its
+// coordinators, serving only the Participant service on 127.0.0.1.
+func serveParticipant(t *testing.T, res Resource, coords ...string) (*Server, verdictv1.ParticipantClient) {
+	t.Helper()
+	srv, err := NewServer(Config{Name: "inventory", Address: "10.0.0.1:9000", Resource: res, Coordinators: coords})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	return srv, verdictv1.NewParticipantClient(dial(t, serve(t, func(g *grpc.Server) { srv.Register(g) })))
+}
+
 func newTxID(t *testing.T) string {
 	t.Helper()
 	id, err := txid.New()
