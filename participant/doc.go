@@ -35,6 +35,12 @@
 //     fenced, PENDING is asked again on the next pass, EXPIRED is logged
 //     for an operator, UNKNOWN (never the answer to a prepared asker) is
 //     logged and asked again. A prepared participant never decides alone.
+//     The claim "prepared here" stays true until the answer is applied
+//     (commitgate.go): a transaction committed since the pass listed it,
+//     or with a Commit in progress, is left alone, and while its question
+//     is out a Commit of it is refused (FailedPrecondition; the leader
+//     that sent it logs a COMMIT record, or reports the outcome
+//     ambiguous), so that a presumed abort never meets committed work.
 //   - The deadline sweep (sweep.go, work.go): the Server records, from
 //     the metadata of each call, the deadline of every transaction it did
 //     work in. Every Config.SweepInterval, work that has not been voted

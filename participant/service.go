@@ -127,18 +127,25 @@ var errCommitRefused = errors.New("commit refused")
 // ABORTED) is refused with FailedPrecondition, and the Resource is not
 // asked: one that answers a txid it no longer knows as committed would
 // acknowledge a deposed leader's late one-phase Commit, and the initiator
-// would hear COMMITTED for work rolled back. The coordinator's presumed
-// abort for a prepared participant (OutcomeRequest.prepared) relies on
-// this refusal.
+// would hear COMMITTED for work rolled back. So is a transaction the
+// recovery loop is resolving (commitGate): its question, asked as the
+// holder of prepared work, must stay true until it is answered and
+// applied. The coordinator's presumed abort for a prepared participant
+// (OutcomeRequest.prepared) relies on both refusals.
 func (p *service) Commit(ctx context.Context, req *verdictv1.DecisionRequest) (*verdictv1.DecisionResponse, error) {
 	return p.decide(ctx, "Commit", req, func(id string) error {
-		if p.s.isFenced(id) {
+		switch p.s.gate.begin(id) {
+		case refusedAborted:
 			// Aborted here, now told to commit: a deposed leader's late
 			// one-phase Commit, or a heuristic mix. Never acknowledged.
 			p.s.log.Error("verdict: commit refused: the transaction was aborted at this participant", "txid", id)
 			return fmt.Errorf("aborted at participant %s: %w", p.s.cfg.Name, errCommitRefused)
+		case refusedResolving:
+			p.s.log.Info("verdict: commit refused while recovery asks the coordinator the outcome", "txid", id)
+			return fmt.Errorf("participant %s's recovery loop is asking the coordinator its outcome; try again: %w", p.s.cfg.Name, errCommitRefused)
 		}
 		err := p.s.cfg.Resource.Commit(ctx, id)
+		p.s.gate.end(id, err == nil)
 		if err == nil {
 			p.s.committed(id)
 		}
