@@ -72,7 +72,7 @@ func (s *Server) recoverOne(ctx context.Context, conn *coordconn.Conn, pass *rec
 		return fmt.Errorf("verdict: resource holds %w", err)
 	}
 	if busy := s.gate.hold(pass, id); busy != "" {
-		s.log.Debug("verdict: prepared transaction left to its Commit", "txid", id, "why", busy)
+		s.log.Debug("verdict: prepared transaction left alone this pass", "txid", id, "why", busy)
 		return nil
 	}
 	committed := false
