@@ -17,7 +17,13 @@
 //     TxFromContext and do their work under its id.
 //   - Server.Register serves the Participant service that the coordinator
 //     calls: Prepare, and batched Commit and Abort. Abort fences a
-//     transaction: later work and Prepare for it are refused.
+//     transaction: later work and Prepare for it are refused, and so is
+//     a later Commit (FailedPrecondition, without asking the Resource),
+//     such as a deposed coordinator leader's late one-phase Commit: an
+//     acknowledgement would tell its initiator COMMITTED for work rolled
+//     back here. A fence is remembered until a minute past the
+//     transaction's deadline (an hour after its creation when the
+//     deadline is unknown here), and at least a minute.
 //   - Server.Start runs two loops, which Server.Stop ends and waits for;
 //     their errors are logged, never fatal:
 //   - The recovery loop (recover.go): at Start and every
@@ -29,6 +35,12 @@
 //     fenced, PENDING is asked again on the next pass, EXPIRED is logged
 //     for an operator, UNKNOWN (never the answer to a prepared asker) is
 //     logged and asked again. A prepared participant never decides alone.
+//     The claim "prepared here" stays true until the answer is applied
+//     (commitgate.go): a transaction committed since the pass listed it,
+//     or with a Commit in progress, is left alone, and while its question
+//     is out a Commit of it is refused (FailedPrecondition; the leader
+//     that sent it logs a COMMIT record, or reports the outcome
+//     ambiguous), so that a presumed abort never meets committed work.
 //   - The deadline sweep (sweep.go, work.go): the Server records, from
 //     the metadata of each call, the deadline of every transaction it did
 //     work in. Every Config.SweepInterval, work that has not been voted

@@ -33,6 +33,8 @@ type stubCoordinator struct {
 	enlisted []*verdictv1.EnlistRequest
 	outcomes map[string]verdictv1.Outcome // missing: Unavailable
 	asked    []*verdictv1.OutcomeRequest
+	// block, if set, runs before each Outcome is answered.
+	block func(ctx context.Context, txid string)
 }
 
 func (c *stubCoordinator) Enlist(ctx context.Context, req *verdictv1.EnlistRequest) (*verdictv1.EnlistResponse, error) {
@@ -51,6 +53,9 @@ func (c *stubCoordinator) Enlist(ctx context.Context, req *verdictv1.EnlistReque
 }
 
 func (c *stubCoordinator) Outcome(ctx context.Context, req *verdictv1.OutcomeRequest) (*verdictv1.OutcomeResponse, error) {
+	if c.block != nil {
+		c.block(ctx, req.GetTxid())
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.asked = append(c.asked, req)
@@ -59,6 +64,12 @@ func (c *stubCoordinator) Outcome(ctx context.Context, req *verdictv1.OutcomeReq
 		return nil, status.Error(codes.Unavailable, "stub: no leader")
 	}
 	return &verdictv1.OutcomeResponse{Outcome: o}, nil
+}
+
+func (c *stubCoordinator) askedCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.asked)
 }
 
 // serve runs register on a gRPC server on 127.0.0.1 and returns its address.
@@ -132,6 +143,18 @@ func newEnv(t *testing.T, cfg Config) *participantEnv {
 		grpc.ChainStreamInterceptor(srv.StreamServerInterceptor()))
 	cc := dial(t, addr)
 	return &participantEnv{srv: srv, res: res, part: verdictv1.NewParticipantClient(cc), work: healthpb.NewHealthClient(cc)}
+}
+
+// serveParticipant runs a Server over res, with coords as its
+// coordinators, serving only the Participant service on 127.0.0.1.
+func serveParticipant(t *testing.T, res Resource, coords ...string) (*Server, verdictv1.ParticipantClient) {
+	t.Helper()
+	srv, err := NewServer(Config{Name: "inventory", Address: "10.0.0.1:9000", Resource: res, Coordinators: coords})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	return srv, verdictv1.NewParticipantClient(dial(t, serve(t, func(g *grpc.Server) { srv.Register(g) })))
 }
 
 func newTxID(t *testing.T) string {

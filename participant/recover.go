@@ -24,14 +24,25 @@ var ErrNoCoordinators = errors.New("verdict: no coordinator endpoints to recover
 // next pass of the recovery loop asks again. EXPIRED (the coordinator no
 // longer remembers the decision) is logged as an error for an operator to
 // resolve. It returns the first error, after trying every transaction.
+//
+// The claim "prepared here" holds from the question to the abort it may
+// lead to (commitGate): a transaction committed here since it was listed,
+// or with a Commit in progress, is left alone, and while its question is
+// out and its answer applied a Commit of it is refused.
 func (s *Server) Recover(ctx context.Context) error {
 	rec, ok := s.cfg.Resource.(Recoverer)
 	if !ok {
 		return nil
 	}
+	pass := s.gate.beginPass()
+	defer s.gate.endPass(pass)
 	ids, err := rec.Prepared(ctx)
 	if err != nil {
 		return fmt.Errorf("verdict: list prepared transactions: %w", err)
+	}
+	s.gate.listed(pass, ids)
+	if s.onListed != nil {
+		s.onListed(ids)
 	}
 	if len(ids) == 0 {
 		return nil
@@ -41,66 +52,76 @@ func (s *Server) Recover(ctx context.Context) error {
 		return err
 	}
 	var first error
-	fail := func(err error) {
-		if first == nil {
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			if first == nil {
+				first = err
+			}
+			break
+		}
+		if err := s.recoverOne(ctx, conn, pass, id); err != nil && first == nil {
 			first = err
 		}
 	}
-	for _, id := range ids {
-		if err := ctx.Err(); err != nil {
-			fail(err)
-			break
-		}
-		if err := txid.Validate(id); err != nil {
-			fail(fmt.Errorf("verdict: resource holds %w", err))
-			continue
-		}
-		// Asked as the holder of prepared work: it has not committed it
-		// and refuses a late Commit once rolled back, so a transaction
-		// the leader does not know is presumed aborted for it.
-		resp, err := conn.Coordinator().Outcome(ctx, &verdictv1.OutcomeRequest{Txid: id, Prepared: true})
-		if err != nil {
-			s.log.Warn("verdict: outcome of prepared transaction unknown", "txid", id, "err", err)
-			fail(fmt.Errorf("verdict: outcome of %s: %w", id, err))
-			continue
-		}
-		if s.onOutcome != nil {
-			s.onOutcome(id, resp.GetOutcome())
-		}
-		switch o := resp.GetOutcome(); o {
-		case verdictv1.Outcome_OUTCOME_COMMITTED:
-			err = s.cfg.Resource.Commit(ctx, id)
-			if err == nil {
-				s.committed(id)
-			}
-		case verdictv1.Outcome_OUTCOME_ABORTED:
-			s.fence(id)
-			err = s.cfg.Resource.Abort(ctx, id)
-		case verdictv1.Outcome_OUTCOME_PENDING:
-			s.log.Debug("verdict: prepared transaction still pending", "txid", id)
-			continue
-		case verdictv1.Outcome_OUTCOME_UNKNOWN:
-			// Not an answer the coordinator gives a prepared asker: keep
-			// the work prepared and ask again on the next pass.
-			s.log.Warn("verdict: the coordinator answered OUTCOME_UNKNOWN for a prepared transaction; asking again later",
-				"txid", id, "reason", resp.GetReason())
-			continue
-		case verdictv1.Outcome_OUTCOME_EXPIRED:
-			s.log.Error("verdict: prepared transaction's outcome expired at the coordinator; an operator must resolve it",
-				"txid", id)
-			continue
-		default:
-			s.log.Warn("verdict: unexpected outcome", "txid", id, "outcome", o)
-			continue
-		}
-		if err != nil {
-			s.log.Warn("verdict: applying recovered outcome failed", "txid", id, "outcome", resp.GetOutcome(), "err", err)
-			fail(fmt.Errorf("verdict: %v %s: %w", resp.GetOutcome(), id, err))
-		} else {
-			s.log.Info("verdict: recovered prepared transaction", "txid", id, "outcome", resp.GetOutcome())
-		}
-	}
 	return first
+}
+
+// recoverOne resolves one transaction listed prepared by pass.
+func (s *Server) recoverOne(ctx context.Context, conn *coordconn.Conn, pass *recoveryPass, id string) error {
+	if err := txid.Validate(id); err != nil {
+		return fmt.Errorf("verdict: resource holds %w", err)
+	}
+	if busy := s.gate.hold(pass, id); busy != "" {
+		s.log.Debug("verdict: prepared transaction left alone this pass", "txid", id, "why", busy)
+		return nil
+	}
+	committed := false
+	defer func() { s.gate.release(id, committed) }()
+	// Asked as the holder of prepared work: it has not committed it
+	// and refuses a Commit until the answer is applied, and a late one
+	// once rolled back, so a transaction the leader does not know is
+	// presumed aborted for it.
+	resp, err := conn.Coordinator().Outcome(ctx, &verdictv1.OutcomeRequest{Txid: id, Prepared: true})
+	if err != nil {
+		s.log.Warn("verdict: outcome of prepared transaction unknown", "txid", id, "err", err)
+		return fmt.Errorf("verdict: outcome of %s: %w", id, err)
+	}
+	if s.onOutcome != nil {
+		s.onOutcome(id, resp.GetOutcome())
+	}
+	switch o := resp.GetOutcome(); o {
+	case verdictv1.Outcome_OUTCOME_COMMITTED:
+		err = s.cfg.Resource.Commit(ctx, id)
+		if err == nil {
+			committed = true
+			s.committed(id)
+		}
+	case verdictv1.Outcome_OUTCOME_ABORTED:
+		s.fence(id) // before the release: a Commit admitted after it is refused
+		err = s.cfg.Resource.Abort(ctx, id)
+	case verdictv1.Outcome_OUTCOME_PENDING:
+		s.log.Debug("verdict: prepared transaction still pending", "txid", id)
+		return nil
+	case verdictv1.Outcome_OUTCOME_UNKNOWN:
+		// Not an answer the coordinator gives a prepared asker: keep
+		// the work prepared and ask again on the next pass.
+		s.log.Warn("verdict: the coordinator answered OUTCOME_UNKNOWN for a prepared transaction; asking again later",
+			"txid", id, "reason", resp.GetReason())
+		return nil
+	case verdictv1.Outcome_OUTCOME_EXPIRED:
+		s.log.Error("verdict: prepared transaction's outcome expired at the coordinator; an operator must resolve it",
+			"txid", id)
+		return nil
+	default:
+		s.log.Warn("verdict: unexpected outcome", "txid", id, "outcome", o)
+		return nil
+	}
+	if err != nil {
+		s.log.Warn("verdict: applying recovered outcome failed", "txid", id, "outcome", resp.GetOutcome(), "err", err)
+		return fmt.Errorf("verdict: %v %s: %w", resp.GetOutcome(), id, err)
+	}
+	s.log.Info("verdict: recovered prepared transaction", "txid", id, "outcome", resp.GetOutcome())
+	return nil
 }
 
 // recoveryConn returns a connection to Config.Coordinators, or else to the

@@ -54,7 +54,15 @@ type Resource interface {
 	// resource must be able to commit txid even after its own crash.
 	Prepare(ctx context.Context, txid string) (Vote, error)
 	// Commit applies the work of a prepared txid. It is idempotent: a
-	// txid committed before succeeds again.
+	// txid committed before succeeds again. The Server never calls it
+	// for a txid aborted here (by Abort or by recovery learning
+	// ABORTED) while it remembers the abort (until a minute past the
+	// transaction's deadline, or an hour after its creation when the
+	// deadline is unknown here; at least a minute): it refuses that
+	// Commit itself (FailedPrecondition). A resource should still fail the
+	// Commit of a txid it rolled back, as the postgres adapter does,
+	// rather than answer nil for a txid it no longer knows: the
+	// coordinator counts an acknowledged Commit as committed.
 	Commit(ctx context.Context, txid string) error
 	// Abort discards the work of txid. It is idempotent, and succeeds for
 	// a txid it does not know.

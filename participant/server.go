@@ -32,9 +32,14 @@ type Server struct {
 	// work tracks the transactions this participant did work in, for the
 	// deadline sweep.
 	work *workTable
+	// gate serialises the Commit handler with recovery's questions.
+	gate *commitGate
 	// onOutcome, if set before Start, sees each outcome Recover learns
 	// (tests).
 	onOutcome func(id string, o verdictv1.Outcome)
+	// onListed, if set before Start, runs once Recover has listed the
+	// prepared transactions (tests).
+	onListed func(ids []string)
 
 	mu       sync.Mutex
 	inflight map[string]*enlistCall // enlistments in progress, by txid
@@ -64,6 +69,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cancel:   cancel,
 	}
 	s.work = newWorkTable(s.isFenced)
+	s.gate = newCommitGate(s.isFenced)
 	s.conns = newConnCache(cfg.DialOptions, s.newEnlister)
 	return s, nil
 }

@@ -115,17 +115,37 @@ func no(reason string) *verdictv1.PrepareVote {
 // applied at once.
 const maxDecideParallel = 64
 
-// Commit commits each transaction of the batch, concurrently. Every one is attempted; the
-// first error is returned, so that the coordinator retries the whole batch
-// (Commit is idempotent).
+// errCommitRefused is the error of a Commit refused without asking the
+// Resource; it is answered FailedPrecondition.
+var errCommitRefused = errors.New("commit refused")
+
+// Commit commits each transaction of the batch, concurrently. Every one is
+// attempted; the first error is returned, so that the coordinator retries
+// the whole batch (Commit is idempotent).
+//
+// A transaction aborted here (fenced: by Abort or by recovery learning
+// ABORTED) is refused with FailedPrecondition, and the Resource is not
+// asked: one that answers a txid it no longer knows as committed would
+// acknowledge a deposed leader's late one-phase Commit, and the initiator
+// would hear COMMITTED for work rolled back. So is a transaction the
+// recovery loop is resolving (commitGate): its question, asked as the
+// holder of prepared work, must stay true until it is answered and
+// applied. The coordinator's presumed abort for a prepared participant
+// (OutcomeRequest.prepared) relies on both refusals.
 func (p *service) Commit(ctx context.Context, req *verdictv1.DecisionRequest) (*verdictv1.DecisionResponse, error) {
 	return p.decide(ctx, "Commit", req, func(id string) error {
-		if p.s.isFenced(id) {
-			// Aborted here, now told to commit: a heuristic mix. The
-			// resource decides and reports; it is never hidden.
-			p.s.log.Error("verdict: commit of a transaction aborted at this participant", "txid", id)
+		switch p.s.gate.begin(id) {
+		case refusedAborted:
+			// Aborted here, now told to commit: a deposed leader's late
+			// one-phase Commit, or a heuristic mix. Never acknowledged.
+			p.s.log.Error("verdict: commit refused: the transaction was aborted at this participant", "txid", id)
+			return fmt.Errorf("aborted at participant %s: %w", p.s.cfg.Name, errCommitRefused)
+		case refusedResolving:
+			p.s.log.Info("verdict: commit refused while recovery asks the coordinator the outcome", "txid", id)
+			return fmt.Errorf("participant %s's recovery loop is asking the coordinator its outcome; try again: %w", p.s.cfg.Name, errCommitRefused)
 		}
 		err := p.s.cfg.Resource.Commit(ctx, id)
+		p.s.gate.end(id, err == nil)
 		if err == nil {
 			p.s.committed(id)
 		}
@@ -186,9 +206,13 @@ func (p *service) decide(ctx context.Context, method string, req *verdictv1.Deci
 	return &verdictv1.DecisionResponse{}, nil
 }
 
-// toStatus keeps the code of an error that carries a gRPC status or a
-// context error, and makes any other Unavailable: the coordinator retries.
+// toStatus makes a refused Commit FailedPrecondition, keeps the code of an
+// error that carries a gRPC status or a context error, and makes any other
+// Unavailable: the coordinator retries.
 func toStatus(err error) error {
+	if errors.Is(err, errCommitRefused) {
+		return status.Error(codes.FailedPrecondition, err.Error())
+	}
 	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
 		return status.Error(st.Code(), err.Error())
 	}

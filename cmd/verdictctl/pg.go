@@ -165,7 +165,16 @@ func askOutcomes(e *env, conn *coordconn.Conn, ps []pgPrepared) {
 		ctx, cancel := e.callContext()
 		// Asked for a transaction this database holds prepared, as its
 		// participant's recovery loop asks: one the leader does not know
-		// is presumed aborted.
+		// is presumed aborted. Unlike that loop, nothing here holds off
+		// the participant's Commit between this question and the
+		// ROLLBACK PREPARED (a leader that committed the transaction in
+		// one phase and lost office before recording it leaves the next
+		// one presuming an abort). PostgreSQL settles that race on the
+		// gid: whichever of COMMIT PREPARED and ROLLBACK PREPARED comes
+		// second finds it gone. The adapter's Commit then fails on the
+		// missing marker row, never acknowledging (the old leader reports
+		// the outcome ambiguous); applyOne finds the marker row and
+		// reports the commit, never undoing it.
 		resp, err := conn.Coordinator().Outcome(ctx, &verdictv1.OutcomeRequest{Txid: p.TxID, Prepared: true})
 		cancel()
 		if err != nil {
@@ -248,8 +257,12 @@ func applyOne(e *env, db *pgx.Conn, markerTable string, p *pgPrepared) error {
 	default:
 		p.Heuristic = postgres.HeuristicRollback.String()
 	}
-	return fmt.Errorf("heuristic outcome: %s by someone else (%s), although the coordinator's outcome is %s: atomicity is broken, repair the data by hand",
+	err = fmt.Errorf("heuristic outcome: %s by someone else (%s), although the coordinator's outcome is %s: atomicity is broken, repair the data by hand",
 		p.Heuristic, evidence, p.Outcome)
+	if committed {
+		err = fmt.Errorf("%w; unless this was its only participant: a coordinator leader may have committed it in one phase and lost office before recording it, so that the next one presumed an abort, and then it is committed everywhere", err)
+	}
+	return err
 }
 
 func printPrepared(w io.Writer, rep *pgReport, resolve bool) {
