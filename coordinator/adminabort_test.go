@@ -57,8 +57,9 @@ func TestAdminAbortTransaction(t *testing.T) {
 		_, err := adm.AbortTransaction(ctx, &verdictv1.AbortTransactionRequest{Txid: preparing.ID(), Operator: "bob"})
 		aborted <- err
 	}()
+	coords := coordClients(t)
 	waitFor(t, 10*time.Second, "the abort request in the timeline", func() bool {
-		got, err := coordClient(t, c.leader().Addr()).GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: preparing.ID()})
+		got, err := coords(c.leader().Addr()).GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: preparing.ID()})
 		return err == nil && hasInOrder(timelineOf(got.GetTransaction()), []string{"prepare", "abort-requested"})
 	})
 	close(release)

@@ -342,3 +342,19 @@ func coordClient(t testing.TB, addr string) verdictv1.CoordinatorClient {
 	t.Helper()
 	return verdictv1.NewCoordinatorClient(testConn(t, addr))
 }
+
+// coordClients gives a test that polls nodes one client per node address:
+// a connection per poll would soon reach a node's MaxConnectionsPerHost
+// (every test connection comes from 127.0.0.1). For the test's goroutine
+// only.
+func coordClients(t testing.TB) func(addr string) verdictv1.CoordinatorClient {
+	clients := map[string]verdictv1.CoordinatorClient{}
+	return func(addr string) verdictv1.CoordinatorClient {
+		cc, ok := clients[addr]
+		if !ok {
+			cc = coordClient(t, addr)
+			clients[addr] = cc
+		}
+		return cc
+	}
+}

@@ -10,10 +10,10 @@ import (
 )
 
 // Defaults of the limits on what callers may hold of a node (see
-// Config.MaxConnections, MaxConcurrentStreams and MaxListBytes).
+// Config.MaxConnectionsPerHost, MaxConcurrentStreams and MaxListBytes).
 const (
-	defaultMaxConnections       = 1024
-	defaultMaxConcurrentStreams = 100
+	defaultMaxConnectionsPerHost = 256
+	defaultMaxConcurrentStreams  = 100
 	// defaultMaxListBytes: a list page fits in one of gRPC's pooled
 	// buffers, and in a gRPC client's initial HTTP/2 stream window.
 	defaultMaxListBytes = pooledAnswerMax
@@ -34,7 +34,7 @@ const (
 	pingTimeout   = 20 * time.Second
 	// maxConnIdle: a connection without calls for this long is closed
 	// (GOAWAY; gRPC clients reconnect when they next call), freeing its
-	// place under MaxConnections.
+	// place under MaxConnectionsPerHost.
 	maxConnIdle = 15 * time.Minute
 )
 
@@ -46,7 +46,7 @@ func (c *Config) validateConnLimits() error {
 		v    *int
 		def  int
 	}{
-		{"max connections", &c.MaxConnections, defaultMaxConnections},
+		{"max connections per host", &c.MaxConnectionsPerHost, defaultMaxConnectionsPerHost},
 		{"max concurrent streams", &c.MaxConcurrentStreams, defaultMaxConcurrentStreams},
 		{"max list bytes", &c.MaxListBytes, min(defaultMaxListBytes, c.MaxRequestBytes)},
 	} {

@@ -1,6 +1,8 @@
 package coordinator
 
 import (
+	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -19,15 +21,15 @@ func TestConnLimitsConfig(t *testing.T) {
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.MaxConnections != defaultMaxConnections || cfg.MaxConcurrentStreams != defaultMaxConcurrentStreams || cfg.MaxListBytes != defaultMaxListBytes {
-		t.Fatalf("defaults: %d connections, %d streams, %d list bytes", cfg.MaxConnections, cfg.MaxConcurrentStreams, cfg.MaxListBytes)
+	if cfg.MaxConnectionsPerHost != defaultMaxConnectionsPerHost || cfg.MaxConcurrentStreams != defaultMaxConcurrentStreams || cfg.MaxListBytes != defaultMaxListBytes {
+		t.Fatalf("defaults: %d connections per host, %d streams, %d list bytes", cfg.MaxConnectionsPerHost, cfg.MaxConcurrentStreams, cfg.MaxListBytes)
 	}
 	for _, tc := range []struct {
 		name string
 		set  func(*Config)
 		want string
 	}{
-		{"negative connections", func(c *Config) { c.MaxConnections = -1 }, "max connections must not be negative"},
+		{"negative connections per host", func(c *Config) { c.MaxConnectionsPerHost = -1 }, "max connections per host must not be negative"},
 		{"negative streams", func(c *Config) { c.MaxConcurrentStreams = -1 }, "max concurrent streams must not be negative"},
 		{"negative list bytes", func(c *Config) { c.MaxListBytes = -1 }, "max list bytes must not be negative"},
 		{"list bytes beyond a message", func(c *Config) { c.MaxRequestBytes = 1 << 20; c.MaxListBytes = 2 << 20 }, "exceeds max request bytes"},
@@ -97,20 +99,59 @@ func TestTooFrequentPingsGetGoAway(t *testing.T) {
 	}
 }
 
-// TestMaxConnectionsWait: beyond MaxConnections a connection waits to be
-// served, and is served once another closes.
-func TestMaxConnectionsWait(t *testing.T) {
-	c := newTunedCluster(t, 1, func(cfg *Config) { cfg.MaxConnections = 2 })
-	addr := c.leader().Addr()
-	a, b := dialRaw(t, addr, 1<<16), dialRaw(t, addr, 1<<16)
-	waitFor(t, 30*time.Second, "two connections served", func() bool { return a.served() && b.served() })
-	third := dialRaw(t, addr, 1<<16)
-	// A negative: the third is not served while the two stay open. The
-	// first two were served at once; give the third as long again, and more.
-	time.Sleep(500 * time.Millisecond)
-	if third.served() {
-		t.Fatal("a third connection served with MaxConnections 2")
+// TestMaxConnectionsPerHost: beyond MaxConnectionsPerHost connections
+// from one address, a new connection is closed at once (it neither waits
+// nor is served), and a new one is served again once another closes.
+func TestMaxConnectionsPerHost(t *testing.T) {
+	const limit = 4
+	c := newTunedCluster(t, 1, func(cfg *Config) { cfg.MaxConnectionsPerHost = limit })
+	lead := c.leader()
+	held := make([]*rawConn, limit)
+	for i := range held {
+		held[i] = dialRaw(t, lead.Addr(), 1<<16)
 	}
-	a.conn.Close()
-	waitFor(t, 30*time.Second, "the third connection served once one closed", third.served)
+	waitFor(t, 30*time.Second, "the connections up to the limit served", func() bool {
+		for _, r := range held {
+			if !r.served() {
+				return false
+			}
+		}
+		return true
+	})
+	refusedPromptly(t, lead.Addr(), 30*time.Second)
+	if n := value(t, gather(t, lead), "verdict_connections_refused_total"); n != 1 {
+		t.Fatalf("verdict_connections_refused_total %v, want 1", n)
+	}
+	held[0].conn.Close()
+	waitFor(t, 30*time.Second, "the node to see a connection close", func() bool {
+		return value(t, gather(t, lead), "verdict_connections") == limit-1
+	})
+	again := dialRaw(t, lead.Addr(), 1<<16)
+	waitFor(t, 30*time.Second, "a new connection served once one closed", again.served)
+}
+
+// refusedPromptly dials addr and checks that the node closes the
+// connection within limit, having sent nothing (a node that serves a
+// connection sends its SETTINGS at once).
+func refusedPromptly(t *testing.T, addr string, limit time.Duration) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, _ = conn.Write([]byte(http2.ClientPreface)) // fails if the node closed it already
+	if err := conn.SetReadDeadline(time.Now().Add(limit)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := conn.Read(make([]byte, 64))
+	var nerr net.Error
+	switch {
+	case n > 0:
+		t.Fatal("a connection beyond the limit served")
+	case errors.As(err, &nerr) && nerr.Timeout():
+		t.Fatalf("a connection beyond the limit neither served nor closed within %v", limit)
+	case err == nil:
+		t.Fatal("read nothing, and no error")
+	}
 }

@@ -33,7 +33,9 @@
 //     leader when this node is a follower (forward.go) and map results to
 //     status codes; Server (server.go) wires a node together.
 //   - Limits on what callers hold of a node (connlimits.go): connections
-//     (Config.MaxConnections), calls per connection
+//     per client host (Config.MaxConnectionsPerHost, hostlimit.go: one
+//     more is closed as soon as accepted, so no host holds up another,
+//     nor the peers' Raft connections), calls per connection
 //     (MaxConcurrentStreams), the size of list pages (MaxListBytes, list.go)
 //     and of every answer, and keepalive. A call holds its answer until
 //     the caller reads it; the node encodes answers larger than gRPC's

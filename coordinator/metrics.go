@@ -157,6 +157,21 @@ func (m *metrics) watch(node *txlog.Node, c *Coordinator, ready func() bool) {
 	}
 }
 
+// watchConnections registers the collectors of the connections l serves
+// and refuses.
+func (m *metrics) watchConnections(l *hostLimitListener) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "verdict_connections",
+			Help: "Connections the node serves (callers, participants, operators and peers).",
+		}, func() float64 { return float64(l.connections()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "verdict_connections_refused_total",
+			Help: "Connections closed as soon as accepted because their host (IP address) had --max-connections-per-host open.",
+		}, func() float64 { return float64(l.refusedCount()) }),
+	)
+}
+
 // WALSynced implements txlog.Observer.
 func (m *metrics) WALSynced(d time.Duration) { m.fsync.Observe(d.Seconds()) }
 

@@ -157,6 +157,7 @@ func TestMetricsScrape(t *testing.T) {
 		{"verdict_aborts_total", []string{"reason", "prepare_error"}, 0},
 		{"verdict_ready", nil, 1},
 		{"verdict_raft_leader", nil, 1},
+		{"verdict_connections_refused_total", nil, 0},
 	} {
 		if got := value(t, m, want.name, want.labels...); got != want.value {
 			t.Errorf("%s%v = %v, want %v", want.name, want.labels, got, want.value)
@@ -166,6 +167,7 @@ func TestMetricsScrape(t *testing.T) {
 		"verdict_raft_term", "verdict_raft_leader_changes_total", "verdict_raft_proposals_total",
 		"verdict_raft_commit_index", "verdict_raft_applied_index",
 		"verdict_wal_fsync_duration_seconds", "verdict_snapshot_size_bytes",
+		"verdict_connections", // the client's and the participants'
 	} {
 		if got := value(t, m, name); got < 1 {
 			t.Errorf("%s = %v, want at least 1", name, got)

@@ -75,10 +75,11 @@ func TestIsolatedLeaderNeverPresumesAbort(t *testing.T) {
 		s.Node().SetFilter(nil)
 	}
 	// Healed: the cluster answers again.
+	coords := coordClients(t)
 	waitFor(t, 10*time.Second, "Outcome after healing", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		resp, err := coordClient(t, c.leader().Addr()).Outcome(ctx, &verdictv1.OutcomeRequest{Txid: unknown, Prepared: true})
+		resp, err := coords(c.leader().Addr()).Outcome(ctx, &verdictv1.OutcomeRequest{Txid: unknown, Prepared: true})
 		return err == nil && resp.GetOutcome() == verdictv1.Outcome_OUTCOME_ABORTED
 	})
 }

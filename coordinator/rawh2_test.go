@@ -48,13 +48,13 @@ func dialRaw(t testing.TB, addr string, window uint32) *rawConn {
 		conn.Close()
 		<-r.done
 	})
+	go r.read() // before the writes: a failed one ends the test, and the cleanup waits for r.done
 	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: window}); err != nil {
 		t.Fatal(err)
 	}
-	go r.read()
 	return r
 }
 

@@ -118,9 +118,10 @@ func TestRetentionLeaderClockAhead(t *testing.T) {
 		}
 		waitFor(t, 10*time.Second, "the transferee ready", func() bool { return c.leader() == to })
 	}
+	coords := coordClients(t)
 	outcome := func(at *Server, txid string) verdictv1.Outcome {
 		t.Helper()
-		resp, err := coordClient(t, at.Addr()).Outcome(ctx, &verdictv1.OutcomeRequest{Txid: txid, Prepared: true})
+		resp, err := coords(at.Addr()).Outcome(ctx, &verdictv1.OutcomeRequest{Txid: txid, Prepared: true})
 		if err != nil {
 			t.Fatalf("Outcome(%s): %v", txid, err)
 		}

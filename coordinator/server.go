@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -54,10 +53,15 @@ type Config struct {
 	// MaxRequestBytes is the largest request a client may send, and the
 	// largest answer the node sends. Default 4 MiB.
 	MaxRequestBytes int
-	// MaxConnections bounds the connections the node serves at once:
-	// clients', participants', operators' and peers' alike. Beyond it a
-	// new connection waits to be accepted until one closes. Default 1024.
-	MaxConnections int
+	// MaxConnectionsPerHost bounds the connections the node serves at
+	// once from one IP address: clients', participants', operators' and
+	// peers' alike (an IPv4-mapped IPv6 address counts as its IPv4 form;
+	// connections from an address without an IP, a Unix socket's, count
+	// as one host). A connection beyond it is closed as soon as it is
+	// accepted, and its client retries; connections from other hosts are
+	// served meanwhile. There is no bound across hosts: one would let
+	// callers take the places of the peers' Raft connections. Default 256.
+	MaxConnectionsPerHost int
 	// MaxConcurrentStreams bounds the calls in progress on one connection
 	// (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); a call stays in progress
 	// until its caller has read the answer. A gRPC client's further calls
@@ -371,7 +375,9 @@ func Start(cfg Config) (*Server, error) {
 	healthpb.RegisterHealthServer(s.grpc, s.health.grpc)
 	s.metrics.watch(node, c, s.health.isReady)
 
-	s.goroutine(func() { _ = s.grpc.Serve(netutil.LimitListener(lis, cfg.MaxConnections)) })
+	hosts := newHostLimitListener(lis, cfg.MaxConnectionsPerHost, log)
+	s.metrics.watchConnections(hosts)
+	s.goroutine(func() { _ = s.grpc.Serve(hosts) })
 	s.goroutine(s.watchReadiness)
 	if mlis != nil {
 		s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}

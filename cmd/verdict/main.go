@@ -107,7 +107,7 @@ func run(args []string, started func(*coordinator.Server)) error {
 	idleTimeout := fs.Duration("participant-idle-timeout", 5*time.Minute, "release the connection, prepare batcher and phase-2 sender of a participant address unused this long")
 	maxAddrs := fs.Int("max-participant-addresses", 4096, "most distinct participant addresses held at once; Enlist or Commit naming one more answers ResourceExhausted")
 	maxOpen := fs.Int("max-open-per-client", 10000, "most open (begun, undecided) transactions of one client, named by its certificate's CN under TLS or its IP address")
-	maxConns := fs.Int("max-connections", 1024, "most connections served at once (callers, participants and peers alike); more wait to be accepted")
+	maxConnsPerHost := fs.Int("max-connections-per-host", 256, "most connections served at once from one IP address (callers, participants and peers alike); one more is closed as soon as accepted")
 	maxStreams := fs.Int("max-concurrent-streams", 100, "most calls in progress on one connection (a call lasts until its caller has read the answer); more wait")
 	maxList := fs.Int("max-list-bytes", 32<<10, "largest ListTransactions answer, encoded: a page ends before it (and holds at least one transaction); at most --max-request-bytes")
 	var tlsFiles tlsconf.Files
@@ -157,7 +157,7 @@ func run(args []string, started func(*coordinator.Server)) error {
 		MaxOpenPerClient:        *maxOpen,
 		ParticipantIdleTimeout:  *idleTimeout,
 		MaxParticipantAddresses: *maxAddrs,
-		MaxConnections:          *maxConns,
+		MaxConnectionsPerHost:   *maxConnsPerHost,
 		MaxConcurrentStreams:    *maxStreams,
 		MaxListBytes:            *maxList,
 		MetricsAddr:             *metricsAddr,

@@ -89,7 +89,7 @@ func TestMetricsAddrFlagInvalid(t *testing.T) {
 
 // A negative limit is refused, not taken for the default.
 func TestNegativeLimitFlagsRefused(t *testing.T) {
-	for _, flag := range []string{"--max-connections", "--max-concurrent-streams", "--max-list-bytes"} {
+	for _, flag := range []string{"--max-connections-per-host", "--max-concurrent-streams", "--max-list-bytes"} {
 		err := run([]string{"--peers", "1=" + freeAddr(t), "--data-dir", t.TempDir(), flag, "-1", "--log-level", "error"}, nil)
 		if err == nil || !strings.Contains(err.Error(), "must not be negative") {
 			t.Errorf("run with %s -1 = %v, want an error saying it must not be negative", flag, err)
