@@ -139,6 +139,17 @@ func (c *Coordinator) decide(t *activeTx) {
 
 	ctx, cancel := context.WithDeadline(c.ctx, t.deadline)
 	defer cancel()
+	// A single participant may be committed in one phase, once this node
+	// has confirmed it still leads: the confirmation round runs while the
+	// participant prepares (t takes no more enlistments already).
+	var confirmed chan confirmation
+	if len(parts) == 1 && len(msgs) == 0 {
+		confirmed = make(chan confirmation, 1)
+		go func() {
+			term, err := c.confirm.confirm(ctx)
+			confirmed <- confirmation{term, err}
+		}()
+	}
 	votes := c.prepareAll(ctx, t.id, parts)
 
 	var yes []*verdictv1.ParticipantRef
@@ -178,7 +189,7 @@ func (c *Coordinator) decide(t *activeTx) {
 			if len(parts) == 1 {
 				// A deposed leader that has not noticed yet must send no
 				// Commit: a newer one may answer for this transaction.
-				if term, err := c.confirm.confirm(ctx); err != nil || term != t.term {
+				if r := <-confirmed; r.err != nil || r.term != t.term {
 					c.decideAbort(t, parts, abortLeadership, "leadership could not be confirmed before a one-phase commit")
 					return
 				}
@@ -193,6 +204,12 @@ func (c *Coordinator) decide(t *activeTx) {
 		}
 	}
 	c.commitLogged(t, yes, parts, msgs, false)
+}
+
+// confirmation is the result of a leadership confirmation round.
+type confirmation struct {
+	term uint64
+	err  error
 }
 
 // commitOnePhase commits a single-participant transaction without waiting
