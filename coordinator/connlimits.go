@@ -1,22 +1,10 @@
 package coordinator
 
 import (
-	"fmt"
-	"math"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
-)
-
-// Defaults of the limits on what callers may hold of a node (see
-// Config.MaxConnectionsPerHost, MaxConcurrentStreams and MaxListBytes).
-const (
-	defaultMaxConnectionsPerHost = 256
-	defaultMaxConcurrentStreams  = 100
-	// defaultMaxListBytes: a list page fits in one of gRPC's pooled
-	// buffers, and in a gRPC client's initial HTTP/2 stream window.
-	defaultMaxListBytes = pooledAnswerMax
 )
 
 // Keepalive: what the node asks of its callers' pings, and how it finds
@@ -37,34 +25,6 @@ const (
 	// place under MaxConnectionsPerHost.
 	maxConnIdle = 15 * time.Minute
 )
-
-// validateConnLimits checks the limits on connections, calls and answers,
-// and fills in their defaults. Negative values are errors.
-func (c *Config) validateConnLimits() error {
-	for _, f := range []struct {
-		name string
-		v    *int
-		def  int
-	}{
-		{"max connections per host", &c.MaxConnectionsPerHost, defaultMaxConnectionsPerHost},
-		{"max concurrent streams", &c.MaxConcurrentStreams, defaultMaxConcurrentStreams},
-		{"max list bytes", &c.MaxListBytes, min(defaultMaxListBytes, c.MaxRequestBytes)},
-	} {
-		if *f.v < 0 {
-			return fmt.Errorf("verdict: %s must not be negative (got %d)", f.name, *f.v)
-		}
-		if *f.v == 0 {
-			*f.v = f.def
-		}
-	}
-	if uint64(c.MaxConcurrentStreams) > math.MaxUint32 {
-		return fmt.Errorf("verdict: max concurrent streams %d exceeds %d", c.MaxConcurrentStreams, uint32(math.MaxUint32))
-	}
-	if c.MaxListBytes > c.MaxRequestBytes {
-		return fmt.Errorf("verdict: max list bytes %d exceeds max request bytes %d, the largest message a node sends", c.MaxListBytes, c.MaxRequestBytes)
-	}
-	return nil
-}
 
 // connOptions are the gRPC server options that bound what callers hold of
 // the node: calls per connection, the size of messages and of the buffers

@@ -13,35 +13,6 @@ import (
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
-func TestConnLimitsConfig(t *testing.T) {
-	base := func() Config {
-		return Config{ID: 1, Peers: map[uint64]string{1: "127.0.0.1:7400"}, DataDir: t.TempDir()}
-	}
-	cfg := base()
-	if err := cfg.validate(); err != nil {
-		t.Fatal(err)
-	}
-	if cfg.MaxConnectionsPerHost != defaultMaxConnectionsPerHost || cfg.MaxConcurrentStreams != defaultMaxConcurrentStreams || cfg.MaxListBytes != defaultMaxListBytes {
-		t.Fatalf("defaults: %d connections per host, %d streams, %d list bytes", cfg.MaxConnectionsPerHost, cfg.MaxConcurrentStreams, cfg.MaxListBytes)
-	}
-	for _, tc := range []struct {
-		name string
-		set  func(*Config)
-		want string
-	}{
-		{"negative connections per host", func(c *Config) { c.MaxConnectionsPerHost = -1 }, "max connections per host must not be negative"},
-		{"negative streams", func(c *Config) { c.MaxConcurrentStreams = -1 }, "max concurrent streams must not be negative"},
-		{"negative list bytes", func(c *Config) { c.MaxListBytes = -1 }, "max list bytes must not be negative"},
-		{"list bytes beyond a message", func(c *Config) { c.MaxRequestBytes = 1 << 20; c.MaxListBytes = 2 << 20 }, "exceeds max request bytes"},
-	} {
-		cfg := base()
-		tc.set(&cfg)
-		if err := cfg.validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: %v, want an error saying %q", tc.name, err, tc.want)
-		}
-	}
-}
-
 func TestListPage(t *testing.T) {
 	tx := func(i, reason int) *verdictv1.Transaction {
 		return &verdictv1.Transaction{Txid: "0190a1b2-c3d4-7e5f-8a9b-00000000000" + string(rune('0'+i)), Reason: strings.Repeat("r", reason)}

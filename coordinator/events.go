@@ -34,9 +34,6 @@ const (
 	EventHeuristic = "heuristic"
 )
 
-// defaultEventQueue bounds the events waiting to be published.
-const defaultEventQueue = 4096
-
 // Event is the JSON body of a lifecycle event.
 type Event struct {
 	TxID         string    `json:"txid"`
@@ -61,10 +58,9 @@ type events struct {
 	wg      sync.WaitGroup
 }
 
+// newEvents starts publishing on nc; queue (Config.EventQueue, positive)
+// bounds the events waiting.
 func newEvents(nc *nats.Conn, log *slog.Logger, queue int) *events {
-	if queue <= 0 {
-		queue = defaultEventQueue
-	}
 	e := &events{nc: nc, log: log, q: make(chan Event, queue), stop: make(chan struct{})}
 	e.wg.Add(1)
 	go func() {

@@ -12,10 +12,10 @@ import (
 	"github.com/verdict-tx/verdict/internal/tlsconf"
 )
 
-// ErrPlaintextNotLoopback is returned by Start when a node would serve
-// without TLS on an address other than loopback and Config.InsecurePlaintext
-// does not allow it.
-var ErrPlaintextNotLoopback = errors.New("verdict: refusing to serve plaintext on a non-loopback address")
+// ErrPlaintextNotLoopback is wrapped (with ErrInvalidConfig) by the error of
+// Start when a node would serve without TLS on an address other than
+// loopback and Config.InsecurePlaintext does not allow it.
+var ErrPlaintextNotLoopback = errors.New("refusing to serve plaintext on a non-loopback address")
 
 // validateTransport checks the node's TLS settings and derives the dial
 // options for peers and participants from them.
@@ -26,16 +26,16 @@ func (c *Config) validateTransport() error {
 			addr = c.Listener.Addr().String()
 		}
 		if !c.InsecurePlaintext && !isLoopback(addr) {
-			return fmt.Errorf("%w: %s: give the node a certificate (--tls-cert, --tls-key, --tls-ca), or allow plaintext explicitly (--insecure-plaintext)", ErrPlaintextNotLoopback, addr)
+			return fmt.Errorf("%w: %w: %s: give the node a certificate (--tls-cert, --tls-key, --tls-ca), or allow plaintext explicitly (--insecure-plaintext)", ErrInvalidConfig, ErrPlaintextNotLoopback, addr)
 		}
 		return nil
 	}
 	leaf, err := tlsconf.Leaf(c.TLS)
 	if err != nil {
-		return fmt.Errorf("verdict: TLS certificate (Certificates or GetCertificate): %w", err)
+		return fmt.Errorf("%w: TLS certificate (Certificates or GetCertificate): %w", ErrInvalidConfig, err)
 	}
 	if !hasRole(leaf, NodeOU) {
-		return fmt.Errorf("verdict: the node's certificate (CN %q) lacks the node role: its Subject OrganizationalUnit must contain %q", leaf.Subject.CommonName, NodeOU)
+		return fmt.Errorf("%w: the node's certificate (CN %q) lacks the node role: its Subject OrganizationalUnit must contain %q", ErrInvalidConfig, leaf.Subject.CommonName, NodeOU)
 	}
 	// Peers take this node's Raft messages only from the id its
 	// certificate names.
@@ -43,10 +43,10 @@ func (c *Config) validateTransport() error {
 		if err == nil {
 			err = fmt.Errorf("it names node id %d", id)
 		}
-		return fmt.Errorf("verdict: the node's certificate (CN %q) must name this node's id %d in a URI subject alternative name %s: %w", leaf.Subject.CommonName, c.ID, tlsconf.NodeURI(c.ID), err)
+		return fmt.Errorf("%w: the node's certificate (CN %q) must name this node's id %d in a URI subject alternative name %s: %w", ErrInvalidConfig, leaf.Subject.CommonName, c.ID, tlsconf.NodeURI(c.ID), err)
 	}
 	if c.TLS.ClientCAs == nil {
-		return errors.New("verdict: TLS configuration has no ClientCAs: the node verifies every caller's certificate against the CA")
+		return fmt.Errorf("%w: TLS configuration has no ClientCAs: the node verifies every caller's certificate against the CA", ErrInvalidConfig)
 	}
 	// Every caller must present a certificate signed by the CA.
 	c.TLS = c.TLS.Clone()

@@ -59,7 +59,16 @@ type StateMachine interface {
 // block.
 type Leadership func(ready bool, term uint64)
 
-// Config configures a Node.
+// Defaults of the Config fields left zero (see each field).
+const (
+	DefaultTickInterval    = 25 * time.Millisecond
+	DefaultElectionTicks   = 10
+	DefaultSnapshotEntries = 10000
+	DefaultCompactionLag   = 5000
+)
+
+// Config configures a Node. Zero values take the defaults; negative ones
+// are refused.
 type Config struct {
 	// ID of this node, non-zero and never reused.
 	ID uint64
@@ -82,22 +91,25 @@ type Config struct {
 	StateMachine StateMachine
 	// OnLeadership, if set, is told about leadership changes.
 	OnLeadership Leadership
-	// TickInterval is the duration of one raft tick. Default 25ms: with the
+	// TickInterval is the duration of one raft tick. Default
+	// DefaultTickInterval, 25ms: with the
 	// default 10 election ticks, followers notice a dead leader after a
 	// randomised 250–500ms, which keeps failover (kill to the next commit)
 	// near one second at p99. The heartbeat costs one small message per
 	// follower per tick.
 	TickInterval time.Duration
-	// ElectionTicks is the election timeout in ticks. Default 10.
+	// ElectionTicks is the election timeout in ticks. Default
+	// DefaultElectionTicks, 10.
 	ElectionTicks int
 	// HeartbeatTicks is the heartbeat interval in ticks. Default 1.
 	HeartbeatTicks int
 	// SnapshotEntries is how many applied entries trigger a snapshot, once
 	// the entries applied since the last snapshot also add up to at least
-	// its size (see maybeSnapshot). Default 10000.
+	// its size (see maybeSnapshot). Default DefaultSnapshotEntries, 10000.
 	SnapshotEntries uint64
 	// CompactionLag is how many entries are kept behind a snapshot so a
-	// slightly slow follower catches up from the log. Default 5000.
+	// slightly slow follower catches up from the log. Default
+	// DefaultCompactionLag, 5000.
 	CompactionLag uint64
 	// SegmentSize is the WAL segment size. Default 64 MiB.
 	SegmentSize int64
@@ -123,23 +135,26 @@ func (c *Config) validate() error {
 	if c.StateMachine == nil {
 		return errors.New("txlog: state machine is required")
 	}
-	if c.TickInterval <= 0 {
-		c.TickInterval = 25 * time.Millisecond
+	if c.TickInterval < 0 || c.ElectionTicks < 0 || c.HeartbeatTicks < 0 {
+		return fmt.Errorf("txlog: tick interval %v, election ticks %d and heartbeat ticks %d must not be negative", c.TickInterval, c.ElectionTicks, c.HeartbeatTicks)
 	}
-	if c.ElectionTicks <= 0 {
-		c.ElectionTicks = 10
+	if c.TickInterval == 0 {
+		c.TickInterval = DefaultTickInterval
 	}
-	if c.HeartbeatTicks <= 0 {
+	if c.ElectionTicks == 0 {
+		c.ElectionTicks = DefaultElectionTicks
+	}
+	if c.HeartbeatTicks == 0 {
 		c.HeartbeatTicks = 1
 	}
 	if c.HeartbeatTicks >= c.ElectionTicks {
 		return errors.New("txlog: heartbeat ticks must be below election ticks")
 	}
 	if c.SnapshotEntries == 0 {
-		c.SnapshotEntries = 10000
+		c.SnapshotEntries = DefaultSnapshotEntries
 	}
 	if c.CompactionLag == 0 {
-		c.CompactionLag = 5000
+		c.CompactionLag = DefaultCompactionLag
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

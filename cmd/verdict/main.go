@@ -57,7 +57,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/verdict-tx/verdict/coordinator"
 	"github.com/verdict-tx/verdict/internal/tlsconf"
@@ -85,93 +84,89 @@ func exitCode(err error) int {
 	return 1
 }
 
+// options are verdict's command line: the node's Config (less what is read
+// from files) and what run reads to complete it.
+type options struct {
+	cfg       coordinator.Config
+	peers     string
+	tls       tlsconf.Files
+	tokenFile string
+	logLevel  string
+}
+
+// parseFlags reads the command line. A flag left out takes coordinator's
+// default (coordinator.DefaultConfig).
+func parseFlags(args []string) (*options, error) {
+	var o options
+	c := &o.cfg
+	fs := flag.NewFlagSet("verdict", flag.ContinueOnError)
+	fs.Uint64Var(&c.ID, "id", 1, "this node's id (non-zero, never reused)")
+	fs.StringVar(&o.peers, "peers", "1=127.0.0.1:7400", "every member as id=host:port, comma-separated")
+	fs.StringVar(&c.DataDir, "data-dir", "./verdict-data", "directory for the write-ahead log and snapshots")
+	fs.BoolVar(&c.Join, "join", false, "join a running cluster as a new member (added first with verdictctl cluster add) instead of bootstrapping one from --peers")
+	fs.DurationVar(&c.DefaultTimeout, "default-timeout", coordinator.DefaultTimeout, "transaction lifetime when Begin names none")
+	fs.DurationVar(&c.MaxRetryBackoff, "max-retry-backoff", coordinator.DefaultMaxRetryBackoff, "cap on the backoff between phase-2 delivery attempts")
+	fs.DurationVar(&c.StuckAfter, "stuck-after", coordinator.DefaultStuckAfter, "mark a transaction stuck once phase 2 has failed to reach a participant this long")
+	fs.DurationVar(&c.TickInterval, "tick", coordinator.DefaultTickInterval, "raft tick: the heartbeat interval; followers elect a new leader after --election-ticks to twice that many ticks without one")
+	fs.IntVar(&c.ElectionTicks, "election-ticks", coordinator.DefaultElectionTicks, "raft election timeout, in ticks")
+	fs.DurationVar(&c.Retention, "retention", coordinator.DefaultRetention, "how long a transaction stays answerable after phase 2 completed")
+	fs.StringVar(&c.NatsURL, "nats-url", "", "NATS server URL(s), comma-separated: publish lifecycle events on verdict.events.<kind> and the staged messages of committed transactions to JetStream (empty: both off)")
+	fs.IntVar(&c.MaxStagedBytes, "max-staged-bytes", coordinator.DefaultMaxStagedBytes, "largest total size of the messages staged in one transaction (they travel in its COMMIT record)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics (Prometheus), /healthz and /readyz over HTTP on this host:port (empty: off)")
+	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", coordinator.DefaultMaxRequestBytes, "largest request a caller may send, answer a node sends, and message between nodes; at least 4 times --max-staged-bytes")
+	fs.IntVar(&c.MaxParticipants, "max-participants", coordinator.DefaultMaxParticipants, "most participants one transaction may have")
+	fs.DurationVar(&c.ParticipantIdleTimeout, "participant-idle-timeout", coordinator.DefaultParticipantIdleTimeout, "release the connection, prepare batcher and phase-2 sender of a participant address unused this long")
+	fs.IntVar(&c.MaxParticipantAddresses, "max-participant-addresses", coordinator.DefaultMaxParticipantAddresses, "most distinct participant addresses held at once; Enlist or Commit naming one more answers ResourceExhausted")
+	fs.IntVar(&c.MaxOpenPerClient, "max-open-per-client", coordinator.DefaultMaxOpenPerClient, "most open (begun, undecided) transactions of one client, named by its certificate's CN under TLS or its IP address")
+	fs.IntVar(&c.MaxConnectionsPerHost, "max-connections-per-host", coordinator.DefaultMaxConnectionsPerHost, "most connections served at once from one IP address (callers, participants and peers alike); one more is closed as soon as accepted")
+	fs.IntVar(&c.MaxConcurrentStreams, "max-concurrent-streams", coordinator.DefaultMaxConcurrentStreams, "most calls in progress on one connection (a call lasts until its caller has read the answer); more wait")
+	fs.IntVar(&c.MaxListBytes, "max-list-bytes", coordinator.DefaultMaxListBytes, "largest ListTransactions answer, encoded: a page ends before it (and holds at least one transaction); at most --max-request-bytes")
+	fs.StringVar(&o.tls.Cert, "tls-cert", "", "PEM certificate of this node: served to callers and presented to peers and participants")
+	fs.StringVar(&o.tls.Key, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&o.tls.CA, "tls-ca", "", "PEM CA certificate(s): every caller, peer and participant must present a certificate it signed")
+	fs.BoolVar(&c.InsecurePlaintext, "insecure-plaintext", false, "serve without TLS on a non-loopback address (calls neither encrypted nor authenticated)")
+	fs.StringVar(&o.tokenFile, "admin-token-file", "", "file holding the admin token that authorises operator actions (sent as authorization: Bearer TOKEN)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
 // run runs the node until a signal stops it (nil) or it fails. started, if
 // set, is given the server once it has started (tests inject faults).
 func run(args []string, started func(*coordinator.Server)) error {
-	fs := flag.NewFlagSet("verdict", flag.ContinueOnError)
-	id := fs.Uint64("id", 1, "this node's id (non-zero, never reused)")
-	peers := fs.String("peers", "1=127.0.0.1:7400", "every member as id=host:port, comma-separated")
-	dataDir := fs.String("data-dir", "./verdict-data", "directory for the write-ahead log and snapshots")
-	join := fs.Bool("join", false, "join a running cluster as a new member (added first with verdictctl cluster add) instead of bootstrapping one from --peers")
-	timeout := fs.Duration("default-timeout", 30*time.Second, "transaction lifetime when Begin names none")
-	maxBackoff := fs.Duration("max-retry-backoff", 10*time.Second, "cap on the backoff between phase-2 delivery attempts")
-	stuckAfter := fs.Duration("stuck-after", time.Minute, "mark a transaction stuck once phase 2 has failed to reach a participant this long")
-	tick := fs.Duration("tick", 25*time.Millisecond, "raft tick: the heartbeat interval; followers elect a new leader after --election-ticks to twice that many ticks without one")
-	electionTicks := fs.Int("election-ticks", 10, "raft election timeout, in ticks")
-	retention := fs.Duration("retention", 15*time.Minute, "how long a transaction stays answerable after phase 2 completed")
-	natsURL := fs.String("nats-url", "", "NATS server URL(s), comma-separated: publish lifecycle events on verdict.events.<kind> and the staged messages of committed transactions to JetStream (empty: both off)")
-	maxStaged := fs.Int("max-staged-bytes", 1<<20, "largest total size of the messages staged in one transaction (they travel in its COMMIT record)")
-	metricsAddr := fs.String("metrics-addr", "", "serve /metrics (Prometheus), /healthz and /readyz over HTTP on this host:port (empty: off)")
-	maxRequest := fs.Int("max-request-bytes", 4<<20, "largest request a caller may send, answer a node sends, and message between nodes; at least 4 times --max-staged-bytes")
-	maxParts := fs.Int("max-participants", 64, "most participants one transaction may have")
-	idleTimeout := fs.Duration("participant-idle-timeout", 5*time.Minute, "release the connection, prepare batcher and phase-2 sender of a participant address unused this long")
-	maxAddrs := fs.Int("max-participant-addresses", 4096, "most distinct participant addresses held at once; Enlist or Commit naming one more answers ResourceExhausted")
-	maxOpen := fs.Int("max-open-per-client", 10000, "most open (begun, undecided) transactions of one client, named by its certificate's CN under TLS or its IP address")
-	maxConnsPerHost := fs.Int("max-connections-per-host", 256, "most connections served at once from one IP address (callers, participants and peers alike); one more is closed as soon as accepted")
-	maxStreams := fs.Int("max-concurrent-streams", 100, "most calls in progress on one connection (a call lasts until its caller has read the answer); more wait")
-	maxList := fs.Int("max-list-bytes", 32<<10, "largest ListTransactions answer, encoded: a page ends before it (and holds at least one transaction); at most --max-request-bytes")
-	var tlsFiles tlsconf.Files
-	fs.StringVar(&tlsFiles.Cert, "tls-cert", "", "PEM certificate of this node: served to callers and presented to peers and participants")
-	fs.StringVar(&tlsFiles.Key, "tls-key", "", "PEM private key of --tls-cert")
-	fs.StringVar(&tlsFiles.CA, "tls-ca", "", "PEM CA certificate(s): every caller, peer and participant must present a certificate it signed")
-	plaintext := fs.Bool("insecure-plaintext", false, "serve without TLS on a non-loopback address (calls neither encrypted nor authenticated)")
-	tokenFile := fs.String("admin-token-file", "", "file holding the admin token that authorises operator actions (sent as authorization: Bearer TOKEN)")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
-	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	pm, err := parsePeers(*peers)
+	o, err := parseFlags(args)
 	if err != nil {
 		return err
 	}
-	if _, ok := pm[*id]; !ok {
-		return fmt.Errorf("--peers has no entry for --id %d", *id)
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg := o.cfg
+	if cfg.Peers, err = parsePeers(o.peers); err != nil {
+		return err
+	}
+	if _, ok := cfg.Peers[cfg.ID]; !ok {
+		return fmt.Errorf("--peers has no entry for --id %d", cfg.ID)
 	}
 	// Signals are caught from before the start: one that comes while the
 	// node starts stops it cleanly once started.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sig)
-	sec, err := security(tlsFiles, *tokenFile, logger)
+	sec, err := security(o.tls, o.tokenFile, logger)
 	if err != nil {
 		return err
 	}
-	srv, err := coordinator.Start(coordinator.Config{
-		ID:                      *id,
-		Peers:                   pm,
-		Join:                    *join,
-		DataDir:                 *dataDir,
-		DefaultTimeout:          *timeout,
-		MaxRetryBackoff:         *maxBackoff,
-		StuckAfter:              *stuckAfter,
-		Retention:               *retention,
-		NatsURL:                 *natsURL,
-		MaxStagedBytes:          *maxStaged,
-		MaxRequestBytes:         *maxRequest,
-		MaxParticipants:         *maxParts,
-		MaxOpenPerClient:        *maxOpen,
-		ParticipantIdleTimeout:  *idleTimeout,
-		MaxParticipantAddresses: *maxAddrs,
-		MaxConnectionsPerHost:   *maxConnsPerHost,
-		MaxConcurrentStreams:    *maxStreams,
-		MaxListBytes:            *maxList,
-		MetricsAddr:             *metricsAddr,
-		TLS:                     sec.tls,
-		InsecurePlaintext:       *plaintext,
-		AdminToken:              sec.token,
-		TickInterval:            *tick,
-		ElectionTicks:           *electionTicks,
-		Logger:                  logger,
-	})
+	cfg.TLS, cfg.AdminToken, cfg.Logger = sec.tls, sec.token, logger
+	srv, err := coordinator.Start(cfg)
 	if err != nil {
 		return err
 	}
-	logger.Info("verdict serving", "id", *id, "addr", srv.Addr(), "data_dir", *dataDir, "metrics_addr", srv.MetricsAddr())
+	logger.Info("verdict serving", "id", cfg.ID, "addr", srv.Addr(), "data_dir", cfg.DataDir, "metrics_addr", srv.MetricsAddr())
 	if started != nil {
 		started(srv)
 	}

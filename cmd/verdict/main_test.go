@@ -86,13 +86,3 @@ func TestMetricsAddrFlagInvalid(t *testing.T) {
 		t.Fatalf("run with --metrics-addr no-port = %v, want an error about the metrics address", err)
 	}
 }
-
-// A negative limit is refused, not taken for the default.
-func TestNegativeLimitFlagsRefused(t *testing.T) {
-	for _, flag := range []string{"--max-connections-per-host", "--max-concurrent-streams", "--max-list-bytes"} {
-		err := run([]string{"--peers", "1=" + freeAddr(t), "--data-dir", t.TempDir(), flag, "-1", "--log-level", "error"}, nil)
-		if err == nil || !strings.Contains(err.Error(), "must not be negative") {
-			t.Errorf("run with %s -1 = %v, want an error saying it must not be negative", flag, err)
-		}
-	}
-}
