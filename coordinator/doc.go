@@ -31,7 +31,10 @@
 //     audited with the caller's identity (operator.go).
 //   - The gRPC services (service.go, admin.go) validate input, forward to the
 //     leader when this node is a follower (forward.go) and map results to
-//     status codes; Server (server.go) wires a node together.
+//     status codes; Server (server.go) wires a node together from a
+//     Config (config.go), whose zero durations and counts take the
+//     defaults (DefaultConfig) and whose bad values Start refuses with
+//     ErrInvalidConfig.
 //   - Limits on what callers hold of a node (connlimits.go): connections
 //     per client host (Config.MaxConnectionsPerHost, hostlimit.go: one
 //     more is closed as soon as accepted, so no host holds up another,
