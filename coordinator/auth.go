@@ -37,7 +37,7 @@ const NodeOU = tlsconf.NodeOU
 
 const (
 	adminService = "/verdict.v1.Admin/"
-	raftService  = "/verdict.v1.Raft/"
+	raftService  = "/verdict.peer.v1.Raft/"
 )
 
 // readOnlyAdmin lists the Admin RPCs that need no admin credential: they

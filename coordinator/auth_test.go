@@ -16,6 +16,7 @@ import (
 
 	"github.com/verdict-tx/verdict/internal/bearer"
 	"github.com/verdict-tx/verdict/internal/testpki"
+	peerv1 "github.com/verdict-tx/verdict/proto/verdict/peer/v1"
 )
 
 // callFrom is the context of a call from 127.0.0.1 with the verified
@@ -59,13 +60,13 @@ func TestAuthRules(t *testing.T) {
 		{"participant: Retry", callFrom(t, &part), "/verdict.v1.Admin/RetryTransaction", codes.PermissionDenied},
 		{"participant: a future admin RPC", callFrom(t, &part), "/verdict.v1.Admin/ForgetTransaction", codes.PermissionDenied},
 		{"participant posing as forwarder", callFrom(t, &part, fwd...), "/verdict.v1.Admin/AbortTransaction", codes.PermissionDenied},
-		{"participant: Raft", callFrom(t, &part), "/verdict.v1.Raft/Send", codes.PermissionDenied},
+		{"participant: Raft", callFrom(t, &part), peerv1.Raft_Send_FullMethodName, codes.PermissionDenied},
 		{"participant, token", callFrom(t, &part, bearer.Header, bearer.Value("tok")), "/verdict.v1.Admin/AddMember", codes.OK},
 		{"participant, wrong token", callFrom(t, &part, bearer.Header, bearer.Value("tok2")), "/verdict.v1.Admin/AddMember", codes.Unauthenticated},
 		{"admin certificate", callFrom(t, &admin), "/verdict.v1.Admin/AbortTransaction", codes.OK},
 		{"node, forwarded", callFrom(t, &node, fwd...), "/verdict.v1.Admin/RemoveMember", codes.OK},
 		{"node, not forwarded", callFrom(t, &node), "/verdict.v1.Admin/RemoveMember", codes.PermissionDenied},
-		{"node: Raft", callFrom(t, &node), "/verdict.v1.Raft/Send", codes.OK},
+		{"node: Raft", callFrom(t, &node), peerv1.Raft_Send_FullMethodName, codes.OK},
 	} {
 		if got := status.Code(a.authorize(tt.ctx, tt.method)); got != tt.want {
 			t.Errorf("%s: %s answered %v, want %v", tt.name, tt.method, got, tt.want)
@@ -98,7 +99,7 @@ func TestAuthRules(t *testing.T) {
 		{"member named localhost", named, callFrom(t, nil), codes.OK},
 		{"other address, member named localhost", named, callFromIP(t, stranger, nil), codes.PermissionDenied},
 	} {
-		if got := status.Code(tt.a.authorize(tt.ctx, "/verdict.v1.Raft/Send")); got != tt.want {
+		if got := status.Code(tt.a.authorize(tt.ctx, peerv1.Raft_Send_FullMethodName)); got != tt.want {
 			t.Errorf("plaintext Raft, %s: %v, want %v", tt.name, got, tt.want)
 		}
 	}

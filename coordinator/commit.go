@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/verdict-tx/verdict/internal/abortinfo"
+	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 	"github.com/verdict-tx/verdict/txlog"
 )
@@ -297,7 +298,7 @@ func (c *Coordinator) commitLogged(t *activeTx, yes, parts []*verdictv1.Particip
 // participant may have committed already) and waits: the first decision in
 // the log wins, so the recorded outcome it gets back is the truth, whichever
 // record got there first. It gives up only when leadership is lost.
-func (c *Coordinator) settle(t *activeTx, rec *verdictv1.LogRecord) (Result, error) {
+func (c *Coordinator) settle(t *activeTx, rec *logv1.LogRecord) (Result, error) {
 	for {
 		if !c.stillLeader(t.term) {
 			return Result{}, txlog.ErrLeadershipLost

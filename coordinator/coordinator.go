@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/verdict-tx/verdict/internal/txid"
+	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 	"github.com/verdict-tx/verdict/txlog"
 )
@@ -464,8 +465,8 @@ func (c *Coordinator) listFilter(req *verdictv1.ListTransactionsRequest) ListFil
 	return f
 }
 
-func decisionRecord(id string, o verdictv1.Outcome, parts []*verdictv1.ParticipantRef, reason string, now, deadline time.Time) *verdictv1.LogRecord {
-	return &verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Decision{Decision: &verdictv1.Decision{
+func decisionRecord(id string, o verdictv1.Outcome, parts []*verdictv1.ParticipantRef, reason string, now, deadline time.Time) *logv1.LogRecord {
+	return &logv1.LogRecord{Kind: &logv1.LogRecord_Decision{Decision: &logv1.Decision{
 		Txid:           id,
 		Outcome:        o,
 		Participants:   parts,

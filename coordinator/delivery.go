@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc/status"
 
+	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -46,7 +47,7 @@ type delivery struct {
 	done    []string
 	// onePhase holds the one-phase commits acknowledged since the last
 	// flush: they ride in the next DONE record (see recordOnePhase).
-	onePhase []*verdictv1.OnePhase
+	onePhase []*logv1.OnePhase
 	// epoch counts resets: a flush whose DONE record was not accepted puts
 	// its one-phase commits back only if no leadership change came since.
 	epoch uint64
@@ -147,7 +148,7 @@ func (d *delivery) deliver(id string, o verdictv1.Outcome, parts []*verdictv1.Pa
 func (d *delivery) recordOnePhase(id string, p *verdictv1.ParticipantRef, decided time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.onePhase = append(d.onePhase, &verdictv1.OnePhase{Txid: id, Participant: p, DecidedUnixMs: decided.UnixMilli()})
+	d.onePhase = append(d.onePhase, &logv1.OnePhase{Txid: id, Participant: p, DecidedUnixMs: decided.UnixMilli()})
 }
 
 func (d *delivery) senderLocked(addr string) *sender {
@@ -530,7 +531,7 @@ func (d *delivery) flushDone() {
 		if h := d.c.cfg.hooks; h != nil && h.proposeDone != nil && !h.proposeDone(ids, ops) {
 			continue
 		}
-		rec := &verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Done{Done: &verdictv1.Done{
+		rec := &logv1.LogRecord{Kind: &logv1.LogRecord_Done{Done: &logv1.Done{
 			Txids: ids, DoneUnixMs: d.c.logNow().UnixMilli(), OnePhase: ops,
 		}}}
 		// Only the log knows a one-phase commit once its leader is gone:

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -26,7 +27,7 @@ type fsm struct {
 }
 
 // applyObserver is told of one applied record and its result.
-type applyObserver func(rec *verdictv1.LogRecord, res Result)
+type applyObserver func(rec *logv1.LogRecord, res Result)
 
 // observe makes o the observer of the records applied from now on.
 func (f *fsm) observe(o applyObserver) { f.observer.Store(&o) }
@@ -36,7 +37,7 @@ func newFSM(log *slog.Logger) *fsm { return &fsm{log: log, state: NewState()} }
 // Apply implements txlog.StateMachine. A malformed entry is logged and
 // skipped: the log must never crash a node.
 func (f *fsm) Apply(index, term uint64, data []byte) any {
-	var b verdictv1.LogBatch
+	var b logv1.LogBatch
 	if err := proto.Unmarshal(data, &b); err != nil {
 		f.log.Error("skipping malformed log entry", "index", index, "err", err)
 		return nil

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -73,7 +74,7 @@ func (c *Coordinator) Forget(ctx context.Context, req *verdictv1.ForgetTransacti
 		Reason:      req.GetReason(),
 		UnixMs:      c.cfg.clock.Now().UnixMilli(),
 	}
-	res, err := c.prop.submit(ctx, &verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Heuristic{Heuristic: h}}, true)
+	res, err := c.prop.submit(ctx, &logv1.LogRecord{Kind: &logv1.LogRecord_Heuristic{Heuristic: h}}, true)
 	if err != nil {
 		return nil, proposeError(err)
 	}
@@ -92,13 +93,13 @@ func (c *Coordinator) Forget(ctx context.Context, req *verdictv1.ForgetTransacti
 // applied is the fsm's observer: the engine's reaction to applied records.
 // A heuristic resolution stops the ready leader's phase 2 for its
 // participant; a DONE record ends what the leader kept of phase 2.
-func (c *Coordinator) applied(rec *verdictv1.LogRecord, res Result) {
+func (c *Coordinator) applied(rec *logv1.LogRecord, res Result) {
 	switch k := rec.GetKind().(type) {
-	case *verdictv1.LogRecord_Heuristic:
+	case *logv1.LogRecord_Heuristic:
 		if res.Reason == "" {
 			c.heuristicApplied(k.Heuristic, res.Outcome)
 		}
-	case *verdictv1.LogRecord_Done:
+	case *logv1.LogRecord_Done:
 		c.delivery.doneApplied(k.Done.GetTxids())
 	}
 }

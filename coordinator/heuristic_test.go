@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/verdict-tx/verdict/participant"
+	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -220,7 +221,7 @@ func TestForgetRefusedWhileDonePending(t *testing.T) {
 	lost := make(chan struct{})
 	var once sync.Once
 	c := newTunedCluster(t, 1, func(cfg *Config) {
-		cfg.hooks = &testHooks{proposeDone: func([]string, []*verdictv1.OnePhase) bool {
+		cfg.hooks = &testHooks{proposeDone: func([]string, []*logv1.OnePhase) bool {
 			if !lose.Load() {
 				return true
 			}

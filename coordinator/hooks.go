@@ -3,7 +3,7 @@ package coordinator
 import (
 	"context"
 
-	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 )
 
 // testHooks are fault-injection points for the package's own tests: each
@@ -34,9 +34,9 @@ type testHooks struct {
 	// proposeDone is called with the txids and one-phase commits of a
 	// DONE record before it is proposed; false loses the proposal, as a
 	// leader change that drops it does.
-	proposeDone func(txids []string, onePhase []*verdictv1.OnePhase) bool
+	proposeDone func(txids []string, onePhase []*logv1.OnePhase) bool
 	// dropDone, if it reports true for a DONE record about to be proposed,
 	// makes its proposal fail as raft dropping it does while this node
 	// still leads (during a leadership transfer, say).
-	dropDone func(txids []string, onePhase []*verdictv1.OnePhase) bool
+	dropDone func(txids []string, onePhase []*logv1.OnePhase) bool
 }

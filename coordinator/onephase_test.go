@@ -9,6 +9,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/verdict-tx/verdict/participant"
+	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -87,7 +88,7 @@ func TestOnePhaseOutcomeSurvivesLeaderChange(t *testing.T) {
 // hear presumed abort.
 func TestOnePhaseUnrecordedIsNeverAborted(t *testing.T) {
 	c := newTunedCluster(t, 3, func(cfg *Config) {
-		cfg.hooks = &testHooks{proposeDone: func(_ []string, ops []*verdictv1.OnePhase) bool { return len(ops) == 0 }}
+		cfg.hooks = &testHooks{proposeDone: func(_ []string, ops []*logv1.OnePhase) bool { return len(ops) == 0 }}
 	})
 	p := startParticipant(t, "p1", c.endpoints())
 	id := onePhaseTxs(t, c, p, 1)[0]
@@ -171,7 +172,7 @@ func TestDeposedLeaderSendsNoOnePhaseCommit(t *testing.T) {
 func TestOnePhaseRecordSurvivesADroppedProposal(t *testing.T) {
 	var drops atomic.Int32
 	c := newTunedCluster(t, 1, func(cfg *Config) {
-		cfg.hooks = &testHooks{dropDone: func(_ []string, ops []*verdictv1.OnePhase) bool {
+		cfg.hooks = &testHooks{dropDone: func(_ []string, ops []*logv1.OnePhase) bool {
 			return len(ops) > 0 && drops.Add(1) <= 3
 		}}
 	})

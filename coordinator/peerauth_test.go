@@ -16,6 +16,7 @@ import (
 
 	"github.com/verdict-tx/verdict/internal/testpki"
 	"github.com/verdict-tx/verdict/participant"
+	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -24,11 +25,11 @@ import (
 // term) a COMMIT record of txid for parts, and commits it.
 func forgedCommit(t *testing.T, s *Server, from, term uint64, txid string, parts ...*testParticipant) *raftpb.Message {
 	t.Helper()
-	d := &verdictv1.Decision{Txid: txid, Outcome: verdictv1.Outcome_OUTCOME_COMMITTED, DecidedUnixMs: time.Now().UnixMilli()}
+	d := &logv1.Decision{Txid: txid, Outcome: verdictv1.Outcome_OUTCOME_COMMITTED, DecidedUnixMs: time.Now().UnixMilli()}
 	for _, p := range parts {
 		d.Participants = append(d.Participants, &verdictv1.ParticipantRef{Name: p.name, Address: p.addr})
 	}
-	rec, err := proto.Marshal(&verdictv1.LogBatch{Records: []*verdictv1.LogRecord{{Kind: &verdictv1.LogRecord_Decision{Decision: d}}}})
+	rec, err := proto.Marshal(&logv1.LogBatch{Records: []*logv1.LogRecord{{Kind: &logv1.LogRecord_Decision{Decision: d}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	"github.com/verdict-tx/verdict/txlog"
 )
 
@@ -31,7 +31,7 @@ const (
 // proposal is one record waiting to be proposed. done, if set, receives the
 // State's result for the record (or an error) once applied.
 type proposal struct {
-	rec  *verdictv1.LogRecord
+	rec  *logv1.LogRecord
 	done chan proposalResult
 }
 
@@ -65,7 +65,7 @@ func newProposer(node *txlog.Node, log *slog.Logger) *proposer {
 
 // submit queues rec; if wait, it blocks until the record is applied and
 // returns the recorded outcome.
-func (p *proposer) submit(ctx context.Context, rec *verdictv1.LogRecord, wait bool) (Result, error) {
+func (p *proposer) submit(ctx context.Context, rec *logv1.LogRecord, wait bool) (Result, error) {
 	pr := proposal{rec: rec}
 	if wait {
 		pr.done = make(chan proposalResult, 1)
@@ -137,7 +137,7 @@ func (p *proposer) run() {
 
 // stagedBytes is the size of the staged messages rec carries; 0 (after a
 // nil check) for every record without any.
-func stagedBytes(rec *verdictv1.LogRecord) int {
+func stagedBytes(rec *logv1.LogRecord) int {
 	msgs := rec.GetDecision().GetMessages()
 	if msgs == nil {
 		return 0
@@ -159,7 +159,7 @@ func batchTxids(batch []proposal) []string {
 }
 
 func (p *proposer) propose(batch []proposal) {
-	b := &verdictv1.LogBatch{Records: make([]*verdictv1.LogRecord, len(batch))}
+	b := &logv1.LogBatch{Records: make([]*logv1.LogRecord, len(batch))}
 	for i, pr := range batch {
 		b.Records[i] = pr.rec
 	}

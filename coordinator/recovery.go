@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 )
 
 // sweepEvery is how often the leader looks for transactions past their
@@ -62,7 +62,7 @@ func (c *Coordinator) sweep() {
 
 // proposePrune proposes a Prune record; it is waited for by no one.
 func (c *Coordinator) proposePrune(before time.Time) {
-	rec := &verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Prune{Prune: &verdictv1.Prune{BeforeUnixMs: before.UnixMilli()}}}
+	rec := &logv1.LogRecord{Kind: &logv1.LogRecord_Prune{Prune: &logv1.Prune{BeforeUnixMs: before.UnixMilli()}}}
 	if _, err := c.prop.submit(context.Background(), rec, false); err != nil {
 		c.cfg.log.Debug("prune record not proposed", "err", err)
 	}

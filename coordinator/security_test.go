@@ -27,6 +27,7 @@ import (
 	"github.com/verdict-tx/verdict/internal/testpki"
 	"github.com/verdict-tx/verdict/internal/txid"
 	"github.com/verdict-tx/verdict/participant"
+	peerv1 "github.com/verdict-tx/verdict/proto/verdict/peer/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -332,11 +333,11 @@ func sendRaftWith(t *testing.T, addr string, m *raftpb.Message, opts ...grpc.Dia
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := verdictv1.NewRaftClient(conn).Send(callCtx(t))
+	s, err := peerv1.NewRaftClient(conn).Send(callCtx(t))
 	if err != nil {
 		return err
 	}
-	if err := s.Send(&verdictv1.RaftMessage{Data: data}); err != nil && !errors.Is(err, io.EOF) {
+	if err := s.Send(&peerv1.RaftMessage{Data: data}); err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
 	_, err = s.CloseAndRecv()

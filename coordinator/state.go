@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/verdict-tx/verdict/internal/txid"
+	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -22,7 +23,7 @@ const ReasonInvalidRecord = "invalid record"
 const ReasonStaleCommit = "commit decided in an earlier leader term"
 
 // ReasonOnePhase is the reason recorded for a transaction committed in one
-// phase (see [verdictv1.Done]'s one_phase).
+// phase (see [logv1.Done]'s one_phase).
 const ReasonOnePhase = "committed in one phase"
 
 // ErrBadStateSnapshot is returned (wrapped) by [State.Restore] when the data
@@ -146,11 +147,11 @@ func NewState() *State {
 // ApplyBatch applies every record of b in order and returns one Result per
 // record, at the same index. A nil batch yields no Results. State keeps no
 // reference into b (staged messages are copied).
-func (s *State) ApplyBatch(b *verdictv1.LogBatch) []Result { return s.ApplyEntry(0, b) }
+func (s *State) ApplyBatch(b *logv1.LogBatch) []Result { return s.ApplyEntry(0, b) }
 
 // ApplyEntry is ApplyBatch for a batch read from a log entry appended in
 // term: a COMMIT decided in another term is ignored. Term 0 checks nothing.
-func (s *State) ApplyEntry(term uint64, b *verdictv1.LogBatch) []Result {
+func (s *State) ApplyEntry(term uint64, b *logv1.LogBatch) []Result {
 	records := b.GetRecords()
 	if len(records) == 0 {
 		return nil
@@ -163,21 +164,21 @@ func (s *State) ApplyEntry(term uint64, b *verdictv1.LogBatch) []Result {
 }
 
 // apply applies one record from an entry of term.
-func (s *State) apply(term uint64, rec *verdictv1.LogRecord) Result {
+func (s *State) apply(term uint64, rec *logv1.LogRecord) Result {
 	switch k := rec.GetKind().(type) {
-	case *verdictv1.LogRecord_Decision:
+	case *logv1.LogRecord_Decision:
 		if d := k.Decision; term != 0 && d.GetTerm() != 0 && d.GetTerm() != term &&
 			d.GetOutcome() == verdictv1.Outcome_OUTCOME_COMMITTED {
 			return Result{Reason: ReasonStaleCommit}
 		}
 		return s.applyDecision(k.Decision)
-	case *verdictv1.LogRecord_Done:
+	case *logv1.LogRecord_Done:
 		s.applyDone(k.Done)
 		return Result{}
-	case *verdictv1.LogRecord_Prune:
+	case *logv1.LogRecord_Prune:
 		s.applyPrune(k.Prune.GetBeforeUnixMs())
 		return Result{}
-	case *verdictv1.LogRecord_Heuristic:
+	case *logv1.LogRecord_Heuristic:
 		return s.applyHeuristic(k.Heuristic)
 	default: // nil record, empty oneof, or a kind this version does not know
 		return Result{Reason: ReasonInvalidRecord}
@@ -185,7 +186,7 @@ func (s *State) apply(term uint64, rec *verdictv1.LogRecord) Result {
 }
 
 // applyDecision records d unless its txid is decided already (rule 1).
-func (s *State) applyDecision(d *verdictv1.Decision) Result {
+func (s *State) applyDecision(d *logv1.Decision) Result {
 	txid, outcome := d.GetTxid(), d.GetOutcome()
 	if txid == "" || (outcome != verdictv1.Outcome_OUTCOME_COMMITTED && outcome != verdictv1.Outcome_OUTCOME_ABORTED) {
 		return Result{Reason: ReasonInvalidRecord}
@@ -212,7 +213,7 @@ func (s *State) applyDecision(d *verdictv1.Decision) Result {
 // first done time, so that a retention window measured from it is stable.
 // Each one-phase commit of d that the table lacks is added as COMMITTED and
 // done (rule 1 still holds: one the table has keeps its decision).
-func (s *State) applyDone(d *verdictv1.Done) {
+func (s *State) applyDone(d *logv1.Done) {
 	for _, op := range d.GetOnePhase() {
 		txid := op.GetTxid()
 		if _, ok := s.txs[txid]; ok || txid == "" || op.GetParticipant() == nil {
@@ -450,7 +451,7 @@ func (s *State) Snapshot() ([]byte, error) {
 	}
 	slices.Sort(ids)
 	ids = append(ids, s.doneOrder[s.doneHead:]...)
-	snap := &verdictv1.StateSnapshot{
+	snap := &logv1.StateSnapshot{
 		Transactions:       make([]*verdictv1.Transaction, len(ids)),
 		PrunedBeforeUnixMs: s.prunedBefore,
 	}
@@ -479,7 +480,7 @@ func (s *State) Snapshot() ([]byte, error) {
 // The leader-only fields of a Transaction (acked, last_error, stuck, ...)
 // are not part of the state machine and are dropped.
 func (s *State) Restore(data []byte) error {
-	var snap verdictv1.StateSnapshot
+	var snap logv1.StateSnapshot
 	if err := proto.Unmarshal(data, &snap); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadStateSnapshot, err)
 	}

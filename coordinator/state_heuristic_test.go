@@ -6,13 +6,14 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
 // heuristic builds a HeuristicResolution record; unix_ms derives from the
 // operator's name so that records are told apart.
-func heuristic(txid, part, operator, reason string) *verdictv1.LogRecord {
-	return &verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Heuristic{Heuristic: heuristicOf(txid, part, operator, reason)}}
+func heuristic(txid, part, operator, reason string) *logv1.LogRecord {
+	return &logv1.LogRecord{Kind: &logv1.LogRecord_Heuristic{Heuristic: heuristicOf(txid, part, operator, reason)}}
 }
 
 func heuristicOf(txid, part, operator, reason string) *verdictv1.HeuristicResolution {
@@ -29,14 +30,14 @@ func TestStateHeuristic(t *testing.T) {
 	runStateCases(t, []stateCase{
 		{
 			name:        "resolves a participant of an undone commit",
-			batches:     []*verdictv1.LogBatch{batch(decision(tx1, committed, "", "a", "b"), heuristic(tx1, "b", "alice", "host b destroyed"))},
+			batches:     []*logv1.LogBatch{batch(decision(tx1, committed, "", "a", "b"), heuristic(tx1, "b", "alice", "host b destroyed"))},
 			wantResults: [][]Result{{{Outcome: committed}, {Outcome: committed}}},
 			wantTxs:     []*verdictv1.Transaction{withHeuristics(want(tx1, stCommitted, "", 0, "a", "b"), heuristicOf(tx1, "b", "alice", "host b destroyed"))},
 			wantUndone:  []string{tx1},
 		},
 		{
 			name: "resolves an abort's participant, then done keeps the audit",
-			batches: []*verdictv1.LogBatch{
+			batches: []*logv1.LogBatch{
 				batch(decision(tx1, aborted, "no", "a", "b")),
 				batch(heuristic(tx1, "a", "bob", "gone"), done(5000, tx1)),
 			},
@@ -45,7 +46,7 @@ func TestStateHeuristic(t *testing.T) {
 		},
 		{
 			name: "two participants in log order; a repeat keeps the first",
-			batches: []*verdictv1.LogBatch{
+			batches: []*logv1.LogBatch{
 				batch(decision(tx1, committed, "", "a", "b")),
 				batch(heuristic(tx1, "b", "alice", "first"), heuristic(tx1, "a", "bob", "second")),
 				batch(heuristic(tx1, "b", "carol", "again")),
@@ -61,32 +62,32 @@ func TestStateHeuristic(t *testing.T) {
 		},
 		{
 			name:        "unknown transaction is ignored",
-			batches:     []*verdictv1.LogBatch{batch(heuristic(tx1, "a", "alice", "why"), decision(tx1, committed, "", "a"))},
+			batches:     []*logv1.LogBatch{batch(heuristic(tx1, "a", "alice", "why"), decision(tx1, committed, "", "a"))},
 			wantResults: [][]Result{{{Reason: ReasonHeuristicUnknownTx}, {Outcome: committed}}},
 			wantTxs:     []*verdictv1.Transaction{want(tx1, stCommitted, "", 0, "a")},
 			wantUndone:  []string{tx1},
 		},
 		{
 			name:        "done transaction is ignored",
-			batches:     []*verdictv1.LogBatch{batch(decision(tx1, committed, "", "a"), done(5000, tx1), heuristic(tx1, "a", "alice", "why"))},
+			batches:     []*logv1.LogBatch{batch(decision(tx1, committed, "", "a"), done(5000, tx1), heuristic(tx1, "a", "alice", "why"))},
 			wantResults: [][]Result{{{Outcome: committed}, {}, {committed, ReasonHeuristicDone}}},
 			wantTxs:     []*verdictv1.Transaction{want(tx1, stCommitted, "", 5000, "a")},
 		},
 		{
 			name:        "a name that is not a participant is ignored",
-			batches:     []*verdictv1.LogBatch{batch(decision(tx1, committed, "", "a"), heuristic(tx1, "z", "alice", "why"))},
+			batches:     []*logv1.LogBatch{batch(decision(tx1, committed, "", "a"), heuristic(tx1, "z", "alice", "why"))},
 			wantResults: [][]Result{{{Outcome: committed}, {committed, ReasonHeuristicNotParticipant}}},
 			wantTxs:     []*verdictv1.Transaction{want(tx1, stCommitted, "", 0, "a")},
 			wantUndone:  []string{tx1},
 		},
 		{
 			name: "malformed records are ignored",
-			batches: []*verdictv1.LogBatch{batch(
+			batches: []*logv1.LogBatch{batch(
 				decision(tx1, committed, "", "a"),
 				heuristic("", "a", "alice", "why"),
 				heuristic(tx1, "", "alice", "why"),
 				heuristic(tx1, "a", "alice", ""),
-				&verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Heuristic{}},
+				&logv1.LogRecord{Kind: &logv1.LogRecord_Heuristic{}},
 			)},
 			wantResults: [][]Result{{{Outcome: committed}, invalid, invalid, invalid, invalid}},
 			wantTxs:     []*verdictv1.Transaction{want(tx1, stCommitted, "", 0, "a")},
@@ -94,7 +95,7 @@ func TestStateHeuristic(t *testing.T) {
 		},
 		{
 			name:        "never changes an outcome",
-			batches:     []*verdictv1.LogBatch{batch(decision(tx1, aborted, "no", "a"), heuristic(tx1, "a", "alice", "commit it"), decision(tx1, committed, "", "a"))},
+			batches:     []*logv1.LogBatch{batch(decision(tx1, aborted, "no", "a"), heuristic(tx1, "a", "alice", "commit it"), decision(tx1, committed, "", "a"))},
 			wantResults: [][]Result{{{aborted, "no"}, {Outcome: aborted}, {aborted, "no"}}},
 			wantTxs:     []*verdictv1.Transaction{withHeuristics(want(tx1, stAborted, "no", 0, "a"), heuristicOf(tx1, "a", "alice", "commit it"))},
 			wantUndone:  []string{tx1},

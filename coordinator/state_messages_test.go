@@ -5,10 +5,11 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
-func withMessages(rec *verdictv1.LogRecord, subjects ...string) *verdictv1.LogRecord {
+func withMessages(rec *logv1.LogRecord, subjects ...string) *logv1.LogRecord {
 	for _, s := range subjects {
 		rec.GetDecision().Messages = append(rec.GetDecision().Messages, &verdictv1.StagedMessage{Subject: s, Data: []byte(s)})
 	}
@@ -45,7 +46,7 @@ func TestStateMessages(t *testing.T) {
 	if err := r.Restore(snap); err != nil {
 		t.Fatal(err)
 	}
-	if !proto.Equal(&verdictv1.Decision{Messages: r.Messages(tx1)}, &verdictv1.Decision{Messages: s.Messages(tx1)}) {
+	if !proto.Equal(&logv1.Decision{Messages: r.Messages(tx1)}, &logv1.Decision{Messages: s.Messages(tx1)}) {
 		t.Fatal("restored messages differ")
 	}
 

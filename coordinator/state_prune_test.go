@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
-	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 )
 
 // txidAt returns a UUIDv7 txid created at ms (Unix milliseconds), told apart
@@ -38,8 +38,8 @@ func snapshotCopy(t testing.TB, s *State) *State {
 	return restored
 }
 
-func prune(before int64) *verdictv1.LogRecord {
-	return &verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Prune{Prune: &verdictv1.Prune{BeforeUnixMs: before}}}
+func prune(before int64) *logv1.LogRecord {
+	return &logv1.LogRecord{Kind: &logv1.LogRecord_Prune{Prune: &logv1.Prune{BeforeUnixMs: before}}}
 }
 
 func TestStatePrune(t *testing.T) {
@@ -118,7 +118,7 @@ func TestStatePruneStopsAtYoungTxid(t *testing.T) {
 // done and the horizon.
 func TestStatePruneAfterRestore(t *testing.T) {
 	live := NewState()
-	var recs []*verdictv1.LogRecord
+	var recs []*logv1.LogRecord
 	for i := 0; i < 50; i++ {
 		id := txidAt(int64(1000+i), byte(i))
 		recs = append(recs, decision(id, committed, ""), done(int64(10_000-i*100), id))

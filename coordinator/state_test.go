@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -36,8 +37,8 @@ var invalid = Result{Reason: ReasonInvalidRecord}
 
 // decision builds a Decision record. decided_unix_ms and deadline_unix_ms are
 // derived from the reason's length so that records are told apart.
-func decision(txid string, o verdictv1.Outcome, reason string, parts ...string) *verdictv1.LogRecord {
-	d := &verdictv1.Decision{
+func decision(txid string, o verdictv1.Outcome, reason string, parts ...string) *logv1.LogRecord {
+	d := &logv1.Decision{
 		Txid:           txid,
 		Outcome:        o,
 		Reason:         reason,
@@ -47,15 +48,15 @@ func decision(txid string, o verdictv1.Outcome, reason string, parts ...string) 
 	for _, p := range parts {
 		d.Participants = append(d.Participants, &verdictv1.ParticipantRef{Name: p, Address: p + ":7000"})
 	}
-	return &verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Decision{Decision: d}}
+	return &logv1.LogRecord{Kind: &logv1.LogRecord_Decision{Decision: d}}
 }
 
-func done(ms int64, txids ...string) *verdictv1.LogRecord {
-	return &verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Done{Done: &verdictv1.Done{Txids: txids, DoneUnixMs: ms}}}
+func done(ms int64, txids ...string) *logv1.LogRecord {
+	return &logv1.LogRecord{Kind: &logv1.LogRecord_Done{Done: &logv1.Done{Txids: txids, DoneUnixMs: ms}}}
 }
 
-func batch(recs ...*verdictv1.LogRecord) *verdictv1.LogBatch {
-	return &verdictv1.LogBatch{Records: recs}
+func batch(recs ...*logv1.LogRecord) *logv1.LogBatch {
+	return &logv1.LogBatch{Records: recs}
 }
 
 // want builds the expected Transaction for a record made by decision().
@@ -80,7 +81,7 @@ func want(txid string, st verdictv1.TxState, reason string, doneMs int64, parts 
 // txid) and its undone txids, also after a snapshot round trip.
 type stateCase struct {
 	name        string
-	batches     []*verdictv1.LogBatch
+	batches     []*logv1.LogBatch
 	wantResults [][]Result
 	wantTxs     []*verdictv1.Transaction
 	wantUndone  []string
@@ -108,19 +109,19 @@ func TestStateApply(t *testing.T) {
 	runStateCases(t, []stateCase{
 		{
 			name:        "empty batch",
-			batches:     []*verdictv1.LogBatch{batch(), nil},
+			batches:     []*logv1.LogBatch{batch(), nil},
 			wantResults: [][]Result{nil, nil},
 		},
 		{
 			name:        "commit",
-			batches:     []*verdictv1.LogBatch{batch(decision(tx1, committed, "", "a", "b"))},
+			batches:     []*logv1.LogBatch{batch(decision(tx1, committed, "", "a", "b"))},
 			wantResults: [][]Result{{{Outcome: committed}}},
 			wantTxs:     []*verdictv1.Transaction{want(tx1, stCommitted, "", 0, "a", "b")},
 			wantUndone:  []string{tx1},
 		},
 		{
 			name: "commit then abort stays committed",
-			batches: []*verdictv1.LogBatch{
+			batches: []*logv1.LogBatch{
 				batch(decision(tx1, committed, "", "a")),
 				batch(decision(tx1, aborted, "timeout", "a", "b")),
 			},
@@ -130,7 +131,7 @@ func TestStateApply(t *testing.T) {
 		},
 		{
 			name: "abort then commit stays aborted",
-			batches: []*verdictv1.LogBatch{
+			batches: []*logv1.LogBatch{
 				batch(decision(tx1, aborted, "vote no", "a")),
 				batch(decision(tx1, committed, "", "a", "b")),
 			},
@@ -140,7 +141,7 @@ func TestStateApply(t *testing.T) {
 		},
 		{
 			name: "abort then commit in one batch stays aborted",
-			batches: []*verdictv1.LogBatch{
+			batches: []*logv1.LogBatch{
 				batch(decision(tx1, aborted, "deadline", "a"), decision(tx1, committed, "", "a")),
 			},
 			wantResults: [][]Result{{{aborted, "deadline"}, {aborted, "deadline"}}},
@@ -149,7 +150,7 @@ func TestStateApply(t *testing.T) {
 		},
 		{
 			name: "repeated identical decision is a no-op",
-			batches: []*verdictv1.LogBatch{
+			batches: []*logv1.LogBatch{
 				batch(decision(tx1, committed, "", "a"), decision(tx1, committed, "", "a")),
 				batch(decision(tx1, committed, "", "a")),
 			},
@@ -159,7 +160,7 @@ func TestStateApply(t *testing.T) {
 		},
 		{
 			name: "same outcome with other details keeps the first",
-			batches: []*verdictv1.LogBatch{
+			batches: []*logv1.LogBatch{
 				batch(decision(tx1, aborted, "x", "a"), decision(tx1, aborted, "longer reason", "b", "c")),
 			},
 			wantResults: [][]Result{{{aborted, "x"}, {aborted, "x"}}},
@@ -168,7 +169,7 @@ func TestStateApply(t *testing.T) {
 		},
 		{
 			name: "done marks done",
-			batches: []*verdictv1.LogBatch{
+			batches: []*logv1.LogBatch{
 				batch(decision(tx1, committed, "", "a"), decision(tx2, aborted, "no", "a")),
 				batch(done(5000, tx1)),
 			},
@@ -181,7 +182,7 @@ func TestStateApply(t *testing.T) {
 		},
 		{
 			name: "done of several txids, unknown ones ignored",
-			batches: []*verdictv1.LogBatch{
+			batches: []*logv1.LogBatch{
 				batch(decision(tx1, committed, "", "a"), decision(tx3, aborted, "no")),
 				batch(done(5000, tx2, tx3, "", tx1, tx4)),
 			},
@@ -193,7 +194,7 @@ func TestStateApply(t *testing.T) {
 		},
 		{
 			name: "done twice keeps the first done time",
-			batches: []*verdictv1.LogBatch{
+			batches: []*logv1.LogBatch{
 				batch(decision(tx1, committed, "", "a"), done(5000, tx1)),
 				batch(done(6000, tx1)),
 			},
@@ -202,7 +203,7 @@ func TestStateApply(t *testing.T) {
 		},
 		{
 			name: "done before decision is ignored",
-			batches: []*verdictv1.LogBatch{
+			batches: []*logv1.LogBatch{
 				batch(done(5000, tx1)),
 				batch(decision(tx1, committed, "", "a")),
 			},
@@ -212,7 +213,7 @@ func TestStateApply(t *testing.T) {
 		},
 		{
 			name: "done before decision in one batch is ignored",
-			batches: []*verdictv1.LogBatch{
+			batches: []*logv1.LogBatch{
 				batch(done(5000, tx1), decision(tx1, aborted, "no", "a")),
 			},
 			wantResults: [][]Result{{{}, {aborted, "no"}}},
@@ -221,7 +222,7 @@ func TestStateApply(t *testing.T) {
 		},
 		{
 			name: "decision after done changes nothing",
-			batches: []*verdictv1.LogBatch{
+			batches: []*logv1.LogBatch{
 				batch(decision(tx1, committed, "", "a"), done(5000, tx1)),
 				batch(decision(tx1, aborted, "late abort", "a")),
 			},
@@ -230,7 +231,7 @@ func TestStateApply(t *testing.T) {
 		},
 		{
 			name: "invalid records are ignored",
-			batches: []*verdictv1.LogBatch{
+			batches: []*logv1.LogBatch{
 				batch(
 					decision("", committed, "", "a"),
 					decision(tx1, verdictv1.Outcome_OUTCOME_UNSPECIFIED, ""),
@@ -238,16 +239,16 @@ func TestStateApply(t *testing.T) {
 					decision(tx1, verdictv1.Outcome_OUTCOME_EXPIRED, ""),
 					decision(tx1, verdictv1.Outcome(99), ""),
 					nil,
-					&verdictv1.LogRecord{},
-					&verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Decision{}},
-					&verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Done{}},
+					&logv1.LogRecord{},
+					&logv1.LogRecord{Kind: &logv1.LogRecord_Decision{}},
+					&logv1.LogRecord{Kind: &logv1.LogRecord_Done{}},
 				),
 			},
 			wantResults: [][]Result{{invalid, invalid, invalid, invalid, invalid, invalid, invalid, invalid, {}}},
 		},
 		{
 			name: "invalid record does not block a later valid one",
-			batches: []*verdictv1.LogBatch{
+			batches: []*logv1.LogBatch{
 				batch(decision(tx1, verdictv1.Outcome_OUTCOME_PENDING, ""), decision(tx1, aborted, "no")),
 			},
 			wantResults: [][]Result{{invalid, {aborted, "no"}}},
@@ -256,7 +257,7 @@ func TestStateApply(t *testing.T) {
 		},
 		{
 			name: "undone is sorted by txid whatever the apply order",
-			batches: []*verdictv1.LogBatch{
+			batches: []*logv1.LogBatch{
 				batch(decision(tx5, committed, ""), decision(tx2, aborted, "n"), decision(tx4, committed, "")),
 				batch(decision(tx1, aborted, "n"), decision(tx3, committed, ""), done(7, tx4)),
 			},
@@ -393,7 +394,7 @@ func TestStateListPaging(t *testing.T) {
 		done      bool
 	}
 	var rows []row
-	var recs []*verdictv1.LogRecord
+	var recs []*logv1.LogRecord
 	for _, i := range rng.Perm(500) {
 		r := row{
 			txid:      fmt.Sprintf("01936b2a-%04x-7000-8000-%012x", i/7, rng.Uint64()&0xffffffffffff),
@@ -609,7 +610,7 @@ func TestStateRestoreReplaces(t *testing.T) {
 
 func TestStateRestoreBadData(t *testing.T) {
 	snap := func(txs ...*verdictv1.Transaction) []byte {
-		data, err := proto.Marshal(&verdictv1.StateSnapshot{Transactions: txs})
+		data, err := proto.Marshal(&logv1.StateSnapshot{Transactions: txs})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -656,7 +657,7 @@ func TestStateRestoreBadData(t *testing.T) {
 }
 
 func TestStateRestoreDropsLeaderOnlyFields(t *testing.T) {
-	data, err := proto.Marshal(&verdictv1.StateSnapshot{Transactions: []*verdictv1.Transaction{{
+	data, err := proto.Marshal(&logv1.StateSnapshot{Transactions: []*verdictv1.Transaction{{
 		Txid: tx1, State: stCommitted, Acked: []string{"a"}, LastError: "boom",
 	}}})
 	if err != nil {
@@ -680,7 +681,7 @@ func BenchmarkStateApply(b *testing.B) {
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {
-		recs := make([]*verdictv1.LogRecord, 0, perBatch+1)
+		recs := make([]*logv1.LogRecord, 0, perBatch+1)
 		ids := make([]string, 0, perBatch)
 		for range perBatch {
 			txid := fmt.Sprintf("01936b2a-0000-7000-8000-%012x", n)
@@ -724,12 +725,12 @@ func TestStaleCommitIgnored(t *testing.T) {
 
 // onePhaseDone builds a Done record of one-phase commits, each at
 // participant "a", decided at ms.
-func onePhaseDone(ms int64, txids ...string) *verdictv1.LogRecord {
-	d := &verdictv1.Done{DoneUnixMs: ms}
+func onePhaseDone(ms int64, txids ...string) *logv1.LogRecord {
+	d := &logv1.Done{DoneUnixMs: ms}
 	for _, id := range txids {
-		d.OnePhase = append(d.OnePhase, &verdictv1.OnePhase{Txid: id, Participant: &verdictv1.ParticipantRef{Name: "a", Address: "a:7000"}, DecidedUnixMs: ms - 1})
+		d.OnePhase = append(d.OnePhase, &logv1.OnePhase{Txid: id, Participant: &verdictv1.ParticipantRef{Name: "a", Address: "a:7000"}, DecidedUnixMs: ms - 1})
 	}
-	return &verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Done{Done: d}}
+	return &logv1.LogRecord{Kind: &logv1.LogRecord_Done{Done: d}}
 }
 
 // onePhaseWant is what State holds for a one-phase commit recorded at ms.
@@ -745,13 +746,13 @@ func TestStateOnePhase(t *testing.T) {
 	runStateCases(t, []stateCase{
 		{
 			name:        "recorded as committed and done",
-			batches:     []*verdictv1.LogBatch{batch(onePhaseDone(50, tx1, tx2))},
+			batches:     []*logv1.LogBatch{batch(onePhaseDone(50, tx1, tx2))},
 			wantResults: [][]Result{{{}}},
 			wantTxs:     []*verdictv1.Transaction{onePhaseWant(tx1, 50), onePhaseWant(tx2, 50)},
 		},
 		{
 			name: "a decided txid keeps its decision",
-			batches: []*verdictv1.LogBatch{
+			batches: []*logv1.LogBatch{
 				batch(decision(tx1, aborted, "no", "a")),
 				batch(onePhaseDone(50, tx1)),
 			},
@@ -761,7 +762,7 @@ func TestStateOnePhase(t *testing.T) {
 		},
 		{
 			name: "recorded twice keeps the first",
-			batches: []*verdictv1.LogBatch{
+			batches: []*logv1.LogBatch{
 				batch(onePhaseDone(50, tx1)),
 				batch(onePhaseDone(60, tx1)),
 			},
@@ -770,16 +771,16 @@ func TestStateOnePhase(t *testing.T) {
 		},
 		{
 			name: "malformed entries are ignored",
-			batches: []*verdictv1.LogBatch{batch(&verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Done{Done: &verdictv1.Done{
-				OnePhase: []*verdictv1.OnePhase{nil, {Txid: ""}, {Txid: tx1}},
+			batches: []*logv1.LogBatch{batch(&logv1.LogRecord{Kind: &logv1.LogRecord_Done{Done: &logv1.Done{
+				OnePhase: []*logv1.OnePhase{nil, {Txid: ""}, {Txid: tx1}},
 			}}})},
 			wantResults: [][]Result{{{}}},
 		},
 		{
 			name: "pruned like any done transaction",
-			batches: []*verdictv1.LogBatch{
+			batches: []*logv1.LogBatch{
 				batch(onePhaseDone(50, tx1)),
-				batch(&verdictv1.LogRecord{Kind: &verdictv1.LogRecord_Prune{Prune: &verdictv1.Prune{BeforeUnixMs: createdMs(tx1) + 1}}}),
+				batch(&logv1.LogRecord{Kind: &logv1.LogRecord_Prune{Prune: &logv1.Prune{BeforeUnixMs: createdMs(tx1) + 1}}}),
 			},
 			wantResults: [][]Result{{{}}, {{}}},
 		},

@@ -8,10 +8,10 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
-	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	peerv1 "github.com/verdict-tx/verdict/proto/verdict/peer/v1"
 )
 
-// A snapshot's data is a verdictv1.ClusterSnapshot: the state machine's
+// A snapshot's data is a peerv1.ClusterSnapshot: the state machine's
 // bytes wrapped with what the raft ConfState lacks, the members' addresses
 // and the ids ever removed. So both survive log compaction and reach a node
 // that catches up from a snapshot.
@@ -20,12 +20,12 @@ import (
 // entry (loop goroutine).
 func (n *Node) clusterSnapshot(state []byte) ([]byte, error) {
 	n.mu.Lock()
-	cs := &verdictv1.ClusterSnapshot{State: state}
+	cs := &peerv1.ClusterSnapshot{State: state}
 	for _, id := range n.confState.GetVoters() {
-		cs.Members = append(cs.Members, &verdictv1.Member{Id: id, Address: n.members[id]})
+		cs.Members = append(cs.Members, &peerv1.Member{Id: id, Address: n.members[id]})
 	}
 	for _, id := range n.confState.GetLearners() {
-		cs.Members = append(cs.Members, &verdictv1.Member{Id: id, Address: n.members[id], Learner: true})
+		cs.Members = append(cs.Members, &peerv1.Member{Id: id, Address: n.members[id], Learner: true})
 	}
 	cs.RemovedIds = slices.Sorted(maps.Keys(n.removed))
 	n.mu.Unlock()
@@ -36,7 +36,7 @@ func (n *Node) clusterSnapshot(state []byte) ([]byte, error) {
 // (at start or from the loop goroutine).
 func (n *Node) restoreSnapshot(snap *raftpb.Snapshot) error {
 	md := snap.GetMetadata()
-	var cs verdictv1.ClusterSnapshot
+	var cs peerv1.ClusterSnapshot
 	if err := proto.Unmarshal(snap.GetData(), &cs); err != nil {
 		return fmt.Errorf("txlog: decode snapshot at %d: %w", md.GetIndex(), err)
 	}

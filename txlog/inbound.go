@@ -10,7 +10,7 @@ import (
 	"go.etcd.io/raft/v3/tracker"
 	"google.golang.org/protobuf/proto"
 
-	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	peerv1 "github.com/verdict-tx/verdict/proto/verdict/peer/v1"
 )
 
 // What a peer sends is checked before raft steps it (admit): raft persists
@@ -127,7 +127,7 @@ func (n *Node) checkSnapshot(m *raftpb.Message) error {
 	if err := checkRestorable(raftpb.EnsureConfState(md.GetConfState())); err != nil {
 		return fmt.Errorf("snapshot at %d: %w", md.GetIndex(), err)
 	}
-	var cs verdictv1.ClusterSnapshot
+	var cs peerv1.ClusterSnapshot
 	if err := proto.Unmarshal(snap.GetData(), &cs); err != nil {
 		return fmt.Errorf("snapshot at %d does not decode: %w", md.GetIndex(), err)
 	}

@@ -8,12 +8,12 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
-	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	peerv1 "github.com/verdict-tx/verdict/proto/verdict/peer/v1"
 )
 
 // sendRaw sends msgs to the node at addr on one peer stream, as a peer
 // would, and waits until the node has handled them all.
-func sendRaw(t *testing.T, addr string, msgs ...*verdictv1.RaftMessage) {
+func sendRaw(t *testing.T, addr string, msgs ...*peerv1.RaftMessage) {
 	t.Helper()
 	if err := sendStream(t, addr, msgs); err != nil {
 		t.Fatalf("stream: %v", err)
@@ -22,23 +22,23 @@ func sendRaw(t *testing.T, addr string, msgs ...*verdictv1.RaftMessage) {
 
 // raw marshals m as a peer stream message; snapData, if any, goes first in
 // a chunk, as a MsgSnap's data does.
-func raw(t *testing.T, m *raftpb.Message, snapData []byte) []*verdictv1.RaftMessage {
+func raw(t *testing.T, m *raftpb.Message, snapData []byte) []*peerv1.RaftMessage {
 	t.Helper()
 	data, err := proto.Marshal(m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []*verdictv1.RaftMessage
+	var out []*peerv1.RaftMessage
 	if len(snapData) > 0 {
-		out = append(out, &verdictv1.RaftMessage{SnapshotChunk: snapData})
+		out = append(out, &peerv1.RaftMessage{SnapshotChunk: snapData})
 	}
-	return append(out, &verdictv1.RaftMessage{Data: data})
+	return append(out, &peerv1.RaftMessage{Data: data})
 }
 
 // clusterSnap marshals a ClusterSnapshot holding state.
 func clusterSnap(t *testing.T, state []byte) []byte {
 	t.Helper()
-	b, err := proto.Marshal(&verdictv1.ClusterSnapshot{State: state})
+	b, err := proto.Marshal(&peerv1.ClusterSnapshot{State: state})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,16 +62,16 @@ func TestPeerMessagesCheckedBeforePersisting(t *testing.T) {
 	// Each case builds its messages from the follower's current state:
 	// its term and its last index (all of it committed: the group is idle).
 	type state struct{ term, last uint64 }
-	snap := func(data []byte, cs *raftpb.ConfState) func(state) []*verdictv1.RaftMessage {
-		return func(s state) []*verdictv1.RaftMessage {
+	snap := func(data []byte, cs *raftpb.ConfState) func(state) []*peerv1.RaftMessage {
+		return func(s state) []*peerv1.RaftMessage {
 			return raw(t, &raftpb.Message{
 				Type: raftpb.MsgSnap.Enum(), From: new(lead.ID()), To: new(fid), Term: new(s.term),
 				Snapshot: &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{Index: new(s.last + 1000), Term: new(s.term), ConfState: cs}},
 			}, data)
 		}
 	}
-	app := func(term func(state) uint64, ents func(state) []*raftpb.Entry) func(state) []*verdictv1.RaftMessage {
-		return func(s state) []*verdictv1.RaftMessage {
+	app := func(term func(state) uint64, ents func(state) []*raftpb.Entry) func(state) []*peerv1.RaftMessage {
+		return func(s state) []*peerv1.RaftMessage {
 			es := ents(s)
 			return raw(t, &raftpb.Message{
 				Type: raftpb.MsgApp.Enum(), From: new(lead.ID()), To: new(fid), Term: new(term(s)),
@@ -87,7 +87,7 @@ func TestPeerMessagesCheckedBeforePersisting(t *testing.T) {
 	}
 	cases := []struct {
 		name string
-		msgs func(state) []*verdictv1.RaftMessage
+		msgs func(state) []*peerv1.RaftMessage
 	}{
 		{"snapshot of garbage", snap([]byte("not a snapshot at all, just bytes"), voters)},
 		{"snapshot whose state does not decode", snap(clusterSnap(t, []byte{1, 2}), voters)},
@@ -101,7 +101,7 @@ func TestPeerMessagesCheckedBeforePersisting(t *testing.T) {
 			return []*raftpb.Entry{{Index: new(s.last + 1), Term: new(s.term)}, {Index: new(s.last + 3), Term: new(s.term)}}
 		})},
 		{"append of an undecodable membership change", app(same, one(raftpb.EntryConfChange, []byte{0xff, 0xff, 0xff}))},
-		{"heartbeat committing past the log", func(s state) []*verdictv1.RaftMessage {
+		{"heartbeat committing past the log", func(s state) []*peerv1.RaftMessage {
 			return raw(t, &raftpb.Message{Type: raftpb.MsgHeartbeat.Enum(), From: new(lead.ID()), To: new(fid), Term: new(s.term), Commit: new(s.last + 1<<30)}, nil)
 		}},
 	}

@@ -19,7 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/verdict-tx/verdict/internal/reconnect"
-	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	peerv1 "github.com/verdict-tx/verdict/proto/verdict/peer/v1"
 )
 
 // Errors returned by Node.
@@ -347,7 +347,7 @@ func peerDialOptions(opts []grpc.DialOption) []grpc.DialOption {
 }
 
 // Register registers the peer service on s.
-func (n *Node) Register(s *grpc.Server) { verdictv1.RegisterRaftServer(s, n.trans) }
+func (n *Node) Register(s *grpc.Server) { peerv1.RegisterRaftServer(s, n.trans) }
 
 // SetFilter installs a fault hook applied to every message sent or received
 // (nil removes it). For tests.

@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	peerv1 "github.com/verdict-tx/verdict/proto/verdict/peer/v1"
 )
 
 // peerQueueSize bounds the messages waiting for one peer. A full queue drops
@@ -55,7 +55,7 @@ type reporter interface {
 // per peer. Outbound messages are marshaled in the caller (the Ready loop) and
 // queued; one goroutine per peer sends them.
 type transport struct {
-	verdictv1.UnimplementedRaftServer
+	peerv1.UnimplementedRaftServer
 
 	id     uint64
 	log    *slog.Logger
@@ -210,7 +210,7 @@ func (t *transport) runPeer(p *peer) {
 		return
 	}
 	defer conn.Close()
-	client := verdictv1.NewRaftClient(conn)
+	client := peerv1.NewRaftClient(conn)
 	backoff := 20 * time.Millisecond
 	for {
 		err := t.stream(p, client)
@@ -232,10 +232,10 @@ func (t *transport) runPeer(p *peer) {
 }
 
 // stream sends until the stream fails (an error) or the peer is stopped (nil).
-func (t *transport) stream(p *peer, client verdictv1.RaftClient) error {
+func (t *transport) stream(p *peer, client peerv1.RaftClient) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var s grpc.ClientStreamingClient[verdictv1.RaftMessage, verdictv1.RaftAck]
+	var s grpc.ClientStreamingClient[peerv1.RaftMessage, peerv1.RaftAck]
 	for {
 		select {
 		case <-p.stop:
@@ -249,11 +249,11 @@ func (t *transport) stream(p *peer, client verdictv1.RaftClient) error {
 			}
 			for rest := m.snapData; err == nil && len(rest) > 0; {
 				n := min(len(rest), snapshotChunk)
-				err = s.Send(&verdictv1.RaftMessage{SnapshotChunk: rest[:n]})
+				err = s.Send(&peerv1.RaftMessage{SnapshotChunk: rest[:n]})
 				rest = rest[n:]
 			}
 			if err == nil {
-				err = s.Send(&verdictv1.RaftMessage{Data: m.data})
+				err = s.Send(&peerv1.RaftMessage{Data: m.data})
 			}
 			if m.snap {
 				status := raft.SnapshotFinish
@@ -278,7 +278,7 @@ func (t *transport) stream(p *peer, client verdictv1.RaftClient) error {
 // (admit: one a peer sends, from a member, over TLS from the node the
 // connection's certificate names) is stepped into the local raft node;
 // the others are dropped and counted.
-func (t *transport) Send(s grpc.ClientStreamingServer[verdictv1.RaftMessage, verdictv1.RaftAck]) error {
+func (t *transport) Send(s grpc.ClientStreamingServer[peerv1.RaftMessage, peerv1.RaftAck]) error {
 	proven, err := streamSender(s.Context())
 	if err != nil {
 		t.drop(DropIdentity, nil, err)
@@ -289,7 +289,7 @@ func (t *transport) Send(s grpc.ClientStreamingServer[verdictv1.RaftMessage, ver
 		in, err := s.Recv()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				return s.SendAndClose(&verdictv1.RaftAck{})
+				return s.SendAndClose(&peerv1.RaftAck{})
 			}
 			return err
 		}

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
-	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	peerv1 "github.com/verdict-tx/verdict/proto/verdict/peer/v1"
 )
 
 // A node drops, without stepping them into raft, the messages no peer
@@ -80,20 +80,20 @@ func TestTransportDropsMalformedMessages(t *testing.T) {
 // every message.
 func sendRaft(t *testing.T, addr string, msgs ...*raftpb.Message) error {
 	t.Helper()
-	raw := make([]*verdictv1.RaftMessage, len(msgs))
+	raw := make([]*peerv1.RaftMessage, len(msgs))
 	for i, m := range msgs {
 		data, err := proto.Marshal(m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		raw[i] = &verdictv1.RaftMessage{Data: data}
+		raw[i] = &peerv1.RaftMessage{Data: data}
 	}
 	return sendStream(t, addr, raw)
 }
 
 // sendStream sends msgs, as they are, to the peer service at addr on one
 // plaintext stream and returns the stream's answer.
-func sendStream(t *testing.T, addr string, msgs []*verdictv1.RaftMessage) error {
+func sendStream(t *testing.T, addr string, msgs []*peerv1.RaftMessage) error {
 	t.Helper()
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -102,7 +102,7 @@ func sendStream(t *testing.T, addr string, msgs []*verdictv1.RaftMessage) error 
 	defer cc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := verdictv1.NewRaftClient(cc).Send(ctx)
+	s, err := peerv1.NewRaftClient(cc).Send(ctx)
 	if err != nil {
 		return err
 	}
