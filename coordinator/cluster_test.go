@@ -19,9 +19,9 @@ import (
 
 	"github.com/verdict-tx/verdict/client"
 	"github.com/verdict-tx/verdict/internal/testwait"
-	"github.com/verdict-tx/verdict/internal/worksvc"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	"github.com/verdict-tx/verdict/verdicttest/worksvc"
 )
 
 // testCluster is a coordinator cluster in this test process, each node a

@@ -9,9 +9,9 @@ import (
 
 	"github.com/verdict-tx/verdict/client"
 	"github.com/verdict-tx/verdict/internal/testwait"
-	"github.com/verdict-tx/verdict/internal/worksvc"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	"github.com/verdict-tx/verdict/verdicttest/worksvc"
 )
 
 func TestClusterCommit(t *testing.T) {

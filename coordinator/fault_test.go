@@ -22,9 +22,9 @@ import (
 
 	"github.com/verdict-tx/verdict/client"
 	"github.com/verdict-tx/verdict/internal/testwait"
-	"github.com/verdict-tx/verdict/internal/worksvc"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	"github.com/verdict-tx/verdict/verdicttest/worksvc"
 )
 
 // The fault tests put a coordinator at the points that are hard to time from

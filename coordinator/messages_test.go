@@ -18,10 +18,10 @@ import (
 
 	"github.com/verdict-tx/verdict/client"
 	"github.com/verdict-tx/verdict/internal/testwait"
-	"github.com/verdict-tx/verdict/internal/worksvc"
 	"github.com/verdict-tx/verdict/participant"
 	"github.com/verdict-tx/verdict/participant/natsmsg"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	"github.com/verdict-tx/verdict/verdicttest/worksvc"
 )
 
 func natsCluster(t *testing.T, n int, url string, tune func(*Config)) *testCluster {

@@ -9,9 +9,9 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/verdict-tx/verdict/internal/testwait"
-	"github.com/verdict-tx/verdict/internal/worksvc"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	"github.com/verdict-tx/verdict/verdicttest/worksvc"
 )
 
 // Reconnection bounds: an outage longer than the reconnect backoff's cap

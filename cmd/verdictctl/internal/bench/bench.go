@@ -18,8 +18,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/verdict-tx/verdict/client"
-	"github.com/verdict-tx/verdict/internal/worksvc"
 	"github.com/verdict-tx/verdict/participant"
+	"github.com/verdict-tx/verdict/verdicttest/worksvc"
 )
 
 // Config is one benchmark run.
