@@ -2,7 +2,8 @@
 // bench`: it starts in-memory participant services in its own process (real
 // gRPC on 127.0.0.1), then runs Begin → one call to each participant (which
 // enlists it) → Commit from many workers against a coordinator cluster, and
-// reports throughput and latency.
+// reports throughput and latency. It is internal to verdictctl because it
+// builds on the SDKs, which the module's internal/ foundations never import.
 package bench
 
 import (
