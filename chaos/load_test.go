@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/verdict-tx/verdict/client"
-	"github.com/verdict-tx/verdict/internal/worksvc"
+	"github.com/verdict-tx/verdict/verdicttest/worksvc"
 )
 
 // outcome is what an initiator learned about its transaction.

@@ -35,8 +35,7 @@ func WithHeader(name, value string) PublishOption {
 // default 1 MiB) or when it has no NATS configured (FailedPrecondition);
 // the transaction is then aborted. data is copied.
 //
-// Participants stage messages with natsmsg.Stage, which calls Publish when
-// its context carries a Tx.
+// natsmsg.Stage does the same when its context carries a Tx (Context).
 func (tx *Tx) Publish(subject string, data []byte, opts ...PublishOption) error {
 	if err := staged.ValidateSubject(subject); err != nil {
 		return err
@@ -47,6 +46,11 @@ func (tx *Tx) Publish(subject string, data []byte, opts ...PublishOption) error 
 			return err
 		}
 	}
+	return tx.stage(m)
+}
+
+// stage buffers m, already checked, until Commit.
+func (tx *Tx) stage(m *verdictv1.StagedMessage) error {
 	if tx.done.Load() {
 		return ErrTxDone
 	}
@@ -54,4 +58,12 @@ func (tx *Tx) Publish(subject string, data []byte, opts ...PublishOption) error 
 	tx.messages = append(tx.messages, m)
 	tx.mu.Unlock()
 	return nil
+}
+
+// txBuffer is a Tx as the staged.Buffer its contexts carry, through which
+// natsmsg.Stage stages messages without importing this package.
+type txBuffer struct{ tx *Tx }
+
+func (b txBuffer) StageMessage(subject string, data []byte, headers map[string]string) error {
+	return b.tx.stage(&verdictv1.StagedMessage{Subject: subject, Data: data, Headers: headers})
 }

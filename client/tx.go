@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/verdict-tx/verdict/internal/abortinfo"
+	"github.com/verdict-tx/verdict/internal/staged"
 	"github.com/verdict-tx/verdict/internal/txmeta"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -221,16 +222,19 @@ func (tx *Tx) Abort(ctx context.Context, reason string) error {
 	return nil
 }
 
-type txKey struct{}
-
 // Context returns a copy of ctx that carries tx. Calls made with it through
-// UnaryClientInterceptor or StreamClientInterceptor run under tx.
+// UnaryClientInterceptor or StreamClientInterceptor run under tx, and
+// natsmsg.Stage with it stages its message in tx (Publish).
 func (tx *Tx) Context(ctx context.Context) context.Context {
-	return context.WithValue(ctx, txKey{}, tx)
+	return staged.NewContext(ctx, txBuffer{tx})
 }
 
 // FromContext returns the transaction ctx carries, if any.
 func FromContext(ctx context.Context) (*Tx, bool) {
-	tx, ok := ctx.Value(txKey{}).(*Tx)
-	return tx, ok
+	b, ok := staged.FromContext(ctx)
+	if !ok {
+		return nil, false
+	}
+	tb, ok := b.(txBuffer)
+	return tb.tx, ok
 }

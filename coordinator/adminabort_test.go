@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -49,7 +50,7 @@ func TestAdminAbortTransaction(t *testing.T) {
 	})
 	preparing := beginStaged(t, cl, p1, p2)
 	committing := commitAsync(coordClient(t, c.leader().Addr()), preparing.ID())
-	waitFor(t, 10*time.Second, "the transaction preparing", func() bool {
+	testwait.For(t, 10*time.Second, "the transaction preparing", func() bool {
 		return p1.res.State(preparing.ID()) == participant.TxPrepared
 	})
 	aborted := make(chan error, 1)
@@ -58,7 +59,7 @@ func TestAdminAbortTransaction(t *testing.T) {
 		aborted <- err
 	}()
 	coords := coordClients(t)
-	waitFor(t, 10*time.Second, "the abort request in the timeline", func() bool {
+	testwait.For(t, 10*time.Second, "the abort request in the timeline", func() bool {
 		got, err := coords(c.leader().Addr()).GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: preparing.ID()})
 		return err == nil && hasInOrder(timelineOf(got.GetTransaction()), []string{"prepare", "abort-requested"})
 	})

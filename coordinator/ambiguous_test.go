@@ -8,6 +8,7 @@ import (
 
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -60,7 +61,7 @@ func TestCommitTimeoutOnLeaderIsNeverPresumedAborted(t *testing.T) {
 
 	drop.Store(false)
 	var final *verdictv1.CommitResponse
-	waitFor(t, 20*time.Second, "a settled outcome", func() bool {
+	testwait.For(t, 20*time.Second, "a settled outcome", func() bool {
 		rctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		final, err = raw.Commit(rctx, &verdictv1.CommitRequest{Txid: tx.ID()})

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/internal/txid"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -51,7 +52,7 @@ func TestFollowerCatchesUpFromLargeSnapshot(t *testing.T) {
 	c.mu.Lock()
 	back := c.nodes[lagging]
 	c.mu.Unlock()
-	waitFor(t, 20*time.Second, "the follower to catch up from the large snapshot", func() bool {
+	testwait.For(t, 20*time.Second, "the follower to catch up from the large snapshot", func() bool {
 		_, ok := back.coord.fsm.get(last)
 		return ok
 	})

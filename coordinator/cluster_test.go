@@ -18,9 +18,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/verdict-tx/verdict/client"
-	"github.com/verdict-tx/verdict/internal/worksvc"
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	"github.com/verdict-tx/verdict/verdicttest/worksvc"
 )
 
 // testCluster is a coordinator cluster in this test process, each node a
@@ -146,7 +147,7 @@ func (c *testCluster) endpoints() []string {
 func (c *testCluster) leader() *Server {
 	c.t.Helper()
 	var found *Server
-	waitFor(c.t, 10*time.Second, "a ready leader", func() bool {
+	testwait.For(c.t, 10*time.Second, "a ready leader", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, s := range c.nodes {
@@ -172,18 +173,6 @@ func (c *testCluster) follower() *Server {
 	}
 	c.t.Fatal("no follower running")
 	return nil
-}
-
-// waitFor polls cond every few milliseconds until it holds or limit passes.
-func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // testParticipant is a participant service in this process: an in-memory
@@ -312,7 +301,7 @@ func runTx(ctx context.Context, c *client.Client, parts ...*testParticipant) (st
 func waitState(t testing.TB, txid string, want participant.TxState, parts ...*testParticipant) {
 	t.Helper()
 	for _, p := range parts {
-		waitFor(t, 10*time.Second, fmt.Sprintf("%s %v at %s", txid, want, p.name), func() bool {
+		testwait.For(t, 10*time.Second, fmt.Sprintf("%s %v at %s", txid, want, p.name), func() bool {
 			return p.res.State(txid) == want
 		})
 	}

@@ -8,9 +8,10 @@ import (
 	"time"
 
 	"github.com/verdict-tx/verdict/client"
-	"github.com/verdict-tx/verdict/internal/worksvc"
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	"github.com/verdict-tx/verdict/verdicttest/worksvc"
 )
 
 func TestClusterCommit(t *testing.T) {
@@ -34,7 +35,7 @@ func TestClusterCommit(t *testing.T) {
 		t.Fatalf("Outcome = %v, %v; want COMMITTED", resp, err)
 	}
 	// Phase 2 completes and DONE is recorded.
-	waitFor(t, 5*time.Second, "DONE recorded", func() bool {
+	testwait.For(t, 5*time.Second, "DONE recorded", func() bool {
 		tx, ok := c.leader().coord.fsm.get(id)
 		return ok && tx.GetDone()
 	})

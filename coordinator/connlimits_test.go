@@ -10,6 +10,7 @@ import (
 	"golang.org/x/net/http2"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/verdict-tx/verdict/internal/testwait"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -64,7 +65,7 @@ func TestTooFrequentPingsGetGoAway(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 30*time.Second, "GOAWAY", func() bool { return r.gotGoAway() != nil })
+	testwait.For(t, 30*time.Second, "GOAWAY", func() bool { return r.gotGoAway() != nil })
 	if g := r.gotGoAway(); g.ErrCode != http2.ErrCodeEnhanceYourCalm || string(g.DebugData()) != "too_many_pings" {
 		t.Fatalf("GOAWAY %v %q, want ENHANCE_YOUR_CALM too_many_pings", g.ErrCode, g.DebugData())
 	}
@@ -81,7 +82,7 @@ func TestMaxConnectionsPerHost(t *testing.T) {
 	for i := range held {
 		held[i] = dialRaw(t, lead.Addr(), 1<<16)
 	}
-	waitFor(t, 30*time.Second, "the connections up to the limit served", func() bool {
+	testwait.For(t, 30*time.Second, "the connections up to the limit served", func() bool {
 		for _, r := range held {
 			if !r.served() {
 				return false
@@ -94,11 +95,11 @@ func TestMaxConnectionsPerHost(t *testing.T) {
 		t.Fatalf("verdict_connections_refused_total %v, want 1", n)
 	}
 	held[0].conn.Close()
-	waitFor(t, 30*time.Second, "the node to see a connection close", func() bool {
+	testwait.For(t, 30*time.Second, "the node to see a connection close", func() bool {
 		return value(t, gather(t, lead), "verdict_connections") == limit-1
 	})
 	again := dialRaw(t, lead.Addr(), 1<<16)
-	waitFor(t, 30*time.Second, "a new connection served once one closed", again.served)
+	testwait.For(t, 30*time.Second, "a new connection served once one closed", again.served)
 }
 
 // refusedPromptly dials addr and checks that the node closes the

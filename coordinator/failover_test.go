@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/verdict-tx/verdict/client"
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -48,7 +49,7 @@ func TestClusterLeaderChange(t *testing.T) {
 		defer mu.Unlock()
 		return len(committed)
 	}
-	waitFor(t, 10*time.Second, "commits before the leader stops", func() bool { return countCommitted() >= 50 })
+	testwait.For(t, 10*time.Second, "commits before the leader stops", func() bool { return countCommitted() >= 50 })
 
 	c.stop(old.Node().ID())
 	before := countCommitted()
@@ -56,7 +57,7 @@ func TestClusterLeaderChange(t *testing.T) {
 	if newLead == old {
 		t.Fatal("the stopped node is still the leader")
 	}
-	waitFor(t, 10*time.Second, "commits under the new leader", func() bool { return countCommitted() >= before+50 })
+	testwait.For(t, 10*time.Second, "commits under the new leader", func() bool { return countCommitted() >= before+50 })
 	stopLoad.Store(true)
 	wg.Wait()
 

@@ -21,9 +21,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/verdict-tx/verdict/client"
-	"github.com/verdict-tx/verdict/internal/worksvc"
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	"github.com/verdict-tx/verdict/verdicttest/worksvc"
 )
 
 // The fault tests put a coordinator at the points that are hard to time from
@@ -154,7 +155,7 @@ func TestFaultCrashWithCommitUnreplicated(t *testing.T) {
 	waitState(t, id, participant.TxAborted, p1, p2)
 	c.start(lid, nil)
 	waitAgreed(t, c, id, verdictv1.TxState_TX_STATE_ABORTED)
-	waitFor(t, 10*time.Second, "the restarted node caught up", func() bool {
+	testwait.For(t, 10*time.Second, "the restarted node caught up", func() bool {
 		for _, s := range c.running() {
 			if s.Node().ID() == lid {
 				return s.Node().Status().Applied >= c.leader().Node().Status().Commit
@@ -356,7 +357,7 @@ func TestFaultDuplicatedReorderedRaftMessages(t *testing.T) {
 		// An abort may leave no record (presumed abort): then no node may
 		// hold one other than ABORTED.
 		for _, p := range []*testParticipant{p1, p2} {
-			waitFor(t, 10*time.Second, fmt.Sprintf("%s resolved at %s", id, p.name), func() bool {
+			testwait.For(t, 10*time.Second, fmt.Sprintf("%s resolved at %s", id, p.name), func() bool {
 				s := p.res.State(id)
 				return s == participant.TxAborted || s == participant.TxNone
 			})
@@ -375,7 +376,7 @@ func TestFaultDuplicatedReorderedRaftMessages(t *testing.T) {
 			t.Log(diff)
 		}
 	}()
-	waitFor(t, 10*time.Second, "the same decisions, all done, at every node", func() bool {
+	testwait.For(t, 10*time.Second, "the same decisions, all done, at every node", func() bool {
 		nodes := c.running()
 		first := decisionsOf(nodes[0])
 		for _, s := range nodes {
@@ -626,7 +627,7 @@ func stopWithin(t *testing.T, c *testCluster, id uint64) {
 // want and its DONE.
 func waitDecided(t *testing.T, c *testCluster, id string, want verdictv1.TxState) {
 	t.Helper()
-	waitFor(t, 10*time.Second, fmt.Sprintf("%s %v and done at every node", id, want), func() bool {
+	testwait.For(t, 10*time.Second, fmt.Sprintf("%s %v and done at every node", id, want), func() bool {
 		for _, s := range c.running() {
 			tx, ok := s.coord.fsm.get(id)
 			if !ok || tx.GetState() != want || !tx.GetDone() {
@@ -641,7 +642,7 @@ func waitDecided(t *testing.T, c *testCluster, id string, want verdictv1.TxState
 // want and done, or (for an abort that was never logged) nothing.
 func waitAgreed(t *testing.T, c *testCluster, id string, want verdictv1.TxState) {
 	t.Helper()
-	waitFor(t, 10*time.Second, fmt.Sprintf("the nodes agree on %s", id), func() bool {
+	testwait.For(t, 10*time.Second, fmt.Sprintf("the nodes agree on %s", id), func() bool {
 		logged := 0
 		nodes := c.running()
 		for _, s := range nodes {

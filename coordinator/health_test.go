@@ -8,6 +8,7 @@ import (
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/verdict-tx/verdict/internal/testwait"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -83,7 +84,7 @@ func TestHealthReadyOnceCaughtUp(t *testing.T) {
 		t.Fatalf("status after the quorum started = %v, want SERVING", next.GetStatus())
 	}
 	for _, s := range c.running() {
-		waitFor(t, 10*time.Second, "every node ready", s.Ready)
+		testwait.For(t, 10*time.Second, "every node ready", s.Ready)
 		for _, svc := range healthServices {
 			if st := checkHealth(t, healthClient(t, s.Addr()), svc); st != healthpb.HealthCheckResponse_SERVING {
 				t.Errorf("node %d: health of %q = %v, want SERVING", s.Node().ID(), svc, st)
@@ -110,7 +111,7 @@ func TestHealthRestartedFollowerCatchesUp(t *testing.T) {
 	}
 	committed := c.leader().Node().Status().Commit
 	s := c.start(id, nil)
-	waitFor(t, 10*time.Second, "the restarted follower ready", s.Ready)
+	testwait.For(t, 10*time.Second, "the restarted follower ready", s.Ready)
 	if applied := s.Node().Status().Applied; applied < committed {
 		t.Errorf("ready at applied index %d, below the leader's commit index %d before the restart", applied, committed)
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
@@ -43,7 +44,7 @@ func TestForgetTransaction(t *testing.T) {
 	}
 	waitState(t, id, participant.TxCommitted, p1)
 	coord := coordClient(t, c.follower().Addr())
-	waitFor(t, 10*time.Second, "p1's ack known to the leader", func() bool {
+	testwait.For(t, 10*time.Second, "p1's ack known to the leader", func() bool {
 		got, err := coord.GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: id})
 		return err == nil && len(got.GetTransaction().GetAcked()) == 1
 	})
@@ -102,7 +103,7 @@ func TestForgetTransaction(t *testing.T) {
 
 	// The transaction reaches DONE on every node, with its audit.
 	for _, s := range c.running() {
-		waitFor(t, 10*time.Second, "DONE with the resolution on every node", func() bool {
+		testwait.For(t, 10*time.Second, "DONE with the resolution on every node", func() bool {
 			tx, ok := s.coord.fsm.get(id)
 			return ok && tx.GetDone() && len(tx.GetHeuristics()) == 1
 		})
@@ -120,7 +121,7 @@ func TestForgetTransaction(t *testing.T) {
 	}
 	c.leader()
 	for _, s := range c.running() {
-		waitFor(t, 10*time.Second, "the resolution on every restarted node", func() bool {
+		testwait.For(t, 10*time.Second, "the resolution on every restarted node", func() bool {
 			tx, ok := s.coord.fsm.get(id)
 			return ok && tx.GetDone() && len(tx.GetHeuristics()) == 1 && tx.GetHeuristics()[0].GetReason() == hs[0].GetReason()
 		})
@@ -176,7 +177,7 @@ func TestForgetAppliedAfterCallEnded(t *testing.T) {
 		t.Error("the record was not being applied when the call gave up")
 	}
 	close(release)
-	waitFor(t, 10*time.Second, "DONE after a forget whose call gave up", func() bool {
+	testwait.For(t, 10*time.Second, "DONE after a forget whose call gave up", func() bool {
 		tx, ok := leader.coord.fsm.get(id)
 		return ok && tx.GetDone()
 	})
@@ -205,7 +206,7 @@ func TestForgetRepeatedResolves(t *testing.T) {
 	if _, err := adm.ForgetTransaction(ctx, req); status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "already") {
 		t.Errorf("repeated ForgetTransaction = %v; want FailedPrecondition, resolved already", err)
 	}
-	waitFor(t, 10*time.Second, "DONE after a repeated forget", func() bool {
+	testwait.For(t, 10*time.Second, "DONE after a repeated forget", func() bool {
 		tx, ok := leader.coord.fsm.get(id)
 		return ok && tx.GetDone()
 	})
@@ -255,7 +256,7 @@ func TestForgetRefusedWhileDonePending(t *testing.T) {
 	if _, err := adm.RetryTransaction(ctx, &verdictv1.RetryTransactionRequest{Txid: id}); err != nil {
 		t.Fatalf("RetryTransaction: %v", err)
 	}
-	waitFor(t, 10*time.Second, "DONE proposed again and applied", func() bool {
+	testwait.For(t, 10*time.Second, "DONE proposed again and applied", func() bool {
 		return !leader.coord.delivery.completed(id)
 	})
 	if tx, _ := leader.coord.fsm.get(id); !tx.GetDone() || len(tx.GetHeuristics()) != 0 {

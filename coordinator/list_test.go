@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/verdict-tx/verdict/internal/testwait"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -94,7 +95,7 @@ func TestListTransactionsFilters(t *testing.T) {
 	// onlyP1 was a one-phase commit: listed once the log records it, with
 	// a later DONE batch.
 	lead := c.leader()
-	waitFor(t, 10*time.Second, "the one-phase commit recorded", func() bool {
+	testwait.For(t, 10*time.Second, "the one-phase commit recorded", func() bool {
 		_, ok := lead.coord.fsm.get(onlyP1)
 		return ok
 	})

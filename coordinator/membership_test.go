@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/verdict-tx/verdict/internal/testwait"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -68,7 +69,7 @@ func hasMember(ms []*verdictv1.Member, id uint64) bool {
 // waitVoter waits until every running node sees id as a voter.
 func (c *testCluster) waitVoter(id uint64) {
 	c.t.Helper()
-	waitFor(c.t, 15*time.Second, fmt.Sprintf("node %d to be a voter everywhere", id), func() bool {
+	testwait.For(c.t, 15*time.Second, fmt.Sprintf("node %d to be a voter everywhere", id), func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, s := range c.nodes {
@@ -112,7 +113,7 @@ func TestClusterGrowsToFourNodes(t *testing.T) {
 		}
 		ids = append(ids, id)
 	}
-	waitFor(t, 10*time.Second, "node 4 to apply the decisions", func() bool {
+	testwait.For(t, 10*time.Second, "node 4 to apply the decisions", func() bool {
 		_, ok := newNode.coord.fsm.get(ids[len(ids)-1])
 		return ok
 	})

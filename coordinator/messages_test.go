@@ -17,10 +17,11 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/verdict-tx/verdict/client"
-	"github.com/verdict-tx/verdict/internal/worksvc"
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 	"github.com/verdict-tx/verdict/participant/natsmsg"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	"github.com/verdict-tx/verdict/verdicttest/worksvc"
 )
 
 func natsCluster(t *testing.T, n int, url string, tune func(*Config)) *testCluster {
@@ -37,7 +38,7 @@ func natsCluster(t *testing.T, n int, url string, tune func(*Config)) *testClust
 // for the leader's periodic rescan).
 func waitAborted(t *testing.T, c *testCluster, id string) {
 	t.Helper()
-	waitFor(t, 10*time.Second, id+" aborted", func() bool {
+	testwait.For(t, 10*time.Second, id+" aborted", func() bool {
 		tx, ok := c.leader().coord.fsm.get(id)
 		return ok && tx.GetState() == verdictv1.TxState_TX_STATE_ABORTED
 	})

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/verdict-tx/verdict/client"
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/internal/txid"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
@@ -103,7 +104,7 @@ func TestMetricsScrape(t *testing.T) {
 	if err != nil {
 		t.Fatalf("commit: %v", err)
 	}
-	waitFor(t, 10*time.Second, "the transaction in doubt, stuck, and retried", func() bool {
+	testwait.For(t, 10*time.Second, "the transaction in doubt, stuck, and retried", func() bool {
 		m := scrape(t, lead)
 		return value(t, m, "verdict_in_doubt_transactions") == 1 &&
 			value(t, m, "verdict_stuck_transactions") == 1 &&
@@ -111,7 +112,7 @@ func TestMetricsScrape(t *testing.T) {
 	})
 	flaky.fail.Store(false)
 	waitState(t, committed, participant.TxCommitted, p2)
-	waitFor(t, 10*time.Second, "phase 2 done", func() bool {
+	testwait.For(t, 10*time.Second, "phase 2 done", func() bool {
 		m := scrape(t, lead)
 		return value(t, m, "verdict_in_doubt_transactions") == 0 && value(t, m, "verdict_stuck_transactions") == 0
 	})
@@ -138,7 +139,7 @@ func TestMetricsScrape(t *testing.T) {
 	if _, err := cl.Begin(ctx, client.WithTimeout(100*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "an abort at the deadline counted", func() bool {
+	testwait.For(t, 10*time.Second, "an abort at the deadline counted", func() bool {
 		return value(t, scrape(t, lead), "verdict_aborts_total", "reason", "deadline") == 1
 	})
 

@@ -8,6 +8,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/verdict-tx/verdict/internal/testwait"
 )
 
 // testNATS is a NATS server with JetStream embedded in the test process,
@@ -69,7 +71,7 @@ func (n *testNATS) count(t testing.TB) uint64 {
 // waitCount waits (bounded) until the stream holds want messages.
 func (n *testNATS) waitCount(t testing.TB, want uint64) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "stream message count", func() bool { return n.count(t) >= want })
+	testwait.For(t, 10*time.Second, "stream message count", func() bool { return n.count(t) >= want })
 	if got := n.count(t); got != want {
 		t.Fatalf("stream holds %d messages, want %d", got, want)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
@@ -35,7 +36,7 @@ func stopLeader(t *testing.T, c *testCluster) verdictv1.CoordinatorClient {
 	t.Helper()
 	old := c.leader()
 	c.stop(old.Node().ID())
-	waitFor(t, 15*time.Second, "a new leader", func() bool {
+	testwait.For(t, 15*time.Second, "a new leader", func() bool {
 		for _, s := range c.running() {
 			if _, ok := s.Node().LeaderTerm(); ok {
 				return true
@@ -55,7 +56,7 @@ func TestOnePhaseOutcomeSurvivesLeaderChange(t *testing.T) {
 	p := startParticipant(t, "p1", c.endpoints())
 	ids := onePhaseTxs(t, c, p, 5)
 	for _, id := range ids {
-		waitFor(t, 10*time.Second, "the one-phase record of "+id+" on every node", func() bool {
+		testwait.For(t, 10*time.Second, "the one-phase record of "+id+" on every node", func() bool {
 			for _, s := range c.running() {
 				if _, ok := s.coord.fsm.get(id); !ok {
 					return false
@@ -153,7 +154,7 @@ func TestDeposedLeaderSendsNoOnePhaseCommit(t *testing.T) {
 	// The abort the cut-off leader sends may be dropped when it notices it
 	// was deposed; the participant's recovery then learns it (presumed
 	// abort: no leader logged a commit).
-	waitFor(t, 20*time.Second, tx.ID()+" aborted at p1", func() bool {
+	testwait.For(t, 20*time.Second, tx.ID()+" aborted at p1", func() bool {
 		if p.res.State(tx.ID()) == participant.TxAborted {
 			return true
 		}
@@ -179,7 +180,7 @@ func TestOnePhaseRecordSurvivesADroppedProposal(t *testing.T) {
 	p := startParticipant(t, "p1", c.endpoints())
 	id := onePhaseTxs(t, c, p, 1)[0]
 	lead := c.leader()
-	waitFor(t, 10*time.Second, "the one-phase commit recorded in the log", func() bool {
+	testwait.For(t, 10*time.Second, "the one-phase commit recorded in the log", func() bool {
 		_, ok := lead.coord.fsm.get(id)
 		return ok
 	})

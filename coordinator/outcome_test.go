@@ -7,6 +7,7 @@ import (
 
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/internal/txid"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -76,7 +77,7 @@ func TestIsolatedLeaderNeverPresumesAbort(t *testing.T) {
 	}
 	// Healed: the cluster answers again.
 	coords := coordClients(t)
-	waitFor(t, 10*time.Second, "Outcome after healing", func() bool {
+	testwait.For(t, 10*time.Second, "Outcome after healing", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		resp, err := coords(c.leader().Addr()).Outcome(ctx, &verdictv1.OutcomeRequest{Txid: unknown, Prepared: true})
@@ -98,7 +99,7 @@ func TestDeposedLeaderNeverPresumesAbortOnCommit(t *testing.T) {
 		s.Node().SetFilter(cut)
 	}
 	var newLead *Server
-	waitFor(t, 15*time.Second, "a new leader among the others", func() bool {
+	testwait.For(t, 15*time.Second, "a new leader among the others", func() bool {
 		for _, s := range c.nodes {
 			if _, ok := s.Node().LeaderTerm(); ok && s != lead {
 				newLead = s

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 
+	"github.com/verdict-tx/verdict/internal/testwait"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -156,7 +157,7 @@ func TestParticipantAddressesReleasedWhenIdle(t *testing.T) {
 			t.Fatalf("commit %s = %v, %v; want ABORTED (the participant votes no)", id, resp, err)
 		}
 	}
-	waitFor(t, 10*time.Second, "every abort acknowledged", func() bool { return p.decisions.Load() >= n })
+	testwait.For(t, 10*time.Second, "every abort acknowledged", func() bool { return p.decisions.Load() >= n })
 	peak := runtime.NumGoroutine()
 	t.Logf("goroutines: %d before, %d after %d participant addresses", baseline, peak, n)
 
@@ -220,7 +221,7 @@ func TestParticipantAddressesValidatedAndCanonical(t *testing.T) {
 			t.Fatalf("commit = %v, %v; want ABORTED", resp, err)
 		}
 		var tx *verdictv1.Transaction
-		waitFor(t, 10*time.Second, "the abort record of "+id, func() bool {
+		testwait.For(t, 10*time.Second, "the abort record of "+id, func() bool {
 			tx, err = c.leader().coord.describe(id)
 			return err == nil && len(tx.GetParticipants()) > 0
 		})
@@ -228,7 +229,7 @@ func TestParticipantAddressesValidatedAndCanonical(t *testing.T) {
 			t.Errorf("transaction enlisted at %s has participants %v, want one at %s", addr, got, spellings[1])
 		}
 	}
-	waitFor(t, 10*time.Second, "every abort acknowledged", func() bool { return p.decisions.Load() >= int64(len(spellings)) })
+	testwait.For(t, 10*time.Second, "every abort acknowledged", func() bool { return p.decisions.Load() >= int64(len(spellings)) })
 	if got := lis[0].accepted.Load(); got != 1 {
 		t.Errorf("the participant accepted %d connections for %d spellings of its address, want 1", got, len(spellings))
 	}

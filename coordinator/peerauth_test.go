@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/verdict-tx/verdict/internal/testpki"
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
@@ -58,7 +59,7 @@ func dropped(t *testing.T, s *Server, reason string) float64 {
 func caughtUp(t *testing.T, c *testCluster) (*Server, uint64) {
 	t.Helper()
 	lead := c.leader()
-	waitFor(t, 10*time.Second, "every node to apply the leader's log", func() bool {
+	testwait.For(t, 10*time.Second, "every node to apply the leader's log", func() bool {
 		commit := lead.Node().Status().Commit
 		for _, s := range c.nodes {
 			if st := s.Node().Status(); st.Applied != commit || st.Commit != commit {

@@ -8,9 +8,10 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/verdict-tx/verdict/internal/worksvc"
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	"github.com/verdict-tx/verdict/verdicttest/worksvc"
 )
 
 // Reconnection bounds: an outage longer than the reconnect backoff's cap
@@ -89,7 +90,7 @@ func TestParticipantBackFromOutageServedPromptly(t *testing.T) {
 	if lastErr != nil {
 		t.Fatalf("no transaction through the participant committed within %v of it listening again: %v", backPromptly, lastErr)
 	}
-	waitFor(t, backPromptly-time.Since(back), "the participant back from its outage to commit "+id, func() bool {
+	testwait.For(t, backPromptly-time.Since(back), "the participant back from its outage to commit "+id, func() bool {
 		return p2.res.State(id) == participant.TxCommitted
 	})
 	t.Logf("committed at the participant %v after it listened again", time.Since(back))

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -38,7 +39,7 @@ func TestRetentionExpires(t *testing.T) {
 	if o := outcome(id); o != verdictv1.Outcome_OUTCOME_COMMITTED {
 		t.Fatalf("Outcome within the window = %v, want COMMITTED", o)
 	}
-	waitFor(t, 10*time.Second, "the done transaction pruned on every node", func() bool {
+	testwait.For(t, 10*time.Second, "the done transaction pruned on every node", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, s := range c.nodes {
@@ -100,7 +101,7 @@ func TestRetentionLeaderClockAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitState(t, id, participant.TxCommitted, p1, p2)
-	waitFor(t, 10*time.Second, "the transaction done on every node", func() bool {
+	testwait.For(t, 10*time.Second, "the transaction done on every node", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, s := range c.nodes {
@@ -116,7 +117,7 @@ func TestRetentionLeaderClockAhead(t *testing.T) {
 		if _, err := adminClient(t, to.Addr()).TransferLeadership(callCtx(t), &verdictv1.TransferLeadershipRequest{Id: to.Node().ID()}); err != nil {
 			t.Fatalf("transfer to node %d: %v", to.Node().ID(), err)
 		}
-		waitFor(t, 10*time.Second, "the transferee ready", func() bool { return c.leader() == to })
+		testwait.For(t, 10*time.Second, "the transferee ready", func() bool { return c.leader() == to })
 	}
 	coords := coordClients(t)
 	outcome := func(at *Server, txid string) verdictv1.Outcome {
@@ -148,7 +149,7 @@ func TestRetentionLeaderClockAhead(t *testing.T) {
 	}
 	// Pruning goes on by the log's time: the transaction expires after
 	// the retention, and the horizon is its creation time.
-	waitFor(t, 30*time.Second, "the done transaction pruned", func() bool {
+	testwait.For(t, 30*time.Second, "the done transaction pruned", func() bool {
 		return outcome(right, id) == verdictv1.Outcome_OUTCOME_EXPIRED
 	})
 	if o := outcome(right, txidAt(time.Now().Add(-time.Hour).UnixMilli(), 3)); o != verdictv1.Outcome_OUTCOME_EXPIRED {

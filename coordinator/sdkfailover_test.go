@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/verdict-tx/verdict/client"
-	"github.com/verdict-tx/verdict/internal/worksvc"
 	"github.com/verdict-tx/verdict/participant"
+	"github.com/verdict-tx/verdict/verdicttest/worksvc"
 )
 
 // TestClientBeginFindsNewLeader stops the leader of a 3-node cluster and

@@ -25,6 +25,7 @@ import (
 	"github.com/verdict-tx/verdict/client"
 	"github.com/verdict-tx/verdict/internal/bearer"
 	"github.com/verdict-tx/verdict/internal/testpki"
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/internal/txid"
 	"github.com/verdict-tx/verdict/participant"
 	peerv1 "github.com/verdict-tx/verdict/proto/verdict/peer/v1"
@@ -104,7 +105,7 @@ func TestTLSClusterCommitsAndForwardsAdmin(t *testing.T) {
 	if _, err := asAdmin.TransferLeadership(ctx, &verdictv1.TransferLeadershipRequest{Id: fol.Node().ID()}); err != nil {
 		t.Fatalf("TransferLeadership through a follower with an admin certificate: %v", err)
 	}
-	waitFor(t, 10*time.Second, "the follower to lead", func() bool {
+	testwait.For(t, 10*time.Second, "the follower to lead", func() bool {
 		_, ok := fol.Node().LeaderTerm()
 		return ok
 	})
@@ -244,7 +245,7 @@ func TestTLSPeerFromWrongCANeverJoins(t *testing.T) {
 	intruder := c.addNode(admin, 2)
 	good := c.addNode(admin, 3)
 	lead := c.leader()
-	waitFor(t, 15*time.Second, "node 3 to be a voter at the leader and at node 3", func() bool {
+	testwait.For(t, 15*time.Second, "node 3 to be a voter at the leader and at node 3", func() bool {
 		return isVoter(lead, 3) && isVoter(good, 3)
 	})
 	if st := intruder.Node().Status(); st.Leader != 0 || st.Applied != 0 {

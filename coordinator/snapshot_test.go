@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 )
 
@@ -43,7 +44,7 @@ func TestClusterFollowerCatchesUpFromSnapshot(t *testing.T) {
 	back := c.nodes[lagging]
 	c.mu.Unlock()
 	last := ids[len(ids)-1]
-	waitFor(t, 10*time.Second, "the restarted follower to learn the last decision", func() bool {
+	testwait.For(t, 10*time.Second, "the restarted follower to learn the last decision", func() bool {
 		_, ok := back.coord.fsm.get(last)
 		return ok
 	})

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/verdict-tx/verdict/client"
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -79,7 +80,7 @@ func TestStuckTransactionAndRetry(t *testing.T) {
 	// which alone knows phase 2.
 	coord := coordClient(t, c.follower().Addr())
 	var tx *verdictv1.Transaction
-	waitFor(t, 10*time.Second, "the transaction listed as stuck after two failed attempts", func() bool {
+	testwait.For(t, 10*time.Second, "the transaction listed as stuck after two failed attempts", func() bool {
 		resp, err := coord.ListTransactions(ctx, &verdictv1.ListTransactionsRequest{Stuck: true})
 		if err != nil {
 			t.Fatal(err)
@@ -114,7 +115,7 @@ func TestStuckTransactionAndRetry(t *testing.T) {
 	if d := time.Since(retried); d > time.Second {
 		t.Errorf("delivered %v after the retry; the retry did not skip the backoff", d)
 	}
-	waitFor(t, 10*time.Second, "DONE", func() bool {
+	testwait.For(t, 10*time.Second, "DONE", func() bool {
 		got, err := coord.GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: id})
 		return err == nil && got.GetTransaction().GetDone() && !got.GetTransaction().GetStuck()
 	})
@@ -136,7 +137,7 @@ func TestRetryRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "DONE", func() bool {
+	testwait.For(t, 10*time.Second, "DONE", func() bool {
 		tx, ok := lead.coord.fsm.get(id)
 		return ok && tx.GetDone()
 	})

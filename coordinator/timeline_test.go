@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -46,7 +47,7 @@ func TestTimelineShowsFailedAttempts(t *testing.T) {
 	}
 	coord := coordClient(t, c.follower().Addr())
 	var tx *verdictv1.Transaction
-	waitFor(t, 10*time.Second, "three failed attempts at p2 in the timeline", func() bool {
+	testwait.For(t, 10*time.Second, "three failed attempts at p2 in the timeline", func() bool {
 		resp, err := coord.GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: id})
 		if err != nil {
 			t.Fatal(err)
@@ -83,7 +84,7 @@ func TestTimelineShowsFailedAttempts(t *testing.T) {
 	}
 
 	flaky.fail.Store(false)
-	waitFor(t, 10*time.Second, "p2's ack in the timeline", func() bool {
+	testwait.For(t, 10*time.Second, "p2's ack in the timeline", func() bool {
 		resp, err := coord.GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: id})
 		return err == nil && hasInOrder(timelineOf(resp.GetTransaction()), []string{"attempt p2", "ack p2"})
 	})

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/internal/txid"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -106,7 +107,7 @@ func testUnreadListCalls(t *testing.T, maxList int) {
 		}
 	}
 	var answered, refused int
-	waitFor(t, 60*time.Second, "the node to answer or refuse every call", func() bool {
+	testwait.For(t, 60*time.Second, "the node to answer or refuse every call", func() bool {
 		answered, refused = 0, 0
 		for _, r := range raws {
 			a, f := r.counts()
@@ -169,7 +170,7 @@ func TestCallsBeyondMaxConcurrentStreamsWait(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, 60*time.Second, "the node to answer the calls it takes", func() bool { return served.Load() >= maxStreams })
+	testwait.For(t, 60*time.Second, "the node to answer the calls it takes", func() bool { return served.Load() >= maxStreams })
 	// Not served beyond the limit while the answers stay unread: checked
 	// over a while, as long as the next step's waits.
 	var s grpc.ClientStream
@@ -192,5 +193,5 @@ func TestCallsBeyondMaxConcurrentStreamsWait(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 30*time.Second, "a waiting call to be answered", func() bool { return served.Load() == maxStreams+1 })
+	testwait.For(t, 30*time.Second, "a waiting call to be answered", func() bool { return served.Load() == maxStreams+1 })
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/verdict-tx/verdict/client"
 	"github.com/verdict-tx/verdict/coordinator"
+	"github.com/verdict-tx/verdict/internal/testwait"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -58,7 +59,7 @@ func startLiveCoordinator(t *testing.T) *liveCoordinator {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Stop)
-	waitFor(t, "a coordinator leader", func() bool {
+	testwait.For(t, 10*time.Second, "a coordinator leader", func() bool {
 		_, ok := srv.Node().LeaderTerm()
 		return ok
 	})
@@ -143,16 +144,4 @@ func (p *liveParticipant) stop() {
 func (p *liveParticipant) stage(ctx context.Context, tx *client.Tx, key string) error {
 	_, err := p.work.Check(tx.Context(ctx), &healthpb.HealthCheckRequest{Service: key})
 	return err
-}
-
-// waitFor polls cond until it holds, for at most 10 seconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // bounded polling
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verdict-tx/verdict/internal/testwait"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -167,7 +168,7 @@ func TestRestartResolvesPrepared(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
-	waitFor(t, "the other participant to commit", func() bool { return other.State(committed) == TxCommitted })
+	testwait.For(t, 10*time.Second, "the other participant to commit", func() bool { return other.State(committed) == TxCommitted })
 	if s := res.State(committed); s != TxPrepared {
 		t.Fatalf("state with phase 2 blocked = %v, want prepared", s)
 	}
@@ -184,7 +185,7 @@ func TestRestartResolvesPrepared(t *testing.T) {
 	p.stop()
 	restarted := startLive(t, "inventory", res, cfg)
 	restarted.srv.Start()
-	waitFor(t, "recovery on start", func() bool {
+	testwait.For(t, 10*time.Second, "recovery on start", func() bool {
 		return res.State(committed) == TxCommitted && res.State(unknown) == TxAborted
 	})
 	if v, _ := res.Get("k"); v != committed {
@@ -238,7 +239,7 @@ func TestRecoveryLoopRetriesPending(t *testing.T) {
 		t.Fatal(v, err)
 	}
 	p.srv.Start()
-	waitFor(t, "a pass to find the transaction pending", func() bool { return saw(verdictv1.Outcome_OUTCOME_PENDING) })
+	testwait.For(t, 10*time.Second, "a pass to find the transaction pending", func() bool { return saw(verdictv1.Outcome_OUTCOME_PENDING) })
 	if s := res.State(tx.ID()); s != TxPrepared {
 		t.Fatalf("state after a PENDING answer = %v, want prepared", s)
 	}
@@ -246,7 +247,7 @@ func TestRecoveryLoopRetriesPending(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
-	waitFor(t, "a later pass to commit it", func() bool { return res.State(tx.ID()) == TxCommitted })
+	testwait.For(t, 10*time.Second, "a later pass to commit it", func() bool { return res.State(tx.ID()) == TxCommitted })
 	if !saw(verdictv1.Outcome_OUTCOME_COMMITTED) {
 		t.Error("committed without the recovery loop learning COMMITTED")
 	}

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/verdict-tx/verdict/client"
+	"github.com/verdict-tx/verdict/internal/testwait"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -42,7 +43,7 @@ func TestSweepAbortsAbandonedWork(t *testing.T) {
 	}
 	coord.srv.Stop() // nobody will commit or abort it
 
-	waitFor(t, "the sweep to abort the work", func() bool { return res.State(id) == TxAborted })
+	testwait.For(t, 10*time.Second, "the sweep to abort the work", func() bool { return res.State(id) == TxAborted })
 	if now := time.Now(); now.Before(tx.Deadline()) {
 		t.Errorf("work aborted at %v, before the deadline %v", now, tx.Deadline())
 	}
@@ -55,7 +56,7 @@ func TestSweepAbortsAbandonedWork(t *testing.T) {
 	if _, ok := res.Get("k"); ok {
 		t.Error("aborted work applied")
 	}
-	waitFor(t, "the work table to empty", func() bool { return p.srv.work.len() == 0 })
+	testwait.For(t, 10*time.Second, "the work table to empty", func() bool { return p.srv.work.len() == 0 })
 	if v := res.Violations(); len(v) != 0 {
 		t.Errorf("violations: %v", v)
 	}

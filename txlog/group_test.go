@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+
+	"github.com/verdict-tx/verdict/internal/testwait"
 )
 
 // listSM is a state machine that counts the entries applied and remembers
@@ -201,7 +203,7 @@ func (g *group) get(id uint64) *groupNode {
 func (g *group) leader() *Node {
 	g.t.Helper()
 	var lead *Node
-	waitUntil(g.t, 10*time.Second, "a ready leader", func() bool {
+	testwait.For(g.t, 10*time.Second, "a ready leader", func() bool {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		for _, gn := range g.nodes {
@@ -251,18 +253,6 @@ func (g *group) propose(n int) {
 		if err != nil {
 			g.t.Fatalf("propose %d: %v", i, err)
 		}
-	}
-}
-
-// waitUntil polls cond every few milliseconds until it holds or limit passes.
-func waitUntil(t testing.TB, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

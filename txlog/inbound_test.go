@@ -8,6 +8,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/verdict-tx/verdict/internal/testwait"
 	peerv1 "github.com/verdict-tx/verdict/proto/verdict/peer/v1"
 )
 
@@ -109,14 +110,14 @@ func TestPeerMessagesCheckedBeforePersisting(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			lead := g.leader()
 			f := g.get(fid).node
-			waitUntil(t, 10*time.Second, "the follower to catch up", func() bool { return f.Status().Applied >= lead.Status().Commit })
+			testwait.For(t, 10*time.Second, "the follower to catch up", func() bool { return f.Status().Applied >= lead.Status().Commit })
 			st := f.Status()
 			sendRaw(t, g.peers()[fid], tc.msgs(state{term: st.Term, last: st.Commit})...)
 
 			g.propose(2)
 			lead = g.leader()
 			want := lead.Status().Commit
-			waitUntil(t, 10*time.Second, "the follower to apply the leader's log", func() bool {
+			testwait.For(t, 10*time.Second, "the follower to apply the leader's log", func() bool {
 				select {
 				case <-f.Done():
 					t.Fatalf("follower stopped: %v", f.Err())
@@ -134,7 +135,7 @@ func TestPeerMessagesCheckedBeforePersisting(t *testing.T) {
 			f = g.start(fid, nil, g.peers(), false).node
 			g.propose(1)
 			want = g.leader().Status().Commit
-			waitUntil(t, 10*time.Second, "the restarted follower to apply the leader's log", func() bool { return f.Status().Applied >= want })
+			testwait.For(t, 10*time.Second, "the restarted follower to apply the leader's log", func() bool { return f.Status().Applied >= want })
 		})
 	}
 }

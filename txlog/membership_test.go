@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/verdict-tx/verdict/internal/testwait"
 )
 
 func ctx5s(t *testing.T) context.Context {
@@ -33,7 +35,7 @@ func (g *group) addNode(id uint64) *groupNode {
 // applied as many entries as the leader.
 func (g *group) waitVoter(id uint64) {
 	g.t.Helper()
-	waitUntil(g.t, 15*time.Second, "the new member to be promoted everywhere", func() bool {
+	testwait.For(g.t, 15*time.Second, "the new member to be promoted everywhere", func() bool {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		for _, gn := range g.nodes {
@@ -46,7 +48,7 @@ func (g *group) waitVoter(id uint64) {
 	lead := g.leader()
 	g.propose(1)
 	want := lead.Status().Applied
-	waitUntil(g.t, 10*time.Second, "the new member to apply the leader's log", func() bool {
+	testwait.For(g.t, 10*time.Second, "the new member to apply the leader's log", func() bool {
 		return g.get(id).node.Status().Applied >= want
 	})
 }

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/verdict-tx/verdict/internal/testwait"
 )
 
 // countingObserver counts what a group's nodes report.
@@ -25,7 +27,7 @@ func TestObserverAndCounters(t *testing.T) {
 	if n := obs.syncs.Load(); n == 0 {
 		t.Error("no WAL fsync observed")
 	}
-	waitUntil(t, 5*time.Second, "a snapshot observed", func() bool { return obs.snapshots.Load() > 0 })
+	testwait.For(t, 5*time.Second, "a snapshot observed", func() bool { return obs.snapshots.Load() > 0 })
 	c := g.leader().Counters()
 	if c.Proposals < 30 {
 		t.Errorf("leader counted %d proposals, want at least 30", c.Proposals)

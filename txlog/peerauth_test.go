@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/verdict-tx/verdict/internal/testwait"
 )
 
 // forgedApp is a MsgApp from the made-up node from to node gn, in term,
@@ -40,7 +42,7 @@ func TestTransportDropsNonMembers(t *testing.T) {
 	g := newGroup(t, 3, nil)
 	g.propose(1)
 	lead := g.leader()
-	waitUntil(t, 10*time.Second, "every node to apply the entry", func() bool {
+	testwait.For(t, 10*time.Second, "every node to apply the entry", func() bool {
 		for id := uint64(1); id <= 3; id++ {
 			if g.get(id).sm.count() == 0 {
 				return false
@@ -66,7 +68,7 @@ func TestTransportDropsNonMembers(t *testing.T) {
 		t.Fatalf("after the forged messages node %d leads in term %d (%v); want it leading in term %d", lead.ID(), got, ok, term)
 	}
 	g.propose(1)
-	waitUntil(t, 10*time.Second, "every node to apply the new entry", func() bool {
+	testwait.For(t, 10*time.Second, "every node to apply the new entry", func() bool {
 		for id := uint64(1); id <= 3; id++ {
 			if g.get(id).sm.count() < before[id]+1 {
 				return false

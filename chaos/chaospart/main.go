@@ -24,8 +24,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/verdict-tx/verdict/chaos/journal"
-	"github.com/verdict-tx/verdict/internal/worksvc"
 	"github.com/verdict-tx/verdict/participant"
+	"github.com/verdict-tx/verdict/verdicttest/worksvc"
 )
 
 func main() {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/verdict-tx/verdict/internal/bench"
+	"github.com/verdict-tx/verdict/cmd/verdictctl/internal/bench"
 )
 
 func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/verdict-tx/verdict/internal/bench"
+	"github.com/verdict-tx/verdict/cmd/verdictctl/internal/bench"
 )
 
 // A benchmark that commits nothing exits 1 and says why on stderr, in

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/verdict-tx/verdict/coordinator"
+	"github.com/verdict-tx/verdict/internal/testwait"
 )
 
 // testNodes is a coordinator cluster in this process on 127.0.0.1.
@@ -39,7 +40,7 @@ func startClusterWith(t *testing.T, n int, tune func(*coordinator.Config)) *test
 	for id := uint64(1); id <= uint64(n); id++ {
 		c.start(id, lis[id], false)
 	}
-	c.waitFor("a ready leader", func() bool { return c.leader() != 0 })
+	testwait.For(c.t, 15*time.Second, "a ready leader", func() bool { return c.leader() != 0 })
 	return c
 }
 
@@ -91,17 +92,6 @@ func (c *testNodes) endpoints() string {
 	return "--endpoints=" + strings.Join(eps, ",")
 }
 
-func (c *testNodes) waitFor(what string, cond func() bool) {
-	c.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			c.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // isLearner reports whether the leader lists id as a learner.
 func (c *testNodes) isLearner(id uint64) bool {
 	lead := c.leader()
@@ -147,7 +137,7 @@ func TestClusterMembershipCommands(t *testing.T) {
 		code, out, errs := ctl(t, "cluster", "add", "4="+addr4, ep, "--timeout", "30s", "-o", "json")
 		added <- result{code, out, errs}
 	}()
-	c.waitFor("node 4 to be a learner", func() bool { return c.isLearner(4) })
+	testwait.For(c.t, 15*time.Second, "node 4 to be a learner", func() bool { return c.isLearner(4) })
 	c.peers[4] = addr4
 	c.start(4, l4, true)
 	var r result
@@ -179,7 +169,7 @@ func TestClusterMembershipCommands(t *testing.T) {
 	}
 	// The old leader answers once it sees node 4 in office; node 4 is ready
 	// (the leader's barrier applied) a moment later.
-	c.waitFor("node 4 to be the ready leader", func() bool { return c.leader() == 4 })
+	testwait.For(c.t, 15*time.Second, "node 4 to be the ready leader", func() bool { return c.leader() == 4 })
 
 	// Remove node 2, for people.
 	code, out, errs = ctl(t, "cluster", "remove", "2", ep, "--timeout", "30s")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/verdict-tx/verdict/coordinator"
 	"github.com/verdict-tx/verdict/internal/testpki"
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/internal/txid"
 )
 
@@ -80,7 +81,7 @@ func TestLeaderMembersOverTLS(t *testing.T) {
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c.waitFor("the leader to replicate to every member", func() bool {
+	testwait.For(c.t, 15*time.Second, "the leader to replicate to every member", func() bool {
 		ms, err := leaderMembers(ctx, conn, sec.dialOptions()...)
 		if err != nil {
 			t.Fatalf("leaderMembers over TLS: %v", err)

@@ -22,6 +22,7 @@ import (
 	"github.com/verdict-tx/verdict/examples/bank/account"
 	"github.com/verdict-tx/verdict/examples/bank/bankpb"
 	"github.com/verdict-tx/verdict/internal/pgtest"
+	"github.com/verdict-tx/verdict/internal/testwait"
 )
 
 // The bank test creates two databases, one per account service, through
@@ -226,20 +227,20 @@ func TestTransfersSurviveLeaderRestarts(t *testing.T) {
 	// Restart the leader a few times, each after some commits.
 	for r := range restarts {
 		target := committed.Load() + 30
-		waitUntil(t, 30*time.Second, fmt.Sprintf("30 commits before restart %d", r+1), func() bool { return committed.Load() >= target })
+		testwait.For(t, 30*time.Second, fmt.Sprintf("30 commits before restart %d", r+1), func() bool { return committed.Load() >= target })
 		id := cl.leader()
 		cl.stop(id)
 		cl.start(id, nil)
 	}
 	target := committed.Load() + 30
-	waitUntil(t, 30*time.Second, "30 commits after the last restart", func() bool { return committed.Load() >= target })
+	testwait.For(t, 30*time.Second, "30 commits after the last restart", func() bool { return committed.Load() >= target })
 	stop.Store(true)
 	wg.Wait()
 	t.Logf("transfers: committed %d, aborted %d, ambiguous %d, leader restarts %d",
 		committed.Load(), aborted.Load(), ambiguous.Load(), restarts)
 
 	// Phase 2 and the participants' recovery finish what is left.
-	waitUntil(t, 60*time.Second, "no prepared transaction left in either database", func() bool {
+	testwait.For(t, 60*time.Second, "no prepared transaction left in either database", func() bool {
 		for _, p := range pools {
 			var n int
 			if err := p.QueryRow(ctx, "SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()").Scan(&n); err != nil || n > 0 {
@@ -261,16 +262,5 @@ func TestTransfersSurviveLeaderRestarts(t *testing.T) {
 	}
 	if committed.Load() == 0 {
 		t.Fatal("no transfer committed")
-	}
-}
-
-func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

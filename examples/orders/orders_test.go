@@ -24,6 +24,7 @@ import (
 	"github.com/verdict-tx/verdict/examples/orders/orderspb"
 	"github.com/verdict-tx/verdict/examples/orders/service"
 	"github.com/verdict-tx/verdict/internal/pgtest"
+	"github.com/verdict-tx/verdict/internal/testwait"
 )
 
 // The orders test needs PostgreSQL (through pgtest, which skips it
@@ -125,7 +126,7 @@ func TestOrderMessageOnlyOnCommit(t *testing.T) {
 		})
 	}
 	// The first Place may come before the node leads: retry briefly.
-	waitUntil(t, 10*time.Second, "the first order to commit", func() bool { return place("o-1", nil) == nil })
+	testwait.For(t, 10*time.Second, "the first order to commit", func() bool { return place("o-1", nil) == nil })
 	if err := place("o-1", nil); status.Code(err) != codes.AlreadyExists {
 		t.Fatalf("placing o-1 again: %v, want AlreadyExists", err)
 	}
@@ -139,7 +140,7 @@ func TestOrderMessageOnlyOnCommit(t *testing.T) {
 
 	// Messages are published in phase 2, in commit order per leader: once
 	// o-3's is in, o-1's is too, and an aborted one would have been.
-	waitUntil(t, 20*time.Second, "two messages in the stream", func() bool {
+	testwait.For(t, 20*time.Second, "two messages in the stream", func() bool {
 		info, err := stream.Info(ctx)
 		return err == nil && info.State.Msgs >= 2
 	})
@@ -168,7 +169,7 @@ func TestOrderMessageOnlyOnCommit(t *testing.T) {
 	// The participant learns of o-3's commit in phase 2 too, maybe after
 	// the message is out.
 	var ids []string
-	waitUntil(t, 20*time.Second, "two orders in the table", func() bool {
+	testwait.For(t, 20*time.Second, "two orders in the table", func() bool {
 		rows, err := pool.Query(ctx, "SELECT id FROM orders ORDER BY id")
 		if err != nil {
 			t.Fatal(err)
@@ -181,16 +182,5 @@ func TestOrderMessageOnlyOnCommit(t *testing.T) {
 	})
 	if len(ids) != 2 || ids[0] != "o-1" || ids[1] != "o-3" {
 		t.Fatalf("orders table holds %v, want [o-1 o-3]", ids)
-	}
-}
-
-func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

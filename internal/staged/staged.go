@@ -1,7 +1,9 @@
 // Package staged checks transactional messages (staged in a transaction,
 // published to NATS JetStream if it commits) the same way in the client
 // SDK, the participant SDK and the coordinator, so that a bad message is
-// refused where it is staged rather than at commit.
+// refused where it is staged rather than at commit; and it carries an
+// initiator's transaction in a context (Buffer) so that natsmsg.Stage can
+// stage in it without importing the client SDK.
 package staged
 
 import (

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/verdict-tx/verdict/client"
 	"github.com/verdict-tx/verdict/internal/staged"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
@@ -60,12 +59,8 @@ func Stage(ctx context.Context, subject string, data []byte, opts ...Option) err
 			return err
 		}
 	}
-	if tx, ok := client.FromContext(ctx); ok {
-		var copts []client.PublishOption
-		for k, v := range m.Headers {
-			copts = append(copts, client.WithHeader(k, v))
-		}
-		return tx.Publish(m.Subject, m.Data, copts...)
+	if buf, ok := staged.FromContext(ctx); ok {
+		return buf.StageMessage(m.Subject, m.Data, m.Headers)
 	}
 	if _, ok := participant.TxFromContext(ctx); !ok {
 		return ErrNoTransaction

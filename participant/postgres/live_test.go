@@ -19,6 +19,7 @@ import (
 
 	"github.com/verdict-tx/verdict/client"
 	"github.com/verdict-tx/verdict/coordinator"
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -47,7 +48,7 @@ func startCoordinator(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Stop)
-	waitFor(t, "a coordinator leader", func() bool {
+	testwait.For(t, 10*time.Second, "a coordinator leader", func() bool {
 		_, ok := srv.Node().LeaderTerm()
 		return ok
 	})
@@ -204,7 +205,7 @@ func TestLiveCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Phase 2 runs after the answer.
-	waitFor(t, "phase 2 at both participants", func() bool {
+	testwait.For(t, 10*time.Second, "phase 2 at both participants", func() bool {
 		return orders.res.Stats().Committed == 1 && stock.res.Stats().Committed == 1
 	})
 	for _, k := range []string{"order-1", "stock-1"} {
@@ -241,7 +242,7 @@ func TestLiveVoteNo(t *testing.T) {
 	if !errors.As(err, &ae) {
 		t.Fatalf("Commit = %v, want aborted by the no vote", err)
 	}
-	waitFor(t, "the prepared order rolled back", func() bool {
+	testwait.For(t, 10*time.Second, "the prepared order rolled back", func() bool {
 		return len(f.preparedGIDs(t, ctx)) == 0
 	})
 	if _, ok := f.value(t, "order-1"); ok {
@@ -284,7 +285,7 @@ func TestLiveRestartRecovers(t *testing.T) {
 				if err := tx.Commit(ctx); err != nil {
 					t.Fatal(err)
 				}
-				waitFor(t, "phase 2 at stock", func() bool { return stock.res.Stats().Committed == 1 })
+				testwait.For(t, 10*time.Second, "phase 2 at stock", func() bool { return stock.res.Stats().Committed == 1 })
 			}
 			// The orders process dies with its work prepared.
 			orders.stop()
@@ -298,7 +299,7 @@ func TestLiveRestartRecovers(t *testing.T) {
 			}
 			// It restarts, on the same address, with no memory of it.
 			restarted := startPG(t, f, branch, orders.addr, coord)
-			waitFor(t, "recovery of the prepared order", func() bool {
+			testwait.For(t, 10*time.Second, "recovery of the prepared order", func() bool {
 				return len(f.preparedGIDs(t, ctx)) == 0
 			})
 			_, ok := f.value(t, "order-1")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 )
 
@@ -371,7 +372,7 @@ func TestMarkerCleanup(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n int
-	waitFor(t, "the marker deleted", func() bool {
+	testwait.For(t, 10*time.Second, "the marker deleted", func() bool {
 		if _, err := r.CleanMarkers(ctx); err != nil {
 			t.Fatal(err)
 		}

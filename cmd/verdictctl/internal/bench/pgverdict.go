@@ -15,9 +15,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/verdict-tx/verdict/client"
-	"github.com/verdict-tx/verdict/internal/worksvc"
 	"github.com/verdict-tx/verdict/participant"
 	"github.com/verdict-tx/verdict/participant/postgres"
+	"github.com/verdict-tx/verdict/verdicttest/worksvc"
 )
 
 // pgGIDPrefix is the gid prefix of the pg scenario's participants, apart

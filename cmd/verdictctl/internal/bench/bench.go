@@ -2,7 +2,8 @@
 // bench`: it starts in-memory participant services in its own process (real
 // gRPC on 127.0.0.1), then runs Begin → one call to each participant (which
 // enlists it) → Commit from many workers against a coordinator cluster, and
-// reports throughput and latency.
+// reports throughput and latency. It is internal to verdictctl because it
+// builds on the SDKs, which the module's internal/ foundations never import.
 package bench
 
 import (
@@ -18,8 +19,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/verdict-tx/verdict/client"
-	"github.com/verdict-tx/verdict/internal/worksvc"
 	"github.com/verdict-tx/verdict/participant"
+	"github.com/verdict-tx/verdict/verdicttest/worksvc"
 )
 
 // Config is one benchmark run.

@@ -3,6 +3,13 @@
 // participant.MemResource, or any other) under the caller's transaction.
 // The benchmark and the end-to-end tests call it as the "call to another
 // service" that makes a participant enlist.
+//
+// It lives in verdicttest/, the home of test and benchmark support that
+// builds on the SDKs: not in internal/, whose packages are foundations the
+// SDKs and the coordinator themselves import (and so must not import an
+// SDK), and not in participant/, whose packages are the participant SDK's
+// API, which a stand-in business service is no part of. verdictctl bench,
+// the chaos suite and the coordinator's end-to-end tests share it.
 package worksvc
 
 import (
