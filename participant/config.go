@@ -30,6 +30,9 @@ const (
 	// the clock skew between the coordinator, which set the deadline, and
 	// this participant.
 	DefaultDeadlineSlack = 5 * time.Second
+	// DefaultMaxConcurrentPrepares is how many transactions of one Prepare
+	// batch the Resource prepares at once.
+	DefaultMaxConcurrentPrepares = 64
 )
 
 // ErrInvalidConfig is wrapped by the errors of NewServer for a bad Config.
@@ -72,6 +75,12 @@ type Config struct {
 	// voted YES on is never aborted by the sweep. Default
 	// DefaultDeadlineSlack.
 	DeadlineSlack time.Duration
+	// MaxConcurrentPrepares bounds how many transactions of one Prepare
+	// batch from the coordinator the Resource prepares at once (each
+	// Prepare of a batch runs on its own goroutine, so that one slow
+	// transaction does not hold up the others). Default
+	// DefaultMaxConcurrentPrepares.
+	MaxConcurrentPrepares int
 	// DialOptions are used to dial coordinators. Without any, connections
 	// are insecure (plaintext); with some, they must carry transport
 	// credentials.
@@ -126,6 +135,12 @@ func (c Config) validate() (Config, error) {
 		return c, fmt.Errorf("%w: DeadlineSlack %v is negative", ErrInvalidConfig, c.DeadlineSlack)
 	case c.DeadlineSlack == 0:
 		c.DeadlineSlack = DefaultDeadlineSlack
+	}
+	switch {
+	case c.MaxConcurrentPrepares < 0:
+		return c, fmt.Errorf("%w: MaxConcurrentPrepares %d is negative", ErrInvalidConfig, c.MaxConcurrentPrepares)
+	case c.MaxConcurrentPrepares == 0:
+		c.MaxConcurrentPrepares = DefaultMaxConcurrentPrepares
 	}
 	if c.TLS != nil {
 		c.DialOptions = append(slices.Clone(c.DialOptions), grpc.WithTransportCredentials(credentials.NewTLS(tlsconf.DialNodes(c.TLS))))

@@ -24,6 +24,7 @@ func TestConfigValidate(t *testing.T) {
 		"negative interval": func(c *Config) { c.RecoveryInterval = -time.Second },
 		"negative sweep":    func(c *Config) { c.SweepInterval = -time.Second },
 		"negative slack":    func(c *Config) { c.DeadlineSlack = -time.Second },
+		"negative prepares": func(c *Config) { c.MaxConcurrentPrepares = -1 },
 	}
 	for name, mutate := range tests {
 		c := ok
@@ -37,7 +38,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.RecoveryInterval != DefaultRecoveryInterval || c.SweepInterval != DefaultSweepInterval ||
-		c.DeadlineSlack != DefaultDeadlineSlack || c.Logger == nil {
+		c.DeadlineSlack != DefaultDeadlineSlack || c.MaxConcurrentPrepares != DefaultMaxConcurrentPrepares || c.Logger == nil {
 		t.Errorf("defaults not filled: %+v", c)
 	}
 	ok.Address = "Orders.Example:09000"

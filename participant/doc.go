@@ -16,7 +16,9 @@
 //     transaction (a TxInfo: id, coordinators, deadline) with
 //     TxFromContext and do their work under its id.
 //   - Server.Register serves the Participant service that the coordinator
-//     calls: Prepare, and batched Commit and Abort. Abort fences a
+//     calls: Prepare, and batched Commit and Abort (the Resource prepares
+//     a batch's transactions concurrently, at most
+//     Config.MaxConcurrentPrepares at once, default 64). Abort fences a
 //     transaction: later work and Prepare for it are refused, and so is
 //     a later Commit (FailedPrecondition, without asking the Resource),
 //     such as a deposed coordinator leader's late one-phase Commit: an

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -44,7 +43,8 @@ func authorizeCoordinator(ctx context.Context, method string) error {
 }
 
 // Prepare votes on each transaction of the batch; the resource's prepares run
-// concurrently, so one slow transaction does not hold up the others' work.
+// concurrently, at most Config.MaxConcurrentPrepares at once, so one slow
+// transaction does not hold up the others' work.
 func (p *service) Prepare(ctx context.Context, req *verdictv1.PrepareRequest) (*verdictv1.PrepareResponse, error) {
 	if err := authorizeCoordinator(ctx, "Prepare"); err != nil {
 		return nil, err
@@ -59,19 +59,9 @@ func (p *service) Prepare(ctx context.Context, req *verdictv1.PrepareRequest) (*
 		}
 	}
 	resp := &verdictv1.PrepareResponse{Votes: make([]*verdictv1.PrepareVote, len(ids))}
-	if len(ids) == 1 {
-		resp.Votes[0] = p.prepareOne(ctx, ids[0])
-		return resp, nil
-	}
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp.Votes[i] = p.prepareOne(ctx, id)
-		}()
-	}
-	wg.Wait()
+	parallel(len(ids), p.s.cfg.MaxConcurrentPrepares, func(i int) {
+		resp.Votes[i] = p.prepareOne(ctx, ids[i])
+	})
 	return resp, nil
 }
 
@@ -173,24 +163,10 @@ func (p *service) decide(ctx context.Context, method string, req *verdictv1.Deci
 	}
 	ids := req.GetTxids()
 	errs := make([]error, len(ids))
-	if len(ids) == 1 {
-		errs[0] = apply(ids[0])
-	} else {
-		// Concurrently, as in Prepare: a database applies a batch's
-		// outcomes in parallel, and one slow transaction does not hold
-		// up the others (whose locks the next transactions wait for).
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, maxDecideParallel)
-		for i, id := range ids {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				errs[i] = apply(id)
-			}()
-		}
-		wg.Wait()
-	}
+	// Concurrently, as in Prepare: a database applies a batch's outcomes
+	// in parallel, and one slow transaction does not hold up the others
+	// (whose locks the next transactions wait for).
+	parallel(len(ids), maxDecideParallel, func(i int) { errs[i] = apply(ids[i]) })
 	var first error
 	for i, err := range errs {
 		if err != nil {
