@@ -45,7 +45,7 @@ func newCommitGate(fenced func(id string) bool) *commitGate {
 }
 
 // refusedResolving is the reason begin gives for a transaction recovery
-// is resolving (with refusedAborted, of work.go, for one aborted here).
+// is resolving (with refusedAborted, of txtable.go, for one aborted here).
 const refusedResolving = "being resolved by the recovery loop"
 
 // begin admits a Commit of id, or returns why it is refused: aborted here,

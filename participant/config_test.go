@@ -46,25 +46,3 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("Address %q validates to %q, %v; want orders.example:9000", ok.Address, c.Address, err)
 	}
 }
-
-func TestTxSetPrunes(t *testing.T) {
-	s := newTxSet()
-	now := time.Now()
-	id := newTxID(t)
-	s.add(id, expiry(id, now.Add(time.Second), now), now)
-	if _, ok := s.get(id, now); !ok {
-		t.Fatal("entry missing")
-	}
-	later := now.Add(time.Second + rememberSlack + pruneEvery)
-	if _, ok := s.get(id, later); ok {
-		t.Error("expired entry still counts")
-	}
-	s.add(newTxID(t), later.Add(time.Minute), later)
-	if n := s.len(); n != 1 {
-		t.Errorf("len = %d after prune, want 1", n)
-	}
-	// An id whose clock is far off cannot pin memory.
-	if exp := expiry(id, now.Add(100*24*time.Hour), now); exp.After(now.Add(maxRemember)) {
-		t.Errorf("expiry %v beyond the cap", exp)
-	}
-}

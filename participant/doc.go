@@ -43,7 +43,7 @@
 //     is out a Commit of it is refused (FailedPrecondition; the leader
 //     that sent it logs a COMMIT record, or reports the outcome
 //     ambiguous), so that a presumed abort never meets committed work.
-//   - The deadline sweep (sweep.go, work.go): the Server records, from
+//   - The deadline sweep (sweep.go, txtable.go): the Server records, from
 //     the metadata of each call, the deadline of every transaction it did
 //     work in. Every Config.SweepInterval, work that has not been voted
 //     YES on and is past its deadline plus Config.DeadlineSlack (room for
@@ -53,6 +53,12 @@
 //     when the initiator crashes and the coordinator's Abort never comes.
 //     Work with a YES vote, or with a call or Prepare in progress, is
 //     never touched; work that voted YES admits no more calls.
+//
+// What the Server knows of each transaction (work in progress, its vote,
+// its enlistment, its fence) lives in one table whose state machine,
+// txState in txtable.go, documents every state and transition; the
+// commit gate (commitgate.go) adds the mutual exclusion of a Commit and
+// the recovery loop's question, reading the fence from that table.
 //
 // Security: against a cluster serving TLS, Config.TLS holds the CA that
 // signed the nodes and this participant's certificate, for its calls to

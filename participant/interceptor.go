@@ -118,7 +118,7 @@ func (s *Server) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 // enlisted already; the channel yields the result.
 func (s *Server) enlistAsync(ctx context.Context, tx txmeta.Tx) <-chan error {
 	ch := make(chan error, 1)
-	if _, ok := s.enlisted.get(tx.ID, s.now()); ok {
+	if s.txs.isEnlisted(tx.ID, s.now()) {
 		ch <- nil
 		return ch
 	}
@@ -198,7 +198,7 @@ func (s *Server) check(ctx context.Context) (tx txmeta.Tx, ok bool, err error) {
 // participant is preparing or has voted YES on (its work is sealed), and
 // one past its deadline.
 func (s *Server) beginWork(tx txmeta.Tx) (done func(), err error) {
-	done, refused := s.work.begin(tx.ID, tx.Deadline, s.now())
+	done, refused := s.txs.begin(tx.ID, tx.Deadline, s.now())
 	if refused != "" {
 		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s %s", tx.ID, refused)
 	}
@@ -228,7 +228,7 @@ type enlistCall struct {
 // caller's context).
 func (s *Server) enlist(ctx context.Context, tx txmeta.Tx) error {
 	for {
-		if _, ok := s.enlisted.get(tx.ID, s.now()); ok {
+		if s.txs.isEnlisted(tx.ID, s.now()) {
 			return nil
 		}
 		s.mu.Lock()
@@ -269,8 +269,7 @@ func (s *Server) enlistOnce(ctx context.Context, tx txmeta.Tx) error {
 	if err != nil {
 		return enlistError(tx.ID, err)
 	}
-	now := s.now()
-	s.enlisted.add(tx.ID, expiry(tx.ID, tx.Deadline, now), now)
+	s.txs.enlist(tx.ID, tx.Deadline, s.now())
 	return nil
 }
 

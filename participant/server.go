@@ -23,16 +23,12 @@ type Server struct {
 	now   func() time.Time
 	conns *connCache
 
-	// fenced holds transactions aborted here: later work and Prepare for
-	// them are refused.
-	fenced *txSet
-	// enlisted holds transactions this participant enlisted in, with
-	// their deadline, so that it enlists only once per transaction.
-	enlisted *txSet
-	// work tracks the transactions this participant did work in, for the
-	// deadline sweep.
-	work *workTable
-	// gate serialises the Commit handler with recovery's questions.
+	// txs holds the state of every transaction known here (txState): its
+	// work, for the deadline sweep; its enlistment, so that this
+	// participant enlists once per transaction; its fence once aborted.
+	txs *txTable
+	// gate serialises the Commit handler with recovery's questions; it
+	// reads the fence from txs.
 	gate *commitGate
 	// onOutcome, if set before Start, sees each outcome Recover learns
 	// (tests).
@@ -62,13 +58,11 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg:      cfg,
 		log:      cfg.Logger.With("participant", cfg.Name),
 		now:      time.Now,
-		fenced:   newTxSet(),
-		enlisted: newTxSet(),
+		txs:      newTxTable(),
 		inflight: make(map[string]*enlistCall),
 		ctx:      ctx,
 		cancel:   cancel,
 	}
-	s.work = newWorkTable(s.isFenced)
 	s.gate = newCommitGate(s.isFenced)
 	s.conns = newConnCache(cfg.DialOptions, s.newEnlister)
 	return s, nil
@@ -123,31 +117,11 @@ func (s *Server) recoveryLoop() {
 	}
 }
 
-// fence refuses later work and Prepare for id, which is aborted here.
-func (s *Server) fence(id string) {
-	s.fenceOnly(id)
-	s.work.forget(id)
-}
-
-// fenceOnly is fence for the sweep, which forgets id only once its work is
-// aborted.
-func (s *Server) fenceOnly(id string) {
-	now := s.now()
-	deadline, ok := s.work.deadline(id)
-	if exp, found := s.enlisted.get(id, now); !ok && found {
-		deadline = exp.Add(-rememberSlack)
-	}
-	s.fenced.add(id, expiry(id, deadline, now), now)
-	s.enlisted.remove(id)
-}
+// fence refuses later work, Prepare and Commit for id, which is aborted
+// here.
+func (s *Server) fence(id string) { s.txs.fence(id, s.now()) }
 
 // committed forgets id, committed here.
-func (s *Server) committed(id string) {
-	s.enlisted.remove(id)
-	s.work.forget(id)
-}
+func (s *Server) committed(id string) { s.txs.committed(id) }
 
-func (s *Server) isFenced(id string) bool {
-	_, ok := s.fenced.get(id, s.now())
-	return ok
-}
+func (s *Server) isFenced(id string) bool { return s.txs.isFenced(id, s.now()) }

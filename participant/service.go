@@ -69,11 +69,12 @@ func (p *service) Prepare(ctx context.Context, req *verdictv1.PrepareRequest) (*
 // or by the deadline sweep, votes NO; while the Resource prepares, the sweep
 // leaves the transaction alone and no work is admitted for it.
 func (p *service) prepareOne(ctx context.Context, id string) *verdictv1.PrepareVote {
-	if !p.s.work.beginPrepare(id, p.s.now()) {
+	end := p.s.txs.beginPrepare(id, p.s.now())
+	if end == nil {
 		return no("verdict: transaction aborted at participant " + p.s.cfg.Name)
 	}
 	vote, reason := p.resourcePrepare(ctx, id)
-	p.s.work.endPrepare(id, vote)
+	end(vote)
 	if vote == VoteNo {
 		return no(reason)
 	}

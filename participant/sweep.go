@@ -32,11 +32,10 @@ func (s *Server) sweepLoop() {
 // Abort, never comes. An abort that fails is logged and retried on the
 // next pass. Prepared work is never touched: it waits for its outcome.
 func (s *Server) sweep(ctx context.Context) {
-	for _, id := range s.work.expired(s.now(), s.cfg.DeadlineSlack) {
+	for _, id := range s.txs.expired(s.now(), s.cfg.DeadlineSlack) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.fenceOnly(id)
 		actx, cancel := context.WithTimeout(ctx, sweepAbortTimeout)
 		err := s.cfg.Resource.Abort(actx, id)
 		cancel()
@@ -44,7 +43,7 @@ func (s *Server) sweep(ctx context.Context) {
 			s.log.Warn("verdict: cannot abort unprepared work past the deadline; retrying", "txid", id, "err", err)
 			continue
 		}
-		s.work.forget(id)
+		s.txs.aborted(id)
 		s.log.Info("verdict: aborted unprepared work past the transaction deadline", "txid", id)
 	}
 }

@@ -56,7 +56,7 @@ func TestSweepAbortsAbandonedWork(t *testing.T) {
 	if _, ok := res.Get("k"); ok {
 		t.Error("aborted work applied")
 	}
-	testwait.For(t, 10*time.Second, "the work table to empty", func() bool { return p.srv.work.len() == 0 })
+	testwait.For(t, 10*time.Second, "the work table to empty", func() bool { return p.srv.txs.workLen() == 0 })
 	if v := res.Violations(); len(v) != 0 {
 		t.Errorf("violations: %v", v)
 	}
@@ -90,7 +90,7 @@ func TestSweepSparesPreparedAndBusyWork(t *testing.T) {
 	// work stages under id as a call through the interceptor would.
 	work := func(id string) (done func()) {
 		t.Helper()
-		done, refused := s.work.begin(id, deadline, clock)
+		done, refused := s.txs.begin(id, deadline, clock)
 		if refused != "" {
 			t.Fatalf("work under %s refused: %s", id, refused)
 		}
@@ -107,7 +107,8 @@ func TestSweepSparesPreparedAndBusyWork(t *testing.T) {
 	}
 	busyDone := work(busy)
 	work(preparing)()
-	if !s.work.beginPrepare(preparing, clock) {
+	endPrepare := s.txs.beginPrepare(preparing, clock)
+	if endPrepare == nil {
 		t.Fatal("beginPrepare refused")
 	}
 
@@ -130,19 +131,19 @@ func TestSweepSparesPreparedAndBusyWork(t *testing.T) {
 	if v := p.prepareOne(ctx, idle); v.GetVote() != verdictv1.Vote_VOTE_NO {
 		t.Errorf("Prepare after the sweep voted %v, want no", v.GetVote())
 	}
-	if _, refused := s.work.begin(idle, deadline.Add(time.Hour), clock); refused != refusedAborted {
+	if _, refused := s.txs.begin(idle, deadline.Add(time.Hour), clock); refused != refusedAborted {
 		t.Errorf("work after the sweep: %q, want refused as aborted", refused)
 	}
 
 	// Once the call and the Prepare are over, the next passes abort the
 	// call's work; the Prepare's YES keeps its work.
 	busyDone()
-	s.work.endPrepare(preparing, VoteYes)
+	endPrepare(VoteYes)
 	s.sweep(ctx)
 	if res.State(busy) != TxAborted || res.State(preparing) != TxActive {
 		t.Errorf("after the call: busy %v, preparing %v; want aborted, untouched", res.State(busy), res.State(preparing))
 	}
-	if n := s.work.len(); n != 0 {
+	if n := s.txs.workLen(); n != 0 {
 		t.Errorf("work table holds %d entries past every deadline, want 0", n)
 	}
 }
@@ -171,7 +172,7 @@ func TestSweepRetriesFailedAbort(t *testing.T) {
 	clock := time.Now()
 	s.now = func() time.Time { return clock }
 	id := newTxID(t)
-	done, _ := s.work.begin(id, clock.Add(time.Second), clock)
+	done, _ := s.txs.begin(id, clock.Add(time.Second), clock)
 	if err := res.Stage(id, "k", "v"); err != nil {
 		t.Fatal(err)
 	}
@@ -187,8 +188,8 @@ func TestSweepRetriesFailedAbort(t *testing.T) {
 	}
 	res.failing.Store(false)
 	s.sweep(context.Background())
-	if res.State(id) != TxAborted || s.work.len() != 0 {
-		t.Errorf("after the retry: state %v, %d entries; want aborted, 0", res.State(id), s.work.len())
+	if res.State(id) != TxAborted || s.txs.workLen() != 0 {
+		t.Errorf("after the retry: state %v, %d entries; want aborted, 0", res.State(id), s.txs.workLen())
 	}
 }
 
