@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/verdict-tx/verdict/coordinator/table"
 	"github.com/verdict-tx/verdict/internal/abortinfo"
 	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
@@ -298,10 +299,10 @@ func (c *Coordinator) commitLogged(t *activeTx, yes, parts []*verdictv1.Particip
 // participant may have committed already) and waits: the first decision in
 // the log wins, so the recorded outcome it gets back is the truth, whichever
 // record got there first. It gives up only when leadership is lost.
-func (c *Coordinator) settle(t *activeTx, rec *logv1.LogRecord) (Result, error) {
+func (c *Coordinator) settle(t *activeTx, rec *logv1.LogRecord) (table.Result, error) {
 	for {
 		if !c.stillLeader(t.term) {
-			return Result{}, txlog.ErrLeadershipLost
+			return table.Result{}, txlog.ErrLeadershipLost
 		}
 		ctx, cancel := context.WithTimeout(c.ctx, decisionTimeout)
 		res, err := c.prop.submit(ctx, rec, true)
@@ -310,7 +311,7 @@ func (c *Coordinator) settle(t *activeTx, rec *logv1.LogRecord) (Result, error) 
 			return res, nil
 		}
 		if c.ctx.Err() != nil || errors.Is(err, txlog.ErrNotLeader) || errors.Is(err, txlog.ErrLeadershipLost) || errors.Is(err, txlog.ErrStopped) {
-			return Result{}, err
+			return table.Result{}, err
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/verdict-tx/verdict/coordinator/table"
 	"github.com/verdict-tx/verdict/internal/txid"
 	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
@@ -437,7 +438,7 @@ func (c *Coordinator) ListTransactions(ctx context.Context, req *verdictv1.ListT
 	var txs []*verdictv1.Transaction
 	if st == verdictv1.TxState_TX_STATE_UNSPECIFIED || st == verdictv1.TxState_TX_STATE_ACTIVE || st == verdictv1.TxState_TX_STATE_PREPARING {
 		for _, t := range c.active.snapshot() {
-			if (st == verdictv1.TxState_TX_STATE_UNSPECIFIED || t.GetState() == st) && t.GetTxid() > req.GetAfterTxid() && f.admits(t.GetTxid(), t.GetParticipants()) {
+			if (st == verdictv1.TxState_TX_STATE_UNSPECIFIED || t.GetState() == st) && t.GetTxid() > req.GetAfterTxid() && f.Admits(t.GetTxid(), t.GetParticipants()) {
 				txs = append(txs, t)
 			}
 		}
@@ -457,8 +458,8 @@ func (c *Coordinator) ListTransactions(ctx context.Context, req *verdictv1.ListT
 
 // listFilter is the filter of a ListTransactions request; its age is
 // measured by this leader's clock.
-func (c *Coordinator) listFilter(req *verdictv1.ListTransactionsRequest) ListFilter {
-	f := ListFilter{State: req.GetState(), IncludeDone: req.GetIncludeDone(), Participant: req.GetParticipant()}
+func (c *Coordinator) listFilter(req *verdictv1.ListTransactionsRequest) table.ListFilter {
+	f := table.ListFilter{State: req.GetState(), IncludeDone: req.GetIncludeDone(), Participant: req.GetParticipant()}
 	if ms := req.GetOlderThanMs(); ms > 0 {
 		f.CreatedBeforeMs = c.cfg.clock.Now().UnixMilli() - ms
 	}

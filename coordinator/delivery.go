@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc/status"
 
+	"github.com/verdict-tx/verdict/coordinator/table"
 	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -195,7 +196,7 @@ func (d *delivery) annotate(tx *verdictv1.Transaction) {
 	}
 	for _, part := range p.parts {
 		name := part.GetName()
-		if !p.waiting(name) && !resolvedHeuristically(tx.GetHeuristics(), name) {
+		if !p.waiting(name) && !table.ResolvedHeuristically(tx.GetHeuristics(), name) {
 			tx.Acked = append(tx.Acked, name)
 		}
 	}

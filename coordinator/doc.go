@@ -2,14 +2,15 @@
 //
 // The pieces, from the inside out:
 //
-//   - State (state.go) is the deterministic state machine: COMMIT, ABORT,
-//     DONE, Prune and HeuristicResolution records in, the transaction table
-//     out. No clock, no I/O.
-//   - fsm (fsm.go) applies Raft entries to State under a lock, for the node,
-//     and then tells the engine of each applied record (a side channel
-//     outside State): the ready leader reacts to a HeuristicResolution
-//     when it is applied, whatever became of the call that proposed it,
-//     and every node ends what phase 2 kept of a transaction at its DONE.
+//   - The table (package coordinator/table) is the deterministic state
+//     machine: COMMIT, ABORT, DONE, Prune and HeuristicResolution records
+//     in, the transaction table out. No clock, no I/O.
+//   - fsm (fsm.go) applies Raft entries to the table under a lock, for the
+//     node, and then tells the engine of each applied record (a side
+//     channel outside the table): the ready leader reacts to a
+//     HeuristicResolution when it is applied, whatever became of the call
+//     that proposed it, and every node ends what phase 2 kept of a
+//     transaction at its DONE.
 //   - Coordinator (coordinator.go) is the leader's engine: active
 //     transactions in memory (active.go), the commit path (commit.go),
 //     decisions batched into Raft proposals (proposer.go), phase-2 delivery
@@ -17,7 +18,7 @@
 //     change (recovery.go).
 //   - Transactional messages: StageMessages and Commit's messages add to an
 //     active transaction (messages.go); they ride in its COMMIT record and
-//     State keeps them until DONE; phase 2 treats them as one more target,
+//     the table keeps them until DONE; phase 2 treats them as one more target,
 //     "@nats", which the leader publishes to JetStream with Nats-Msg-Id =
 //     <txid>/<n> (publish.go) over the node's NATS connection (nats.go).
 //     Lifecycle events go out best effort on verdict.events.<kind>
@@ -27,7 +28,7 @@
 //     phase-2 attempts and acks), re-drives phase 2 on request (retry.go),
 //     aborts an undecided transaction (adminabort.go), and resolves a
 //     participant that is gone for good heuristically (heuristic.go): a
-//     HeuristicResolution record that State applies (state_heuristic.go),
+//     HeuristicResolution record that the table applies (table/heuristic.go),
 //     audited with the caller's identity (operator.go).
 //   - The gRPC services (service.go, admin.go) validate input, forward to the
 //     leader when this node is a follower (forward.go) and map results to

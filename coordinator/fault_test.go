@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/verdict-tx/verdict/client"
+	"github.com/verdict-tx/verdict/coordinator/table"
 	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
@@ -397,7 +398,7 @@ func TestFaultDuplicatedReorderedRaftMessages(t *testing.T) {
 
 // decisionsOf is a node's applied decisions: txid → state and DONE.
 func decisionsOf(s *Server) map[string]string {
-	txs, _ := s.coord.fsm.list(ListFilter{IncludeDone: true}, "", 0)
+	txs, _ := s.coord.fsm.list(table.ListFilter{IncludeDone: true}, "", 0)
 	out := make(map[string]string, len(txs))
 	for _, tx := range txs {
 		out[tx.GetTxid()] = fmt.Sprintf("%v done=%v", tx.GetState(), tx.GetDone())

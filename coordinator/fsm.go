@@ -8,17 +8,19 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/verdict-tx/verdict/coordinator/table"
 	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
-// fsm is the txlog.StateMachine over State: it decodes each entry's batch and
-// applies it under a lock that readers (Outcome, GetTransaction) share.
+// fsm is the txlog.StateMachine over the transaction table ([table.Table]):
+// it decodes each entry's batch and applies it under a lock that readers
+// (Outcome, GetTransaction) share.
 type fsm struct {
 	log *slog.Logger
 
 	mu    sync.RWMutex
-	state *State
+	state *table.Table
 	// observer, once set, is told of every record applied, with its
 	// result, after the entry's lock is released: the engine's side
 	// channel for reacting to applied records (it holds no table state,
@@ -27,12 +29,12 @@ type fsm struct {
 }
 
 // applyObserver is told of one applied record and its result.
-type applyObserver func(rec *logv1.LogRecord, res Result)
+type applyObserver func(rec *logv1.LogRecord, res table.Result)
 
 // observe makes o the observer of the records applied from now on.
 func (f *fsm) observe(o applyObserver) { f.observer.Store(&o) }
 
-func newFSM(log *slog.Logger) *fsm { return &fsm{log: log, state: NewState()} }
+func newFSM(log *slog.Logger) *fsm { return &fsm{log: log, state: table.New()} }
 
 // Apply implements txlog.StateMachine. A malformed entry is logged and
 // skipped: the log must never crash a node.
@@ -69,7 +71,7 @@ func (f *fsm) Restore(data []byte) error {
 
 // CheckSnapshot implements txlog.StateMachine: it decodes data into a
 // table of its own, which it then drops.
-func (f *fsm) CheckSnapshot(data []byte) error { return NewState().Restore(data) }
+func (f *fsm) CheckSnapshot(data []byte) error { return table.New().Restore(data) }
 
 func (f *fsm) get(txid string) (*verdictv1.Transaction, bool) {
 	f.mu.RLock()
@@ -91,13 +93,13 @@ func (f *fsm) undone() []*verdictv1.Transaction {
 	return f.state.Undone()
 }
 
-func (f *fsm) list(filter ListFilter, after string, limit int) ([]*verdictv1.Transaction, string) {
+func (f *fsm) list(filter table.ListFilter, after string, limit int) ([]*verdictv1.Transaction, string) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.state.ListMatching(filter, after, limit)
 }
 
-// logTime is State.LogTime.
+// logTime is [table.Table.LogTime].
 func (f *fsm) logTime(retention time.Duration) int64 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
@@ -121,5 +123,5 @@ func (f *fsm) size() int {
 func (f *fsm) undoneCount() int {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return len(f.state.undone)
+	return f.state.UndoneCount()
 }

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/verdict-tx/verdict/coordinator/table"
 	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -57,7 +58,7 @@ func (c *Coordinator) Forget(ctx context.Context, req *verdictv1.ForgetTransacti
 	switch {
 	case !slices.ContainsFunc(tx.GetParticipants(), func(p *verdictv1.ParticipantRef) bool { return p.GetName() == name }):
 		return nil, status.Errorf(codes.NotFound, "verdict: transaction %s has no participant %q in its phase 2 (it has: %s)", id, name, participantList(tx.GetParticipants()))
-	case resolvedHeuristically(tx.GetHeuristics(), name):
+	case table.ResolvedHeuristically(tx.GetHeuristics(), name):
 		// Resolving again is idempotent; it makes sure that this leader's
 		// phase 2 has stopped waiting for the participant.
 		c.delivery.resolve(id, name)
@@ -79,7 +80,7 @@ func (c *Coordinator) Forget(ctx context.Context, req *verdictv1.ForgetTransacti
 		return nil, proposeError(err)
 	}
 	if res.Reason != "" { // phase 2 completed (or another operator won) meanwhile
-		if res.Reason == ReasonHeuristicRepeated {
+		if res.Reason == table.ReasonHeuristicRepeated {
 			c.delivery.resolve(id, name)
 		}
 		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s: %s", id, res.Reason)
@@ -93,7 +94,7 @@ func (c *Coordinator) Forget(ctx context.Context, req *verdictv1.ForgetTransacti
 // applied is the fsm's observer: the engine's reaction to applied records.
 // A heuristic resolution stops the ready leader's phase 2 for its
 // participant; a DONE record ends what the leader kept of phase 2.
-func (c *Coordinator) applied(rec *logv1.LogRecord, res Result) {
+func (c *Coordinator) applied(rec *logv1.LogRecord, res table.Result) {
 	switch k := rec.GetKind().(type) {
 	case *logv1.LogRecord_Heuristic:
 		if res.Reason == "" {

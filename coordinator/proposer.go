@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/verdict-tx/verdict/coordinator/table"
 	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	"github.com/verdict-tx/verdict/txlog"
 )
@@ -36,7 +37,7 @@ type proposal struct {
 }
 
 type proposalResult struct {
-	res Result
+	res table.Result
 	err error
 }
 
@@ -65,7 +66,7 @@ func newProposer(node *txlog.Node, log *slog.Logger) *proposer {
 
 // submit queues rec; if wait, it blocks until the record is applied and
 // returns the recorded outcome.
-func (p *proposer) submit(ctx context.Context, rec *logv1.LogRecord, wait bool) (Result, error) {
+func (p *proposer) submit(ctx context.Context, rec *logv1.LogRecord, wait bool) (table.Result, error) {
 	pr := proposal{rec: rec}
 	if wait {
 		pr.done = make(chan proposalResult, 1)
@@ -73,18 +74,18 @@ func (p *proposer) submit(ctx context.Context, rec *logv1.LogRecord, wait bool) 
 	select {
 	case p.in <- pr:
 	case <-ctx.Done():
-		return Result{}, ctx.Err()
+		return table.Result{}, ctx.Err()
 	case <-p.stop:
-		return Result{}, txlog.ErrStopped
+		return table.Result{}, txlog.ErrStopped
 	}
 	if !wait {
-		return Result{}, nil
+		return table.Result{}, nil
 	}
 	select {
 	case r := <-pr.done:
 		return r.res, r.err
 	case <-ctx.Done():
-		return Result{}, ctx.Err()
+		return table.Result{}, ctx.Err()
 	}
 }
 
@@ -164,13 +165,13 @@ func (p *proposer) propose(batch []proposal) {
 		b.Records[i] = pr.rec
 	}
 	data, err := proto.Marshal(b)
-	var results []Result
+	var results []table.Result
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), proposeTimeout)
 		var v any
 		v, err = p.node.Propose(ctx, data)
 		cancel()
-		results, _ = v.([]Result)
+		results, _ = v.([]table.Result)
 		if err == nil && len(results) != len(batch) {
 			err = errors.New("coordinator: applied batch returned no results")
 		}

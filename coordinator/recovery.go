@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/verdict-tx/verdict/coordinator/table"
 	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 )
 
@@ -19,7 +20,7 @@ const (
 func (c *Coordinator) recover() {
 	for _, tx := range c.fsm.undone() {
 		o := outcomeOf(tx.GetState())
-		c.delivery.deliver(tx.GetTxid(), o, phase2Targets(o, unresolved(tx), tx.GetStagedCount() > 0))
+		c.delivery.deliver(tx.GetTxid(), o, phase2Targets(o, table.Unresolved(tx), tx.GetStagedCount() > 0))
 	}
 }
 

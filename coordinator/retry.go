@@ -6,6 +6,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/verdict-tx/verdict/coordinator/table"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -31,7 +32,7 @@ func (c *Coordinator) Retry(ctx context.Context, req *verdictv1.RetryTransaction
 		return nil, err
 	}
 	o := outcomeOf(tx.GetState())
-	c.delivery.deliver(id, o, phase2Targets(o, unresolved(tx), tx.GetStagedCount() > 0))
+	c.delivery.deliver(id, o, phase2Targets(o, table.Unresolved(tx), tx.GetStagedCount() > 0))
 	c.delivery.retryNow(id)
 	c.cfg.log.Info("phase 2 retried by an operator", "txid", id)
 	if tx, err = c.describe(id); err != nil {
@@ -69,7 +70,7 @@ func (c *Coordinator) undoneDecision(id, what string) (*verdictv1.Transaction, e
 // listStuck is ListTransactions for stuck transactions: decided ones whose
 // phase 2 has failed for longer than the stuck threshold, from the leader's
 // memory.
-func (c *Coordinator) listStuck(req *verdictv1.ListTransactionsRequest, f *ListFilter, limit int) *verdictv1.ListTransactionsResponse {
+func (c *Coordinator) listStuck(req *verdictv1.ListTransactionsRequest, f *table.ListFilter, limit int) *verdictv1.ListTransactionsResponse {
 	var txs []*verdictv1.Transaction
 	st := req.GetState()
 	for _, id := range c.delivery.stuckIDs() {
@@ -77,7 +78,7 @@ func (c *Coordinator) listStuck(req *verdictv1.ListTransactionsRequest, f *ListF
 			continue
 		}
 		tx, ok := c.fsm.get(id)
-		if !ok || (st != verdictv1.TxState_TX_STATE_UNSPECIFIED && tx.GetState() != st) || !f.admits(id, tx.GetParticipants()) {
+		if !ok || (st != verdictv1.TxState_TX_STATE_UNSPECIFIED && tx.GetState() != st) || !f.Admits(id, tx.GetParticipants()) {
 			continue
 		}
 		c.delivery.annotate(tx)

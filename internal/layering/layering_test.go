@@ -1,6 +1,7 @@
 package layering
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -43,6 +44,49 @@ func TestNatsmsgImportsNoClient(t *testing.T) {
 	for _, dep := range goList(t, `{{range .Deps}}{{.}}{{"\n"}}{{end}}`, module+"/participant/natsmsg") {
 		if dep == module+"/client" || strings.HasPrefix(dep, module+"/client/") {
 			t.Errorf("participant/natsmsg depends on %s", dep)
+		}
+	}
+}
+
+// TestTableIsPure checks that coordinator/table, the deterministic state
+// machine, imports only the log records, the public types, protobuf,
+// internal/txid and the parts of the standard library that neither do I/O
+// nor draw random numbers, and that it reads no clock.
+func TestTableIsPure(t *testing.T) {
+	allowed := []string{
+		module + "/proto/verdict/log/v1", module + "/proto/verdict/v1",
+		module + "/internal/txid", "google.golang.org/protobuf/",
+	}
+	forbiddenStd := []string{"os", "net", "math/rand", "crypto/rand", "io", "syscall", "log", "sync", "runtime"}
+	pkg := module + "/coordinator/table"
+	for _, imp := range goList(t, `{{join .Imports "\n"}}`, pkg) {
+		first, _, _ := strings.Cut(imp, "/")
+		if !strings.Contains(first, ".") { // the standard library
+			for _, f := range forbiddenStd {
+				if imp == f || strings.HasPrefix(imp, f+"/") {
+					t.Errorf("%s imports %s", pkg, imp)
+				}
+			}
+			continue
+		}
+		ok := false
+		for _, a := range allowed {
+			ok = ok || imp == a || (strings.HasSuffix(a, "/") && strings.HasPrefix(imp, a))
+		}
+		if !ok {
+			t.Errorf("%s imports %s", pkg, imp)
+		}
+	}
+	files := goList(t, `{{range .GoFiles}}{{$.Dir}}/{{.}}{{"\n"}}{{end}}`, pkg)
+	for _, name := range files {
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, clock := range []string{"time.Now", "time.Since", "time.Until", "time.After", "time.Tick", "time.NewTimer", "time.Sleep"} {
+			if strings.Contains(string(src), clock) {
+				t.Errorf("%s uses %s", name, clock)
+			}
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package coordinator
+package table
 
 import (
 	"bytes"
@@ -24,14 +24,14 @@ func txidAt(ms int64, seq byte) string {
 	return u.String()
 }
 
-// snapshotCopy returns a new State restored from s's snapshot.
-func snapshotCopy(t testing.TB, s *State) *State {
+// snapshotCopy returns a new Table restored from s's snapshot.
+func snapshotCopy(t testing.TB, s *Table) *Table {
 	t.Helper()
 	data, err := s.Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	restored := NewState()
+	restored := New()
 	if err := restored.Restore(data); err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func prune(before int64) *logv1.LogRecord {
 
 func TestStatePrune(t *testing.T) {
 	a, b, c, d := txidAt(1000, 1), txidAt(2000, 2), txidAt(3000, 3), txidAt(1500, 4)
-	s := NewState()
+	s := New()
 	s.ApplyBatch(batch(
 		decision(a, committed, "", "p"),
 		decision(b, aborted, "no", "p"),
@@ -98,7 +98,7 @@ func TestStatePrune(t *testing.T) {
 // that every pruned transaction was created before the horizon.
 func TestStatePruneStopsAtYoungTxid(t *testing.T) {
 	young, old := txidAt(5000, 1), txidAt(1000, 2)
-	s := NewState()
+	s := New()
 	s.ApplyBatch(batch(
 		decision(young, committed, ""), decision(old, committed, ""),
 		done(2000, young), done(2100, old),
@@ -117,7 +117,7 @@ func TestStatePruneStopsAtYoungTxid(t *testing.T) {
 // applied the log: the snapshot keeps the order in which transactions became
 // done and the horizon.
 func TestStatePruneAfterRestore(t *testing.T) {
-	live := NewState()
+	live := New()
 	var recs []*logv1.LogRecord
 	for i := 0; i < 50; i++ {
 		id := txidAt(int64(1000+i), byte(i))
@@ -159,7 +159,7 @@ func BenchmarkStateRetained(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		s := NewState()
+		s := New()
 		for i := range n {
 			id := txidAt(int64(1_700_000_000_000+i), byte(i))
 			s.ApplyBatch(batch(decision(id, committed, "", "orders", "payments"), done(1, id)))
@@ -181,7 +181,7 @@ func BenchmarkStateRetained(b *testing.B) {
 // after that, by any clock, is not Expired.
 func TestStatePruneHorizonFollowsPruned(t *testing.T) {
 	a, b := txidAt(1000, 1), txidAt(2000, 2)
-	s := NewState()
+	s := New()
 	s.ApplyBatch(batch(
 		decision(a, committed, ""), decision(b, aborted, "no"),
 		done(2500, a, b),
@@ -220,7 +220,7 @@ func TestStatePruneHorizonFollowsPruned(t *testing.T) {
 // its newest Prune's before plus the retention.
 func TestStateLogTime(t *testing.T) {
 	const ret = time.Second
-	s := NewState()
+	s := New()
 	if got := s.LogTime(ret); got != 0 {
 		t.Fatalf("empty: LogTime = %d, want 0", got)
 	}

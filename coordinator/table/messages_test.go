@@ -1,4 +1,4 @@
-package coordinator
+package table
 
 import (
 	"testing"
@@ -19,7 +19,7 @@ func withMessages(rec *logv1.LogRecord, subjects ...string) *logv1.LogRecord {
 // TestStateMessages: a COMMIT keeps its staged messages until DONE, across
 // a snapshot; an ABORT keeps none; the table holds copies.
 func TestStateMessages(t *testing.T) {
-	s := NewState()
+	s := New()
 	commit := withMessages(decision(tx1, committed, "", "p1"), "a.1", "a.2")
 	s.ApplyBatch(batch(commit, withMessages(decision(tx2, aborted, "no"), "b.1"), decision(tx3, committed, "")))
 	commit.GetDecision().Messages[0].Subject = "changed"
@@ -42,7 +42,7 @@ func TestStateMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := NewState()
+	r := New()
 	if err := r.Restore(snap); err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestStateMessages(t *testing.T) {
 		t.Fatal("restored messages differ")
 	}
 
-	for _, st := range []*State{s, r} {
+	for _, st := range []*Table{s, r} {
 		st.ApplyBatch(batch(done(5000, tx1)))
 		if got := st.Messages(tx1); got != nil {
 			t.Fatalf("messages kept after DONE: %v", got)

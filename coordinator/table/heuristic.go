@@ -1,4 +1,4 @@
-package coordinator
+package table
 
 import (
 	"slices"
@@ -24,7 +24,7 @@ const (
 // when and why are kept). The transaction stays undone: the leader's phase
 // 2 stops waiting for the participant, and logs DONE once every other one
 // has acknowledged.
-func (s *State) applyHeuristic(h *verdictv1.HeuristicResolution) Result {
+func (s *Table) applyHeuristic(h *verdictv1.HeuristicResolution) Result {
 	if h.GetTxid() == "" || h.GetParticipant() == "" || h.GetReason() == "" {
 		return Result{Reason: ReasonInvalidRecord}
 	}
@@ -36,28 +36,29 @@ func (s *State) applyHeuristic(h *verdictv1.HeuristicResolution) Result {
 		return Result{Outcome: e.outcome, Reason: ReasonHeuristicDone}
 	case !slices.ContainsFunc(e.participants, func(p *verdictv1.ParticipantRef) bool { return p.GetName() == h.GetParticipant() }):
 		return Result{Outcome: e.outcome, Reason: ReasonHeuristicNotParticipant}
-	case resolvedHeuristically(e.heuristics, h.GetParticipant()):
+	case ResolvedHeuristically(e.heuristics, h.GetParticipant()):
 		return Result{Outcome: e.outcome, Reason: ReasonHeuristicRepeated}
 	}
 	e.heuristics = append(e.heuristics, proto.CloneOf(h))
 	return Result{Outcome: e.outcome}
 }
 
-// resolvedHeuristically reports whether hs resolves participant name.
-func resolvedHeuristically(hs []*verdictv1.HeuristicResolution, name string) bool {
+// ResolvedHeuristically reports whether hs, the heuristic resolutions of
+// one transaction, resolve its participant name.
+func ResolvedHeuristically(hs []*verdictv1.HeuristicResolution, name string) bool {
 	return slices.ContainsFunc(hs, func(h *verdictv1.HeuristicResolution) bool { return h.GetParticipant() == name })
 }
 
-// unresolved returns the participants of tx that no heuristic resolution
+// Unresolved returns the participants of tx that no heuristic resolution
 // covers: those phase 2 still waits for.
-func unresolved(tx *verdictv1.Transaction) []*verdictv1.ParticipantRef {
+func Unresolved(tx *verdictv1.Transaction) []*verdictv1.ParticipantRef {
 	hs := tx.GetHeuristics()
 	if len(hs) == 0 {
 		return tx.GetParticipants()
 	}
 	var out []*verdictv1.ParticipantRef
 	for _, p := range tx.GetParticipants() {
-		if !resolvedHeuristically(hs, p.GetName()) {
+		if !ResolvedHeuristically(hs, p.GetName()) {
 			out = append(out, p)
 		}
 	}

@@ -1,8 +1,7 @@
-package coordinator
+package table
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -26,15 +25,15 @@ const ReasonStaleCommit = "commit decided in an earlier leader term"
 // phase (see [logv1.Done]'s one_phase).
 const ReasonOnePhase = "committed in one phase"
 
-// ErrBadStateSnapshot is returned (wrapped) by [State.Restore] when the data
+// ErrBadSnapshot is returned (wrapped) by [Table.Restore] when the data
 // is not a valid serialised state.
-var ErrBadStateSnapshot = errors.New("verdict: bad state snapshot")
+var ErrBadSnapshot = errors.New("verdict: bad state snapshot")
 
-// State is the transaction table built from the COMMIT / ABORT / DONE records
+// Table is the transaction table built from the COMMIT / ABORT / DONE records
 // of the replicated log: the coordinator's deterministic state machine.
 //
 // Every replica that applies the same batches in the same order holds the same
-// table and produces the same Results and the same Snapshot bytes: State reads
+// table and produces the same Results and the same Snapshot bytes: Table reads
 // no clock, does no I/O, draws no random numbers and lets no map-iteration
 // order leak into what it returns (every listing is sorted by txid).
 //
@@ -50,7 +49,7 @@ var ErrBadStateSnapshot = errors.New("verdict: bad state snapshot")
 //     record, recorded lazily by the leader) are added as COMMITTED and done
 //     unless the txid is decided already, so that a later leader knows them.
 //   - A Prune record ends the retention of done transactions (see
-//     [State.Expired]): only done ones are ever pruned, so an undone decision
+//     [Table.Expired]): only done ones are ever pruned, so an undone decision
 //     stays until its phase 2 completes.
 //   - A COMMIT's staged messages are kept while it is undone (the leader
 //     publishes them in phase 2, a new leader again) and dropped at its
@@ -58,20 +57,20 @@ var ErrBadStateSnapshot = errors.New("verdict: bad state snapshot")
 //   - A HeuristicResolution record (an operator's tx forget) marks one
 //     participant of a decided, undone transaction as resolved by hand, so
 //     that phase 2 stops waiting for it; it never changes an outcome, and
-//     is ignored for anything else (see [State.applyHeuristic]).
+//     is ignored for anything else (see [Table.applyHeuristic]).
 //   - A malformed record is ignored with a Result of OUTCOME_UNSPECIFIED and
 //     reason [ReasonInvalidRecord]: the log must never crash a node.
 //   - A COMMIT that reached the log in an entry of another term than the one
 //     it was decided in is ignored with reason [ReasonStaleCommit] (see
-//     [State.ApplyEntry]): its leader lost office in between, and a newer
+//     [Table.ApplyEntry]): its leader lost office in between, and a newer
 //     leader may have presumed the transaction aborted. ABORT is always safe.
 //
 // Only decided transactions are held: ACTIVE and PREPARING ones live in the
 // leader's memory, outside the log.
 //
-// State is not safe for concurrent use: the caller (the Raft apply loop and
+// Table is not safe for concurrent use: the caller (the Raft apply loop and
 // the readers it serves) holds a lock around every method call.
-type State struct {
+type Table struct {
 	// txs holds every decided transaction, done or not, keyed by txid.
 	txs map[string]*txEntry
 	// undone holds the subset of txs without a DONE record, so that the
@@ -89,7 +88,7 @@ type State struct {
 	prunedBefore int64
 	// doneStampMs and pruneStampMs are the newest DONE time and Prune
 	// before applied: the log's own time, which a new leader keeps up with
-	// (see [State.LogTime]). They answer nothing and are not snapshotted.
+	// (see [Table.LogTime]). They answer nothing and are not snapshotted.
 	doneStampMs, pruneStampMs int64
 	// messages holds the staged messages of the undone COMMITs that have
 	// any (a separate map, so that transactions without messages cost the
@@ -104,7 +103,7 @@ type State struct {
 // refKey identifies an interned participant ref.
 type refKey struct{ name, address string }
 
-// txEntry is what State keeps for one decided transaction: a compact struct
+// txEntry is what Table keeps for one decided transaction: a compact struct
 // rather than a whole Transaction proto.
 type txEntry struct {
 	// participants holds interned refs (shared, never modified; copied on
@@ -134,9 +133,9 @@ type Result struct {
 	Reason  string
 }
 
-// NewState returns an empty state.
-func NewState() *State {
-	return &State{
+// New returns an empty table.
+func New() *Table {
+	return &Table{
 		txs:      make(map[string]*txEntry),
 		undone:   make(map[string]*txEntry),
 		messages: make(map[string][]*verdictv1.StagedMessage),
@@ -145,13 +144,13 @@ func NewState() *State {
 }
 
 // ApplyBatch applies every record of b in order and returns one Result per
-// record, at the same index. A nil batch yields no Results. State keeps no
+// record, at the same index. A nil batch yields no Results. Table keeps no
 // reference into b (staged messages are copied).
-func (s *State) ApplyBatch(b *logv1.LogBatch) []Result { return s.ApplyEntry(0, b) }
+func (s *Table) ApplyBatch(b *logv1.LogBatch) []Result { return s.ApplyEntry(0, b) }
 
 // ApplyEntry is ApplyBatch for a batch read from a log entry appended in
 // term: a COMMIT decided in another term is ignored. Term 0 checks nothing.
-func (s *State) ApplyEntry(term uint64, b *logv1.LogBatch) []Result {
+func (s *Table) ApplyEntry(term uint64, b *logv1.LogBatch) []Result {
 	records := b.GetRecords()
 	if len(records) == 0 {
 		return nil
@@ -164,7 +163,7 @@ func (s *State) ApplyEntry(term uint64, b *logv1.LogBatch) []Result {
 }
 
 // apply applies one record from an entry of term.
-func (s *State) apply(term uint64, rec *logv1.LogRecord) Result {
+func (s *Table) apply(term uint64, rec *logv1.LogRecord) Result {
 	switch k := rec.GetKind().(type) {
 	case *logv1.LogRecord_Decision:
 		if d := k.Decision; term != 0 && d.GetTerm() != 0 && d.GetTerm() != term &&
@@ -186,7 +185,7 @@ func (s *State) apply(term uint64, rec *logv1.LogRecord) Result {
 }
 
 // applyDecision records d unless its txid is decided already (rule 1).
-func (s *State) applyDecision(d *logv1.Decision) Result {
+func (s *Table) applyDecision(d *logv1.Decision) Result {
 	txid, outcome := d.GetTxid(), d.GetOutcome()
 	if txid == "" || (outcome != verdictv1.Outcome_OUTCOME_COMMITTED && outcome != verdictv1.Outcome_OUTCOME_ABORTED) {
 		return Result{Reason: ReasonInvalidRecord}
@@ -213,7 +212,7 @@ func (s *State) applyDecision(d *logv1.Decision) Result {
 // first done time, so that a retention window measured from it is stable.
 // Each one-phase commit of d that the table lacks is added as COMMITTED and
 // done (rule 1 still holds: one the table has keeps its decision).
-func (s *State) applyDone(d *logv1.Done) {
+func (s *Table) applyDone(d *logv1.Done) {
 	for _, op := range d.GetOnePhase() {
 		txid := op.GetTxid()
 		if _, ok := s.txs[txid]; ok || txid == "" || op.GetParticipant() == nil {
@@ -250,7 +249,7 @@ func (s *State) applyDone(d *logv1.Done) {
 // "expired". It stops at the first done transaction that does not qualify
 // (a clock of an earlier leader ran ahead): that one and those after it
 // wait for a later Prune.
-func (s *State) applyPrune(before int64) {
+func (s *Table) applyPrune(before int64) {
 	s.pruneStampMs = max(s.pruneStampMs, before)
 	for s.doneHead < len(s.doneOrder) {
 		id := s.doneOrder[s.doneHead]
@@ -273,7 +272,7 @@ func (s *State) applyPrune(before int64) {
 // Expired reports whether txid, which the table does not hold, may have been
 // decided and pruned since: it was created no later than the newest pruned
 // transaction. Its outcome is then unknown, never presumed.
-func (s *State) Expired(txid string) bool {
+func (s *Table) Expired(txid string) bool {
 	return s.prunedBefore != 0 && createdMs(txid) < s.prunedBefore
 }
 
@@ -283,7 +282,7 @@ func (s *State) Expired(txid string) bool {
 // proposer's now minus its retention), whichever is later. After a Restore
 // it is the newest retained DONE time or the horizon plus retention, which
 // are earlier. 0 for a log that holds no time yet.
-func (s *State) LogTime(retention time.Duration) int64 {
+func (s *Table) LogTime(retention time.Duration) int64 {
 	t := s.doneStampMs
 	if p := max(s.pruneStampMs, s.prunedBefore); p != 0 {
 		t = max(t, p+retention.Milliseconds())
@@ -302,7 +301,7 @@ func createdMs(id string) int64 {
 }
 
 // intern returns parts with each ref replaced by the table's shared copy.
-func (s *State) intern(parts []*verdictv1.ParticipantRef) []*verdictv1.ParticipantRef {
+func (s *Table) intern(parts []*verdictv1.ParticipantRef) []*verdictv1.ParticipantRef {
 	if len(parts) == 0 {
 		return nil
 	}
@@ -321,7 +320,7 @@ func (s *State) intern(parts []*verdictv1.ParticipantRef) []*verdictv1.Participa
 
 // Get returns what is recorded for txid, as a copy the caller owns. Its
 // staged messages are counted (StagedCount), not copied: see Messages.
-func (s *State) Get(txid string) (*verdictv1.Transaction, bool) {
+func (s *Table) Get(txid string) (*verdictv1.Transaction, bool) {
 	e, ok := s.txs[txid]
 	if !ok {
 		return nil, false
@@ -334,12 +333,12 @@ func (s *State) Get(txid string) (*verdictv1.Transaction, bool) {
 // Messages returns the staged messages of an undone COMMIT, nil for any
 // other txid. The slice and the messages are the table's own: the caller
 // must only read them.
-func (s *State) Messages(txid string) []*verdictv1.StagedMessage { return s.messages[txid] }
+func (s *Table) Messages(txid string) []*verdictv1.StagedMessage { return s.messages[txid] }
 
 // Undone returns the decided transactions without a DONE record, sorted by
 // txid (a UUIDv7 sorts by creation time, so the oldest come first), as copies
 // the caller owns.
-func (s *State) Undone() []*verdictv1.Transaction {
+func (s *Table) Undone() []*verdictv1.Transaction {
 	ids := make([]string, 0, len(s.undone))
 	for txid := range s.undone {
 		ids = append(ids, txid)
@@ -353,180 +352,12 @@ func (s *State) Undone() []*verdictv1.Transaction {
 	return txs
 }
 
-// List returns, sorted by txid, at most limit transactions (no bound when
-// limit <= 0) whose txid sorts after afterTxid ("" starts at the beginning),
-// in the given state (TX_STATE_UNSPECIFIED means any; ACTIVE and PREPARING
-// match nothing, since State holds only decided transactions), leaving out
-// those marked done unless includeDone. The transactions are copies the
-// caller owns.
-//
-// next is the txid to pass as afterTxid for the following page, or "" when
-// this page is the last one.
-//
-// The cost is one pass over the table (only the undone part when
-// !includeDone) plus O(limit) memory: the page is kept in a bounded heap
-// rather than by sorting every match.
-func (s *State) List(state verdictv1.TxState, includeDone bool, afterTxid string, limit int) (txs []*verdictv1.Transaction, next string) {
-	return s.ListMatching(ListFilter{State: state, IncludeDone: includeDone}, afterTxid, limit)
-}
-
-// ListFilter selects transactions for [State.ListMatching] (and the
-// leader's listings of its memory).
-type ListFilter struct {
-	// State keeps transactions in this state; TX_STATE_UNSPECIFIED: any.
-	State verdictv1.TxState
-	// IncludeDone keeps the transactions marked done too.
-	IncludeDone bool
-	// CreatedBeforeMs, if not 0, keeps the transactions whose txid was
-	// created before this time (Unix milliseconds).
-	CreatedBeforeMs int64
-	// Participant, if not empty, keeps the transactions with a participant
-	// of this name.
-	Participant string
-}
-
-// admits reports whether a transaction with this txid and these
-// participants passes f's age and participant conditions.
-func (f *ListFilter) admits(txid string, parts []*verdictv1.ParticipantRef) bool {
-	if f.CreatedBeforeMs != 0 && createdMs(txid) >= f.CreatedBeforeMs {
-		return false
-	}
-	return f.Participant == "" ||
-		slices.ContainsFunc(parts, func(p *verdictv1.ParticipantRef) bool { return p.GetName() == f.Participant })
-}
-
-// ListMatching is List with the conditions of f.
-func (s *State) ListMatching(f ListFilter, afterTxid string, limit int) (txs []*verdictv1.Transaction, next string) {
-	var want verdictv1.Outcome // OUTCOME_UNSPECIFIED: any outcome
-	switch f.State {
-	case verdictv1.TxState_TX_STATE_UNSPECIFIED:
-	case verdictv1.TxState_TX_STATE_COMMITTED:
-		want = verdictv1.Outcome_OUTCOME_COMMITTED
-	case verdictv1.TxState_TX_STATE_ABORTED:
-		want = verdictv1.Outcome_OUTCOME_ABORTED
-	default:
-		return nil, ""
-	}
-	src := s.txs
-	if !f.IncludeDone {
-		src = s.undone
-	}
-	// Keep the limit+1 smallest matching txids: the extra one tells whether
-	// another page follows.
-	bound := 0
-	if limit > 0 {
-		bound = limit + 1
-	}
-	var ids []string
-	for txid, e := range src {
-		if txid <= afterTxid || (want != verdictv1.Outcome_OUTCOME_UNSPECIFIED && e.outcome != want) || !f.admits(txid, e.participants) {
-			continue
-		}
-		ids = pushSmallest(ids, txid, bound)
-	}
-	slices.Sort(ids)
-	if limit > 0 && len(ids) > limit {
-		ids = ids[:limit]
-		next = ids[limit-1]
-	}
-	txs = make([]*verdictv1.Transaction, len(ids))
-	for i, txid := range ids {
-		txs[i] = s.txs[txid].transaction(txid, true)
-		txs[i].StagedCount = uint32(len(s.messages[txid]))
-	}
-	return txs, next
-}
-
 // Len returns the number of transactions in the table, done or not.
-func (s *State) Len() int { return len(s.txs) }
+func (s *Table) Len() int { return len(s.txs) }
 
-// Snapshot serialises the whole table as a StateSnapshot, marshaled
-// deterministically: replicas with equal tables produce equal bytes. The
-// undone transactions come first, sorted by txid, then the done ones in the
-// order they became done, which Restore keeps for later Prunes.
-func (s *State) Snapshot() ([]byte, error) {
-	ids := make([]string, 0, len(s.undone))
-	for txid := range s.undone {
-		ids = append(ids, txid)
-	}
-	slices.Sort(ids)
-	ids = append(ids, s.doneOrder[s.doneHead:]...)
-	snap := &logv1.StateSnapshot{
-		Transactions:       make([]*verdictv1.Transaction, len(ids)),
-		PrunedBeforeUnixMs: s.prunedBefore,
-	}
-	for i, txid := range ids {
-		// Marshal only reads: no need to copy the participants or the
-		// messages.
-		snap.Transactions[i] = s.txs[txid].transaction(txid, false)
-		snap.Transactions[i].Messages = s.messages[txid]
-	}
-	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(snap)
-	if err != nil {
-		return nil, fmt.Errorf("verdict: marshal state snapshot: %w", err)
-	}
-	return data, nil
-}
-
-// Restore replaces the whole state with the one serialised in data, as
-// produced by [State.Snapshot]. An empty data means an empty state. The done
-// transactions keep their order in data as the order they became done.
-//
-// Restore validates everything before it changes anything: on error (data
-// that does not unmarshal, a transaction without txid, a txid listed twice, a
-// state other than COMMITTED / ABORTED), it returns an error wrapping
-// [ErrBadStateSnapshot] and leaves the previous state untouched.
-//
-// The leader-only fields of a Transaction (acked, last_error, stuck, ...)
-// are not part of the state machine and are dropped.
-func (s *State) Restore(data []byte) error {
-	var snap logv1.StateSnapshot
-	if err := proto.Unmarshal(data, &snap); err != nil {
-		return fmt.Errorf("%w: %w", ErrBadStateSnapshot, err)
-	}
-	next := NewState()
-	next.prunedBefore = snap.GetPrunedBeforeUnixMs()
-	for i, tx := range snap.GetTransactions() {
-		txid := tx.GetTxid()
-		if txid == "" {
-			return fmt.Errorf("%w: transaction %d has no txid", ErrBadStateSnapshot, i)
-		}
-		if _, dup := next.txs[txid]; dup {
-			return fmt.Errorf("%w: txid %q listed twice", ErrBadStateSnapshot, txid)
-		}
-		var outcome verdictv1.Outcome
-		switch tx.GetState() {
-		case verdictv1.TxState_TX_STATE_COMMITTED:
-			outcome = verdictv1.Outcome_OUTCOME_COMMITTED
-		case verdictv1.TxState_TX_STATE_ABORTED:
-			outcome = verdictv1.Outcome_OUTCOME_ABORTED
-		default:
-			return fmt.Errorf("%w: txid %q has state %v", ErrBadStateSnapshot, txid, tx.GetState())
-		}
-		e := &txEntry{
-			participants: next.intern(tx.GetParticipants()),
-			reason:       tx.GetReason(),
-			decidedMs:    tx.GetDecidedUnixMs(),
-			deadlineMs:   tx.GetDeadlineUnixMs(),
-			doneMs:       tx.GetDoneUnixMs(),
-			outcome:      outcome,
-			done:         tx.GetDone(),
-			heuristics:   tx.GetHeuristics(), // unmarshaled afresh: the table owns them
-		}
-		next.txs[txid] = e
-		if e.done {
-			next.doneOrder = append(next.doneOrder, txid)
-			next.doneStampMs = max(next.doneStampMs, e.doneMs)
-		} else {
-			next.undone[txid] = e
-			if msgs := tx.GetMessages(); len(msgs) > 0 && outcome == verdictv1.Outcome_OUTCOME_COMMITTED {
-				next.messages[txid] = msgs // data is unmarshaled afresh: the table owns it
-			}
-		}
-	}
-	*s = *next
-	return nil
-}
+// UndoneCount returns the number of decided transactions without a DONE
+// record.
+func (s *Table) UndoneCount() int { return len(s.undone) }
 
 // transaction returns e as a Transaction. With copyParticipants the result
 // shares nothing with the state; without, it shares the participant refs and
@@ -563,42 +394,4 @@ func cloneAll[M proto.Message](ms []M) []M {
 		out[i] = proto.CloneOf(m)
 	}
 	return out
-}
-
-// pushSmallest adds id to h, a max-heap of the smallest ids seen so far,
-// keeping at most bound of them (no bound when bound <= 0).
-func pushSmallest(h []string, id string, bound int) []string {
-	if bound <= 0 {
-		return append(h, id) // unbounded: the caller sorts everything
-	}
-	if len(h) < bound {
-		h = append(h, id)
-		for i := len(h) - 1; i > 0; { // sift up
-			parent := (i - 1) / 2
-			if h[parent] >= h[i] {
-				break
-			}
-			h[parent], h[i] = h[i], h[parent]
-			i = parent
-		}
-		return h
-	}
-	if id >= h[0] {
-		return h
-	}
-	h[0] = id
-	for i := 0; ; { // sift down
-		largest, l, r := i, 2*i+1, 2*i+2
-		if l < len(h) && h[l] > h[largest] {
-			largest = l
-		}
-		if r < len(h) && h[r] > h[largest] {
-			largest = r
-		}
-		if largest == i {
-			return h
-		}
-		h[i], h[largest] = h[largest], h[i]
-		i = largest
-	}
 }

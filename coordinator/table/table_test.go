@@ -1,4 +1,4 @@
-package coordinator
+package table
 
 import (
 	"bytes"
@@ -76,8 +76,8 @@ func want(txid string, st verdictv1.TxState, reason string, doneMs int64, parts 
 	return tx
 }
 
-// stateCase is a table test of State: batches applied in order to an
-// empty State, the Results each yields, then the whole table (sorted by
+// stateCase is a table test of Table: batches applied in order to an
+// empty Table, the Results each yields, then the whole table (sorted by
 // txid) and its undone txids, also after a snapshot round trip.
 type stateCase struct {
 	name        string
@@ -91,7 +91,7 @@ func runStateCases(t *testing.T, tests []stateCase) {
 	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewState()
+			s := New()
 			for i, b := range tt.batches {
 				got := s.ApplyBatch(b)
 				if !slices.Equal(got, tt.wantResults[i]) {
@@ -279,7 +279,7 @@ func TestStateApply(t *testing.T) {
 
 // checkTable checks s through Len, Get, Undone and List against the whole
 // expected table (sorted by txid) and the expected undone txids.
-func checkTable(t *testing.T, s *State, wantTxs []*verdictv1.Transaction, wantUndone []string) {
+func checkTable(t *testing.T, s *Table, wantTxs []*verdictv1.Transaction, wantUndone []string) {
 	t.Helper()
 	if s.Len() != len(wantTxs) {
 		t.Errorf("Len() = %d, want %d", s.Len(), len(wantTxs))
@@ -325,9 +325,9 @@ func equalTxs(a, b []*verdictv1.Transaction) bool {
 //
 //	tx1 committed done, tx2 aborted, tx3 committed, tx4 aborted done,
 //	tx5 committed, tx6 committed done.
-func listState(t *testing.T) *State {
+func listState(t *testing.T) *Table {
 	t.Helper()
-	s := NewState()
+	s := New()
 	s.ApplyBatch(batch(
 		decision(tx6, committed, ""), decision(tx3, committed, ""), decision(tx1, committed, ""),
 		decision(tx5, committed, ""), decision(tx2, aborted, "a"), decision(tx4, aborted, "a"),
@@ -387,7 +387,7 @@ func TestStateList(t *testing.T) {
 // filters and checks the pages against a brute-force listing.
 func TestStateListPaging(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	s := NewState()
+	s := New()
 	type row struct {
 		txid      string
 		committed bool
@@ -461,7 +461,7 @@ func TestStateListPaging(t *testing.T) {
 }
 
 func TestStateGetReturnsCopy(t *testing.T) {
-	s := NewState()
+	s := New()
 	s.ApplyBatch(batch(decision(tx1, committed, "", "a")))
 	got, _ := s.Get(tx1)
 	got.State = stAborted
@@ -482,9 +482,9 @@ func first[A, B any](a A, _ B) A { return a }
 // the others committed, all with participants p1 and p2), applied in the
 // given order, then marks tx1 and tx4 done. The table must not depend on the
 // order.
-func stateOf(t *testing.T, order ...string) *State {
+func stateOf(t *testing.T, order ...string) *Table {
 	t.Helper()
-	s := NewState()
+	s := New()
 	for _, txid := range order {
 		o := committed
 		if txid == tx2 || txid == tx4 {
@@ -512,7 +512,7 @@ func TestStateSnapshotRoundTrip(t *testing.T) {
 		t.Error("snapshots of equal tables built in different orders differ")
 	}
 
-	r := NewState()
+	r := New()
 	if err := r.Restore(data); err != nil {
 		t.Fatal(err)
 	}
@@ -543,7 +543,7 @@ func TestStateSnapshotRoundTrip(t *testing.T) {
 }
 
 // assertSameState checks that a and b answer every reader identically.
-func assertSameState(t *testing.T, a, b *State) {
+func assertSameState(t *testing.T, a, b *Table) {
 	t.Helper()
 	if a.Len() != b.Len() {
 		t.Errorf("Len %d != %d", a.Len(), b.Len())
@@ -570,7 +570,7 @@ func assertSameState(t *testing.T, a, b *State) {
 }
 
 func TestStateSnapshotEmpty(t *testing.T) {
-	data, err := NewState().Snapshot()
+	data, err := New().Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -580,15 +580,15 @@ func TestStateSnapshotEmpty(t *testing.T) {
 }
 
 func TestStateRestoreReplaces(t *testing.T) {
-	src := NewState()
+	src := New()
 	src.ApplyBatch(batch(decision(tx5, aborted, "no", "q")))
 	data, err := src.Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	if err := newFSM(testLogger()).CheckSnapshot(data); err != nil {
-		t.Fatalf("CheckSnapshot of a good snapshot: %v", err)
+	if err := New().Restore(data); err != nil {
+		t.Fatalf("Restore of a good snapshot into a fresh table: %v", err)
 	}
 	s := stateOf(t, tx1, tx2, tx3)
 	if err := s.Restore(data); err != nil {
@@ -635,13 +635,14 @@ func TestStateRestoreBadData(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The node checks a snapshot a peer sends before it persists it.
-			if err := newFSM(testLogger()).CheckSnapshot(tt.data); !errors.Is(err, ErrBadStateSnapshot) {
-				t.Errorf("CheckSnapshot = %v, want ErrBadStateSnapshot", err)
+			// The node checks a snapshot a peer sends, by restoring it
+			// into a fresh table, before it persists it.
+			if err := New().Restore(tt.data); !errors.Is(err, ErrBadSnapshot) {
+				t.Errorf("Restore into a fresh table = %v, want ErrBadSnapshot", err)
 			}
 			err = s.Restore(tt.data)
-			if !errors.Is(err, ErrBadStateSnapshot) {
-				t.Fatalf("Restore = %v, want ErrBadStateSnapshot", err)
+			if !errors.Is(err, ErrBadSnapshot) {
+				t.Fatalf("Restore = %v, want ErrBadSnapshot", err)
 			}
 			// The old state is untouched.
 			after, err := s.Snapshot()
@@ -663,7 +664,7 @@ func TestStateRestoreDropsLeaderOnlyFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewState()
+	s := New()
 	if err := s.Restore(data); err != nil {
 		t.Fatal(err)
 	}
@@ -677,7 +678,7 @@ func TestStateRestoreDropsLeaderOnlyFields(t *testing.T) {
 // by their DONE records, the steady state of a busy coordinator.
 func BenchmarkStateApply(b *testing.B) {
 	const perBatch = 64
-	s := NewState()
+	s := New()
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {
@@ -698,7 +699,7 @@ func BenchmarkStateApply(b *testing.B) {
 // entry of another is ignored; an ABORT is not, and neither is a COMMIT of
 // the entry's own term or one that names no term.
 func TestStaleCommitIgnored(t *testing.T) {
-	s := NewState()
+	s := New()
 	stale := decision(tx1, verdictv1.Outcome_OUTCOME_COMMITTED, "", "p1")
 	stale.GetDecision().Term = 3
 	if res := s.ApplyEntry(4, batch(stale)); res[0].Outcome != verdictv1.Outcome_OUTCOME_UNSPECIFIED || res[0].Reason != ReasonStaleCommit {
@@ -733,7 +734,7 @@ func onePhaseDone(ms int64, txids ...string) *logv1.LogRecord {
 	return &logv1.LogRecord{Kind: &logv1.LogRecord_Done{Done: d}}
 }
 
-// onePhaseWant is what State holds for a one-phase commit recorded at ms.
+// onePhaseWant is what Table holds for a one-phase commit recorded at ms.
 func onePhaseWant(txid string, ms int64) *verdictv1.Transaction {
 	return &verdictv1.Transaction{
 		Txid: txid, State: stCommitted, Done: true, DoneUnixMs: ms, DecidedUnixMs: ms - 1,

@@ -1,4 +1,4 @@
-package coordinator
+package table
 
 import (
 	"slices"
@@ -104,7 +104,7 @@ func TestStateHeuristic(t *testing.T) {
 }
 
 func TestStateHeuristicGetReturnsCopy(t *testing.T) {
-	s := NewState()
+	s := New()
 	s.ApplyBatch(batch(decision(tx1, committed, "", "a", "b"), heuristic(tx1, "a", "alice", "gone")))
 	got, _ := s.Get(tx1)
 	got.Heuristics[0].Reason = "changed"
@@ -112,10 +112,10 @@ func TestStateHeuristicGetReturnsCopy(t *testing.T) {
 	if again.GetHeuristics()[0].GetReason() != "gone" {
 		t.Fatal("Get shares the table's heuristic resolutions")
 	}
-	if parts := unresolved(again); len(parts) != 1 || parts[0].GetName() != "b" {
-		t.Errorf("unresolved = %v, want [b]", parts)
+	if parts := Unresolved(again); len(parts) != 1 || parts[0].GetName() != "b" {
+		t.Errorf("Unresolved = %v, want [b]", parts)
 	}
-	if w := want(tx1, stCommitted, "", 0, "a", "b"); !slices.EqualFunc(unresolved(w), w.GetParticipants(), func(a, b *verdictv1.ParticipantRef) bool { return proto.Equal(a, b) }) {
-		t.Error("unresolved of a transaction without resolutions changed its participants")
+	if w := want(tx1, stCommitted, "", 0, "a", "b"); !slices.EqualFunc(Unresolved(w), w.GetParticipants(), func(a, b *verdictv1.ParticipantRef) bool { return proto.Equal(a, b) }) {
+		t.Error("Unresolved of a transaction without resolutions changed its participants")
 	}
 }
