@@ -3,8 +3,6 @@ package client
 import (
 	"errors"
 	"fmt"
-
-	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
 // ErrTxDone is returned by Commit or Abort on a transaction that Commit or
@@ -56,7 +54,7 @@ type AmbiguousError struct {
 	TxID string
 	// Participants are those the transaction saw enlist: pass them to
 	// Client.Outcome.
-	Participants []*verdictv1.ParticipantRef
+	Participants []Participant
 	Err          error
 }
 

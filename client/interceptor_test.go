@@ -124,7 +124,7 @@ func TestInterceptorCarriesTransaction(t *testing.T) {
 	parts := tx.Participants()
 	var names []string
 	for _, r := range parts {
-		names = append(names, fmt.Sprintf("%s=%s", r.GetName(), r.GetAddress()))
+		names = append(names, fmt.Sprintf("%s=%s", r.Name, r.Address))
 	}
 	if want := []string{"inventory=10.0.0.1:9", "inventory=10.0.0.2:9"}; !slices.Equal(names, want) {
 		t.Errorf("participants = %v, want %v", names, want)

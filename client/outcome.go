@@ -57,11 +57,11 @@ func (o Outcome) String() string {
 // leader that does not know the transaction can answer OutcomeAborted
 // (presumed abort: no one-phase commit can have happened); with fewer it
 // answers OutcomeUnknown.
-func (c *Client) Outcome(ctx context.Context, id string, participants ...*verdictv1.ParticipantRef) (Outcome, error) {
+func (c *Client) Outcome(ctx context.Context, id string, participants ...Participant) (Outcome, error) {
 	if err := txid.Validate(id); err != nil {
 		return 0, fmt.Errorf("verdict: outcome: %w", err)
 	}
-	req := &verdictv1.OutcomeRequest{Txid: id, Participants: participants}
+	req := &verdictv1.OutcomeRequest{Txid: id, Participants: participantRefs(participants)}
 	var got Outcome
 	exhausted, err := retry(ctx, func() error {
 		resp, err := c.coord.Outcome(ctx, req)

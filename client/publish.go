@@ -9,19 +9,20 @@ import (
 )
 
 // PublishOption configures a message staged by Tx.Publish.
-type PublishOption func(*verdictv1.StagedMessage) error
+type PublishOption func(*publishOptions) error
+
+// publishOptions is what the PublishOptions of a message set.
+type publishOptions struct {
+	headers map[string]string
+}
 
 // WithHeader sets a header of the published message. Nats-Msg-Id is
 // reserved: the coordinator sets it to "<txid>/<n>".
 func WithHeader(name, value string) PublishOption {
-	return func(m *verdictv1.StagedMessage) error {
-		if err := staged.ValidateHeader(name); err != nil {
+	return func(o *publishOptions) error {
+		if err := staged.SetHeader(&o.headers, name, value); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidOption, err)
 		}
-		if m.Headers == nil {
-			m.Headers = map[string]string{}
-		}
-		m.Headers[name] = value
 		return nil
 	}
 }
@@ -40,13 +41,13 @@ func (tx *Tx) Publish(subject string, data []byte, opts ...PublishOption) error 
 	if err := staged.ValidateSubject(subject); err != nil {
 		return err
 	}
-	m := &verdictv1.StagedMessage{Subject: subject, Data: slices.Clone(data)}
+	var o publishOptions
 	for _, opt := range opts {
-		if err := opt(m); err != nil {
+		if err := opt(&o); err != nil {
 			return err
 		}
 	}
-	return tx.stage(m)
+	return tx.stage(&verdictv1.StagedMessage{Subject: subject, Data: slices.Clone(data), Headers: o.headers})
 }
 
 // stage buffers m, already checked, until Commit.

@@ -35,14 +35,12 @@ type Tx struct {
 	done     atomic.Bool
 
 	mu           sync.Mutex
-	participants map[participantKey]struct{}
+	participants map[Participant]struct{}
 	messages     []*verdictv1.StagedMessage // staged by Publish, sent with Commit
 }
 
-type participantKey struct{ name, address string }
-
 func newTx(c *Client, id string, coords []string, deadline time.Time) *Tx {
-	return &Tx{c: c, id: id, coords: coords, deadline: deadline, participants: make(map[participantKey]struct{})}
+	return &Tx{c: c, id: id, coords: coords, deadline: deadline, participants: make(map[Participant]struct{})}
 }
 
 // ID returns the transaction id.
@@ -63,24 +61,20 @@ func (tx *Tx) addParticipant(v string) {
 		return
 	}
 	tx.mu.Lock()
-	tx.participants[participantKey{name, addr}] = struct{}{}
+	tx.participants[Participant{Name: name, Address: addr}] = struct{}{}
 	tx.mu.Unlock()
 }
 
 // Participants returns the participants this transaction has seen enlist,
 // sorted by name.
-func (tx *Tx) Participants() []*verdictv1.ParticipantRef {
+func (tx *Tx) Participants() []Participant {
 	tx.mu.Lock()
-	keys := slices.Collect(maps.Keys(tx.participants))
+	ps := slices.Collect(maps.Keys(tx.participants))
 	tx.mu.Unlock()
-	slices.SortFunc(keys, func(a, b participantKey) int {
-		return strings.Compare(a.name+"="+a.address, b.name+"="+b.address)
+	slices.SortFunc(ps, func(a, b Participant) int {
+		return strings.Compare(a.Name+"="+a.Address, b.Name+"="+b.Address)
 	})
-	refs := make([]*verdictv1.ParticipantRef, len(keys))
-	for i, k := range keys {
-		refs[i] = &verdictv1.ParticipantRef{Name: k.name, Address: k.address}
-	}
-	return refs
+	return ps
 }
 
 // Commit asks the coordinator to commit the transaction and returns nil once
@@ -110,7 +104,7 @@ func (tx *Tx) Commit(ctx context.Context) error {
 	if !tx.done.CompareAndSwap(false, true) {
 		return ErrTxDone
 	}
-	req := &verdictv1.CommitRequest{Txid: tx.id, Participants: tx.Participants()}
+	req := &verdictv1.CommitRequest{Txid: tx.id, Participants: participantRefs(tx.Participants())}
 	tx.mu.Lock()
 	req.Messages = tx.messages
 	tx.mu.Unlock()

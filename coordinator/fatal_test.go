@@ -59,7 +59,11 @@ func TestSyncFailureStopsLeading(t *testing.T) {
 	}
 	commit := func(tx *client.Tx) func(context.Context) error {
 		return func(cctx context.Context) error {
-			_, err := cc.Commit(cctx, &verdictv1.CommitRequest{Txid: tx.ID(), Participants: tx.Participants()})
+			req := &verdictv1.CommitRequest{Txid: tx.ID()}
+			for _, p := range tx.Participants() {
+				req.Participants = append(req.Participants, &verdictv1.ParticipantRef{Name: p.Name, Address: p.Address})
+			}
+			_, err := cc.Commit(cctx, req)
 			return err
 		}
 	}

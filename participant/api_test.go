@@ -12,7 +12,7 @@ import (
 // type of an internal package.
 func TestAPINamesNoInternalType(t *testing.T) {
 	apitest.NoInternalTypes(t, ".")
-	for _, fn := range []any{TxFromContext, CoordinatorFromContext} {
+	for _, fn := range []any{TxFromContext} {
 		ft := reflect.TypeOf(fn)
 		for i := range ft.NumOut() {
 			if p := ft.Out(i).PkgPath(); strings.Contains(p, "/internal/") {

@@ -2,7 +2,6 @@ package participant
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"time"
 
@@ -11,18 +10,39 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/verdict-tx/verdict/internal/staged"
 	"github.com/verdict-tx/verdict/internal/txmeta"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
-type txKey struct{}
-
-// callTx is what the interceptors put in a handler's context: the call's
-// transaction and the Server that admitted it (one value, one allocation).
+// callTx is what the interceptors put in a handler's context (as a
+// staged.Call): the call's transaction and the Server that admitted it (one
+// value, one allocation).
 type callTx struct {
 	tx  txmeta.Tx
 	srv *Server
 }
+
+// withCallTx returns a copy of ctx that carries the call's transaction.
+func withCallTx(ctx context.Context, tx txmeta.Tx, s *Server) context.Context {
+	return staged.NewCallContext(ctx, callTx{tx, s})
+}
+
+// StageMessage sends the transaction's coordinator (over the Server's
+// connection to it, which follows the leader) a message to publish if the
+// transaction commits: natsmsg.Stage in a participant's handler.
+func (c callTx) StageMessage(ctx context.Context, subject string, data []byte, headers map[string]string) error {
+	conn, err := c.srv.conns.get(c.tx.Coordinators)
+	if err != nil {
+		return err
+	}
+	m := &verdictv1.StagedMessage{Subject: subject, Data: data, Headers: headers}
+	_, err = conn.Coordinator().StageMessages(ctx, &verdictv1.StageMessagesRequest{Txid: c.tx.ID, Messages: []*verdictv1.StagedMessage{m}})
+	return err
+}
+
+// TxID returns the id of the call's transaction.
+func (c callTx) TxID() string { return c.tx.ID }
 
 // TxInfo is the transaction of a participant call, as the initiator's SDK
 // carried it in the call's metadata.
@@ -45,28 +65,12 @@ func txInfo(tx txmeta.Tx) TxInfo {
 // TxFromContext returns the transaction of the call, in a handler behind
 // the Server's interceptors.
 func TxFromContext(ctx context.Context) (TxInfo, bool) {
-	v, ok := ctx.Value(txKey{}).(callTx)
+	c, _ := staged.CallFromContext(ctx)
+	v, ok := c.(callTx)
 	if !ok {
 		return TxInfo{}, false
 	}
 	return txInfo(v.tx), true
-}
-
-// CoordinatorFromContext returns, in a handler behind the Server's
-// interceptors, a client of the coordinator cluster of the call's
-// transaction (over the Server's connection to it, which follows the
-// leader), and the transaction, for SDK extensions that talk to the
-// coordinator on the transaction's behalf, such as natsmsg.Stage.
-func CoordinatorFromContext(ctx context.Context) (verdictv1.CoordinatorClient, TxInfo, error) {
-	v, ok := ctx.Value(txKey{}).(callTx)
-	if !ok {
-		return nil, TxInfo{}, errors.New("verdict: the context carries no transaction of a participant call")
-	}
-	conn, err := v.srv.conns.get(v.tx.Coordinators)
-	if err != nil {
-		return nil, txInfo(v.tx), err
-	}
-	return conn.Coordinator(), txInfo(v.tx), nil
 }
 
 // UnaryServerInterceptor admits calls made under a transaction: it refuses
@@ -100,7 +104,7 @@ func (s *Server) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 		if err := grpc.SetHeader(ctx, s.participantHeader()); err != nil {
 			s.log.Warn("verdict: cannot set participant header", "txid", tx.ID, "err", err)
 		}
-		resp, herr := handler(context.WithValue(ctx, txKey{}, callTx{tx, s}), req)
+		resp, herr := handler(withCallTx(ctx, tx, s), req)
 		err = <-enlisted
 		if err == nil {
 			// An Abort may have arrived meanwhile.
@@ -162,7 +166,7 @@ func (s *Server) StreamServerInterceptor() grpc.StreamServerInterceptor {
 		if err := ss.SetHeader(s.participantHeader()); err != nil {
 			s.log.Warn("verdict: cannot set participant header", "txid", tx.ID, "err", err)
 		}
-		return handler(srv, &txServerStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), txKey{}, callTx{tx, s})})
+		return handler(srv, &txServerStream{ServerStream: ss, ctx: withCallTx(ss.Context(), tx, s)})
 	}
 }
 

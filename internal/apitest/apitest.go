@@ -1,6 +1,8 @@
 // Package apitest checks, in the tests of a public package, that its
-// exported API names no type of an internal package: a user could call such
-// a function but not declare a variable of what it returns.
+// exported API names no type of an internal package (a user could call such
+// a function but not declare a variable of what it returns) and no type of
+// Verdict's wire protocol under proto/ (the SDKs hand out their own small
+// types, so the wire format can change without breaking their users).
 package apitest
 
 import (
@@ -14,9 +16,10 @@ import (
 	"testing"
 )
 
-// NoInternalTypes fails t for every exported function, method, struct
-// field, interface method, variable or constant of the package in dir (its
-// non-test files) whose type names a type of an internal package.
+// NoInternalTypes fails t for every exported function, method, type
+// definition, struct field, interface method, variable or constant of the
+// package in dir (its non-test files) whose type names a type of an internal
+// package or of Verdict's protocol packages.
 func NoInternalTypes(t testing.TB, dir string) {
 	t.Helper()
 	fset := token.NewFileSet()
@@ -28,7 +31,7 @@ func NoInternalTypes(t testing.TB, dir string) {
 	for _, pkg := range pkgs {
 		for _, f := range pkg.Files {
 			for _, bad := range internalUses(f) {
-				t.Errorf("%s: exported %s names %s, a type of an internal package", fset.Position(bad.pos), bad.decl, bad.typ)
+				t.Errorf("%s: exported %s names %s, a type of %s", fset.Position(bad.pos), bad.decl, bad.typ, bad.kind)
 			}
 		}
 	}
@@ -37,22 +40,41 @@ func NoInternalTypes(t testing.TB, dir string) {
 type use struct {
 	pos  token.Pos
 	decl string // the exported declaration
-	typ  string // the internal type it names
+	typ  string // the hidden type it names
+	kind string // "an internal package" or "the wire protocol"
 }
 
-// internalUses lists the internal types named by the exported API in f.
+// protoPrefix is the import path prefix of Verdict's generated protocol
+// packages.
+const protoPrefix = "github.com/verdict-tx/verdict/proto/"
+
+// hiddenKind says why the package at import path p must not appear in an
+// SDK's API, or "" when it may.
+func hiddenKind(p string) string {
+	switch {
+	case strings.Contains(p, "/internal/") || strings.HasPrefix(p, "internal/"):
+		return "an internal package"
+	case strings.HasPrefix(p, protoPrefix):
+		return "the wire protocol"
+	}
+	return ""
+}
+
+// internalUses lists the internal and protocol types named by the exported
+// API in f.
 func internalUses(f *ast.File) []use {
-	internal := map[string]string{} // local name → import path
+	internal := map[string]string{} // local name → why it is hidden
 	for _, imp := range f.Imports {
 		p, _ := strconv.Unquote(imp.Path.Value)
-		if !strings.Contains(p, "/internal/") && !strings.HasPrefix(p, "internal/") {
+		kind := hiddenKind(p)
+		if kind == "" {
 			continue
 		}
 		name := path.Base(p)
 		if imp.Name != nil {
 			name = imp.Name.Name
 		}
-		internal[name] = p
+		internal[name] = kind
 	}
 	if len(internal) == 0 {
 		return nil
@@ -65,7 +87,7 @@ func internalUses(f *ast.File) []use {
 				return true
 			}
 			if x, ok := sel.X.(*ast.Ident); ok && internal[x.Name] != "" {
-				out = append(out, use{pos: sel.Pos(), decl: decl, typ: x.Name + "." + sel.Sel.Name})
+				out = append(out, use{pos: sel.Pos(), decl: decl, typ: x.Name + "." + sel.Sel.Name, kind: internal[x.Name]})
 			}
 			return false
 		})
@@ -96,8 +118,8 @@ func internalUses(f *ast.File) []use {
 	return out
 }
 
-// checkFields checks the exported fields of a struct type, or the methods
-// of an interface type.
+// checkFields checks the exported fields of a struct type, the methods of
+// an interface type, or any other type definition as a whole.
 func checkFields(typeName string, t ast.Expr, check func(string, ast.Expr)) {
 	var fields *ast.FieldList
 	switch t := t.(type) {
@@ -105,7 +127,8 @@ func checkFields(typeName string, t ast.Expr, check func(string, ast.Expr)) {
 		fields = t.Fields
 	case *ast.InterfaceType:
 		fields = t.Methods
-	default:
+	default: // type T other.T, type T = other.T, type T func(other.T), …
+		check(typeName, t)
 		return
 	}
 	for _, f := range fields.List {

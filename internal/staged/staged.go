@@ -51,3 +51,16 @@ func ValidateHeader(name string) error {
 	}
 	return nil
 }
+
+// SetHeader sets header name of a message being staged to value, in
+// *headers (made on first use), once ValidateHeader accepts name.
+func SetHeader(headers *map[string]string, name, value string) error {
+	if err := ValidateHeader(name); err != nil {
+		return err
+	}
+	if *headers == nil {
+		*headers = map[string]string{}
+	}
+	(*headers)[name] = value
+	return nil
+}

@@ -7,8 +7,6 @@ import (
 	"slices"
 
 	"github.com/verdict-tx/verdict/internal/staged"
-	"github.com/verdict-tx/verdict/participant"
-	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
 // ErrNoTransaction is returned by Stage when ctx carries no transaction:
@@ -20,19 +18,20 @@ var ErrNoTransaction = errors.New("verdict: natsmsg: the context carries no tran
 var ErrInvalidOption = errors.New("verdict: natsmsg: invalid option")
 
 // Option configures a staged message.
-type Option func(*verdictv1.StagedMessage) error
+type Option func(*options) error
+
+// options is what the Options of a message set.
+type options struct {
+	headers map[string]string
+}
 
 // WithHeader sets a header of the published message. Nats-Msg-Id is
 // reserved: the coordinator sets it to "<txid>/<n>".
 func WithHeader(name, value string) Option {
-	return func(m *verdictv1.StagedMessage) error {
-		if err := staged.ValidateHeader(name); err != nil {
+	return func(o *options) error {
+		if err := staged.SetHeader(&o.headers, name, value); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidOption, err)
 		}
-		if m.Headers == nil {
-			m.Headers = map[string]string{}
-		}
-		m.Headers[name] = value
 		return nil
 	}
 }
@@ -53,24 +52,21 @@ func Stage(ctx context.Context, subject string, data []byte, opts ...Option) err
 	if err := staged.ValidateSubject(subject); err != nil {
 		return err
 	}
-	m := &verdictv1.StagedMessage{Subject: subject, Data: slices.Clone(data)}
+	var o options
 	for _, opt := range opts {
-		if err := opt(m); err != nil {
+		if err := opt(&o); err != nil {
 			return err
 		}
 	}
+	data = slices.Clone(data)
 	if buf, ok := staged.FromContext(ctx); ok {
-		return buf.StageMessage(m.Subject, m.Data, m.Headers)
+		return buf.StageMessage(subject, data, o.headers)
 	}
-	if _, ok := participant.TxFromContext(ctx); !ok {
-		return ErrNoTransaction
+	if call, ok := staged.CallFromContext(ctx); ok {
+		if err := call.StageMessage(ctx, subject, data, o.headers); err != nil {
+			return fmt.Errorf("verdict: natsmsg: stage in %s: %w", call.TxID(), err)
+		}
+		return nil
 	}
-	coord, tx, err := participant.CoordinatorFromContext(ctx)
-	if err != nil {
-		return fmt.Errorf("verdict: natsmsg: stage in %s: %w", tx.ID, err)
-	}
-	if _, err := coord.StageMessages(ctx, &verdictv1.StageMessagesRequest{Txid: tx.ID, Messages: []*verdictv1.StagedMessage{m}}); err != nil {
-		return fmt.Errorf("verdict: natsmsg: stage in %s: %w", tx.ID, err)
-	}
-	return nil
+	return ErrNoTransaction
 }
