@@ -3,9 +3,6 @@ package coordinator
 import (
 	"context"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -30,8 +27,8 @@ func (c *Coordinator) AbortTransaction(ctx context.Context, req *verdictv1.Abort
 		return nil, errNotLeader()
 	}
 	id := req.GetTxid()
-	if _, ok := c.active.get(id); !ok {
-		return nil, c.notUndecided(id)
+	if f := c.lookup(id); f.where != inMemory {
+		return nil, notUndecided(id, f)
 	}
 	reason := "aborted by operator " + req.GetOperator()
 	if r := req.GetReason(); r != "" {
@@ -48,18 +45,13 @@ func (c *Coordinator) AbortTransaction(ctx context.Context, req *verdictv1.Abort
 	return &verdictv1.AbortTransactionResponse{Transaction: tx}, nil
 }
 
-// notUndecided explains why id, not active at this leader, cannot be
-// aborted: it is decided (FailedPrecondition), or unknown (NotFound).
-func (c *Coordinator) notUndecided(id string) error {
-	word := ""
-	if tx, ok := c.fsm.get(id); ok {
-		word = stateWord(tx.GetState())
-	} else if r, ok := c.active.recentOutcome(id); ok {
-		word = outcomeWord(r.outcome)
-	} else {
-		_, err := c.describe(id)
-		return err
+// notUndecided explains why id, found as f and not active at this leader,
+// cannot be aborted: it is decided (FailedPrecondition), or unknown
+// (NotFound).
+func notUndecided(id string, f found) error {
+	if f.where != inLog && f.where != inRecent {
+		return notFound(id, f)
 	}
-	return status.Errorf(codes.FailedPrecondition,
-		"verdict: transaction %s is already %s: a decided transaction cannot be aborted (tx retry re-drives its phase 2; tx forget resolves a participant that is gone for good)", id, word)
+	return errorf(ErrNotActive,
+		"verdict: transaction %s is already %s: a decided transaction cannot be aborted (tx retry re-drives its phase 2; tx forget resolves a participant that is gone for good)", id, f.decidedWord())
 }

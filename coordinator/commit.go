@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -10,7 +11,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/verdict-tx/verdict/coordinator/table"
-	"github.com/verdict-tx/verdict/internal/abortinfo"
 	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 	"github.com/verdict-tx/verdict/txlog"
@@ -28,14 +28,12 @@ func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) 
 		return nil, errNotLeader()
 	}
 	id := req.GetTxid()
-	if tx, ok := c.fsm.get(id); ok {
-		return commitAnswer(id, outcomeOf(tx.GetState()), tx.GetReason())
+	f := c.lookup(id)
+	if o, reason, ok := f.decided(); ok {
+		return commitAnswer(id, o, reason)
 	}
-	t, ok := c.active.get(id)
-	if !ok {
-		if r, ok := c.active.recentOutcome(id); ok {
-			return commitAnswer(id, r.outcome, r.reason)
-		}
+	t := f.live
+	if f.where != inMemory {
 		o, reason, err := c.answerUnknown(ctx, id, presumable(req.GetRetry(), false, req.GetParticipants()))
 		if err != nil {
 			return nil, err
@@ -94,7 +92,7 @@ func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) 
 		// are released now rather than at its deadline.
 		c.abort(t, cause, refuse)
 		if refuseErr != nil {
-			return nil, abortinfo.Mark(status.Newf(status.Code(refuseErr), "%s; the transaction is aborted", status.Convert(refuseErr).Message()))
+			return nil, abortedError{fmt.Errorf("%w; the transaction is aborted", refuseErr)}
 		}
 		start = false
 	}
@@ -111,7 +109,7 @@ func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) 
 	select {
 	case <-t.decided:
 	case <-ctx.Done():
-		return nil, status.FromContextError(ctx.Err()).Err()
+		return nil, ctx.Err()
 	}
 	return commitAnswer(id, t.outcome, t.reason)
 }
@@ -121,7 +119,7 @@ func commitAnswer(id string, o verdictv1.Outcome, reason string) (*verdictv1.Com
 	case verdictv1.Outcome_OUTCOME_COMMITTED, verdictv1.Outcome_OUTCOME_ABORTED, verdictv1.Outcome_OUTCOME_EXPIRED, verdictv1.Outcome_OUTCOME_UNKNOWN:
 		return &verdictv1.CommitResponse{Outcome: o, Reason: reason}, nil
 	}
-	return nil, status.Errorf(codes.Unavailable,
+	return nil, errorf(ErrUnavailable,
 		"verdict: outcome of transaction %s unknown (%s); retry Commit to learn it", id, reason)
 }
 

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/verdict-tx/verdict/coordinator/table"
@@ -85,7 +84,7 @@ type Coordinator struct {
 }
 
 func errNotLeader() error {
-	return status.Error(codes.Unavailable, "verdict: this node is not the leader")
+	return ErrNotLeader
 }
 
 // events returns the lifecycle event publisher; nil (whose emit does
@@ -188,7 +187,7 @@ func (c *Coordinator) Begin(ctx context.Context, req *verdictv1.BeginRequest) (*
 	}
 	id, err := txid.New()
 	if err != nil {
-		return nil, status.Error(codes.Internal, err.Error())
+		return nil, errorf(ErrInternal, "%s", err.Error())
 	}
 	t := &activeTx{
 		id:       id,
@@ -200,7 +199,7 @@ func (c *Coordinator) Begin(ctx context.Context, req *verdictv1.BeginRequest) (*
 		decided:  make(chan struct{}),
 	}
 	if !c.active.add(t, c.cfg.maxOpen) {
-		return nil, status.Errorf(codes.ResourceExhausted, "verdict: client %s has %d open transactions, the maximum (--max-open-per-client); commit or abort some first", t.client, c.cfg.maxOpen)
+		return nil, errorf(ErrLimit, "verdict: client %s has %d open transactions, the maximum (--max-open-per-client); commit or abort some first", t.client, c.cfg.maxOpen)
 	}
 	c.timeline.add(id, eventBegin, "", "deadline "+t.deadline.UTC().Format(time.RFC3339Nano))
 	return &verdictv1.BeginResponse{
@@ -218,33 +217,34 @@ func (c *Coordinator) Enlist(ctx context.Context, req *verdictv1.EnlistRequest) 
 	}
 	resp := &verdictv1.EnlistResponse{Results: make([]*verdictv1.EnlistResult, len(req.GetTxids()))}
 	for i, id := range req.GetTxids() {
-		st := status.Convert(c.enlist(id, req.GetParticipant()))
+		st := status.Convert(toStatus(c.enlist(id, req.GetParticipant())))
 		resp.Results[i] = &verdictv1.EnlistResult{Code: uint32(st.Code()), Message: st.Message()}
 	}
 	return resp, nil
 }
 
 func (c *Coordinator) enlist(id string, p *verdictv1.ParticipantRef) error {
-	t, ok := c.active.get(id)
-	if !ok {
-		return c.notActive(id)
+	f := c.lookup(id)
+	if f.where != inMemory {
+		return notActive(id, f)
 	}
+	t := f.live
 	c.active.mu.Lock()
 	defer c.active.mu.Unlock()
 	switch {
 	case t.state != verdictv1.TxState_TX_STATE_ACTIVE:
-		return status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is %s; too late to enlist", id, stateWord(t.state))
+		return errorf(ErrNotActive, "verdict: transaction %s is %s; too late to enlist", id, stateWord(t.state))
 	case c.cfg.clock.Now().After(t.deadline):
-		return status.Errorf(codes.FailedPrecondition, "verdict: transaction %s has passed its deadline", id)
+		return errorf(ErrNotActive, "verdict: transaction %s has passed its deadline", id)
 	}
 	if prev, ok := t.parts[p.GetName()]; ok {
 		if prev.GetAddress() != p.GetAddress() {
-			return status.Errorf(codes.InvalidArgument, "verdict: participant %q already enlisted at %s, not %s", p.GetName(), prev.GetAddress(), p.GetAddress())
+			return errorf(ErrInvalid, "verdict: participant %q already enlisted at %s, not %s", p.GetName(), prev.GetAddress(), p.GetAddress())
 		}
 		return nil
 	}
 	if len(t.parts) >= c.cfg.maxParticipants {
-		return status.Errorf(codes.ResourceExhausted, "verdict: transaction %s has the maximum of %d participants", id, c.cfg.maxParticipants)
+		return errorf(ErrLimit, "verdict: transaction %s has the maximum of %d participants", id, c.cfg.maxParticipants)
 	}
 	if !c.parts.admit(p.GetAddress()) {
 		return errAddressesFull(c.parts.max)
@@ -254,15 +254,13 @@ func (c *Coordinator) enlist(id string, p *verdictv1.ParticipantRef) error {
 	return nil
 }
 
-// notActive explains why id is not an active transaction at this leader.
-func (c *Coordinator) notActive(id string) error {
-	if tx, ok := c.fsm.get(id); ok {
-		return status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is already %s", id, stateWord(tx.GetState()))
+// notActive explains why id, found as f and not in memory, is not an
+// active transaction at this leader.
+func notActive(id string, f found) error {
+	if f.where == inLog || f.where == inRecent {
+		return errorf(ErrNotActive, "verdict: transaction %s is already %s", id, f.decidedWord())
 	}
-	if r, ok := c.active.recentOutcome(id); ok {
-		return status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is already %s", id, outcomeWord(r.outcome))
-	}
-	return status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is not active at the leader (never begun here, or lost in a leader change): aborted", id)
+	return errorf(ErrNotActive, "verdict: transaction %s is not active at the leader (never begun here, or lost in a leader change): aborted", id)
 }
 
 // Abort aborts a transaction that is not decided yet.
@@ -275,7 +273,11 @@ func (c *Coordinator) Abort(ctx context.Context, req *verdictv1.AbortRequest) (*
 	if reason == "" {
 		reason = "aborted by the initiator"
 	}
-	if t, ok := c.active.get(id); ok {
+	f := c.lookup(id)
+	if o, reason, ok := f.decided(); ok {
+		return c.abortAnswer(id, o, reason)
+	}
+	if t := f.live; f.where == inMemory {
 		c.active.mu.Lock()
 		preparing := t.state == verdictv1.TxState_TX_STATE_PREPARING
 		if preparing && t.abortRequested == "" {
@@ -289,15 +291,9 @@ func (c *Coordinator) Abort(ctx context.Context, req *verdictv1.AbortRequest) (*
 		select {
 		case <-t.decided:
 		case <-ctx.Done():
-			return nil, status.FromContextError(ctx.Err()).Err()
+			return nil, ctx.Err()
 		}
 		return c.abortAnswer(id, t.outcome, t.reason)
-	}
-	if tx, ok := c.fsm.get(id); ok {
-		return c.abortAnswer(id, outcomeOf(tx.GetState()), tx.GetReason())
-	}
-	if r, ok := c.active.recentOutcome(id); ok {
-		return c.abortAnswer(id, r.outcome, r.reason)
 	}
 	// Unknown: aborted (see unknown.go: an Abort asserts that no Commit of
 	// the transaction was attempted), once leadership is confirmed.
@@ -313,11 +309,11 @@ func (c *Coordinator) abortAnswer(id string, o verdictv1.Outcome, reason string)
 	case verdictv1.Outcome_OUTCOME_ABORTED:
 		return &verdictv1.AbortResponse{Outcome: o, Reason: reason}, nil
 	case verdictv1.Outcome_OUTCOME_COMMITTED:
-		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is already committed; it cannot be aborted", id)
+		return nil, errorf(ErrNotActive, "verdict: transaction %s is already committed; it cannot be aborted", id)
 	case verdictv1.Outcome_OUTCOME_EXPIRED:
-		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s was %s", id, reasonExpired)
+		return nil, errorf(ErrNotActive, "verdict: transaction %s was %s", id, reasonExpired)
 	default:
-		return nil, status.Errorf(codes.Unavailable, "verdict: transaction %s: outcome unknown (%s); ask again", id, reason)
+		return nil, errorf(ErrUnavailable, "verdict: transaction %s: outcome unknown (%s); ask again", id, reason)
 	}
 }
 
@@ -372,12 +368,12 @@ func (c *Coordinator) confirmLeader(ctx context.Context) (uint64, error) {
 	}
 	if err := c.node.ReadIndex(ctx); err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return 0, status.FromContextError(err).Err()
+			return 0, err
 		}
-		return 0, status.Errorf(codes.Unavailable, "verdict: cannot confirm leadership: %v", err)
+		return 0, errorf(ErrUnavailable, "verdict: cannot confirm leadership: %v", err)
 	}
 	if !c.stillLeader(term) {
-		return 0, status.Error(codes.Unavailable, "verdict: leadership changed; ask again")
+		return 0, errorf(ErrUnavailable, "verdict: leadership changed; ask again")
 	}
 	return term, nil
 }
@@ -400,24 +396,32 @@ func (c *Coordinator) GetTransaction(ctx context.Context, req *verdictv1.GetTran
 // or from the leader's memory, with its timeline; NotFound if nothing.
 func (c *Coordinator) describe(id string) (*verdictv1.Transaction, error) {
 	var tx *verdictv1.Transaction
-	if decided, ok := c.fsm.get(id); ok {
-		c.delivery.annotate(decided)
-		tx = decided
-	} else if t, ok := c.active.get(id); ok {
+	switch f := c.lookup(id); f.where {
+	case inLog:
+		c.delivery.annotate(f.tx)
+		tx = f.tx
+	case inMemory:
 		c.active.mu.Lock()
-		tx = t.info()
+		tx = f.live.info()
 		c.active.mu.Unlock()
-	} else if r, ok := c.active.recentOutcome(id); ok {
+	case inRecent:
+		r := f.recent
 		tx = &verdictv1.Transaction{
 			Txid: id, State: txStateOf(r.outcome), Done: true, Reason: r.reason, DecidedUnixMs: r.at.UnixMilli(),
 		}
-	} else if c.fsm.expired(id) {
-		return nil, status.Errorf(codes.NotFound, "verdict: transaction %s not found: %s", id, reasonExpired)
-	} else {
-		return nil, status.Errorf(codes.NotFound, "verdict: transaction %s not found", id)
+	default:
+		return nil, notFound(id, f)
 	}
 	c.timeline.annotate(tx)
 	return tx, nil
+}
+
+// notFound is the error for id, found as f nowhere or expired.
+func notFound(id string, f found) error {
+	if f.where == inExpired {
+		return errorf(ErrUnknownTx, "verdict: transaction %s not found: %s", id, reasonExpired)
+	}
+	return errorf(ErrUnknownTx, "verdict: transaction %s not found", id)
 }
 
 // ListTransactions lists decided transactions from the log and, on the
@@ -428,7 +432,7 @@ func (c *Coordinator) ListTransactions(ctx context.Context, req *verdictv1.ListT
 		limit = 100
 	}
 	if limit > 10000 {
-		return nil, status.Errorf(codes.InvalidArgument, "verdict: limit %d exceeds 10000", limit)
+		return nil, errorf(ErrInvalid, "verdict: limit %d exceeds 10000", limit)
 	}
 	f := c.listFilter(req)
 	if req.GetStuck() {

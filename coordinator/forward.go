@@ -112,7 +112,8 @@ func forwardTo[C, Req, Resp any](
 		return zero, err
 	}
 	if conn == nil {
-		return local(ctx, req)
+		resp, err := local(ctx, req)
+		return resp, toStatus(err)
 	}
 	return remote(newClient(conn), f.auth.forwardContext(ctx), req)
 }

@@ -2,6 +2,8 @@ package coordinator
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -57,16 +59,16 @@ func (c *Coordinator) Forget(ctx context.Context, req *verdictv1.ForgetTransacti
 	c.delivery.annotate(tx)
 	switch {
 	case !slices.ContainsFunc(tx.GetParticipants(), func(p *verdictv1.ParticipantRef) bool { return p.GetName() == name }):
-		return nil, status.Errorf(codes.NotFound, "verdict: transaction %s has no participant %q in its phase 2 (it has: %s)", id, name, participantList(tx.GetParticipants()))
+		return nil, errorf(ErrUnknownTx, "verdict: transaction %s has no participant %q in its phase 2 (it has: %s)", id, name, participantList(tx.GetParticipants()))
 	case table.ResolvedHeuristically(tx.GetHeuristics(), name):
 		// Resolving again is idempotent; it makes sure that this leader's
 		// phase 2 has stopped waiting for the participant.
 		c.delivery.resolve(id, name)
-		return nil, status.Errorf(codes.FailedPrecondition, "verdict: participant %s of transaction %s is resolved heuristically already", name, id)
+		return nil, errorf(ErrNotActive, "verdict: participant %s of transaction %s is resolved heuristically already", name, id)
 	case c.delivery.completed(id):
-		return nil, status.Errorf(codes.FailedPrecondition, "verdict: phase 2 of transaction %s completed; its DONE record is pending: nothing to forget", id)
+		return nil, errorf(ErrNotActive, "verdict: phase 2 of transaction %s completed; its DONE record is pending: nothing to forget", id)
 	case slices.Contains(tx.GetAcked(), name):
-		return nil, status.Errorf(codes.FailedPrecondition, "verdict: participant %s has acknowledged phase 2 of transaction %s: nothing to forget", name, id)
+		return nil, errorf(ErrNotActive, "verdict: participant %s has acknowledged phase 2 of transaction %s: nothing to forget", name, id)
 	}
 	h := &verdictv1.HeuristicResolution{
 		Txid:        id,
@@ -83,7 +85,7 @@ func (c *Coordinator) Forget(ctx context.Context, req *verdictv1.ForgetTransacti
 		if res.Reason == table.ReasonHeuristicRepeated {
 			c.delivery.resolve(id, name)
 		}
-		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s: %s", id, res.Reason)
+		return nil, errorf(ErrNotActive, "verdict: transaction %s: %s", id, res.Reason)
 	}
 	if tx, err = c.describe(id); err != nil {
 		return nil, err
@@ -131,16 +133,17 @@ func (c *Coordinator) heuristicApplied(h *verdictv1.HeuristicResolution, o verdi
 	}
 }
 
-// proposeError maps an error of a waited-for proposal to a status: the
-// record may or may not be in the log.
+// proposeError explains an error of a waited-for proposal: the record may
+// or may not be in the log. An engine error or a status says enough.
 func proposeError(err error) error {
-	if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown {
+	var known *engineError
+	if _, ok := status.FromError(err); ok || errors.As(err, &known) || errors.Is(err, ErrNotLeader) {
 		return err
 	}
-	if ctxErr := status.FromContextError(err); ctxErr.Code() != codes.Unknown {
-		return status.Errorf(ctxErr.Code(), "verdict: not confirmed in time whether the record was logged (%v): look again before repeating", err)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("verdict: not confirmed in time whether the record was logged (%w): look again before repeating", err)
 	}
-	return status.Errorf(codes.Unavailable, "verdict: record perhaps not logged (%v): look (tx show) before trying again", err)
+	return errorf(ErrUnavailable, "verdict: record perhaps not logged (%v): look (tx show) before trying again", err)
 }
 
 // participantList names parts, comma-separated.

@@ -29,18 +29,19 @@ func (c *Coordinator) StageMessages(ctx context.Context, req *verdictv1.StageMes
 		return nil, errMessagesOff(req.GetTxid())
 	}
 	id := req.GetTxid()
-	t, ok := c.active.get(id)
-	if !ok {
-		return nil, c.notActive(id)
+	f := c.lookup(id)
+	if f.where != inMemory {
+		return nil, notActive(id, f)
 	}
+	t := f.live
 	size := stagedSize(req.GetMessages())
 	c.active.mu.Lock()
 	defer c.active.mu.Unlock()
 	switch {
 	case t.state != verdictv1.TxState_TX_STATE_ACTIVE:
-		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is %s; too late to stage messages", id, stateWord(t.state))
+		return nil, errorf(ErrNotActive, "verdict: transaction %s is %s; too late to stage messages", id, stateWord(t.state))
 	case c.cfg.clock.Now().After(t.deadline):
-		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s has passed its deadline", id)
+		return nil, errorf(ErrNotActive, "verdict: transaction %s has passed its deadline", id)
 	}
 	if err := c.checkStagedSize(id, t.stagedBytes, size); err != nil {
 		return nil, err
@@ -54,7 +55,7 @@ func (c *Coordinator) StageMessages(ctx context.Context, req *verdictv1.StageMes
 // holding have bytes of them already.
 func (c *Coordinator) checkStagedSize(id string, have, size int) error {
 	if have+size > c.cfg.maxStagedBytes {
-		return status.Errorf(codes.ResourceExhausted,
+		return errorf(ErrLimit,
 			"verdict: transaction %s: staged messages would take %d bytes, more than the limit of %d bytes per transaction (coordinator flag --max-staged-bytes)",
 			id, have+size, c.cfg.maxStagedBytes)
 	}
@@ -62,7 +63,7 @@ func (c *Coordinator) checkStagedSize(id string, have, size int) error {
 }
 
 func errMessagesOff(id string) error {
-	return status.Errorf(codes.FailedPrecondition,
+	return errorf(ErrNoNATS,
 		"verdict: transaction %s: transactional messages are off: the coordinator has no NATS configured (start it with --nats-url)", id)
 }
 

@@ -47,7 +47,7 @@ func newParticipantPool(ctx context.Context, dial []grpc.DialOption, idle time.D
 // errAddressesFull answers a transaction that names a participant address
 // the pool has no room for.
 func errAddressesFull(max int) error {
-	return status.Errorf(codes.ResourceExhausted, "verdict: %d participant addresses are in use, the maximum (--max-participant-addresses); try again once some have gone idle", max)
+	return errorf(ErrLimit, "verdict: %d participant addresses are in use, the maximum (--max-participant-addresses); try again once some have gone idle", max)
 }
 
 // admit holds addr for a transaction that names it: it reports false if

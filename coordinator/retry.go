@@ -3,9 +3,6 @@ package coordinator
 import (
 	"context"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/verdict-tx/verdict/coordinator/table"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -47,24 +44,22 @@ func (c *Coordinator) Retry(ctx context.Context, req *verdictv1.RetryTransaction
 // undecided, or a decided transaction that needs no phase 2 (one-phase,
 // read-only), NotFound (with the retention note when it applies).
 func (c *Coordinator) undoneDecision(id, what string) (*verdictv1.Transaction, error) {
-	tx, ok := c.fsm.get(id)
-	switch {
-	case ok && tx.GetDone():
-		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is %s and its phase 2 is complete: nothing to %s", id, stateWord(tx.GetState()), what)
-	case ok:
-		return tx, nil
-	}
-	if t, ok := c.active.get(id); ok {
+	switch f := c.lookup(id); f.where {
+	case inLog:
+		if f.tx.GetDone() {
+			return nil, errorf(ErrNotActive, "verdict: transaction %s is %s and its phase 2 is complete: nothing to %s", id, stateWord(f.tx.GetState()), what)
+		}
+		return f.tx, nil
+	case inMemory:
 		c.active.mu.Lock()
-		st := t.state
+		st := f.live.state
 		c.active.mu.Unlock()
-		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is %s: not decided, nothing to %s", id, stateWord(st), what)
+		return nil, errorf(ErrNotActive, "verdict: transaction %s is %s: not decided, nothing to %s", id, stateWord(st), what)
+	case inRecent:
+		return nil, errorf(ErrNotActive, "verdict: transaction %s is %s and needs no phase 2: nothing to %s", id, outcomeWord(f.recent.outcome), what)
+	default:
+		return nil, notFound(id, f)
 	}
-	if r, ok := c.active.recentOutcome(id); ok {
-		return nil, status.Errorf(codes.FailedPrecondition, "verdict: transaction %s is %s and needs no phase 2: nothing to %s", id, outcomeWord(r.outcome), what)
-	}
-	_, err := c.describe(id)
-	return nil, err
 }
 
 // listStuck is ListTransactions for stuck transactions: decided ones whose

@@ -3,9 +3,6 @@ package coordinator
 import (
 	"context"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -80,7 +77,7 @@ func (c *Coordinator) answerUnknown(ctx context.Context, id string, presume bool
 	if err != nil {
 		return 0, "", err
 	}
-	o, reason = c.lookup(id)
+	o, reason = c.answer(c.lookup(id))
 	if o == verdictv1.Outcome_OUTCOME_UNSPECIFIED && reason == "" {
 		o, reason = verdictv1.Outcome_OUTCOME_UNKNOWN, reasonOnePhaseUnknown
 		if presume {
@@ -88,28 +85,7 @@ func (c *Coordinator) answerUnknown(ctx context.Context, id string, presume bool
 		}
 	}
 	if !c.stillLeader(term) {
-		return 0, "", status.Error(codes.Unavailable, "verdict: leadership changed; ask again")
+		return 0, "", errorf(ErrUnavailable, "verdict: leadership changed; ask again")
 	}
 	return o, reason, nil
-}
-
-// lookup finds what this node knows of id: its log record, an active
-// transaction (PENDING), a recent outcome, or its expiry. It returns
-// OUTCOME_UNSPECIFIED and no reason when it knows nothing.
-func (c *Coordinator) lookup(id string) (verdictv1.Outcome, string) {
-	if tx, ok := c.fsm.get(id); ok {
-		return outcomeOf(tx.GetState()), tx.GetReason()
-	}
-	if t, ok := c.active.get(id); ok {
-		c.active.mu.Lock()
-		defer c.active.mu.Unlock()
-		return verdictv1.Outcome_OUTCOME_PENDING, "transaction " + stateWord(t.state)
-	}
-	if r, ok := c.active.recentOutcome(id); ok {
-		return r.outcome, r.reason
-	}
-	if c.fsm.expired(id) {
-		return verdictv1.Outcome_OUTCOME_EXPIRED, reasonExpired
-	}
-	return verdictv1.Outcome_OUTCOME_UNSPECIFIED, ""
 }
