@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -43,4 +44,41 @@ func failedAttempts(d *delivery, id string) uint32 {
 		return p.failed
 	}
 	return 0
+}
+
+// The DONE record of a transaction whose phase 2 completed is proposed by
+// the flush the clock drives: it waits for the clock, however long real
+// time runs, and follows as soon as the clock passes doneFlushEvery.
+func TestDoneFlushFollowsClock(t *testing.T) {
+	clock := newFakeClock()
+	c := newTunedCluster(t, 1, func(cfg *Config) { cfg.Clock = clock })
+	d := c.leader().coord.delivery
+	p1, p2, cl := c.withParticipants()
+	id, err := runTx(context.Background(), cl, p1, p2)
+	if err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	testwait.For(t, 10*time.Second, "phase 2 completed", func() bool {
+		_, ok := finishedPhase2(d, id)
+		return ok
+	})
+	// Ten flush periods of real time: the flush does not run on its own.
+	time.Sleep(10 * doneFlushEvery)
+	if queued, _ := finishedPhase2(d, id); !queued {
+		t.Fatalf("%s left the DONE queue with the clock standing still", id)
+	}
+	clock.Advance(doneFlushEvery)
+	testwait.For(t, 10*time.Second, "DONE applied", func() bool {
+		_, ok := finishedPhase2(d, id)
+		return !ok
+	})
+}
+
+// finishedPhase2 reports whether id's phase 2 completed and its DONE is
+// not yet applied (kept), and whether it waits for the next flush (queued).
+func finishedPhase2(d *delivery, id string) (queued, kept bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, kept = d.finished[id]
+	return slices.Contains(d.done, id), kept
 }
