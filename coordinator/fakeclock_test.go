@@ -3,6 +3,7 @@ package coordinator
 import (
 	"sort"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -131,5 +132,48 @@ func (w *fakeWaiter) remove() {
 			c.waiters = append(c.waiters[:i], c.waiters[i+1:]...)
 			return
 		}
+	}
+}
+
+// fired reports whether ch holds a value, without waiting.
+func fired(ch <-chan time.Time) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// The fake clock fires timers and tickers only when advanced past them.
+func TestFakeClock(t *testing.T) {
+	c := newFakeClock()
+	start := c.Now()
+	tm := c.NewTimer(time.Second)
+	tk := c.NewTicker(100 * time.Millisecond)
+	c.Advance(999 * time.Millisecond)
+	if fired(tm.C()) {
+		t.Fatal("timer fired early")
+	}
+	if !fired(tk.C()) || fired(tk.C()) {
+		t.Fatal("a ticker behind by several periods should hold exactly one tick")
+	}
+	c.Advance(time.Millisecond)
+	if !fired(tm.C()) {
+		t.Fatal("timer did not fire when due")
+	}
+	if got := c.Now().Sub(start); got != time.Second {
+		t.Fatalf("clock advanced by %v, want 1s", got)
+	}
+	if tm.Reset(time.Second) {
+		t.Fatal("Reset of a fired timer reported it active")
+	}
+	if !tm.Stop() {
+		t.Fatal("Stop of a reset timer reported it inactive")
+	}
+	tk.Stop()
+	c.Advance(time.Hour)
+	if fired(tm.C()) || fired(tk.C()) || c.pending() != 0 {
+		t.Fatal("stopped timer or ticker fired")
 	}
 }
