@@ -325,12 +325,12 @@ func (d *delivery) reachable(addr string) {
 // been idle for d.idle.
 func (d *delivery) run(s *sender) {
 	failures := 0
-	idle := time.NewTimer(d.idle)
+	idle := d.c.cfg.clock.NewTimer(d.idle)
 	defer idle.Stop()
 	for {
 		select {
 		case <-s.wake:
-		case <-idle.C:
+		case <-idle.C():
 			if d.retire(s) {
 				return
 			}
@@ -514,11 +514,11 @@ var errDoneDropped = errors.New("coordinator: DONE proposal dropped (test hook)"
 // flushDone runs until stop: every doneFlushEvery it proposes one DONE
 // record for the transactions whose phase 2 completed.
 func (d *delivery) flushDone() {
-	t := time.NewTicker(doneFlushEvery)
+	t := d.c.cfg.clock.NewTicker(doneFlushEvery)
 	defer t.Stop()
 	for {
 		select {
-		case <-t.C:
+		case <-t.C():
 		case <-d.stop:
 			return
 		}
@@ -573,10 +573,10 @@ func (d *delivery) flushDone() {
 // sleep waits out a backoff of s. It returns retried if a retry (an
 // operator's, or reachable) cut it short, and ok false if delivery stopped.
 func (d *delivery) sleep(s *sender, dur time.Duration) (retried, ok bool) {
-	t := time.NewTimer(dur)
+	t := d.c.cfg.clock.NewTimer(dur)
 	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-t.C():
 		return false, true
 	case <-s.retry:
 		return true, true

@@ -23,6 +23,14 @@
 //     <txid>/<n> (publish.go) over the node's NATS connection (nats.go).
 //     Lifecycle events go out best effort on verdict.events.<kind>
 //     (events.go).
+//   - Time: one Clock (Config.Clock, clock.go) tells the time and drives
+//     every timer of the engine: transaction deadlines, phase-2 backoffs
+//     and stuck marking, the DONE flush, the recovery sweep (deadline
+//     aborts, re-drives, Prune records) and the idle release of
+//     participant connections and phase-2 senders; tests drive it by
+//     hand. Timeouts of network calls and the wait for a leader stay on
+//     the system clock, and the log's clock (logclock.go) bounds its pace
+//     by the monotonic clock, which no clock setting moves.
 //   - Operators: the leader keeps a bounded timeline of each transaction
 //     it handles (timeline.go: begin, enlistments, votes, decision,
 //     phase-2 attempts and acks), re-drives phase 2 on request (retry.go),

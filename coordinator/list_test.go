@@ -14,8 +14,12 @@ import (
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
-// offsetClock is the system clock moved by an offset that a test advances.
-type offsetClock struct{ offset atomic.Int64 }
+// offsetClock is the system clock moved by an offset that a test advances;
+// its timers are the system clock's.
+type offsetClock struct {
+	realClock
+	offset atomic.Int64
+}
 
 func (c *offsetClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *offsetClock) advance(d time.Duration) { c.offset.Add(int64(d)) }

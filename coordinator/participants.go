@@ -22,10 +22,11 @@ import (
 // releaseIdle). It holds at most max addresses for new transactions
 // (admit); phase 2 of decisions already logged is delivered beyond it.
 type participantPool struct {
-	ctx  context.Context // cancelled when the node stops
-	dial []grpc.DialOption
-	idle time.Duration
-	max  int
+	ctx   context.Context // cancelled when the node stops
+	clock Clock           // times idleness
+	dial  []grpc.DialOption
+	idle  time.Duration
+	max   int
 
 	mu     sync.Mutex
 	byAddr map[string]*participantConn
@@ -40,8 +41,8 @@ type participantConn struct {
 	inflight int // calls in progress: one with some is never idle
 }
 
-func newParticipantPool(ctx context.Context, dial []grpc.DialOption, idle time.Duration, max int) *participantPool {
-	return &participantPool{ctx: ctx, dial: reconnect.DialOptions(dial), idle: idle, max: max, byAddr: map[string]*participantConn{}}
+func newParticipantPool(ctx context.Context, clock Clock, dial []grpc.DialOption, idle time.Duration, max int) *participantPool {
+	return &participantPool{ctx: ctx, clock: clock, dial: reconnect.DialOptions(dial), idle: idle, max: max, byAddr: map[string]*participantConn{}}
 }
 
 // errAddressesFull answers a transaction that names a participant address
@@ -64,7 +65,7 @@ func (p *participantPool) admit(addr string) bool {
 // caller holds p.mu.
 func (p *participantPool) connLocked(addr string, bounded bool) (*participantConn, error) {
 	if pe, ok := p.byAddr[addr]; ok {
-		pe.lastUsed = time.Now()
+		pe.lastUsed = p.clock.Now()
 		return pe, nil
 	}
 	switch {
@@ -78,7 +79,7 @@ func (p *participantPool) connLocked(addr string, bounded bool) (*participantCon
 	if _, err := hostport.Canonical(addr); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "verdict: participant %v", err)
 	}
-	pe := &participantConn{lastUsed: time.Now()}
+	pe := &participantConn{lastUsed: p.clock.Now()}
 	pe.preparer = p.newPreparer(pe)
 	p.byAddr[addr] = pe
 	return pe, nil
@@ -106,7 +107,7 @@ func (p *participantPool) release(pe *participantConn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pe.inflight--
-	pe.lastUsed = time.Now()
+	pe.lastUsed = p.clock.Now()
 }
 
 // prepare asks the participant at addr for its vote on id.
@@ -143,7 +144,7 @@ func (p *participantPool) decide(ctx context.Context, addr string, o verdictv1.O
 func (p *participantPool) releaseIdle(held map[string]bool) {
 	var idle []*grpc.ClientConn
 	p.mu.Lock()
-	now := time.Now()
+	now := p.clock.Now()
 	for addr, pe := range p.byAddr {
 		if pe.inflight > 0 || held[addr] || now.Sub(pe.lastUsed) < p.idle {
 			continue
@@ -182,11 +183,11 @@ func (p *participantPool) close() {
 // timeout it releases the participant addresses gone idle. An address an
 // active transaction names, or with phase-2 work queued, is not idle.
 func (c *Coordinator) releaseIdleParticipants() {
-	t := time.NewTicker(max(c.parts.idle/4, 10*time.Millisecond))
+	t := c.cfg.clock.NewTicker(max(c.parts.idle/4, 10*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
-		case <-t.C:
+		case <-t.C():
 		case <-c.stop:
 			return
 		}

@@ -34,28 +34,29 @@ func pruneEvery(retention time.Duration) time.Duration {
 // passed, periodically re-drives undone decisions, and ends the retention of
 // done transactions older than the window by the log's time.
 func (c *Coordinator) sweep() {
-	tick := time.NewTicker(sweepEvery)
+	clock := c.cfg.clock
+	tick := clock.NewTicker(sweepEvery)
 	defer tick.Stop()
-	lastScan, lastPrune := time.Now(), time.Now()
+	lastScan, lastPrune := clock.Now(), clock.Now()
 	for {
 		select {
-		case <-tick.C:
+		case <-tick.C():
 		case <-c.stop:
 			return
 		}
 		if _, ok := c.leaderTerm(); !ok {
 			continue
 		}
-		now := c.cfg.clock.Now()
+		now := clock.Now()
 		for _, t := range c.active.expired(now, c.cfg.retention) {
 			c.abort(t, abortDeadline, "deadline passed")
 		}
-		if time.Since(lastScan) > rescanEvery {
-			lastScan = time.Now()
+		if now.Sub(lastScan) > rescanEvery {
+			lastScan = now
 			c.recover()
 		}
-		if time.Since(lastPrune) > pruneEvery(c.cfg.retention) {
-			lastPrune = time.Now()
+		if now.Sub(lastPrune) > pruneEvery(c.cfg.retention) {
+			lastPrune = now
 			c.proposePrune(c.logNow().Add(-c.cfg.retention))
 		}
 	}

@@ -84,7 +84,7 @@ func Start(cfg Config) (*Server, error) {
 		fsm:          newFSM(log),
 		active:       newActiveTable(),
 		timeline:     newTimeline(cfg.Clock),
-		parts:        newParticipantPool(ctx, cfg.DialOptions, cfg.ParticipantIdleTimeout, cfg.MaxParticipantAddresses),
+		parts:        newParticipantPool(ctx, cfg.Clock, cfg.DialOptions, cfg.ParticipantIdleTimeout, cfg.MaxParticipantAddresses),
 		metrics:      newMetrics(),
 		leaderEvents: make(chan struct{}, 1),
 		stop:         make(chan struct{}),
