@@ -22,10 +22,12 @@ import (
 // releaseIdle). It holds at most max addresses for new transactions
 // (admit); phase 2 of decisions already logged is delivered beyond it.
 type participantPool struct {
-	ctx  context.Context // cancelled when the node stops
-	dial []grpc.DialOption
-	idle time.Duration
-	max  int
+	ctx context.Context // the engine's: cancelled when it stops
+	// goroutine starts the prepare batchers' senders as the engine's.
+	goroutine func(func()) bool
+	dial      []grpc.DialOption
+	idle      time.Duration
+	max       int
 
 	mu     sync.Mutex
 	byAddr map[string]*participantConn
@@ -40,8 +42,8 @@ type participantConn struct {
 	inflight int // calls in progress: one with some is never idle
 }
 
-func newParticipantPool(ctx context.Context, dial []grpc.DialOption, idle time.Duration, max int) *participantPool {
-	return &participantPool{ctx: ctx, dial: reconnect.DialOptions(dial), idle: idle, max: max, byAddr: map[string]*participantConn{}}
+func newParticipantPool(ctx context.Context, goroutine func(func()) bool, dial []grpc.DialOption, idle time.Duration, max int) *participantPool {
+	return &participantPool{ctx: ctx, goroutine: goroutine, dial: reconnect.DialOptions(dial), idle: idle, max: max, byAddr: map[string]*participantConn{}}
 }
 
 // errAddressesFull answers a transaction that names a participant address
@@ -187,7 +189,7 @@ func (c *Coordinator) releaseIdleParticipants() {
 	for {
 		select {
 		case <-t.C:
-		case <-c.stop:
+		case <-c.ctx.Done():
 			return
 		}
 		held := map[string]bool{}
