@@ -35,9 +35,8 @@ func (f *confirmer) confirm(ctx context.Context) (uint64, error) {
 		f.next = r
 	}
 	if !f.running {
-		f.running = true
-		f.c.wg.Add(1)
-		go f.run()
+		// Refused only while the engine stops: ctx, the engine's, ends.
+		f.running = f.c.goroutine(f.run)
 	}
 	f.mu.Unlock()
 	select {
@@ -50,7 +49,6 @@ func (f *confirmer) confirm(ctx context.Context) (uint64, error) {
 
 // run serves rounds until none waits.
 func (f *confirmer) run() {
-	defer f.c.wg.Done()
 	for {
 		f.mu.Lock()
 		r := f.next

@@ -67,9 +67,14 @@ type Coordinator struct {
 	// nats is the connection to NATS; nil when Config.NatsURL is empty.
 	nats *natsLink
 
-	// ctx is cancelled by Stop; work not bound to a request derives from it.
-	ctx    context.Context
-	cancel context.CancelFunc
+	// ctx is cancelled when the engine stops; work not bound to a request
+	// derives from it, and every goroutine the engine starts (counted in
+	// wg) ends once it is cancelled. See lifecycle.go.
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	lifeMu   sync.Mutex
+	stopping bool // lifeMu
 
 	leaderEvents chan struct{}
 	handledTerm  uint64 // leadership goroutine only
@@ -78,9 +83,6 @@ type Coordinator struct {
 	// leader only in that term, so nothing it records in the new term is
 	// wiped by a reset that comes late.
 	readyTerm atomic.Uint64
-
-	stop chan struct{}
-	wg   sync.WaitGroup
 }
 
 func errNotLeader() error {
@@ -138,7 +140,7 @@ func (c *Coordinator) watchLeadership() {
 	for {
 		select {
 		case <-c.leaderEvents:
-		case <-c.stop:
+		case <-c.ctx.Done():
 			return
 		}
 		term, ready := c.node.LeaderTerm()

@@ -59,8 +59,9 @@ type delivery struct {
 	// deliver (recovery's rescan, an operator's retry).
 	finished map[string]*pending
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	// stop is the engine context's Done: delivery ends when the engine
+	// stops (its goroutines are the engine's).
+	stop <-chan struct{}
 }
 
 // pending is a decided transaction whose phase 2 is not complete.
@@ -105,7 +106,7 @@ func newDelivery(c *Coordinator, log *slog.Logger, maxRetry, stuckAfter, idle ti
 		txs:        map[string]*pending{},
 		finished:   map[string]*pending{},
 		senders:    map[string]*sender{},
-		stop:       make(chan struct{}),
+		stop:       c.ctx.Done(),
 	}
 }
 
@@ -157,11 +158,8 @@ func (d *delivery) senderLocked(addr string) *sender {
 	if !ok {
 		s = &sender{addr: addr, wake: make(chan struct{}, 1), retry: make(chan struct{}, 1)}
 		d.senders[addr] = s
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			d.run(s)
-		}()
+		// Refused only while the engine stops: nothing is delivered then.
+		d.c.goroutine(func() { d.run(s) })
 	}
 	return s
 }
@@ -541,14 +539,7 @@ func (d *delivery) flushDone() {
 		// proposed again with the next flush while this leadership lasts.
 		// A lost DONE of a logged decision costs nothing: recovery
 		// proposes it again.
-		ctx, cancel := context.WithCancel(context.Background())
-		go func() {
-			select {
-			case <-d.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+		ctx, cancel := context.WithCancel(d.c.ctx)
 		var err error
 		if h := d.c.cfg.hooks; h != nil && h.dropDone != nil && h.dropDone(ids, ops) {
 			err = errDoneDropped
@@ -583,11 +574,6 @@ func (d *delivery) sleep(s *sender, dur time.Duration) (retried, ok bool) {
 	case <-d.stop:
 		return false, false
 	}
-}
-
-func (d *delivery) close() {
-	close(d.stop)
-	d.wg.Wait()
 }
 
 // backoff is exponential in the number of consecutive failures, from base

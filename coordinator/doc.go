@@ -78,6 +78,20 @@
 //     names each caller (certificate CN or IP address) for the per-client
 //     limit on open transactions and the audit of operator actions.
 //
+// Lifecycle: the engine owns every goroutine it starts (lifecycle.go):
+// the leadership watcher, the sweep, the proposer, the DONE flush, the
+// phase-2 senders, the prepare batchers, the idle-participant release,
+// confirmation rounds, decisions and the event publisher all end when its
+// one context is cancelled, and its stop waits for them on one WaitGroup;
+// its components take that context rather than stop channels of their
+// own. Server.Stop stops, in order: the calls (health NOT_SERVING, then
+// the gRPC server, once the engine's work is cancelled so that no call
+// waits on it), the engine (then its participant and NATS connections),
+// the Raft node, the metrics listener and forwarding connections.
+// Server.Done closes once Stop has returned, or as soon as the Raft loop
+// halts on a fatal storage error; Server.Err says which (nil after Stop,
+// the wrapped storage error otherwise), and the caller then calls Stop.
+//
 // Presumed abort: only COMMIT must be durable before an initiator hears
 // "committed". A transaction the leader does not find in its log or memory
 // is aborted; "unknown ⇒ aborted" is answered only after a ReadIndex has

@@ -1,9 +1,9 @@
 package coordinator
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,21 +53,12 @@ type events struct {
 	log     *slog.Logger
 	q       chan Event
 	dropped atomic.Uint64
-	stop    chan struct{}
-	once    sync.Once
-	wg      sync.WaitGroup
 }
 
-// newEvents starts publishing on nc; queue (Config.EventQueue, positive)
-// bounds the events waiting.
+// newEvents publishes on nc once run runs; queue (Config.EventQueue,
+// positive) bounds the events waiting.
 func newEvents(nc *nats.Conn, log *slog.Logger, queue int) *events {
-	e := &events{nc: nc, log: log, q: make(chan Event, queue), stop: make(chan struct{})}
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		e.run()
-	}()
-	return e
+	return &events{nc: nc, log: log, q: make(chan Event, queue)}
 }
 
 // emit queues an event; a nil *events (NATS not configured) does nothing.
@@ -95,7 +86,9 @@ func (e *events) emit(kind, txid string, o verdictv1.Outcome, reason string, par
 // or NATS refused them.
 func (e *events) Dropped() uint64 { return e.dropped.Load() }
 
-func (e *events) run() {
+// run publishes queued events until ctx (the engine's) is cancelled;
+// events still queued then are dropped.
+func (e *events) run(ctx context.Context) {
 	for {
 		select {
 		case ev := <-e.q:
@@ -108,14 +101,8 @@ func (e *events) run() {
 					e.log.Warn("lifecycle event not published", "kind", ev.Kind, "txid", ev.TxID, "dropped_total", n, "err", err)
 				}
 			}
-		case <-e.stop:
+		case <-ctx.Done():
 			return
 		}
 	}
-}
-
-// close stops the publisher; events still queued are dropped.
-func (e *events) close() {
-	e.once.Do(func() { close(e.stop) })
-	e.wg.Wait()
 }

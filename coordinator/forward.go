@@ -41,6 +41,9 @@ func newForwarder(node *txlog.Node, leading func() (uint64, bool), dial []grpc.D
 	return &forwarder{node: node, leading: leading, conns: newConns(dial), auth: a}
 }
 
+// close closes the connections to other nodes.
+func (f *forwarder) close() { f.conns.close() }
+
 // route returns nil if this node should serve the request itself (it is the
 // ready leader), or a connection to the leader.
 func (f *forwarder) route(ctx context.Context) (grpc.ClientConnInterface, error) {

@@ -1,6 +1,8 @@
 package coordinator
 
 import (
+	"context"
+	"fmt"
 	"sync/atomic"
 
 	grpchealth "google.golang.org/grpc/health"
@@ -58,6 +60,9 @@ func (h *health) set(ready bool) {
 
 func (h *health) isReady() bool { return h.ready.Load() }
 
+// stop answers NOT_SERVING from now on, to whoever asks until the end.
+func (h *health) stop() { h.grpc.Shutdown() }
+
 func (h *health) isLive() bool {
 	select {
 	case <-h.node.Done():
@@ -67,19 +72,28 @@ func (h *health) isLive() bool {
 	}
 }
 
-// watchReadiness marks the node ready once it has caught up, and unready
-// again if its Raft loop stops on a fatal error. It returns when the node
-// stops.
-func (s *Server) watchReadiness() {
-	if err := s.node.WaitCaughtUp(s.coord.ctx); err != nil {
-		return // stopped before it caught up
-	}
-	s.health.set(true)
-	st := s.node.Status()
-	s.coord.cfg.log.Info("node ready: log applied", "applied", st.Applied, "commit", st.Commit, "leader", st.Leader)
+// watchNode marks the node ready once it has caught up, and unready again
+// if its Raft loop stops on a fatal error, which it reports through Done.
+// It returns when the Raft node stops.
+func (s *Server) watchNode() {
+	ctx, cancel := context.WithCancel(s.ctx)
+	caught := make(chan error, 1)
+	go func() { caught <- s.node.WaitCaughtUp(ctx) }() // waited for below
 	select {
+	case err := <-caught:
+		if err == nil {
+			s.health.set(true)
+			st := s.node.Status()
+			s.coord.cfg.log.Info("node ready: log applied", "applied", st.Applied, "commit", st.Commit, "leader", st.Leader)
+		} // else stopped before it caught up
 	case <-s.node.Done():
+		cancel()
+		<-caught
+	}
+	cancel()
+	<-s.node.Done() // Stop stops it, if no fatal error did
+	if err := s.node.Err(); err != nil {
 		s.health.set(false)
-	case <-s.coord.stop:
+		s.finish(fmt.Errorf("raft node stopped: %w", err))
 	}
 }

@@ -47,11 +47,11 @@ func connectNATS(url string, log *slog.Logger, eventQueue int) (*natsLink, error
 	return &natsLink{nc: nc, js: js, events: newEvents(nc, log, eventQueue)}, nil
 }
 
-// close stops the event publisher and closes the connection.
+// close closes the connection; the event publisher (the engine's) has
+// stopped.
 func (l *natsLink) close() {
 	if l == nil {
 		return
 	}
-	l.events.close()
 	l.nc.Close()
 }

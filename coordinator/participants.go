@@ -22,11 +22,13 @@ import (
 // releaseIdle). It holds at most max addresses for new transactions
 // (admit); phase 2 of decisions already logged is delivered beyond it.
 type participantPool struct {
-	ctx   context.Context // cancelled when the node stops
+	ctx   context.Context // the engine's: cancelled when it stops
 	clock Clock           // times idleness
-	dial  []grpc.DialOption
-	idle  time.Duration
-	max   int
+	// goroutine starts the prepare batchers' senders as the engine's.
+	goroutine func(func()) bool
+	dial      []grpc.DialOption
+	idle      time.Duration
+	max       int
 
 	mu     sync.Mutex
 	byAddr map[string]*participantConn
@@ -41,8 +43,8 @@ type participantConn struct {
 	inflight int // calls in progress: one with some is never idle
 }
 
-func newParticipantPool(ctx context.Context, clock Clock, dial []grpc.DialOption, idle time.Duration, max int) *participantPool {
-	return &participantPool{ctx: ctx, clock: clock, dial: reconnect.DialOptions(dial), idle: idle, max: max, byAddr: map[string]*participantConn{}}
+func newParticipantPool(ctx context.Context, clock Clock, goroutine func(func()) bool, dial []grpc.DialOption, idle time.Duration, max int) *participantPool {
+	return &participantPool{ctx: ctx, clock: clock, goroutine: goroutine, dial: reconnect.DialOptions(dial), idle: idle, max: max, byAddr: map[string]*participantConn{}}
 }
 
 // errAddressesFull answers a transaction that names a participant address
@@ -188,7 +190,7 @@ func (c *Coordinator) releaseIdleParticipants() {
 	for {
 		select {
 		case <-t.C():
-		case <-c.stop:
+		case <-c.ctx.Done():
 			return
 		}
 		held := map[string]bool{}

@@ -26,5 +26,6 @@ func (p *participantPool) newPreparer(pe *participantConn) *batching.Batcher[str
 		MaxInflight: maxPrepareCalls,
 		Timeout:     decisionTimeout,
 		Ctx:         p.ctx,
+		Go:          p.goroutine,
 	}
 }

@@ -50,17 +50,19 @@ type proposer struct {
 	// batch (run's goroutine only).
 	carry *proposal
 	sem   chan struct{}
-	stop  chan struct{}
-	wg    sync.WaitGroup
+	// ctx is the engine's: run returns once it is cancelled, and
+	// proposals in flight are cut short.
+	ctx context.Context
+	wg  sync.WaitGroup // proposals in flight; run waits for them
 }
 
-func newProposer(node *txlog.Node, log *slog.Logger) *proposer {
+func newProposer(ctx context.Context, node *txlog.Node, log *slog.Logger) *proposer {
 	return &proposer{
 		node: node,
 		log:  log,
 		in:   make(chan proposal, 4*maxBatchRecords),
 		sem:  make(chan struct{}, maxInflight),
-		stop: make(chan struct{}),
+		ctx:  ctx,
 	}
 }
 
@@ -75,7 +77,7 @@ func (p *proposer) submit(ctx context.Context, rec *logv1.LogRecord, wait bool) 
 	case p.in <- pr:
 	case <-ctx.Done():
 		return table.Result{}, ctx.Err()
-	case <-p.stop:
+	case <-p.ctx.Done():
 		return table.Result{}, txlog.ErrStopped
 	}
 	if !wait {
@@ -100,13 +102,13 @@ func (p *proposer) run() {
 		} else {
 			select {
 			case first = <-p.in:
-			case <-p.stop:
+			case <-p.ctx.Done():
 				return
 			}
 		}
 		select {
 		case p.sem <- struct{}{}:
-		case <-p.stop:
+		case <-p.ctx.Done():
 			return
 		}
 		batch := []proposal{first}
@@ -167,7 +169,7 @@ func (p *proposer) propose(batch []proposal) {
 	data, err := proto.Marshal(b)
 	var results []table.Result
 	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), proposeTimeout)
+		ctx, cancel := context.WithTimeout(p.ctx, proposeTimeout)
 		var v any
 		v, err = p.node.Propose(ctx, data)
 		cancel()

@@ -41,7 +41,7 @@ func (c *Coordinator) sweep() {
 	for {
 		select {
 		case <-tick.C():
-		case <-c.stop:
+		case <-c.ctx.Done():
 			return
 		}
 		if _, ok := c.leaderTerm(); !ok {

@@ -35,8 +35,17 @@ type Server struct {
 	// mlis and http serve Config.MetricsAddr; nil without it.
 	mlis net.Listener
 	http *http.Server
-	wg   sync.WaitGroup
-	once sync.Once
+	// wg counts the server's own goroutines: the gRPC and HTTP serve loops
+	// and the node watcher, which ctx (cancelled by Stop) ends.
+	wg     sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+	once   sync.Once
+	// done is closed when the node stops (see Done); err, set before,
+	// is why.
+	done     chan struct{}
+	doneOnce sync.Once
+	err      error
 }
 
 // Start opens the node's data dir, joins (or restarts) the Raft group and
@@ -84,22 +93,20 @@ func Start(cfg Config) (*Server, error) {
 		fsm:          newFSM(log),
 		active:       newActiveTable(),
 		timeline:     newTimeline(cfg.Clock),
-		parts:        newParticipantPool(ctx, cfg.Clock, cfg.DialOptions, cfg.ParticipantIdleTimeout, cfg.MaxParticipantAddresses),
 		metrics:      newMetrics(),
 		leaderEvents: make(chan struct{}, 1),
-		stop:         make(chan struct{}),
 		ctx:          ctx,
 		cancel:       cancel,
 	}
+	c.parts = newParticipantPool(ctx, cfg.Clock, c.goroutine, cfg.DialOptions, cfg.ParticipantIdleTimeout, cfg.MaxParticipantAddresses)
 	c.delivery = newDelivery(c, log, cfg.MaxRetryBackoff, cfg.StuckAfter, cfg.ParticipantIdleTimeout)
 	c.confirm.c = c
 	fail := func(err error) (*Server, error) {
-		cancel()
+		c.stop() // started nothing yet
 		lis.Close()
 		if mlis != nil {
 			mlis.Close()
 		}
-		c.nats.close()
 		return nil, err
 	}
 	if cfg.NatsURL == "" {
@@ -133,7 +140,7 @@ func Start(cfg Config) (*Server, error) {
 	c.node = node
 	c.fsm.observe(c.applied)
 	c.auth = newAuth(&cfg, node)
-	c.prop = newProposer(node, log)
+	c.prop = newProposer(ctx, node, log)
 	c.cfg.coordinators = func() []string {
 		var addrs []string
 		for _, m := range node.Status().Members {
@@ -143,6 +150,7 @@ func Start(cfg Config) (*Server, error) {
 		}
 		return addrs
 	}
+	sctx, scancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:     cfg,
 		lis:     lis,
@@ -152,6 +160,9 @@ func Start(cfg Config) (*Server, error) {
 		metrics: c.metrics,
 		health:  newHealth(node),
 		mlis:    mlis,
+		done:    make(chan struct{}),
+		ctx:     sctx,
+		cancel:  scancel,
 		grpc: grpc.NewServer(slices.Concat(serverCredentials(&cfg), connOptions(&cfg), []grpc.ServerOption{
 			grpc.ChainUnaryInterceptor(c.auth.unary),
 			grpc.ChainStreamInterceptor(c.auth.stream),
@@ -172,16 +183,12 @@ func Start(cfg Config) (*Server, error) {
 	hosts := newHostLimitListener(lis, cfg.MaxConnectionsPerHost, log)
 	s.metrics.watchConnections(hosts)
 	s.goroutine(func() { _ = s.grpc.Serve(hosts) })
-	s.goroutine(s.watchReadiness)
+	s.goroutine(s.watchNode)
 	if mlis != nil {
 		s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 		s.goroutine(func() { _ = s.http.Serve(mlis) })
 	}
-	s.goroutine(c.prop.run)
-	s.goroutine(c.watchLeadership)
-	s.goroutine(c.sweep)
-	s.goroutine(c.delivery.flushDone)
-	s.goroutine(c.releaseIdleParticipants)
+	c.start()
 	log.Info("coordinator node started", "addr", lis.Addr().String(), "data_dir", cfg.DataDir, "peers", len(cfg.Peers), "metrics_addr", s.MetricsAddr())
 	return s, nil
 }
@@ -228,26 +235,53 @@ func (s *Server) HeuristicCount() uint64 { return s.coord.heuristics.Load() }
 // Node is the node's Raft member (tests use it to inject faults).
 func (s *Server) Node() *txlog.Node { return s.node }
 
-// Stop stops serving and waits for every goroutine of the node.
+// Done is closed when the node has stopped: once Stop has returned, or
+// as soon as its Raft loop halts on a fatal storage error (a failed WAL
+// write or fsync). After a fatal error the node still answers calls
+// (Unavailable: it leads no more) until Stop is called, which the caller
+// does in any case to release it.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Err is why the node stopped, once Done is closed: nil after Stop, or
+// the fatal storage error that halted its Raft loop (wrapped).
+func (s *Server) Err() error {
+	select {
+	case <-s.done:
+		return s.err
+	default:
+		return nil
+	}
+}
+
+// finish closes Done with err; the first call wins.
+func (s *Server) finish(err error) {
+	s.doneOnce.Do(func() {
+		s.err = err
+		close(s.done)
+	})
+}
+
+// Stop stops the node and waits for every goroutine it started, in this
+// order: it stops accepting calls (health NOT_SERVING, then the gRPC
+// server, which waits for the calls in progress: the engine's work is
+// cancelled first, so that none waits on it), then the engine (every
+// goroutine it owns, then its participant and NATS connections), then
+// the Raft node, then the metrics listener, the forwarder's connections
+// and the server's own goroutines. Done is closed once it returns.
 func (s *Server) Stop() {
 	s.once.Do(func() {
-		// Cancel engine work first: handlers waiting on a decision return,
-		// then Stop (which waits for handlers) completes.
-		s.coord.cancel()
-		s.health.grpc.Shutdown() // NOT_SERVING, for whoever asks until the end
+		s.cancel()
+		s.health.stop()
+		s.coord.beginStop()
+		s.grpc.Stop()
+		s.coord.stop()
+		s.node.Stop()
 		if s.http != nil {
 			s.http.Close()
 		}
-		s.grpc.Stop()
-		close(s.coord.stop)
-		s.coord.delivery.close()
-		close(s.coord.prop.stop)
-		s.node.Stop()
-		s.coord.wg.Wait()
+		s.fwd.close()
 		s.wg.Wait()
-		s.coord.parts.close()
-		s.fwd.conns.close()
-		s.coord.nats.close()
+		s.finish(nil)
 	})
 }
 

@@ -175,11 +175,11 @@ func run(args []string, started func(*coordinator.Server)) error {
 		logger.Info("shutting down", "signal", s.String())
 		srv.Stop()
 		return nil
-	case <-srv.Node().Done():
+	case <-srv.Done():
 		// A fatal storage error (a failed WAL write or fsync): the node
 		// has stopped leading; exit so that it restarts from its data dir.
 		srv.Stop()
-		return fmt.Errorf("raft node stopped: %w", srv.Node().Err())
+		return srv.Err()
 	}
 }
 

@@ -26,6 +26,11 @@ type Batcher[In, Out any] struct {
 	Timeout time.Duration
 	// Ctx is the parent of every call's context; cancel it to stop.
 	Ctx context.Context
+	// Go, if set, starts the goroutine that sends batches, on behalf of an
+	// owner that waits for its goroutines; it reports false if it started
+	// none (the owner is stopping), and the caller sends them itself.
+	// Nil: a goroutine of its own.
+	Go func(f func()) bool
 
 	mu       sync.Mutex
 	queue    []*call[In, Out]
@@ -60,7 +65,11 @@ func (b *Batcher[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 	}
 	b.mu.Unlock()
 	if start {
-		go b.drain()
+		if b.Go == nil {
+			go b.drain()
+		} else if !b.Go(b.drain) {
+			b.drain()
+		}
 	}
 	select {
 	case r := <-c.done:
