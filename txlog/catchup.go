@@ -23,6 +23,9 @@ import (
 func (n *Node) WaitCaughtUp(ctx context.Context) error {
 	retry := time.Duration(n.cfg.ElectionTicks) * n.cfg.TickInterval
 	for {
+		if n.stopped() {
+			return n.stoppedErr()
+		}
 		if _, ok := n.LeaderTerm(); ok {
 			return nil
 		}
