@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -166,15 +168,32 @@ func (p *proc) tail(n int) string {
 	return string(bytes.Join(lines, []byte("\n")))
 }
 
-// freeAddr returns a 127.0.0.1 address with a port that was free a moment
-// ago, for a process to listen on (and to listen on again after a restart).
+// Ports for the processes of a run: below Linux's default ephemeral range
+// (32768-60999), so that no outgoing connection, nor a listener on port 0
+// of another test running meanwhile, takes one while its process is down
+// (between a kill and the restart that listens on it again).
+const (
+	fixedPortLo = 20000
+	fixedPortHi = 32767
+)
+
+// freeAddr returns a 127.0.0.1 address with a port outside the ephemeral
+// range that was free a moment ago, for a process to listen on (and to
+// listen on again after a restart).
 func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+	var last error
+	for range 200 {
+		port := fixedPortLo + rand.IntN(fixedPortHi-fixedPortLo+1)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			last = err
+			continue
+		}
+		addr := l.Addr().String()
+		l.Close()
+		return addr, nil
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return "", fmt.Errorf("no free port in %d-%d: %w", fixedPortLo, fixedPortHi, last)
 }
 
 // waitListening waits (bounded) until something accepts connections at addr.
