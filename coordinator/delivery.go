@@ -33,7 +33,7 @@ const (
 // stuckAfter is stuck: it is logged once, shown by GetTransaction and
 // ListTransactions, and an operator's retry skips the remaining backoff.
 type delivery struct {
-	c          *Coordinator
+	deps       phase2Deps
 	log        *slog.Logger
 	baseRetry  time.Duration
 	maxRetry   time.Duration
@@ -62,6 +62,46 @@ type delivery struct {
 	// stop is the engine context's Done: delivery ends when the engine
 	// stops (its goroutines are the engine's).
 	stop <-chan struct{}
+}
+
+// phase2Deps is what delivery uses of the rest of the engine, and all of
+// it: delivery holds no Coordinator. The engine builds it once
+// (Coordinator.phase2Deps); the functions may be called from any
+// goroutine.
+type phase2Deps struct {
+	// ctx is the engine's: cancelled when it stops, which ends delivery.
+	ctx context.Context
+	// clock times backoffs, idleness, the DONE flush and stuckness.
+	clock Clock
+	// goroutine runs f on a goroutine the engine owns; it reports false,
+	// and does not run f, once the engine is stopping.
+	goroutine func(f func()) bool
+	// decide sends outcome o of ids to the participant at addr; nil once
+	// it acknowledged all of them.
+	decide func(ctx context.Context, addr string, o verdictv1.Outcome, ids []string) error
+	// publish publishes the staged messages of ids: one error (nil on
+	// success) per id, in order.
+	publish func(ctx context.Context, ids []string) []error
+	// propose appends rec to the log; with wait, it returns once rec is
+	// applied (or not accepted).
+	propose func(ctx context.Context, rec *logv1.LogRecord, wait bool) error
+	// logNow is the log's time, which DONE records carry.
+	logNow func() time.Time
+	// timeline records what happens to each transaction.
+	timeline phase2Timeline
+	// retried counts a failed delivery of one transaction to one
+	// participant (verdict_phase2_retries_total).
+	retried func()
+	// stuck announces that id has become stuck (a lifecycle event).
+	stuck func(id string, o verdictv1.Outcome, reason string, parts []*verdictv1.ParticipantRef, now time.Time)
+	// hooks inject faults in the package's tests; nil otherwise.
+	hooks *testHooks
+}
+
+// phase2Timeline is what delivery records in a transaction's timeline.
+type phase2Timeline interface {
+	add(id, kind, part, detail string)
+	finish(id string)
 }
 
 // pending is a decided transaction whose phase 2 is not complete.
@@ -95,9 +135,9 @@ type sender struct {
 	failingSince time.Time
 }
 
-func newDelivery(c *Coordinator, log *slog.Logger, maxRetry, stuckAfter, idle time.Duration) *delivery {
+func newDelivery(deps phase2Deps, log *slog.Logger, maxRetry, stuckAfter, idle time.Duration) *delivery {
 	return &delivery{
-		c:          c,
+		deps:       deps,
 		log:        log,
 		baseRetry:  retryBackoffBase,
 		maxRetry:   maxRetry,
@@ -106,7 +146,7 @@ func newDelivery(c *Coordinator, log *slog.Logger, maxRetry, stuckAfter, idle ti
 		txs:        map[string]*pending{},
 		finished:   map[string]*pending{},
 		senders:    map[string]*sender{},
-		stop:       c.ctx.Done(),
+		stop:       deps.ctx.Done(),
 	}
 }
 
@@ -127,7 +167,7 @@ func (d *delivery) deliver(id string, o verdictv1.Outcome, parts []*verdictv1.Pa
 	}
 	if len(parts) == 0 {
 		d.done = append(d.done, id)
-		d.c.timeline.finish(id)
+		d.deps.timeline.finish(id)
 		return
 	}
 	p := &pending{outcome: o, remaining: make(map[string]time.Time, len(parts)), parts: parts}
@@ -159,7 +199,7 @@ func (d *delivery) senderLocked(addr string) *sender {
 		s = &sender{addr: addr, wake: make(chan struct{}, 1), retry: make(chan struct{}, 1)}
 		d.senders[addr] = s
 		// Refused only while the engine stops: nothing is delivered then.
-		d.c.goroutine(func() { d.run(s) })
+		d.deps.goroutine(func() { d.run(s) })
 	}
 	return s
 }
@@ -183,7 +223,7 @@ func (d *delivery) reset() {
 // (kept until DONE is applied), failed attempts, the last delivery error,
 // and whether it is stuck.
 func (d *delivery) annotate(tx *verdictv1.Transaction) {
-	now := d.c.cfg.clock.Now()
+	now := d.deps.clock.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p, ok := d.txs[tx.GetTxid()]
@@ -220,7 +260,7 @@ func (p *pending) failingSince() time.Time {
 
 // stuckIDs returns the txids of the stuck transactions, sorted.
 func (d *delivery) stuckIDs() []string {
-	now := d.c.cfg.clock.Now()
+	now := d.deps.clock.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var ids []string
@@ -255,7 +295,7 @@ func (d *delivery) settleLocked(id string, p *pending, name string) bool {
 	delete(d.txs, id)
 	d.finished[id] = p
 	d.done = append(d.done, id)
-	d.c.timeline.finish(id)
+	d.deps.timeline.finish(id)
 	return true
 }
 
@@ -323,7 +363,7 @@ func (d *delivery) reachable(addr string) {
 // been idle for d.idle.
 func (d *delivery) run(s *sender) {
 	failures := 0
-	idle := d.c.cfg.clock.NewTimer(d.idle)
+	idle := d.deps.clock.NewTimer(d.idle)
 	defer idle.Stop()
 	for {
 		select {
@@ -415,16 +455,16 @@ func (d *delivery) take(s *sender) []item {
 // items acknowledged and those to retry; err describes the failure.
 func (d *delivery) send(addr string, batch []item) (ok, bad []item, err error) {
 	ids := itemTxids(batch)
-	ctx, cancel := context.WithTimeout(d.c.ctx, deliveryTimeout)
+	ctx, cancel := context.WithTimeout(d.deps.ctx, deliveryTimeout)
 	defer cancel()
 	if addr != messagesAddr {
-		if err := d.c.parts.decide(ctx, addr, batch[0].outcome, ids); err != nil {
+		if err := d.deps.decide(ctx, addr, batch[0].outcome, ids); err != nil {
 			return nil, batch, err
 		}
 		return batch, nil, nil
 	}
 	// Staged messages: each transaction succeeds or fails on its own.
-	for i, e := range d.c.publishStaged(ctx, ids) {
+	for i, e := range d.deps.publish(ctx, ids) {
 		if e == nil {
 			ok = append(ok, batch[i])
 			continue
@@ -455,7 +495,7 @@ func (p *pending) waiting(name string) bool {
 // transaction that has now been failing for stuckAfter is logged as stuck.
 func (d *delivery) failed(s *sender, batch []item, err error) {
 	msg := status.Convert(err).Message()
-	now := d.c.cfg.clock.Now()
+	now := d.deps.clock.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if s.failingSince.IsZero() {
@@ -466,13 +506,13 @@ func (d *delivery) failed(s *sender, batch []item, err error) {
 		if !ok || !p.waiting(it.name) {
 			continue
 		}
-		d.c.metrics.retries.Inc()
+		d.deps.retried()
 		p.lastErr = "participant " + it.name + " at " + s.addr + ": " + msg
 		if s.addr == messagesAddr {
 			p.lastErr = "staged messages: " + msg
 		}
 		p.failed++
-		d.c.timeline.add(it.txid, eventAttempt, it.name, phase2Verb(p.outcome)+" failed: "+msg)
+		d.deps.timeline.add(it.txid, eventAttempt, it.name, phase2Verb(p.outcome)+" failed: "+msg)
 		// The participant may have been failing for other transactions
 		// before this one was queued: it is the participant that is stuck.
 		if since := p.remaining[it.name]; since.IsZero() || s.failingSince.Before(since) {
@@ -483,7 +523,7 @@ func (d *delivery) failed(s *sender, batch []item, err error) {
 			d.log.Warn("transaction stuck: phase 2 keeps failing", "txid", it.txid,
 				"outcome", outcomeWord(p.outcome), "participant", it.name, "address", s.addr,
 				"failing_since", p.remaining[it.name], "attempts", p.failed, "err", msg)
-			d.c.events().emit(EventStuck, it.txid, p.outcome, p.lastErr, p.parts, now)
+			d.deps.stuck(it.txid, p.outcome, p.lastErr, p.parts, now)
 		}
 	}
 	s.queue = append(batch, s.queue...)
@@ -499,7 +539,7 @@ func (d *delivery) acked(s *sender, batch []item) {
 		if !ok || !p.waiting(it.name) {
 			continue
 		}
-		d.c.timeline.add(it.txid, eventAck, it.name, phase2Verb(p.outcome)+" acknowledged")
+		d.deps.timeline.add(it.txid, eventAck, it.name, phase2Verb(p.outcome)+" acknowledged")
 		if d.settleLocked(it.txid, p, it.name) && p.stuck {
 			d.log.Info("stuck transaction completed phase 2", "txid", it.txid, "attempts", p.failed)
 		}
@@ -512,7 +552,7 @@ var errDoneDropped = errors.New("coordinator: DONE proposal dropped (test hook)"
 // flushDone runs until stop: every doneFlushEvery it proposes one DONE
 // record for the transactions whose phase 2 completed.
 func (d *delivery) flushDone() {
-	t := d.c.cfg.clock.NewTicker(doneFlushEvery)
+	t := d.deps.clock.NewTicker(doneFlushEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -527,11 +567,11 @@ func (d *delivery) flushDone() {
 		if len(ids) == 0 && len(ops) == 0 {
 			continue
 		}
-		if h := d.c.cfg.hooks; h != nil && h.proposeDone != nil && !h.proposeDone(ids, ops) {
+		if h := d.deps.hooks; h != nil && h.proposeDone != nil && !h.proposeDone(ids, ops) {
 			continue
 		}
 		rec := &logv1.LogRecord{Kind: &logv1.LogRecord_Done{Done: &logv1.Done{
-			Txids: ids, DoneUnixMs: d.c.logNow().UnixMilli(), OnePhase: ops,
+			Txids: ids, DoneUnixMs: d.deps.logNow().UnixMilli(), OnePhase: ops,
 		}}}
 		// Only the log knows a one-phase commit once its leader is gone:
 		// a record with some waits until it is applied, and one that was
@@ -539,12 +579,12 @@ func (d *delivery) flushDone() {
 		// proposed again with the next flush while this leadership lasts.
 		// A lost DONE of a logged decision costs nothing: recovery
 		// proposes it again.
-		ctx, cancel := context.WithCancel(d.c.ctx)
+		ctx, cancel := context.WithCancel(d.deps.ctx)
 		var err error
-		if h := d.c.cfg.hooks; h != nil && h.dropDone != nil && h.dropDone(ids, ops) {
+		if h := d.deps.hooks; h != nil && h.dropDone != nil && h.dropDone(ids, ops) {
 			err = errDoneDropped
 		} else {
-			_, err = d.c.prop.submit(ctx, rec, len(ops) > 0)
+			err = d.deps.propose(ctx, rec, len(ops) > 0)
 		}
 		cancel()
 		if err == nil {
@@ -564,7 +604,7 @@ func (d *delivery) flushDone() {
 // sleep waits out a backoff of s. It returns retried if a retry (an
 // operator's, or reachable) cut it short, and ok false if delivery stopped.
 func (d *delivery) sleep(s *sender, dur time.Duration) (retried, ok bool) {
-	t := d.c.cfg.clock.NewTimer(dur)
+	t := d.deps.clock.NewTimer(dur)
 	defer t.Stop()
 	select {
 	case <-t.C():

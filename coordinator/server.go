@@ -99,7 +99,7 @@ func Start(cfg Config) (*Server, error) {
 		cancel:       cancel,
 	}
 	c.parts = newParticipantPool(ctx, cfg.Clock, c.goroutine, cfg.DialOptions, cfg.ParticipantIdleTimeout, cfg.MaxParticipantAddresses)
-	c.delivery = newDelivery(c, log, cfg.MaxRetryBackoff, cfg.StuckAfter, cfg.ParticipantIdleTimeout)
+	c.delivery = newDelivery(c.phase2Deps(), log, cfg.MaxRetryBackoff, cfg.StuckAfter, cfg.ParticipantIdleTimeout)
 	c.confirm.c = c
 	fail := func(err error) (*Server, error) {
 		c.stop() // started nothing yet
