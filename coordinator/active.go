@@ -7,6 +7,27 @@ import (
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
+// txPhase is where a transaction in the leader's memory stands. Only the
+// methods of activeTable in this file read or change it, under the table's
+// lock; the API sees it as a verdictv1.TxState (activeTx.txState).
+type txPhase uint8
+
+const (
+	// phaseActive: begun. Enlist and StageMessages add to it (before its
+	// deadline); Commit may start its decision; Abort, a refused Commit or
+	// the deadline abort it.
+	phaseActive txPhase = iota
+	// phasePreparing: Commit started the decision, once (startCommit); its
+	// participants and messages are fixed and only the commit path decides
+	// it. Abort only records a request, which the decision honours if it
+	// comes before the decision is logged.
+	phasePreparing
+	// phaseDecided: final. An abort claimed it while it was active
+	// (claimAbort), or it was finished with an outcome, or given up as
+	// unknown on a leader change; nothing changes it any more.
+	phaseDecided
+)
+
 // activeTx is a transaction that lives only in the leader's memory: begun,
 // perhaps preparing, not yet decided. A leader change forgets it, and the
 // new leader answers "aborted" for it (presumed abort).
@@ -21,11 +42,14 @@ type activeTx struct {
 	committing time.Time
 
 	// Guarded by activeTable.mu.
-	state          verdictv1.TxState // ACTIVE or PREPARING
+	phase txPhase
+	// end is the outcome of a decided transaction (UNSPECIFIED when
+	// unknown); set with phaseDecided.
+	end            verdictv1.Outcome
 	parts          map[string]*verdictv1.ParticipantRef
 	abortRequested string
 	// messages are the staged messages (StageMessages, then Commit's),
-	// stagedBytes their encoded size; fixed once PREPARING.
+	// stagedBytes their encoded size; fixed once preparing.
 	messages    []*verdictv1.StagedMessage
 	stagedBytes int
 
@@ -105,6 +129,7 @@ func (a *activeTable) finish(t *activeTx, o verdictv1.Outcome, reason string, no
 	default:
 	}
 	t.outcome, t.reason = o, reason
+	t.phase, t.end = phaseDecided, o
 	if o == verdictv1.Outcome_OUTCOME_COMMITTED || o == verdictv1.Outcome_OUTCOME_ABORTED {
 		a.recent[t.id] = recent{outcome: o, reason: reason, at: now}
 	}
@@ -140,7 +165,7 @@ func (a *activeTable) expired(now time.Time, keep time.Duration) []*activeTx {
 	defer a.mu.Unlock()
 	var out []*activeTx
 	for _, t := range a.txs {
-		if t.state == verdictv1.TxState_TX_STATE_ACTIVE && now.After(t.deadline) {
+		if t.phase == phaseActive && now.After(t.deadline) {
 			out = append(out, t)
 		}
 	}
@@ -167,6 +192,7 @@ func (a *activeTable) clearExcept(term uint64) {
 		default:
 			t.outcome = verdictv1.Outcome_OUTCOME_UNSPECIFIED
 			t.reason = "leadership lost"
+			t.phase, t.end = phaseDecided, t.outcome
 			close(t.decided)
 		}
 		a.remove(t)
@@ -198,13 +224,209 @@ func (a *activeTable) snapshot() []*verdictv1.Transaction {
 	return out
 }
 
+// info describes t.
+func (a *activeTable) info(t *activeTx) *verdictv1.Transaction {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return t.info()
+}
+
+// state is t's state as the API names it.
+func (a *activeTable) state(t *activeTx) verdictv1.TxState {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return t.txState()
+}
+
 // info describes t; the caller holds the table's lock.
 func (t *activeTx) info() *verdictv1.Transaction {
 	return &verdictv1.Transaction{
 		Txid:           t.id,
-		State:          t.state,
+		State:          t.txState(),
 		Participants:   t.participants(),
 		DeadlineUnixMs: t.deadline.UnixMilli(),
 		StagedCount:    uint32(len(t.messages)),
 	}
+}
+
+// txState is t's phase as the API names it: a decided transaction by its
+// outcome. The caller holds the table's lock.
+func (t *activeTx) txState() verdictv1.TxState {
+	switch t.phase {
+	case phaseActive:
+		return verdictv1.TxState_TX_STATE_ACTIVE
+	case phasePreparing:
+		return verdictv1.TxState_TX_STATE_PREPARING
+	}
+	return txStateOf(t.end)
+}
+
+// txLimits are what the transitions below check, from the coordinator's
+// configuration, and the time they check deadlines against.
+type txLimits struct {
+	now            time.Time
+	maxParts       int               // participants per transaction
+	maxAddresses   int               // participant addresses in use
+	admit          func(string) bool // takes an address into use, false if full
+	maxStagedBytes int               // staged message bytes per transaction
+	messagesOn     bool              // NATS is configured
+}
+
+// enlist adds participant p to t, which must be active and not past its
+// deadline. It reports whether p was new (a repeat at the same address is
+// no error).
+func (a *activeTable) enlist(t *activeTx, p *verdictv1.ParticipantRef, l txLimits) (bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case t.phase != phaseActive:
+		return false, errorf(ErrNotActive, "verdict: transaction %s is %s; too late to enlist", t.id, stateWord(t.txState()))
+	case l.now.After(t.deadline):
+		return false, errorf(ErrNotActive, "verdict: transaction %s has passed its deadline", t.id)
+	}
+	if prev, ok := t.parts[p.GetName()]; ok {
+		if prev.GetAddress() != p.GetAddress() {
+			return false, errorf(ErrInvalid, "verdict: participant %q already enlisted at %s, not %s", p.GetName(), prev.GetAddress(), p.GetAddress())
+		}
+		return false, nil
+	}
+	if len(t.parts) >= l.maxParts {
+		return false, errorf(ErrLimit, "verdict: transaction %s has the maximum of %d participants", t.id, l.maxParts)
+	}
+	if !l.admit(p.GetAddress()) {
+		return false, errAddressesFull(l.maxAddresses)
+	}
+	t.parts[p.GetName()] = &verdictv1.ParticipantRef{Name: p.GetName(), Address: p.GetAddress()}
+	return true, nil
+}
+
+// stage adds msgs, of encoded size size, to t's staged messages while t is
+// active and not past its deadline, and within the bytes allowed. It
+// returns how many messages t has staged.
+func (a *activeTable) stage(t *activeTx, msgs []*verdictv1.StagedMessage, size int, l txLimits) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case t.phase != phaseActive:
+		return 0, errorf(ErrNotActive, "verdict: transaction %s is %s; too late to stage messages", t.id, stateWord(t.txState()))
+	case l.now.After(t.deadline):
+		return 0, errorf(ErrNotActive, "verdict: transaction %s has passed its deadline", t.id)
+	}
+	if err := checkStagedSize(t.id, t.stagedBytes, size, l.maxStagedBytes); err != nil {
+		return 0, err
+	}
+	t.messages = append(t.messages, msgs...)
+	t.stagedBytes += size
+	return len(t.messages), nil
+}
+
+// commitStart is what startCommit made of a Commit.
+type commitStart struct {
+	start    bool                        // t is preparing now: the caller runs the decision
+	enlisted []*verdictv1.ParticipantRef // participants the Commit named and enlisted
+	nparts   int                         // participants of t
+	// refuse, if not "", is why t must be aborted instead (it is left
+	// active for abort to claim), cause the abort's cause, and err the
+	// answer to the Commit if it is not the outcome.
+	refuse string
+	cause  abortCause
+	err    error
+}
+
+// startCommit moves t from active to preparing, once: it enlists the
+// participants the Commit names and stages its messages, unless a limit or
+// the deadline refuses the commit. A transaction no longer active is left
+// as it is (start false, nothing refused): its Commit waits for the
+// outcome.
+func (a *activeTable) startCommit(t *activeTx, parts []*verdictv1.ParticipantRef, msgs []*verdictv1.StagedMessage, l txLimits) commitStart {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var cs commitStart
+	if t.phase != phaseActive {
+		cs.nparts = len(t.parts)
+		return cs
+	}
+	cs.cause = abortRefused
+	t.committing = time.Now()
+	full := false
+	for _, p := range parts {
+		if _, ok := t.parts[p.GetName()]; ok {
+			continue
+		}
+		if full = !l.admit(p.GetAddress()); full {
+			break
+		}
+		ref := &verdictv1.ParticipantRef{Name: p.GetName(), Address: p.GetAddress()}
+		t.parts[p.GetName()] = ref
+		cs.enlisted = append(cs.enlisted, ref)
+	}
+	cs.nparts = len(t.parts)
+	switch {
+	case l.now.After(t.deadline):
+		cs.refuse, cs.cause = "deadline passed before commit", abortDeadline
+	case full:
+		cs.err = errAddressesFull(l.maxAddresses)
+		cs.refuse = reasonf("more than %d participant addresses in use", l.maxAddresses)
+	case len(t.parts) > l.maxParts:
+		cs.refuse = reasonf("more than %d participants", l.maxParts)
+	case len(msgs) > 0 && !l.messagesOn:
+		cs.err = errMessagesOff(t.id)
+		cs.refuse = "transactional messages are off (no NATS configured)"
+	case len(msgs) > 0:
+		size := stagedSize(msgs)
+		if cs.err = checkStagedSize(t.id, t.stagedBytes, size, l.maxStagedBytes); cs.err != nil {
+			cs.refuse = reasonf("staged messages exceed %d bytes", l.maxStagedBytes)
+			break
+		}
+		t.messages = append(t.messages, msgs...)
+		t.stagedBytes += size
+		t.phase, cs.start = phasePreparing, true
+	default:
+		t.phase, cs.start = phasePreparing, true
+	}
+	return cs
+}
+
+// commitInputs returns the participants and staged messages of t, which
+// is preparing: both are fixed now.
+func (a *activeTable) commitInputs(t *activeTx) ([]*verdictv1.ParticipantRef, []*verdictv1.StagedMessage) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return t.participants(), t.messages
+}
+
+// requestAbort asks that t be aborted. A preparing t only records the
+// first request (first reports that this was it), for the decision to
+// honour; otherwise the caller aborts t (see claimAbort).
+func (a *activeTable) requestAbort(t *activeTx, reason string) (preparing, first bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t.phase != phasePreparing {
+		return false, false
+	}
+	if t.abortRequested != "" {
+		return true, false
+	}
+	t.abortRequested = reason
+	return true, true
+}
+
+// abortRequest is the reason of the first abort requested while t was
+// preparing, or "".
+func (a *activeTable) abortRequest(t *activeTx) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return t.abortRequested
+}
+
+// claimAbort decides t aborted if it is still active, and returns its
+// participants; false if the commit path or another abort has it already.
+func (a *activeTable) claimAbort(t *activeTx) ([]*verdictv1.ParticipantRef, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t.phase != phaseActive {
+		return nil, false
+	}
+	t.phase, t.end = phaseDecided, verdictv1.Outcome_OUTCOME_ABORTED
+	return t.participants(), true
 }

@@ -44,61 +44,21 @@ func (c *Coordinator) Commit(ctx context.Context, req *verdictv1.CommitRequest) 
 		return commitAnswer(id, o, reason)
 	}
 
-	c.active.mu.Lock()
-	start := t.state == verdictv1.TxState_TX_STATE_ACTIVE
-	refuse, cause := "", abortRefused
-	var refuseErr error // the answer to a refused Commit, if not the outcome
-	if start {
-		t.committing = time.Now()
-		full := false
-		for _, p := range req.GetParticipants() {
-			if _, ok := t.parts[p.GetName()]; ok {
-				continue
-			}
-			if full = !c.parts.admit(p.GetAddress()); full {
-				break
-			}
-			t.parts[p.GetName()] = &verdictv1.ParticipantRef{Name: p.GetName(), Address: p.GetAddress()}
-			c.timeline.add(id, eventEnlist, p.GetName(), "at "+p.GetAddress()+", named by the initiator's commit")
-		}
-		switch {
-		case c.cfg.clock.Now().After(t.deadline):
-			refuse, cause = "deadline passed before commit", abortDeadline
-		case full:
-			refuseErr = errAddressesFull(c.parts.max)
-			refuse = reasonf("more than %d participant addresses in use", c.parts.max)
-		case len(t.parts) > c.cfg.maxParticipants:
-			refuse = reasonf("more than %d participants", c.cfg.maxParticipants)
-		case len(req.GetMessages()) > 0 && c.nats == nil:
-			refuseErr = errMessagesOff(id)
-			refuse = "transactional messages are off (no NATS configured)"
-		case len(req.GetMessages()) > 0:
-			size := stagedSize(req.GetMessages())
-			if refuseErr = c.checkStagedSize(id, t.stagedBytes, size); refuseErr != nil {
-				refuse = reasonf("staged messages exceed %d bytes", c.cfg.maxStagedBytes)
-				break
-			}
-			t.messages = append(t.messages, req.GetMessages()...)
-			t.stagedBytes += size
-			t.state = verdictv1.TxState_TX_STATE_PREPARING
-		default:
-			t.state = verdictv1.TxState_TX_STATE_PREPARING
-		}
+	cs := c.active.startCommit(t, req.GetParticipants(), req.GetMessages(), c.txLimits())
+	for _, p := range cs.enlisted {
+		c.timeline.add(id, eventEnlist, p.GetName(), "at "+p.GetAddress()+", named by the initiator's commit")
 	}
-	nparts := len(t.parts)
-	c.active.mu.Unlock()
-	if refuse != "" {
+	if cs.refuse != "" {
 		// The transaction is aborted at once, so that its participants
 		// are released now rather than at its deadline.
-		c.abort(t, cause, refuse)
-		if refuseErr != nil {
-			return nil, abortedError{fmt.Errorf("%w; the transaction is aborted", refuseErr)}
+		c.abort(t, cs.cause, cs.refuse)
+		if cs.err != nil {
+			return nil, abortedError{fmt.Errorf("%w; the transaction is aborted", cs.err)}
 		}
-		start = false
 	}
 
-	if start {
-		c.timeline.add(id, eventPrepare, "", reasonf("commit requested: preparing %d participant(s)", nparts))
+	if cs.start {
+		c.timeline.add(id, eventPrepare, "", reasonf("commit requested: preparing %d participant(s)", cs.nparts))
 		// The decision runs on this goroutine but is not bound to the
 		// caller's context: once begun, it completes even if the initiator
 		// goes away (it is bounded by the transaction's deadline).
@@ -132,10 +92,7 @@ type vote struct {
 
 // decide runs phase 1 and records the decision. It finishes t exactly once.
 func (c *Coordinator) decide(t *activeTx) {
-	c.active.mu.Lock()
-	parts := t.participants()
-	msgs := t.messages // fixed now that t is PREPARING
-	c.active.mu.Unlock()
+	parts, msgs := c.active.commitInputs(t)
 
 	ctx, cancel := context.WithDeadline(c.ctx, t.deadline)
 	defer cancel()
@@ -163,10 +120,7 @@ func (c *Coordinator) decide(t *activeTx) {
 			return
 		}
 	}
-	c.active.mu.Lock()
-	abortRequested := t.abortRequested
-	c.active.mu.Unlock()
-	if abortRequested != "" {
+	if abortRequested := c.active.abortRequest(t); abortRequested != "" {
 		c.decideAbort(t, parts, abortInitiator, abortRequested)
 		return
 	}

@@ -196,7 +196,6 @@ func (c *Coordinator) Begin(ctx context.Context, req *verdictv1.BeginRequest) (*
 		deadline: c.cfg.clock.Now().Add(timeout),
 		term:     term,
 		client:   c.auth.identity(ctx),
-		state:    verdictv1.TxState_TX_STATE_ACTIVE,
 		parts:    map[string]*verdictv1.ParticipantRef{},
 		decided:  make(chan struct{}),
 	}
@@ -230,30 +229,23 @@ func (c *Coordinator) enlist(id string, p *verdictv1.ParticipantRef) error {
 	if f.where != inMemory {
 		return notActive(id, f)
 	}
-	t := f.live
-	c.active.mu.Lock()
-	defer c.active.mu.Unlock()
-	switch {
-	case t.state != verdictv1.TxState_TX_STATE_ACTIVE:
-		return errorf(ErrNotActive, "verdict: transaction %s is %s; too late to enlist", id, stateWord(t.state))
-	case c.cfg.clock.Now().After(t.deadline):
-		return errorf(ErrNotActive, "verdict: transaction %s has passed its deadline", id)
+	added, err := c.active.enlist(f.live, p, c.txLimits())
+	if added {
+		c.timeline.add(id, eventEnlist, p.GetName(), "at "+p.GetAddress())
 	}
-	if prev, ok := t.parts[p.GetName()]; ok {
-		if prev.GetAddress() != p.GetAddress() {
-			return errorf(ErrInvalid, "verdict: participant %q already enlisted at %s, not %s", p.GetName(), prev.GetAddress(), p.GetAddress())
-		}
-		return nil
+	return err
+}
+
+// txLimits are the limits the active table checks, as of now.
+func (c *Coordinator) txLimits() txLimits {
+	return txLimits{
+		now:            c.cfg.clock.Now(),
+		maxParts:       c.cfg.maxParticipants,
+		maxAddresses:   c.parts.max,
+		admit:          c.parts.admit,
+		maxStagedBytes: c.cfg.maxStagedBytes,
+		messagesOn:     c.nats != nil,
 	}
-	if len(t.parts) >= c.cfg.maxParticipants {
-		return errorf(ErrLimit, "verdict: transaction %s has the maximum of %d participants", id, c.cfg.maxParticipants)
-	}
-	if !c.parts.admit(p.GetAddress()) {
-		return errAddressesFull(c.parts.max)
-	}
-	t.parts[p.GetName()] = &verdictv1.ParticipantRef{Name: p.GetName(), Address: p.GetAddress()}
-	c.timeline.add(id, eventEnlist, p.GetName(), "at "+p.GetAddress())
-	return nil
 }
 
 // notActive explains why id, found as f and not in memory, is not an
@@ -280,13 +272,10 @@ func (c *Coordinator) Abort(ctx context.Context, req *verdictv1.AbortRequest) (*
 		return c.abortAnswer(id, o, reason)
 	}
 	if t := f.live; f.where == inMemory {
-		c.active.mu.Lock()
-		preparing := t.state == verdictv1.TxState_TX_STATE_PREPARING
-		if preparing && t.abortRequested == "" {
-			t.abortRequested = reason
+		preparing, first := c.active.requestAbort(t, reason)
+		if first {
 			c.timeline.add(id, eventAbortRequested, "", reason)
 		}
-		c.active.mu.Unlock()
 		if !preparing {
 			c.abort(t, abortInitiator, reason)
 		}
@@ -324,14 +313,10 @@ func (c *Coordinator) abortAnswer(id string, o verdictv1.Outcome, reason string)
 // optimisation), and every enlisted participant is told. It does nothing if
 // the commit path (or another abort) has claimed t already.
 func (c *Coordinator) abort(t *activeTx, cause abortCause, reason string) {
-	c.active.mu.Lock()
-	if t.state != verdictv1.TxState_TX_STATE_ACTIVE {
-		c.active.mu.Unlock()
+	parts, ok := c.active.claimAbort(t)
+	if !ok {
 		return
 	}
-	t.state = verdictv1.TxState_TX_STATE_ABORTED
-	parts := t.participants()
-	c.active.mu.Unlock()
 	c.finish(t, verdictv1.Outcome_OUTCOME_ABORTED, reason)
 	c.recordAbort(t.id, parts, cause, reason, t.deadline)
 }
@@ -403,9 +388,7 @@ func (c *Coordinator) describe(id string) (*verdictv1.Transaction, error) {
 		c.delivery.annotate(f.tx)
 		tx = f.tx
 	case inMemory:
-		c.active.mu.Lock()
-		tx = f.live.info()
-		c.active.mu.Unlock()
+		tx = c.active.info(f.live)
 	case inRecent:
 		r := f.recent
 		tx = &verdictv1.Transaction{

@@ -73,9 +73,7 @@ func (c *Coordinator) answer(f found) (verdictv1.Outcome, string) {
 	}
 	switch f.where {
 	case inMemory:
-		c.active.mu.Lock()
-		defer c.active.mu.Unlock()
-		return verdictv1.Outcome_OUTCOME_PENDING, "transaction " + stateWord(f.live.state)
+		return verdictv1.Outcome_OUTCOME_PENDING, "transaction " + stateWord(c.active.state(f.live))
 	case inExpired:
 		return verdictv1.Outcome_OUTCOME_EXPIRED, reasonExpired
 	}

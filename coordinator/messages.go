@@ -33,31 +33,20 @@ func (c *Coordinator) StageMessages(ctx context.Context, req *verdictv1.StageMes
 	if f.where != inMemory {
 		return nil, notActive(id, f)
 	}
-	t := f.live
-	size := stagedSize(req.GetMessages())
-	c.active.mu.Lock()
-	defer c.active.mu.Unlock()
-	switch {
-	case t.state != verdictv1.TxState_TX_STATE_ACTIVE:
-		return nil, errorf(ErrNotActive, "verdict: transaction %s is %s; too late to stage messages", id, stateWord(t.state))
-	case c.cfg.clock.Now().After(t.deadline):
-		return nil, errorf(ErrNotActive, "verdict: transaction %s has passed its deadline", id)
-	}
-	if err := c.checkStagedSize(id, t.stagedBytes, size); err != nil {
+	n, err := c.active.stage(f.live, req.GetMessages(), stagedSize(req.GetMessages()), c.txLimits())
+	if err != nil {
 		return nil, err
 	}
-	t.messages = append(t.messages, req.GetMessages()...)
-	t.stagedBytes += size
-	return &verdictv1.StageMessagesResponse{Staged: uint32(len(t.messages))}, nil
+	return &verdictv1.StageMessagesResponse{Staged: uint32(n)}, nil
 }
 
 // checkStagedSize refuses adding size bytes of messages to a transaction
-// holding have bytes of them already.
-func (c *Coordinator) checkStagedSize(id string, have, size int) error {
-	if have+size > c.cfg.maxStagedBytes {
+// holding have bytes of them already, beyond max.
+func checkStagedSize(id string, have, size, max int) error {
+	if have+size > max {
 		return errorf(ErrLimit,
 			"verdict: transaction %s: staged messages would take %d bytes, more than the limit of %d bytes per transaction (coordinator flag --max-staged-bytes)",
-			id, have+size, c.cfg.maxStagedBytes)
+			id, have+size, max)
 	}
 	return nil
 }

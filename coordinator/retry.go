@@ -51,9 +51,7 @@ func (c *Coordinator) undoneDecision(id, what string) (*verdictv1.Transaction, e
 		}
 		return f.tx, nil
 	case inMemory:
-		c.active.mu.Lock()
-		st := f.live.state
-		c.active.mu.Unlock()
+		st := c.active.state(f.live)
 		return nil, errorf(ErrNotActive, "verdict: transaction %s is %s: not decided, nothing to %s", id, stateWord(st), what)
 	case inRecent:
 		return nil, errorf(ErrNotActive, "verdict: transaction %s is %s and needs no phase 2: nothing to %s", id, outcomeWord(f.recent.outcome), what)
