@@ -102,10 +102,12 @@ func (c *Coordinator) decide(t *activeTx) {
 	var confirmed chan confirmation
 	if len(parts) == 1 && len(msgs) == 0 {
 		confirmed = make(chan confirmation, 1)
-		go func() {
+		if !c.goroutine(func() {
 			term, err := c.confirm.confirm(ctx)
 			confirmed <- confirmation{term, err}
-		}()
+		}) {
+			confirmed <- confirmation{err: context.Canceled} // the engine stops
+		}
 	}
 	votes := c.prepareAll(ctx, t.id, parts)
 

@@ -77,7 +77,6 @@ type Coordinator struct {
 	stopping bool // lifeMu
 
 	leaderEvents chan struct{}
-	handledTerm  uint64 // leadership goroutine only
 	// readyTerm is the leader term whose start watchLeadership has handled
 	// (the state of older terms forgotten): the coordinator serves as the
 	// leader only in that term, so nothing it records in the new term is
@@ -144,13 +143,12 @@ func (c *Coordinator) watchLeadership() {
 			return
 		}
 		term, ready := c.node.LeaderTerm()
-		if term == c.handledTerm {
+		if term == c.readyTerm.Load() {
 			continue
 		}
 		c.active.clearExcept(term)
 		c.delivery.reset()
 		c.timeline.reset()
-		c.handledTerm = term
 		if ready {
 			c.startLogClock()
 		}

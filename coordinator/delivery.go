@@ -579,14 +579,12 @@ func (d *delivery) flushDone() {
 		// proposed again with the next flush while this leadership lasts.
 		// A lost DONE of a logged decision costs nothing: recovery
 		// proposes it again.
-		ctx, cancel := context.WithCancel(d.deps.ctx)
 		var err error
 		if h := d.deps.hooks; h != nil && h.dropDone != nil && h.dropDone(ids, ops) {
 			err = errDoneDropped
 		} else {
-			err = d.deps.propose(ctx, rec, len(ops) > 0)
+			err = d.deps.propose(d.deps.ctx, rec, len(ops) > 0)
 		}
-		cancel()
 		if err == nil {
 			continue
 		}
