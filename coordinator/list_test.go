@@ -18,9 +18,11 @@ import (
 // offsetClock is the system clock moved by an offset that a test advances;
 // its timers are the system clock's.
 type offsetClock struct {
-	engine.Clock // the system clock
+	engine.Clock // the system clock (newOffsetClock)
 	offset       atomic.Int64
 }
+
+func newOffsetClock() *offsetClock { return &offsetClock{Clock: engine.SystemClock()} }
 
 func (c *offsetClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *offsetClock) advance(d time.Duration) { c.offset.Add(int64(d)) }

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,11 +62,14 @@ type activeTx struct {
 	reason  string
 }
 
+// participants lists t's participants by name: the order of the prepares
+// and of the decision record does not hang on a map's.
 func (t *activeTx) participants() []*verdictv1.ParticipantRef {
 	out := make([]*verdictv1.ParticipantRef, 0, len(t.parts))
 	for _, p := range t.parts {
 		out = append(out, p)
 	}
+	slices.SortFunc(out, func(a, b *verdictv1.ParticipantRef) int { return strings.Compare(a.GetName(), b.GetName()) })
 	return out
 }
 

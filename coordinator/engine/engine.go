@@ -160,8 +160,11 @@ func New(cfg Config, d Deps) *Engine {
 		cancel:       cancel,
 	}
 	c.delivery = newDelivery(c.phase2Deps(), cfg.Logger, cfg.MaxRetryBackoff, cfg.StuckAfter, cfg.IdleTimeout)
-	if k := cfg.Knobs; k != nil && k.FirstRetry > 0 {
-		c.delivery.baseRetry = k.FirstRetry
+	if k := cfg.Knobs; k != nil {
+		if k.FirstRetry > 0 {
+			c.delivery.baseRetry = k.FirstRetry
+		}
+		c.logClock.mono = k.Monotonic
 	}
 	c.confirm.c = c
 	return c

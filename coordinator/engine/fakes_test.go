@@ -23,9 +23,11 @@ import (
 
 // fakeLog is a replicated log of one node that commits every proposal at
 // once: Propose applies the entry to the engine's state machine on the
-// caller's goroutine, under a lock (one apply at a time, as the Raft apply
-// loop). Entries are kept, so that a new leader can replay them.
+// caller's goroutine, one at a time (as the Raft apply loop), without
+// holding the lock that LeaderTerm takes (the engine asks it while it
+// applies). Entries are kept, so that a new leader can replay them.
 type fakeLog struct {
+	applyMu sync.Mutex // one apply at a time
 	mu      sync.Mutex
 	sm      StateMachine
 	term    uint64
@@ -36,13 +38,17 @@ type fakeLog struct {
 }
 
 func (l *fakeLog) Propose(ctx context.Context, data []byte) (any, error) {
+	l.applyMu.Lock()
+	defer l.applyMu.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if !l.leading {
+		l.mu.Unlock()
 		return nil, fmt.Errorf("fake log: %w", ErrNotLeader)
 	}
 	l.entries = append(l.entries, slices.Clone(data))
-	return l.sm.Apply(uint64(len(l.entries)), l.term, data), nil
+	index, term, sm := uint64(len(l.entries)), l.term, l.sm
+	l.mu.Unlock()
+	return sm.Apply(index, term, data), nil
 }
 
 func (l *fakeLog) ReadIndex(ctx context.Context) error {
@@ -63,6 +69,8 @@ func (l *fakeLog) LeaderTerm() (uint64, bool) {
 // attach makes sm the state machine of a new leader in the next term,
 // after replaying every entry into it.
 func (l *fakeLog) attach(sm StateMachine) uint64 {
+	l.applyMu.Lock()
+	defer l.applyMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i, e := range l.entries {
@@ -90,6 +98,25 @@ func (l *fakeLog) newRecords(names func(string) string) []string {
 	}
 	l.unread = len(l.entries)
 	return out
+}
+
+// logged reports whether a record whose line starts with prefix is in the
+// log.
+func (l *fakeLog) logged(prefix string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.entries {
+		var b logv1.LogBatch
+		if proto.Unmarshal(e, &b) != nil {
+			continue
+		}
+		for _, r := range b.GetRecords() {
+			if strings.HasPrefix(recordLine(r, func(id string) string { return id }), prefix) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func recordLine(r *logv1.LogRecord, names func(string) string) string {
@@ -134,19 +161,21 @@ func partNames(parts []*verdictv1.ParticipantRef) string {
 
 // fakeParticipants are participants reached by address; the address of
 // participant "a" is "a:1". Each votes as the script set (YES by
-// default) and acknowledges decisions unless the script made it fail.
+// default; a vote of VOTE_UNSPECIFIED is a failed Prepare) and
+// acknowledges decisions unless the script made it fail.
 type fakeParticipants struct {
 	mu      sync.Mutex
 	votes   map[string]verdictv1.Vote // by participant name
 	failing map[string]bool
 	calls   map[string][]string // by participant name, in order, until printed
+	history map[string][]string // every call, by participant name
 	// maxAddresses bounds Admit; 0: unbounded.
 	maxAddresses int
 	admitted     map[string]bool
 }
 
 func newFakeParticipants() *fakeParticipants {
-	return &fakeParticipants{votes: map[string]verdictv1.Vote{}, failing: map[string]bool{}, calls: map[string][]string{}, admitted: map[string]bool{}}
+	return &fakeParticipants{votes: map[string]verdictv1.Vote{}, failing: map[string]bool{}, calls: map[string][]string{}, history: map[string][]string{}, admitted: map[string]bool{}}
 }
 
 func nameOf(addr string) string { n, _, _ := strings.Cut(addr, ":"); return n }
@@ -158,13 +187,13 @@ func (f *fakeParticipants) Prepare(ctx context.Context, addr, txid string) (*ver
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	name := nameOf(addr)
-	f.calls[name] = append(f.calls[name], "prepare "+txid)
+	f.record(name, "prepare "+txid)
 	v, ok := f.votes[name]
 	switch {
-	case f.failing[name]:
-		return nil, errParticipantDown
 	case !ok:
 		v = verdictv1.Vote_VOTE_YES
+	case v == verdictv1.Vote_VOTE_UNSPECIFIED:
+		return nil, errParticipantDown
 	}
 	return &verdictv1.PrepareVote{Vote: v, Reason: "scripted"}, nil
 }
@@ -181,11 +210,17 @@ func (f *fakeParticipants) Decide(ctx context.Context, addr string, o verdictv1.
 	if f.failing[name] {
 		line += " (failed)"
 	}
-	f.calls[name] = append(f.calls[name], line)
+	f.record(name, line)
 	if f.failing[name] {
 		return errParticipantDown
 	}
 	return nil
+}
+
+// record notes a call to participant name; f.mu is held.
+func (f *fakeParticipants) record(name, line string) {
+	f.calls[name] = append(f.calls[name], line)
+	f.history[name] = append(f.history[name], line)
 }
 
 func (f *fakeParticipants) Admit(addr string) bool {
@@ -214,7 +249,7 @@ func (f *fakeParticipants) count(name, prefix string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := 0
-	for _, c := range f.calls[name] {
+	for _, c := range f.history[name] {
 		if strings.HasPrefix(c, prefix) {
 			n++
 		}

@@ -44,4 +44,8 @@ type TestingKnobs struct {
 	// FirstRetry, if not zero, is phase 2's first backoff (doubling up to
 	// the maximum backoff), instead of retryBackoffBase.
 	FirstRetry time.Duration
+	// Monotonic, if not nil, replaces the monotonic clock that bounds the
+	// pace of the log's time (logclock.go): a script that drives the
+	// engine's clock drives both.
+	Monotonic func() time.Time
 }

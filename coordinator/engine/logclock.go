@@ -48,13 +48,25 @@ func (l logClock) at(wall, mono time.Time) time.Time {
 
 // logClockRef holds the log's clock of the current term; nil before the
 // first takeover, which reads as the node's clock.
-type logClockRef struct{ p atomic.Pointer[logClock] }
+type logClockRef struct {
+	p atomic.Pointer[logClock]
+	// mono reads the monotonic clock: time.Now, unless a test drives it
+	// (TestingKnobs.Monotonic).
+	mono func() time.Time
+}
+
+func (r *logClockRef) monoNow() time.Time {
+	if r.mono != nil {
+		return r.mono()
+	}
+	return time.Now()
+}
 
 // start makes the log's clock start at the log's time logMs (Unix ms; 0 for
 // none: the node's clock, wall, is taken as it is) now, and returns how far
 // the node's clock is ahead of it beyond the jump.
 func (r *logClockRef) start(logMs int64, wall time.Time, retention time.Duration) time.Duration {
-	l := &logClock{anchor: wall, since: time.Now(), jump: logClockJump(retention)}
+	l := &logClock{anchor: wall, since: r.monoNow(), jump: logClockJump(retention)}
 	if logMs != 0 {
 		l.anchor = time.UnixMilli(logMs)
 	}
@@ -68,5 +80,5 @@ func (r *logClockRef) now(wall time.Time) time.Time {
 	if l == nil {
 		return wall
 	}
-	return l.at(wall, time.Now())
+	return l.at(wall, r.monoNow())
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,12 +33,13 @@ import (
 // Commands (participant "a" is at address "a:1"):
 //
 //	new [stuck-after=D] [max-backoff=D] [retention=D] [timeout=D] [max-addresses=N]
-//	begin T [timeout=D]          enlist T A...           commit T [parts=A,B]
+//	begin T [timeout=D]          enlist T A...           commit T [retry] [parts=A,B]
 //	abort T                      outcome T [prepared] [parts=A,B]
 //	retry T                      forget T A              admin-abort T
-//	vote A yes|no|read-only      fail A...               heal A...
+//	vote A yes|no|read-only|error (error: Prepare fails)
+//	fail A... (decisions fail)   heal A...
 //	tick D                       new-leader
-//	await ready|done T|decided T|acked T A...|attempts T A N|stuck T|pruned T
+//	await ready|done T|decided T|acked T A...|attempts T A N|stuck T|prune|pruned T
 //	show (calls, log records, events since the last show)
 //	table                        timeline T              metrics
 func TestScripts(t *testing.T) {
@@ -166,7 +168,7 @@ func (h *harness) run(d *datadriven.TestData) string {
 		}
 		return h.alias(strings.Join(out, "\n"))
 	case "commit":
-		req := &verdictv1.CommitRequest{Txid: h.txid(arg(0))}
+		req := &verdictv1.CommitRequest{Txid: h.txid(arg(0)), Retry: d.HasArg("retry")}
 		if d.HasArg("parts") {
 			var ps []string
 			d.ScanArgs(h.t, "parts", &ps)
@@ -213,7 +215,7 @@ func (h *harness) run(d *datadriven.TestData) string {
 		}
 		return "ok"
 	case "vote":
-		v, ok := map[string]verdictv1.Vote{"yes": verdictv1.Vote_VOTE_YES, "no": verdictv1.Vote_VOTE_NO, "read-only": verdictv1.Vote_VOTE_READ_ONLY}[arg(1)]
+		v, ok := map[string]verdictv1.Vote{"yes": verdictv1.Vote_VOTE_YES, "no": verdictv1.Vote_VOTE_NO, "read-only": verdictv1.Vote_VOTE_READ_ONLY, "error": verdictv1.Vote_VOTE_UNSPECIFIED}[arg(1)]
 		if !ok {
 			h.t.Fatalf("%s: vote %q", d.Pos, arg(1))
 		}
@@ -249,14 +251,19 @@ func (h *harness) run(d *datadriven.TestData) string {
 		if err != nil {
 			return h.alias(errLine(err))
 		}
-		var out []string
+		// One row per participant ("-": the transaction's own events):
+		// the order within a row is the order of events, while events
+		// of different participants happen concurrently.
+		rows := map[string][]string{}
 		for _, e := range tx.GetTimeline() {
-			line := e.GetKind()
-			if e.GetParticipant() != "" {
-				line += " " + e.GetParticipant()
-			}
-			out = append(out, line)
+			p := cmp.Or(e.GetParticipant(), "-")
+			rows[p] = append(rows[p], e.GetKind())
 		}
+		var out []string
+		for p, kinds := range rows {
+			out = append(out, p+": "+strings.Join(kinds, " "))
+		}
+		sort.Strings(out)
 		return strings.Join(out, "\n")
 	case "metrics":
 		return h.metrics()
@@ -290,6 +297,7 @@ func (h *harness) start(d *datadriven.TestData) string {
 		IdleTimeout:             time.Hour,
 		Clock:                   h.clock,
 		Logger:                  testLogger(),
+		Knobs:                   &TestingKnobs{Monotonic: h.clock.Now},
 	}
 	h.e = h.newEngine()
 	return ""
@@ -321,7 +329,11 @@ func (h *harness) newLeader() string {
 }
 
 func (h *harness) await(d *datadriven.TestData, arg func(int) string) {
-	what := strings.Join(strings.Fields(d.Input+" "+d.CmdArgs[0].Key), " ")
+	var words []string
+	for _, a := range d.CmdArgs {
+		words = append(words, a.Key)
+	}
+	what := strings.Join(words, " ")
 	var cond func() bool
 	switch arg(0) {
 	case "ready":
@@ -332,6 +344,8 @@ func (h *harness) await(d *datadriven.TestData, arg func(int) string) {
 	case "decided":
 		id := h.txid(arg(1))
 		cond = func() bool { _, ok := h.e.Applied(id); return ok }
+	case "prune":
+		cond = func() bool { return h.log.logged("PRUNE") }
 	case "pruned":
 		id := h.txid(arg(1))
 		cond = func() bool { _, ok := h.e.Applied(id); return !ok && h.e.fsm.expired(id) }
@@ -362,7 +376,9 @@ func (h *harness) await(d *datadriven.TestData, arg func(int) string) {
 	default:
 		h.t.Fatalf("%s: await %q", d.Pos, arg(0))
 	}
-	testwait.For(h.t, 10*time.Second, what, cond)
+	if !testwait.Until(10*time.Second, cond) {
+		h.t.Fatalf("%s: timed out after 10s waiting for %s; so far:\n%s\ntable:\n%s", d.Pos, what, h.show(), h.table())
+	}
 }
 
 // acked reports whether participant name has acknowledged phase 2 of id.
@@ -370,10 +386,11 @@ func (h *harness) acked(id, name string) bool {
 	d := h.e.delivery
 	d.mu.Lock()
 	p, pending := d.txs[id]
+	waiting := pending && p.waiting(name)
 	_, finished := d.finished[id]
 	d.mu.Unlock()
 	if pending {
-		return !p.waiting(name)
+		return !waiting
 	}
 	tx, ok := h.e.Applied(id)
 	return finished || (ok && tx.GetDone())
