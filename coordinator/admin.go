@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 
+	"github.com/verdict-tx/verdict/coordinator/engine"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 	"github.com/verdict-tx/verdict/txlog"
 )
@@ -12,14 +13,14 @@ import (
 type admin struct {
 	verdictv1.UnimplementedAdminServer
 	node  *txlog.Node
-	coord *Coordinator
+	coord *engine.Engine
 	fwd   *forwarder
 }
 
 func (a *admin) Status(ctx context.Context, _ *verdictv1.StatusRequest) (*verdictv1.StatusResponse, error) {
 	st := a.node.Status()
 	_, leaderAddr := a.node.Leader()
-	_, ready := a.coord.leaderTerm()
+	_, ready := a.coord.LeaderTerm()
 	return &verdictv1.StatusResponse{
 		Id:                 st.ID,
 		Leader:             st.Leader,
@@ -29,8 +30,8 @@ func (a *admin) Status(ctx context.Context, _ *verdictv1.StatusRequest) (*verdic
 		AppliedIndex:       st.Applied,
 		Members:            members(st.Members),
 		LeaderReady:        ready,
-		Transactions:       uint64(a.coord.fsm.size()),
-		UndoneTransactions: uint64(a.coord.fsm.undoneCount()),
+		Transactions:       uint64(a.coord.Size()),
+		UndoneTransactions: uint64(a.coord.UndoneCount()),
 	}, nil
 }
 

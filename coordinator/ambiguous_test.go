@@ -8,6 +8,7 @@ import (
 
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/verdict-tx/verdict/coordinator/engine"
 	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
@@ -43,7 +44,7 @@ func TestCommitTimeoutOnLeaderIsNeverPresumedAborted(t *testing.T) {
 		})
 	}
 	raw := coordClient(t, lead.Addr())
-	cctx, cancel := context.WithTimeout(ctx, decisionTimeout+2*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, engine.DecisionTimeout+2*time.Second)
 	resp, err := raw.Commit(cctx, &verdictv1.CommitRequest{Txid: tx.ID()})
 	cancel()
 	if err == nil {
@@ -67,8 +68,8 @@ func TestCommitTimeoutOnLeaderIsNeverPresumedAborted(t *testing.T) {
 		final, err = raw.Commit(rctx, &verdictv1.CommitRequest{Txid: tx.ID()})
 		return err == nil
 	})
-	rec, ok := lead.coord.fsm.get(tx.ID())
-	if !ok || outcomeOf(rec.GetState()) != final.GetOutcome() {
+	rec, ok := lead.coord.Applied(tx.ID())
+	if !ok || engine.OutcomeOf(rec.GetState()) != final.GetOutcome() {
 		t.Fatalf("Commit answered %v, the log holds %v", final.GetOutcome(), rec)
 	}
 	want := participant.TxAborted

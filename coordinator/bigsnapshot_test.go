@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verdict-tx/verdict/coordinator/engine"
 	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/internal/txid"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
@@ -30,11 +31,11 @@ func TestFollowerCatchesUpFromLargeSnapshot(t *testing.T) {
 		id, _ := txid.New()
 		last = id
 		parts := []*verdictv1.ParticipantRef{{Name: "p1", Address: "127.0.0.1:1"}}
-		rec := decisionRecord(id, verdictv1.Outcome_OUTCOME_ABORTED, parts, reason, time.Now(), time.Now())
+		rec := engine.TestingDecision(id, verdictv1.Outcome_OUTCOME_ABORTED, parts, reason, time.Now(), time.Now())
 		// A leader change on a busy machine loses a waited proposal's
 		// outcome: propose it again at the leader of the moment.
 		for attempt := 0; ; attempt++ {
-			_, err := lead.coord.prop.submit(ctx, rec, i%200 == 199)
+			err := lead.coord.TestingPropose(ctx, rec, i%200 == 199)
 			if err == nil {
 				break
 			}
@@ -44,7 +45,7 @@ func TestFollowerCatchesUpFromLargeSnapshot(t *testing.T) {
 			lead = c.leader()
 		}
 	}
-	snap, _ := lead.coord.fsm.Snapshot()
+	snap, _ := lead.coord.StateMachine().Snapshot()
 	if len(snap) <= 4<<20 {
 		t.Fatalf("state snapshot is %d bytes; the test needs more than 4 MiB", len(snap))
 	}
@@ -53,7 +54,7 @@ func TestFollowerCatchesUpFromLargeSnapshot(t *testing.T) {
 	back := c.nodes[lagging]
 	c.mu.Unlock()
 	testwait.For(t, 20*time.Second, "the follower to catch up from the large snapshot", func() bool {
-		_, ok := back.coord.fsm.get(last)
+		_, ok := back.coord.Applied(last)
 		return ok
 	})
 }

@@ -36,7 +36,7 @@ func TestClusterCommit(t *testing.T) {
 	}
 	// Phase 2 completes and DONE is recorded.
 	testwait.For(t, 5*time.Second, "DONE recorded", func() bool {
-		tx, ok := c.leader().coord.fsm.get(id)
+		tx, ok := c.leader().coord.Applied(id)
 		return ok && tx.GetDone()
 	})
 	noViolations(t, p1, p2)

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/verdict-tx/verdict/coordinator/engine"
 	"github.com/verdict-tx/verdict/txlog"
 )
 
@@ -209,9 +210,17 @@ type Config struct {
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 
-	// hooks inject faults in the package's tests; nil otherwise.
-	hooks *testHooks
+	// knobs inject faults in the package's tests; nil otherwise.
+	knobs *engine.TestingKnobs
 }
+
+// Clock tells the time and drives every timer of the engine (see
+// engine.Clock); Timer and Ticker are its timers.
+type (
+	Clock  = engine.Clock
+	Timer  = engine.Timer
+	Ticker = engine.Ticker
+)
 
 // validate refuses a bad Config (every error wraps ErrInvalidConfig, the
 // transport's also ErrPlaintextNotLoopback where it applies) and fills in
@@ -272,7 +281,7 @@ func (c *Config) validate() error {
 		c.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
 	if c.Clock == nil {
-		c.Clock = realClock{}
+		c.Clock = engine.SystemClock()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

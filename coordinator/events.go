@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	"github.com/verdict-tx/verdict/coordinator/engine"
 )
 
 // EventSubjectPrefix is where lifecycle events are published: each on
@@ -17,21 +17,12 @@ import (
 // dashboard or an audit stream subscribes to "verdict.events.>".
 const EventSubjectPrefix = "verdict.events."
 
-// Event kinds.
+// Event kinds (see engine.EventCommitted, ...).
 const (
-	// EventCommitted: the leader decided COMMIT (logged, one-phase or
-	// read-only) and answered the initiator.
-	EventCommitted = "committed"
-	// EventAborted: the leader decided ABORT (a NO vote, an error, the
-	// deadline, the initiator's Abort).
-	EventAborted = "aborted"
-	// EventStuck: phase 2 of a decided transaction has failed to reach a
-	// participant (or JetStream) for longer than Config.StuckAfter.
-	EventStuck = "stuck"
-	// EventHeuristic: an operator resolved a participant's phase 2 by hand
-	// (tx forget, Admin.ForgetTransaction); the reason names the
-	// participant, the operator and why.
-	EventHeuristic = "heuristic"
+	EventCommitted = engine.EventCommitted
+	EventAborted   = engine.EventAborted
+	EventStuck     = engine.EventStuck
+	EventHeuristic = engine.EventHeuristic
 )
 
 // Event is the JSON body of a lifecycle event.
@@ -62,22 +53,22 @@ func newEvents(nc *nats.Conn, log *slog.Logger, queue int) *events {
 }
 
 // emit queues an event; a nil *events (NATS not configured) does nothing.
-func (e *events) emit(kind, txid string, o verdictv1.Outcome, reason string, parts []*verdictv1.ParticipantRef, now time.Time) {
+func (e *events) emit(ev engine.Event) {
 	if e == nil {
 		return
 	}
-	ev := Event{TxID: txid, Kind: kind, Outcome: outcomeWord(o), Reason: reason, Time: now.UTC()}
-	if len(parts) > 0 {
-		ev.Participants = make([]string, len(parts))
-		for i, p := range parts {
-			ev.Participants[i] = p.GetName()
+	body := Event{TxID: ev.Txid, Kind: ev.Kind, Outcome: engine.OutcomeWord(ev.Outcome), Reason: ev.Reason, Time: ev.Time.UTC()}
+	if len(ev.Participants) > 0 {
+		body.Participants = make([]string, len(ev.Participants))
+		for i, p := range ev.Participants {
+			body.Participants[i] = p.GetName()
 		}
 	}
 	select {
-	case e.q <- ev:
+	case e.q <- body:
 	default:
 		if n := e.dropped.Add(1); n == 1 || n%1000 == 0 {
-			e.log.Warn("lifecycle event queue full: events dropped", "kind", kind, "txid", txid, "dropped_total", n)
+			e.log.Warn("lifecycle event queue full: events dropped", "kind", ev.Kind, "txid", ev.Txid, "dropped_total", n)
 		}
 	}
 }
@@ -86,7 +77,7 @@ func (e *events) emit(kind, txid string, o verdictv1.Outcome, reason string, par
 // or NATS refused them.
 func (e *events) Dropped() uint64 { return e.dropped.Load() }
 
-// run publishes queued events until ctx (the engine's) is cancelled;
+// run publishes queued events until ctx (the server's) is cancelled;
 // events still queued then are dropped.
 func (e *events) run(ctx context.Context) {
 	for {

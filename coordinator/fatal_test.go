@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/verdict-tx/verdict/client"
+	"github.com/verdict-tx/verdict/coordinator/engine"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -67,7 +68,7 @@ func TestSyncFailureStopsLeading(t *testing.T) {
 			return err
 		}
 	}
-	unavailable("Commit (two-phase)", decisionTimeout, commit(twoPhase))
+	unavailable("Commit (two-phase)", engine.DecisionTimeout, commit(twoPhase))
 	select {
 	case <-lead.Node().Done():
 	case <-time.After(10 * time.Second):

@@ -21,7 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/verdict-tx/verdict/client"
-	"github.com/verdict-tx/verdict/coordinator/table"
+	"github.com/verdict-tx/verdict/coordinator/engine"
 	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
@@ -51,7 +51,7 @@ func TestFaultCrashAfterCommitApplied(t *testing.T) {
 func crashAfterCommitApplied(t *testing.T, viaSDK bool) {
 	crash := newCrashPoint()
 	c := newTunedCluster(t, 3, func(cfg *Config) {
-		cfg.hooks = &testHooks{afterCommitApplied: func(ctx context.Context, id string) bool {
+		cfg.knobs = &engine.TestingKnobs{AfterCommitApplied: func(ctx context.Context, id string) bool {
 			if !crash.hit(id) {
 				return true
 			}
@@ -84,7 +84,7 @@ func crashAfterCommitApplied(t *testing.T, viaSDK bool) {
 		}()
 	}
 	crash.wait(t)
-	if tx, ok := lead.coord.fsm.get(id); !ok || tx.GetState() != verdictv1.TxState_TX_STATE_COMMITTED {
+	if tx, ok := lead.coord.Applied(id); !ok || tx.GetState() != verdictv1.TxState_TX_STATE_COMMITTED {
 		t.Fatalf("at the crash point the leader's state holds %v, want COMMITTED", tx)
 	}
 	lid := lead.Node().ID()
@@ -165,7 +165,7 @@ func TestFaultCrashWithCommitUnreplicated(t *testing.T) {
 		return false
 	})
 	for _, s := range c.running() {
-		if tx, ok := s.coord.fsm.get(id); ok && tx.GetState() == verdictv1.TxState_TX_STATE_COMMITTED {
+		if tx, ok := s.coord.Applied(id); ok && tx.GetState() == verdictv1.TxState_TX_STATE_COMMITTED {
 			t.Fatalf("node %d applied the COMMIT that never reached a quorum", s.Node().ID())
 		}
 	}
@@ -179,7 +179,7 @@ func TestFaultCrashWithCommitUnreplicated(t *testing.T) {
 func TestFaultCrashAfterAnswerBeforePhase2(t *testing.T) {
 	crash := newCrashPoint()
 	c := newTunedCluster(t, 3, func(cfg *Config) {
-		cfg.hooks = &testHooks{beforePhase2: func(id string) bool { return !crash.hit(id) }}
+		cfg.knobs = &engine.TestingKnobs{BeforePhase2: func(id string) bool { return !crash.hit(id) }}
 	})
 	lead := c.leader()
 	p1, p2, cl := c.withFaultParticipants(nil)
@@ -386,7 +386,7 @@ func TestFaultDuplicatedReorderedRaftMessages(t *testing.T) {
 				diff = fmt.Sprintf("node %d holds %d decisions, node %d %d", nodes[0].Node().ID(), len(first), s.Node().ID(), len(d))
 				return false
 			}
-			if len(s.coord.fsm.undone()) > 0 {
+			if s.coord.UndoneCount() > 0 {
 				diff = fmt.Sprintf("node %d has undone decisions", s.Node().ID())
 				return false
 			}
@@ -398,7 +398,7 @@ func TestFaultDuplicatedReorderedRaftMessages(t *testing.T) {
 
 // decisionsOf is a node's applied decisions: txid → state and DONE.
 func decisionsOf(s *Server) map[string]string {
-	txs, _ := s.coord.fsm.list(table.ListFilter{IncludeDone: true}, "", 0)
+	txs := s.coord.AppliedAll()
 	out := make(map[string]string, len(txs))
 	for _, tx := range txs {
 		out[tx.GetTxid()] = fmt.Sprintf("%v done=%v", tx.GetState(), tx.GetDone())
@@ -630,7 +630,7 @@ func waitDecided(t *testing.T, c *testCluster, id string, want verdictv1.TxState
 	t.Helper()
 	testwait.For(t, 10*time.Second, fmt.Sprintf("%s %v and done at every node", id, want), func() bool {
 		for _, s := range c.running() {
-			tx, ok := s.coord.fsm.get(id)
+			tx, ok := s.coord.Applied(id)
 			if !ok || tx.GetState() != want || !tx.GetDone() {
 				return false
 			}
@@ -647,7 +647,7 @@ func waitAgreed(t *testing.T, c *testCluster, id string, want verdictv1.TxState)
 		logged := 0
 		nodes := c.running()
 		for _, s := range nodes {
-			tx, ok := s.coord.fsm.get(id)
+			tx, ok := s.coord.Applied(id)
 			switch {
 			case !ok:
 			case tx.GetState() != want:

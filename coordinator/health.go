@@ -84,7 +84,7 @@ func (s *Server) watchNode() {
 		if err == nil {
 			s.health.set(true)
 			st := s.node.Status()
-			s.coord.cfg.log.Info("node ready: log applied", "applied", st.Applied, "commit", st.Commit, "leader", st.Leader)
+			s.log.Info("node ready: log applied", "applied", st.Applied, "commit", st.Commit, "leader", st.Leader)
 		} // else stopped before it caught up
 	case <-s.node.Done():
 		cancel()

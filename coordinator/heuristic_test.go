@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/verdict-tx/verdict/coordinator/engine"
 	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
@@ -104,7 +105,7 @@ func TestForgetTransaction(t *testing.T) {
 	// The transaction reaches DONE on every node, with its audit.
 	for _, s := range c.running() {
 		testwait.For(t, 10*time.Second, "DONE with the resolution on every node", func() bool {
-			tx, ok := s.coord.fsm.get(id)
+			tx, ok := s.coord.Applied(id)
 			return ok && tx.GetDone() && len(tx.GetHeuristics()) == 1
 		})
 	}
@@ -122,7 +123,7 @@ func TestForgetTransaction(t *testing.T) {
 	c.leader()
 	for _, s := range c.running() {
 		testwait.For(t, 10*time.Second, "the resolution on every restarted node", func() bool {
-			tx, ok := s.coord.fsm.get(id)
+			tx, ok := s.coord.Applied(id)
 			return ok && tx.GetDone() && len(tx.GetHeuristics()) == 1 && tx.GetHeuristics()[0].GetReason() == hs[0].GetReason()
 		})
 	}
@@ -131,11 +132,11 @@ func TestForgetTransaction(t *testing.T) {
 // committedWithP2Gone starts a one-node cluster with hooks, and commits a
 // transaction at p1 and p2, whose commits keep failing; it returns the
 // leader, the txid, and an admin client of the leader.
-func committedWithP2Gone(t *testing.T, hooks *testHooks) (*Server, string, verdictv1.AdminClient) {
+func committedWithP2Gone(t *testing.T, hooks *engine.TestingKnobs) (*Server, string, verdictv1.AdminClient) {
 	t.Helper()
 	c := newTunedCluster(t, 1, func(cfg *Config) {
 		cfg.MaxRetryBackoff = 50 * time.Millisecond
-		cfg.hooks = hooks
+		cfg.knobs = hooks
 	})
 	leader := c.leader()
 	p1, p2, _, cl := c.withFailingP2()
@@ -154,7 +155,7 @@ func committedWithP2Gone(t *testing.T, hooks *testHooks) (*Server, string, verdi
 func TestForgetAppliedAfterCallEnded(t *testing.T) {
 	reached, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	leader, id, adm := committedWithP2Gone(t, &testHooks{heuristicApplied: func(string, string) bool {
+	leader, id, adm := committedWithP2Gone(t, &engine.TestingKnobs{HeuristicApplied: func(string, string) bool {
 		once.Do(func() { close(reached) })
 		<-release // the apply loop waits until the call has given up
 		return true
@@ -178,7 +179,7 @@ func TestForgetAppliedAfterCallEnded(t *testing.T) {
 	}
 	close(release)
 	testwait.For(t, 10*time.Second, "DONE after a forget whose call gave up", func() bool {
-		tx, ok := leader.coord.fsm.get(id)
+		tx, ok := leader.coord.Applied(id)
 		return ok && tx.GetDone()
 	})
 
@@ -194,20 +195,20 @@ func TestForgetAppliedAfterCallEnded(t *testing.T) {
 // for the participant, even if the leader missed the first record's
 // application: it is refused, and the transaction reaches DONE.
 func TestForgetRepeatedResolves(t *testing.T) {
-	leader, id, adm := committedWithP2Gone(t, &testHooks{heuristicApplied: func(string, string) bool { return false }})
+	leader, id, adm := committedWithP2Gone(t, &engine.TestingKnobs{HeuristicApplied: func(string, string) bool { return false }})
 	ctx := context.Background()
 	req := &verdictv1.ForgetTransactionRequest{Txid: id, Participant: "p2", Reason: "gone", Operator: "alice"}
 	if _, err := adm.ForgetTransaction(ctx, req); err != nil {
 		t.Fatalf("ForgetTransaction: %v", err)
 	}
-	if tx, _ := leader.coord.fsm.get(id); tx.GetDone() || !leader.coord.delivery.retryNow(id) {
+	if tx, _ := leader.coord.Applied(id); tx.GetDone() || !leader.coord.Phase2Waits(id, "p2") {
 		t.Fatalf("phase 2 not waiting for p2 after a missed reaction: done %v", tx.GetDone())
 	}
 	if _, err := adm.ForgetTransaction(ctx, req); status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "already") {
 		t.Errorf("repeated ForgetTransaction = %v; want FailedPrecondition, resolved already", err)
 	}
 	testwait.For(t, 10*time.Second, "DONE after a repeated forget", func() bool {
-		tx, ok := leader.coord.fsm.get(id)
+		tx, ok := leader.coord.Applied(id)
 		return ok && tx.GetDone()
 	})
 }
@@ -222,7 +223,7 @@ func TestForgetRefusedWhileDonePending(t *testing.T) {
 	lost := make(chan struct{})
 	var once sync.Once
 	c := newTunedCluster(t, 1, func(cfg *Config) {
-		cfg.hooks = &testHooks{proposeDone: func([]string, []*logv1.OnePhase) bool {
+		cfg.knobs = &engine.TestingKnobs{ProposeDone: func([]string, []*logv1.OnePhase) bool {
 			if !lose.Load() {
 				return true
 			}
@@ -257,9 +258,9 @@ func TestForgetRefusedWhileDonePending(t *testing.T) {
 		t.Fatalf("RetryTransaction: %v", err)
 	}
 	testwait.For(t, 10*time.Second, "DONE proposed again and applied", func() bool {
-		return !leader.coord.delivery.completed(id)
+		return !leader.coord.DonePending(id)
 	})
-	if tx, _ := leader.coord.fsm.get(id); !tx.GetDone() || len(tx.GetHeuristics()) != 0 {
+	if tx, _ := leader.coord.Applied(id); !tx.GetDone() || len(tx.GetHeuristics()) != 0 {
 		t.Errorf("after the retry: done %v, heuristics %v", tx.GetDone(), tx.GetHeuristics())
 	}
 }

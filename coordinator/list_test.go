@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/verdict-tx/verdict/coordinator/engine"
 	"github.com/verdict-tx/verdict/internal/testwait"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -17,9 +18,11 @@ import (
 // offsetClock is the system clock moved by an offset that a test advances;
 // its timers are the system clock's.
 type offsetClock struct {
-	realClock
-	offset atomic.Int64
+	engine.Clock // the system clock (newOffsetClock)
+	offset       atomic.Int64
 }
+
+func newOffsetClock() *offsetClock { return &offsetClock{Clock: engine.SystemClock()} }
 
 func (c *offsetClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *offsetClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
@@ -65,7 +68,7 @@ func TestListTransactionsPages(t *testing.T) {
 // TestListTransactionsFilters lists by participant and by age, active and
 // decided transactions alike, and refuses bad filters.
 func TestListTransactionsFilters(t *testing.T) {
-	clock := &offsetClock{}
+	clock := newOffsetClock()
 	c := newTunedCluster(t, 1, func(cfg *Config) {
 		cfg.Clock = clock
 		// The clock jumps 2h ahead: nothing may expire or be pruned.
@@ -100,7 +103,7 @@ func TestListTransactionsFilters(t *testing.T) {
 	// a later DONE batch.
 	lead := c.leader()
 	testwait.For(t, 10*time.Second, "the one-phase commit recorded", func() bool {
-		_, ok := lead.coord.fsm.get(onlyP1)
+		_, ok := lead.coord.Applied(onlyP1)
 		return ok
 	})
 	if got := list(&verdictv1.ListTransactionsRequest{Participant: "p1", State: verdictv1.TxState_TX_STATE_COMMITTED}); !slices.Equal(got, []string{both, onlyP1}) {

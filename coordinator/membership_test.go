@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/verdict-tx/verdict/coordinator/engine"
 	"github.com/verdict-tx/verdict/internal/testwait"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -114,11 +115,11 @@ func TestClusterGrowsToFourNodes(t *testing.T) {
 		ids = append(ids, id)
 	}
 	testwait.For(t, 10*time.Second, "node 4 to apply the decisions", func() bool {
-		_, ok := newNode.coord.fsm.get(ids[len(ids)-1])
+		_, ok := newNode.coord.Applied(ids[len(ids)-1])
 		return ok
 	})
 	for _, id := range ids {
-		if tx, ok := newNode.coord.fsm.get(id); !ok || outcomeOf(tx.GetState()) != verdictv1.Outcome_OUTCOME_COMMITTED {
+		if tx, ok := newNode.coord.Applied(id); !ok || engine.OutcomeOf(tx.GetState()) != verdictv1.Outcome_OUTCOME_COMMITTED {
 			t.Errorf("node 4: %s = %v, %v; want committed", id, tx, ok)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/verdict-tx/verdict/client"
+	"github.com/verdict-tx/verdict/coordinator/engine"
 	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 	"github.com/verdict-tx/verdict/participant/natsmsg"
@@ -39,7 +40,7 @@ func natsCluster(t *testing.T, n int, url string, tune func(*Config)) *testClust
 func waitAborted(t *testing.T, c *testCluster, id string) {
 	t.Helper()
 	testwait.For(t, 10*time.Second, id+" aborted", func() bool {
-		tx, ok := c.leader().coord.fsm.get(id)
+		tx, ok := c.leader().coord.Applied(id)
 		return ok && tx.GetState() == verdictv1.TxState_TX_STATE_ABORTED
 	})
 }
@@ -114,7 +115,7 @@ func TestMessagesPublishedOnceOnCommit(t *testing.T) {
 	}
 	waitState(t, tx.ID(), participant.TxCommitted, p1)
 	// DONE drops the messages from the table.
-	if got := c.leader().coord.fsm.messages(tx.ID()); got != nil {
+	if got := c.leader().coord.Messages(tx.ID()); got != nil {
 		t.Errorf("the table still holds %d messages of a done transaction", len(got))
 	}
 }
@@ -297,7 +298,7 @@ func TestMessagesRepublishedByNewLeader(t *testing.T) {
 	n := startNATS(t)
 	crash := newCrashPoint()
 	c := natsCluster(t, 3, n.url, func(cfg *Config) {
-		cfg.hooks = &testHooks{afterPublished: func(ctx context.Context, id string) bool {
+		cfg.knobs = &engine.TestingKnobs{AfterPublished: func(ctx context.Context, id string) bool {
 			if !crash.hit(id) {
 				return true
 			}
@@ -327,7 +328,7 @@ func TestMessagesRepublishedByNewLeader(t *testing.T) {
 	}
 	crash.wait(t)
 	n.waitCount(t, 3) // published and acknowledged by the first leader
-	if tx, _ := lead.coord.fsm.get(tx.ID()); tx.GetDone() {
+	if tx, _ := lead.coord.Applied(tx.ID()); tx.GetDone() {
 		t.Fatal("DONE recorded before the messages counted as delivered")
 	}
 	lid := lead.Node().ID()

@@ -6,50 +6,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/verdict-tx/verdict/coordinator/engine"
 	"github.com/verdict-tx/verdict/txlog"
-)
-
-// abortCause is why a transaction was aborted, as the reason label of
-// verdict_aborts_total: one of a small fixed set, never free text (the
-// reason a client hears says more).
-type abortCause string
-
-const (
-	// abortVoteNo: a participant voted NO.
-	abortVoteNo abortCause = "vote_no"
-	// abortPrepareError: Prepare failed, or gave no valid vote.
-	abortPrepareError abortCause = "prepare_error"
-	// abortDeadline: the deadline passed before Commit, or before every
-	// vote came.
-	abortDeadline abortCause = "deadline"
-	// abortInitiator: the initiator called Abort.
-	abortInitiator abortCause = "initiator"
-	// abortUnknownTx: Commit of a transaction this leader does not know
-	// (presumed abort).
-	abortUnknownTx abortCause = "unknown_tx"
-	// abortLeadership: leadership changed before the decision was logged.
-	abortLeadership abortCause = "leadership_lost"
-	// abortRefused: Commit broke a limit (participants, staged bytes) or
-	// staged messages without NATS.
-	abortRefused abortCause = "refused"
-	// abortUnconfirmed: the COMMIT record could not be confirmed in time,
-	// and the ABORT proposed to settle it came first.
-	abortUnconfirmed abortCause = "unconfirmed"
-)
-
-var abortCauses = []abortCause{abortVoteNo, abortPrepareError, abortDeadline, abortInitiator, abortUnknownTx, abortLeadership, abortRefused, abortUnconfirmed}
-
-// Commit paths, the path label of verdict_commits_total.
-const (
-	commitLogged   = "logged"    // a COMMIT record, then phase 2
-	commitOnePhase = "one_phase" // a single participant: nothing logged
-	commitReadOnly = "read_only" // every participant voted read-only
 )
 
 // metrics are a node's Prometheus collectors, in a registry of its own (no
 // global state: a process may run several nodes). The engine counts its
 // work through them; the node's Raft state and tables are read at scrape
-// time. It is the node's txlog.Observer.
+// time. It is the node's txlog.Observer and the engine's Observer.
 type metrics struct {
 	reg           *prometheus.Registry
 	commits       *prometheus.CounterVec
@@ -60,7 +24,10 @@ type metrics struct {
 	snapshotBytes prometheus.Histogram
 }
 
-var _ txlog.Observer = (*metrics)(nil)
+var (
+	_ txlog.Observer  = (*metrics)(nil)
+	_ engine.Observer = (*metrics)(nil)
+)
 
 func newMetrics() *metrics {
 	m := &metrics{
@@ -95,10 +62,10 @@ func newMetrics() *metrics {
 	}
 	// Every label value exists from the start, so that rates and alerts see
 	// zeros instead of missing series.
-	for _, p := range []string{commitLogged, commitOnePhase, commitReadOnly} {
+	for _, p := range []string{string(engine.CommitLogged), string(engine.CommitOnePhase), string(engine.CommitReadOnly)} {
 		m.commits.WithLabelValues(p)
 	}
-	for _, c := range abortCauses {
+	for _, c := range engine.AbortCauses {
 		m.aborts.WithLabelValues(string(c))
 	}
 	m.reg.MustRegister(m.commits, m.aborts, m.commitLatency, m.retries, m.fsync, m.snapshotBytes,
@@ -109,7 +76,7 @@ func newMetrics() *metrics {
 
 // watch registers the collectors read at scrape time: the node's Raft
 // state and counters, the engine's tables and the node's readiness.
-func (m *metrics) watch(node *txlog.Node, c *Coordinator, ready func() bool) {
+func (m *metrics) watch(node *txlog.Node, c *engine.Engine, parts *participantPool, link *natsLink, ready func() bool) {
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
@@ -124,15 +91,15 @@ func (m *metrics) watch(node *txlog.Node, c *Coordinator, ready func() bool) {
 	}
 	m.reg.MustRegister(
 		gauge("verdict_in_doubt_transactions", "Decided transactions whose phase 2 is not done (COMMIT or ABORT without DONE in the log).",
-			func() float64 { return float64(c.fsm.undoneCount()) }),
+			func() float64 { return float64(c.UndoneCount()) }),
 		gauge("verdict_stuck_transactions", "Transactions whose phase 2 has kept failing for the stuck threshold (known on the leader; 0 elsewhere).",
-			func() float64 { return float64(len(c.delivery.stuckIDs())) }),
+			func() float64 { return float64(c.StuckCount()) }),
 		gauge("verdict_participant_addresses", "Participant addresses the node holds a connection and prepare batcher for (released once idle; see --max-participant-addresses).",
-			func() float64 { return float64(c.parts.size()) }),
+			func() float64 { return float64(parts.size()) }),
 		counter("verdict_heuristic_resolutions_total", "Heuristic resolutions (tx forget) this node logged as the leader.",
-			func() float64 { return float64(c.heuristics.Load()) }),
+			func() float64 { return float64(c.HeuristicCount()) }),
 		counter("verdict_events_dropped_total", "Lifecycle events dropped: their queue was full, or NATS refused them.",
-			func() float64 { return float64(c.eventsDropped()) }),
+			func() float64 { return float64(link.dropped()) }),
 		gauge("verdict_ready", "1 once the node has applied its log (see the health service), else 0.",
 			func() float64 { return flag(ready()) }),
 		gauge("verdict_raft_term", "The node's current Raft term.",
@@ -178,9 +145,14 @@ func (m *metrics) WALSynced(d time.Duration) { m.fsync.Observe(d.Seconds()) }
 // SnapshotSaved implements txlog.Observer.
 func (m *metrics) SnapshotSaved(bytes int) { m.snapshotBytes.Observe(float64(bytes)) }
 
-func (m *metrics) committed(path string, began time.Time) {
-	m.commits.WithLabelValues(path).Inc()
+// Committed implements engine.Observer.
+func (m *metrics) Committed(path engine.CommitPath, began time.Time) {
+	m.commits.WithLabelValues(string(path)).Inc()
 	m.commitLatency.Observe(time.Since(began).Seconds())
 }
 
-func (m *metrics) aborted(c abortCause) { m.aborts.WithLabelValues(string(c)).Inc() }
+// Aborted implements engine.Observer.
+func (m *metrics) Aborted(c engine.AbortCause) { m.aborts.WithLabelValues(string(c)).Inc() }
+
+// Retried implements engine.Observer.
+func (m *metrics) Retried() { m.retries.Inc() }

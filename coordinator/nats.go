@@ -7,6 +7,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/verdict-tx/verdict/coordinator/engine"
 )
 
 // natsLink is a node's connection to NATS, made when Config.NatsURL is set:
@@ -47,11 +49,21 @@ func connectNATS(url string, log *slog.Logger, eventQueue int) (*natsLink, error
 	return &natsLink{nc: nc, js: js, events: newEvents(nc, log, eventQueue)}, nil
 }
 
-// close closes the connection; the event publisher (the engine's) has
-// stopped.
+// Emit queues a lifecycle event (engine.Publisher).
+func (l *natsLink) Emit(ev engine.Event) { l.events.emit(ev) }
+
+// close closes the connection.
 func (l *natsLink) close() {
 	if l == nil {
 		return
 	}
 	l.nc.Close()
+}
+
+// dropped is the number of lifecycle events dropped; 0 without NATS.
+func (l *natsLink) dropped() uint64 {
+	if l == nil {
+		return 0
+	}
+	return l.events.Dropped()
 }

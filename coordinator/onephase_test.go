@@ -8,6 +8,7 @@ import (
 
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/verdict-tx/verdict/coordinator/engine"
 	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
@@ -58,7 +59,7 @@ func TestOnePhaseOutcomeSurvivesLeaderChange(t *testing.T) {
 	for _, id := range ids {
 		testwait.For(t, 10*time.Second, "the one-phase record of "+id+" on every node", func() bool {
 			for _, s := range c.running() {
-				if _, ok := s.coord.fsm.get(id); !ok {
+				if _, ok := s.coord.Applied(id); !ok {
 					return false
 				}
 			}
@@ -89,7 +90,7 @@ func TestOnePhaseOutcomeSurvivesLeaderChange(t *testing.T) {
 // hear presumed abort.
 func TestOnePhaseUnrecordedIsNeverAborted(t *testing.T) {
 	c := newTunedCluster(t, 3, func(cfg *Config) {
-		cfg.hooks = &testHooks{proposeDone: func(_ []string, ops []*logv1.OnePhase) bool { return len(ops) == 0 }}
+		cfg.knobs = &engine.TestingKnobs{ProposeDone: func(_ []string, ops []*logv1.OnePhase) bool { return len(ops) == 0 }}
 	})
 	p := startParticipant(t, "p1", c.endpoints())
 	id := onePhaseTxs(t, c, p, 1)[0]
@@ -173,7 +174,7 @@ func TestDeposedLeaderSendsNoOnePhaseCommit(t *testing.T) {
 func TestOnePhaseRecordSurvivesADroppedProposal(t *testing.T) {
 	var drops atomic.Int32
 	c := newTunedCluster(t, 1, func(cfg *Config) {
-		cfg.hooks = &testHooks{dropDone: func(_ []string, ops []*logv1.OnePhase) bool {
+		cfg.knobs = &engine.TestingKnobs{DropDone: func(_ []string, ops []*logv1.OnePhase) bool {
 			return len(ops) > 0 && drops.Add(1) <= 3
 		}}
 	})
@@ -181,7 +182,7 @@ func TestOnePhaseRecordSurvivesADroppedProposal(t *testing.T) {
 	id := onePhaseTxs(t, c, p, 1)[0]
 	lead := c.leader()
 	testwait.For(t, 10*time.Second, "the one-phase commit recorded in the log", func() bool {
-		_, ok := lead.coord.fsm.get(id)
+		_, ok := lead.coord.Applied(id)
 		return ok
 	})
 	if n := drops.Load(); n < 4 {

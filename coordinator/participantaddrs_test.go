@@ -222,7 +222,7 @@ func TestParticipantAddressesValidatedAndCanonical(t *testing.T) {
 		}
 		var tx *verdictv1.Transaction
 		testwait.For(t, 10*time.Second, "the abort record of "+id, func() bool {
-			tx, err = c.leader().coord.describe(id)
+			tx, err = c.leader().coord.Describe(id)
 			return err == nil && len(tx.GetParticipants()) > 0
 		})
 		if got := tx.GetParticipants(); len(got) != 1 || got[0].GetAddress() != spellings[1] {

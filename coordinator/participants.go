@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/verdict-tx/verdict/coordinator/engine"
 	batching "github.com/verdict-tx/verdict/internal/batch"
 	"github.com/verdict-tx/verdict/internal/hostport"
 	"github.com/verdict-tx/verdict/internal/reconnect"
@@ -21,19 +22,24 @@ import (
 // released once the address has gone unused for the idle timeout (see
 // releaseIdle). It holds at most max addresses for new transactions
 // (admit); phase 2 of decisions already logged is delivered beyond it.
+//
+// It is the engine's engine.Participants. It owns the goroutines of its
+// prepare batchers: close cancels their work and waits for them.
 type participantPool struct {
-	ctx   context.Context // the engine's: cancelled when it stops
-	clock Clock           // times idleness
-	// goroutine starts the prepare batchers' senders as the engine's.
-	goroutine func(func()) bool
-	dial      []grpc.DialOption
-	idle      time.Duration
-	max       int
+	ctx    context.Context // cancelled by close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the batchers' senders
+	clock  Clock          // times idleness
+	dial   []grpc.DialOption
+	idle   time.Duration
+	max    int
 
 	mu     sync.Mutex
 	byAddr map[string]*participantConn
 	closed bool
 }
+
+var _ engine.Participants = (*participantPool)(nil)
 
 // participantConn is what the pool holds for one participant address.
 type participantConn struct {
@@ -43,19 +49,29 @@ type participantConn struct {
 	inflight int // calls in progress: one with some is never idle
 }
 
-func newParticipantPool(ctx context.Context, clock Clock, goroutine func(func()) bool, dial []grpc.DialOption, idle time.Duration, max int) *participantPool {
-	return &participantPool{ctx: ctx, clock: clock, goroutine: goroutine, dial: reconnect.DialOptions(dial), idle: idle, max: max, byAddr: map[string]*participantConn{}}
+func newParticipantPool(clock Clock, dial []grpc.DialOption, idle time.Duration, max int) *participantPool {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &participantPool{ctx: ctx, cancel: cancel, clock: clock, dial: reconnect.DialOptions(dial), idle: idle, max: max, byAddr: map[string]*participantConn{}}
 }
 
-// errAddressesFull answers a transaction that names a participant address
-// the pool has no room for.
-func errAddressesFull(max int) error {
-	return errorf(ErrLimit, "verdict: %d participant addresses are in use, the maximum (--max-participant-addresses); try again once some have gone idle", max)
+// goroutine runs f as one of the pool's; false once the pool is closed.
+func (p *participantPool) goroutine(f func()) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		f()
+	}()
+	return true
 }
 
-// admit holds addr for a transaction that names it: it reports false if
+// Admit holds addr for a transaction that names it: it reports false if
 // addr is new and the pool is full.
-func (p *participantPool) admit(addr string) bool {
+func (p *participantPool) Admit(addr string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	_, err := p.connLocked(addr, true)
@@ -74,7 +90,7 @@ func (p *participantPool) connLocked(addr string, bounded bool) (*participantCon
 	case p.closed:
 		return nil, status.Error(codes.Unavailable, "verdict: the node is stopping")
 	case bounded && len(p.byAddr) >= p.max:
-		return nil, errAddressesFull(p.max)
+		return nil, status.Errorf(codes.ResourceExhausted, "verdict: %d participant addresses are in use, the maximum", p.max)
 	}
 	// Addresses are made canonical when they come in; one from a record
 	// written before that is checked here.
@@ -112,22 +128,23 @@ func (p *participantPool) release(pe *participantConn) {
 	pe.lastUsed = p.clock.Now()
 }
 
-// prepare asks the participant at addr for its vote on id.
-func (p *participantPool) prepare(ctx context.Context, addr, id string) (*verdictv1.PrepareVote, error) {
+// Prepare asks the participant at addr for its vote on id.
+func (p *participantPool) Prepare(ctx context.Context, addr, id string) (*verdictv1.PrepareVote, error) {
 	pe, err := p.acquire(addr, true)
 	if err != nil {
-		return nil, err
+		return nil, remoteError(err)
 	}
 	defer p.release(pe)
-	return pe.preparer.Do(ctx, id)
+	v, err := pe.preparer.Do(ctx, id)
+	return v, remoteError(err)
 }
 
-// decide sends Commit (for OUTCOME_COMMITTED) or Abort for a batch of ids.
+// Decide sends Commit (for OUTCOME_COMMITTED) or Abort for a batch of ids.
 // A decision is delivered whether or not the pool is full.
-func (p *participantPool) decide(ctx context.Context, addr string, o verdictv1.Outcome, ids []string) error {
+func (p *participantPool) Decide(ctx context.Context, addr string, o verdictv1.Outcome, ids []string) error {
 	pe, err := p.acquire(addr, false)
 	if err != nil {
-		return err
+		return remoteError(err)
 	}
 	defer p.release(pe)
 	cl := verdictv1.NewParticipantClient(pe.conn)
@@ -137,13 +154,13 @@ func (p *participantPool) decide(ctx context.Context, addr string, o verdictv1.O
 	} else {
 		_, err = cl.Abort(ctx, req)
 	}
-	return err
+	return remoteError(err)
 }
 
-// releaseIdle closes the connections of the addresses unused for the idle
+// ReleaseIdle closes the connections of the addresses unused for the idle
 // timeout, with no call in progress and not in held (those a transaction
 // names or phase 2 has queued work for), and forgets them.
-func (p *participantPool) releaseIdle(held map[string]bool) {
+func (p *participantPool) ReleaseIdle(held map[string]bool) {
 	var idle []*grpc.ClientConn
 	p.mu.Lock()
 	now := p.clock.Now()
@@ -169,10 +186,16 @@ func (p *participantPool) size() int {
 	return len(p.byAddr)
 }
 
+// close cancels the batchers' work, waits for their goroutines and closes
+// every connection. The engine has stopped.
 func (p *participantPool) close() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.closed = true
+	p.mu.Unlock()
+	p.cancel()
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	for addr, pe := range p.byAddr {
 		if pe.conn != nil {
 			pe.conn.Close()
@@ -181,21 +204,28 @@ func (p *participantPool) close() {
 	}
 }
 
-// releaseIdleParticipants runs until the node stops: a few times per idle
-// timeout it releases the participant addresses gone idle. An address an
-// active transaction names, or with phase-2 work queued, is not idle.
-func (c *Coordinator) releaseIdleParticipants() {
-	t := c.cfg.clock.NewTicker(max(c.parts.idle/4, 10*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C():
-		case <-c.ctx.Done():
-			return
-		}
-		held := map[string]bool{}
-		c.active.addresses(held)
-		c.delivery.busy(held)
-		c.parts.releaseIdle(held)
+// remoteError is err, from a call to a participant, as the engine reads
+// it: the status's message alone, and a deadline exceeded (the call's
+// or the participant's) that wraps context.DeadlineExceeded.
+func remoteError(err error) error {
+	st, ok := status.FromError(err)
+	if err == nil || !ok {
+		return err
 	}
+	return &callError{msg: st.Message(), deadline: st.Code() == codes.DeadlineExceeded}
+}
+
+// callError is a failed call to a participant (see remoteError).
+type callError struct {
+	msg      string
+	deadline bool
+}
+
+func (e *callError) Error() string { return e.msg }
+
+func (e *callError) Unwrap() error {
+	if e.deadline {
+		return context.DeadlineExceeded
+	}
+	return nil
 }

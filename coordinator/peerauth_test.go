@@ -111,7 +111,7 @@ func TestRaftFromNonMemberDropped(t *testing.T) {
 	}
 	caughtUp(t, c)
 	for id, s := range c.nodes {
-		if tx, ok := s.coord.fsm.get(active.ID()); ok {
+		if tx, ok := s.coord.Applied(active.ID()); ok {
 			t.Errorf("node %d holds the active transaction as %v", id, tx.GetState())
 		}
 		if n := dropped(t, s, "not_member"); n < 1 {

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"time"
 
 	batching "github.com/verdict-tx/verdict/internal/batch"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
@@ -12,6 +13,8 @@ import (
 const (
 	maxPrepareBatch = 256
 	maxPrepareCalls = 4
+	// prepareTimeout bounds one Prepare call.
+	prepareTimeout = 5 * time.Second
 )
 
 // newPreparer batches the prepares sent over pe its connection (made
@@ -24,7 +27,7 @@ func (p *participantPool) newPreparer(pe *participantConn) *batching.Batcher[str
 		},
 		MaxBatch:    maxPrepareBatch,
 		MaxInflight: maxPrepareCalls,
-		Timeout:     decisionTimeout,
+		Timeout:     prepareTimeout,
 		Ctx:         p.ctx,
 		Go:          p.goroutine,
 	}

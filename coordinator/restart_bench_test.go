@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verdict-tx/verdict/coordinator/engine"
 	"github.com/verdict-tx/verdict/internal/txid"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -50,7 +51,7 @@ func BenchmarkRestartUndone(b *testing.B) {
 		total += time.Since(start)
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "restart-ms")
-	if n := len(c.leader().coord.fsm.undone()); n < undoneTransactions {
+	if n := c.leader().coord.UndoneCount(); n < undoneTransactions {
 		b.Fatalf("state holds %d undone decisions after the restart, want %d", n, undoneTransactions)
 	}
 }
@@ -70,9 +71,9 @@ func fillUndone(b *testing.B, lead *Server, n int) {
 			defer wg.Done()
 			for i := w; i < n; i += 64 {
 				id, _ := txid.New()
-				rec := decisionRecord(id, verdictv1.Outcome_OUTCOME_COMMITTED, dead, "", time.Now(), time.Now().Add(time.Minute))
+				rec := engine.TestingDecision(id, verdictv1.Outcome_OUTCOME_COMMITTED, dead, "", time.Now(), time.Now().Add(time.Minute))
 				rec.GetDecision().Term = term
-				if _, err := lead.coord.prop.submit(context.Background(), rec, true); err != nil {
+				if err := lead.coord.TestingPropose(context.Background(), rec, true); err != nil {
 					errs <- err
 					return
 				}
@@ -84,7 +85,7 @@ func fillUndone(b *testing.B, lead *Server, n int) {
 	for err := range errs {
 		b.Fatalf("fill: %v", err)
 	}
-	if got := len(lead.coord.fsm.undone()); got < n {
+	if got := lead.coord.UndoneCount(); got < n {
 		b.Fatalf("%d undone decisions, want %d", got, n)
 	}
 }

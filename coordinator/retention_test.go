@@ -43,7 +43,7 @@ func TestRetentionExpires(t *testing.T) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, s := range c.nodes {
-			if _, ok := s.coord.fsm.get(id); ok {
+			if _, ok := s.coord.Applied(id); ok {
 				return false
 			}
 		}
@@ -85,7 +85,7 @@ func TestRetentionExpires(t *testing.T) {
 // is presumed aborted, not EXPIRED, and pruning goes on.
 func TestRetentionLeaderClockAhead(t *testing.T) {
 	const retention = 6 * time.Second
-	clocks := map[uint64]*offsetClock{1: {}, 2: {}, 3: {}}
+	clocks := map[uint64]*offsetClock{1: newOffsetClock(), 2: newOffsetClock(), 3: newOffsetClock()}
 	c := newTunedCluster(t, 3, func(cfg *Config) {
 		cfg.Retention = retention
 		cfg.Clock = clocks[cfg.ID]
@@ -105,7 +105,7 @@ func TestRetentionLeaderClockAhead(t *testing.T) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, s := range c.nodes {
-			if tx, ok := s.coord.fsm.get(id); !ok || !tx.GetDone() {
+			if tx, ok := s.coord.Applied(id); !ok || !tx.GetDone() {
 				return false
 			}
 		}

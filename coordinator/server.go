@@ -3,11 +3,12 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
-	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/verdict-tx/verdict/coordinator/engine"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 	"github.com/verdict-tx/verdict/txlog"
 )
@@ -25,10 +27,13 @@ const streamWorkers = 64
 // Server is one running coordinator node.
 type Server struct {
 	cfg     Config
+	log     *slog.Logger
 	lis     net.Listener
 	grpc    *grpc.Server
 	node    *txlog.Node
-	coord   *Coordinator
+	coord   *engine.Engine
+	parts   *participantPool
+	nats    *natsLink // nil without Config.NatsURL
 	fwd     *forwarder
 	metrics *metrics
 	health  *health
@@ -76,96 +81,90 @@ func Start(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("verdict: listen on the metrics address: %w", err)
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &Coordinator{
-		cfg: engineConfig{
-			defaultTimeout:  cfg.DefaultTimeout,
-			maxTimeout:      cfg.MaxTimeout,
-			maxParticipants: cfg.MaxParticipants,
-			maxOpen:         cfg.MaxOpenPerClient,
-			maxListBytes:    cfg.MaxListBytes,
-			maxStagedBytes:  cfg.MaxStagedBytes,
-			retention:       cfg.Retention,
-			clock:           cfg.Clock,
-			log:             log,
-			hooks:           cfg.hooks,
-		},
-		fsm:          newFSM(log),
-		active:       newActiveTable(),
-		timeline:     newTimeline(cfg.Clock),
-		metrics:      newMetrics(),
-		leaderEvents: make(chan struct{}, 1),
-		ctx:          ctx,
-		cancel:       cancel,
-	}
-	c.parts = newParticipantPool(ctx, cfg.Clock, c.goroutine, cfg.DialOptions, cfg.ParticipantIdleTimeout, cfg.MaxParticipantAddresses)
-	c.delivery = newDelivery(c.phase2Deps(), log, cfg.MaxRetryBackoff, cfg.StuckAfter, cfg.ParticipantIdleTimeout)
-	c.confirm.c = c
-	fail := func(err error) (*Server, error) {
-		c.stop() // started nothing yet
-		lis.Close()
-		if mlis != nil {
-			mlis.Close()
-		}
-		return nil, err
-	}
+	var link *natsLink
 	if cfg.NatsURL == "" {
 		log.Info("no NATS configured (--nats-url): lifecycle events and transactional messages are off")
 	} else {
-		link, err := connectNATS(cfg.NatsURL, log, cfg.EventQueue)
-		if err != nil {
-			return fail(err)
+		var err error
+		if link, err = connectNATS(cfg.NatsURL, log, cfg.EventQueue); err != nil {
+			lis.Close()
+			if mlis != nil {
+				mlis.Close()
+			}
+			return nil, err
 		}
-		c.nats = link
 		log.Info("NATS configured: lifecycle events and transactional messages are on", "url", cfg.NatsURL, "events", EventSubjectPrefix+">")
 	}
+	m := newMetrics()
+	parts := newParticipantPool(cfg.Clock, cfg.DialOptions, cfg.ParticipantIdleTimeout, cfg.MaxParticipantAddresses)
+	var nodeRef atomic.Pointer[txlog.Node]
+	deps := engine.Deps{Participants: parts, Observer: m}
+	if link != nil {
+		deps.Publisher = link
+	}
+	c := engine.New(engine.Config{
+		DefaultTimeout:          cfg.DefaultTimeout,
+		MaxTimeout:              cfg.MaxTimeout,
+		MaxParticipants:         cfg.MaxParticipants,
+		MaxParticipantAddresses: cfg.MaxParticipantAddresses,
+		MaxStagedBytes:          cfg.MaxStagedBytes,
+		MaxOpenPerClient:        cfg.MaxOpenPerClient,
+		MaxListBytes:            cfg.MaxListBytes,
+		Retention:               cfg.Retention,
+		MaxRetryBackoff:         cfg.MaxRetryBackoff,
+		StuckAfter:              cfg.StuckAfter,
+		IdleTimeout:             cfg.ParticipantIdleTimeout,
+		Clock:                   cfg.Clock,
+		Logger:                  log,
+		Coordinators:            func() []string { return voters(nodeRef.Load()) },
+		Knobs:                   cfg.knobs,
+	}, deps)
 	node, err := txlog.StartNode(txlog.Config{
 		ID:              cfg.ID,
 		Peers:           cfg.Peers,
 		Join:            cfg.Join,
 		DataDir:         cfg.DataDir,
-		StateMachine:    c.fsm,
-		OnLeadership:    c.onLeadership,
+		StateMachine:    c.StateMachine(),
+		OnLeadership:    c.OnLeadership,
 		TickInterval:    cfg.TickInterval,
 		ElectionTicks:   cfg.ElectionTicks,
 		SnapshotEntries: cfg.SnapshotEntries,
 		CompactionLag:   cfg.CompactionLag,
 		DialOptions:     cfg.DialOptions,
 		Logger:          cfg.Logger,
-		Observer:        c.metrics,
+		Observer:        m,
 	})
 	if err != nil {
-		return fail(err)
-	}
-	c.node = node
-	c.fsm.observe(c.applied)
-	c.auth = newAuth(&cfg, node)
-	c.prop = newProposer(ctx, node, log)
-	c.cfg.coordinators = func() []string {
-		var addrs []string
-		for _, m := range node.Status().Members {
-			if m.Address != "" && !m.Learner {
-				addrs = append(addrs, m.Address)
-			}
+		c.Stop() // started nothing yet
+		parts.close()
+		link.close()
+		lis.Close()
+		if mlis != nil {
+			mlis.Close()
 		}
-		return addrs
+		return nil, err
 	}
+	nodeRef.Store(node)
+	au := newAuth(&cfg, node)
 	sctx, scancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:     cfg,
+		log:     log,
 		lis:     lis,
 		node:    node,
 		coord:   c,
-		fwd:     newForwarder(node, c.leaderTerm, cfg.DialOptions, c.auth),
-		metrics: c.metrics,
+		parts:   parts,
+		nats:    link,
+		fwd:     newForwarder(node, c.LeaderTerm, cfg.DialOptions, au),
+		metrics: m,
 		health:  newHealth(node),
 		mlis:    mlis,
 		done:    make(chan struct{}),
 		ctx:     sctx,
 		cancel:  scancel,
 		grpc: grpc.NewServer(slices.Concat(serverCredentials(&cfg), connOptions(&cfg), []grpc.ServerOption{
-			grpc.ChainUnaryInterceptor(c.auth.unary),
-			grpc.ChainStreamInterceptor(c.auth.stream),
+			grpc.ChainUnaryInterceptor(au.unary),
+			grpc.ChainStreamInterceptor(au.stream),
 			// Pooled stream workers reuse goroutines (and their grown
 			// stacks) across calls; calls beyond the pool get their own.
 			grpc.NumStreamWorkers(streamWorkers),
@@ -174,11 +173,11 @@ func Start(cfg Config) (*Server, error) {
 			grpc.WaitForHandlers(true),
 		})...),
 	}
-	verdictv1.RegisterCoordinatorServer(s.grpc, &service{c: c, fwd: s.fwd})
+	verdictv1.RegisterCoordinatorServer(s.grpc, &service{c: c, fwd: s.fwd, maxParticipants: cfg.MaxParticipants})
 	verdictv1.RegisterAdminServer(s.grpc, &admin{node: node, coord: c, fwd: s.fwd})
 	node.Register(s.grpc)
 	healthpb.RegisterHealthServer(s.grpc, s.health.grpc)
-	s.metrics.watch(node, c, s.health.isReady)
+	s.metrics.watch(node, c, parts, link, s.health.isReady)
 
 	hosts := newHostLimitListener(lis, cfg.MaxConnectionsPerHost, log)
 	s.metrics.watchConnections(hosts)
@@ -188,7 +187,10 @@ func Start(cfg Config) (*Server, error) {
 		s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 		s.goroutine(func() { _ = s.http.Serve(mlis) })
 	}
-	c.start()
+	if link != nil {
+		s.goroutine(func() { link.events.run(s.ctx) })
+	}
+	c.Start(raftLog{node})
 	log.Info("coordinator node started", "addr", lis.Addr().String(), "data_dir", cfg.DataDir, "peers", len(cfg.Peers), "metrics_addr", s.MetricsAddr())
 	return s, nil
 }
@@ -206,7 +208,7 @@ func (s *Server) Addr() string { return s.lis.Addr().String() }
 
 // EventsDropped is the number of lifecycle events this node dropped (its
 // queue was full, or NATS refused them); 0 without NATS.
-func (s *Server) EventsDropped() uint64 { return s.coord.eventsDropped() }
+func (s *Server) EventsDropped() uint64 { return s.nats.dropped() }
 
 // MetricsAddr is the address /metrics, /healthz and /readyz are served on;
 // empty without Config.MetricsAddr.
@@ -230,7 +232,7 @@ func (s *Server) Ready() bool { return s.health.isReady() }
 // node has made as the leader since it started. Each resolution is counted
 // once, on the leader that logged it: summed over the nodes, it counts
 // the cluster's resolutions.
-func (s *Server) HeuristicCount() uint64 { return s.coord.heuristics.Load() }
+func (s *Server) HeuristicCount() uint64 { return s.coord.HeuristicCount() }
 
 // Node is the node's Raft member (tests use it to inject faults).
 func (s *Server) Node() *txlog.Node { return s.node }
@@ -272,9 +274,11 @@ func (s *Server) Stop() {
 	s.once.Do(func() {
 		s.cancel()
 		s.health.stop()
-		s.coord.beginStop()
+		s.coord.BeginStop()
 		s.grpc.Stop()
-		s.coord.stop()
+		s.coord.Stop()
+		s.parts.close()
+		s.nats.close()
 		s.node.Stop()
 		if s.http != nil {
 			s.http.Close()
@@ -285,6 +289,16 @@ func (s *Server) Stop() {
 	})
 }
 
-func sortByID(txs []*verdictv1.Transaction) {
-	sort.Slice(txs, func(i, j int) bool { return txs[i].GetTxid() < txs[j].GetTxid() })
+// voters lists the addresses of node's voting members.
+func voters(node *txlog.Node) []string {
+	if node == nil {
+		return nil
+	}
+	var addrs []string
+	for _, m := range node.Status().Members {
+		if m.Address != "" && !m.Learner {
+			addrs = append(addrs, m.Address)
+		}
+	}
+	return addrs
 }

@@ -3,7 +3,9 @@ package coordinator
 import (
 	"context"
 
+	"github.com/verdict-tx/verdict/coordinator/engine"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+	"google.golang.org/grpc/status"
 )
 
 // service is the Coordinator gRPC service: it validates every request,
@@ -11,23 +13,27 @@ import (
 // hands it to the engine.
 type service struct {
 	verdictv1.UnimplementedCoordinatorServer
-	c   *Coordinator
+	c   *engine.Engine
 	fwd *forwarder
+	// maxParticipants bounds the participants a request may name.
+	maxParticipants int
 }
 
 func (s *service) Begin(ctx context.Context, req *verdictv1.BeginRequest) (*verdictv1.BeginResponse, error) {
-	return forward(ctx, s.fwd, req, s.c.Begin, verdictv1.CoordinatorClient.Begin)
+	return forward(ctx, s.fwd, req, func(ctx context.Context, req *verdictv1.BeginRequest) (*verdictv1.BeginResponse, error) {
+		return s.c.Begin(ctx, s.fwd.auth.identity(ctx), req)
+	}, verdictv1.CoordinatorClient.Begin)
 }
 
 func (s *service) Enlist(ctx context.Context, req *verdictv1.EnlistRequest) (*verdictv1.EnlistResponse, error) {
 	if err := validateEnlist(req); err != nil {
 		return nil, err
 	}
-	return forward(ctx, s.fwd, req, s.c.Enlist, verdictv1.CoordinatorClient.Enlist)
+	return forward(ctx, s.fwd, req, s.enlist, verdictv1.CoordinatorClient.Enlist)
 }
 
 func (s *service) Commit(ctx context.Context, req *verdictv1.CommitRequest) (*verdictv1.CommitResponse, error) {
-	if err := validateCommit(req, s.c.cfg.maxParticipants); err != nil {
+	if err := validateCommit(req, s.maxParticipants); err != nil {
 		return nil, err
 	}
 	return forward(ctx, s.fwd, req, s.c.Commit, verdictv1.CoordinatorClient.Commit)
@@ -51,7 +57,7 @@ func (s *service) Abort(ctx context.Context, req *verdictv1.AbortRequest) (*verd
 }
 
 func (s *service) Outcome(ctx context.Context, req *verdictv1.OutcomeRequest) (*verdictv1.OutcomeResponse, error) {
-	if err := validateOutcome(req, s.c.cfg.maxParticipants); err != nil {
+	if err := validateOutcome(req, s.maxParticipants); err != nil {
 		return nil, err
 	}
 	return forward(ctx, s.fwd, req, s.c.Outcome, verdictv1.CoordinatorClient.Outcome)
@@ -69,4 +75,19 @@ func (s *service) ListTransactions(ctx context.Context, req *verdictv1.ListTrans
 		return nil, err
 	}
 	return forward(ctx, s.fwd, req, s.c.ListTransactions, verdictv1.CoordinatorClient.ListTransactions)
+}
+
+// enlist is the leader's Enlist: each transaction's error becomes its
+// result's status.
+func (s *service) enlist(ctx context.Context, req *verdictv1.EnlistRequest) (*verdictv1.EnlistResponse, error) {
+	errs, err := s.c.Enlist(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	resp := &verdictv1.EnlistResponse{Results: make([]*verdictv1.EnlistResult, len(errs))}
+	for i, err := range errs {
+		st := status.Convert(toStatus(err))
+		resp.Results[i] = &verdictv1.EnlistResult{Code: uint32(st.Code()), Message: st.Message()}
+	}
+	return resp, nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verdict-tx/verdict/coordinator/engine"
 	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 )
@@ -45,12 +46,12 @@ func TestClusterFollowerCatchesUpFromSnapshot(t *testing.T) {
 	c.mu.Unlock()
 	last := ids[len(ids)-1]
 	testwait.For(t, 10*time.Second, "the restarted follower to learn the last decision", func() bool {
-		_, ok := back.coord.fsm.get(last)
+		_, ok := back.coord.Applied(last)
 		return ok
 	})
 	for _, id := range ids {
-		tx, ok := back.coord.fsm.get(id)
-		if !ok || outcomeOf(tx.GetState()).String() != "OUTCOME_COMMITTED" {
+		tx, ok := back.coord.Applied(id)
+		if !ok || engine.OutcomeOf(tx.GetState()).String() != "OUTCOME_COMMITTED" {
 			t.Fatalf("restarted follower: %s = %v, %v; want committed", id, tx, ok)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/verdict-tx/verdict/client"
+	"github.com/verdict-tx/verdict/coordinator/engine"
 	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/participant"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
@@ -63,11 +64,11 @@ func TestStuckTransactionAndRetry(t *testing.T) {
 	c := newTunedCluster(t, 3, func(cfg *Config) {
 		cfg.StuckAfter = 200 * time.Millisecond
 		cfg.MaxRetryBackoff = time.Hour
+		// Backoffs of 2s, 4s, ...: after the second failure, only a
+		// retry can deliver within the time this test waits.
+		cfg.knobs = &engine.TestingKnobs{FirstRetry: 2 * time.Second}
 	})
-	lead := c.leader()
-	// Backoffs of 2s, 4s, ...: after the second failure, only a retry can
-	// deliver within the time this test waits.
-	lead.coord.delivery.baseRetry = 2 * time.Second
+	c.leader()
 	p1, p2, flaky, cl := c.withFailingP2()
 	ctx := context.Background()
 	id, err := runTx(ctx, cl, p1, p2)
@@ -138,7 +139,7 @@ func TestRetryRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	testwait.For(t, 10*time.Second, "DONE", func() bool {
-		tx, ok := lead.coord.fsm.get(id)
+		tx, ok := lead.coord.Applied(id)
 		return ok && tx.GetDone()
 	})
 	active, err := cl.Begin(ctx)

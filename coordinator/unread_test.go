@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/verdict-tx/verdict/coordinator/engine"
 	"github.com/verdict-tx/verdict/internal/testwait"
 	"github.com/verdict-tx/verdict/internal/txid"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
@@ -31,8 +32,8 @@ func fillDecided(t *testing.T, s *Server, n, reasonBytes int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec := decisionRecord(id, verdictv1.Outcome_OUTCOME_ABORTED, nil, reason, time.Now(), time.Now())
-		if _, err := s.coord.prop.submit(ctx, rec, i%100 == 99 || i == n-1); err != nil {
+		rec := engine.TestingDecision(id, verdictv1.Outcome_OUTCOME_ABORTED, nil, reason, time.Now(), time.Now())
+		if err := s.coord.TestingPropose(ctx, rec, i%100 == 99 || i == n-1); err != nil {
 			t.Fatal(err)
 		}
 	}

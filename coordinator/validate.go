@@ -2,12 +2,13 @@ package coordinator
 
 import (
 	"regexp"
-	"time"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/verdict-tx/verdict/internal/hostport"
+	"github.com/verdict-tx/verdict/internal/staged"
 	"github.com/verdict-tx/verdict/internal/txid"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -139,18 +140,32 @@ func validateParticipantList(parts []*verdictv1.ParticipantRef, maxParticipants 
 	return nil
 }
 
-// beginTimeout is the lifetime a Begin asking for ms milliseconds gets: def
-// for 0, ms itself up to max, and InvalidArgument for a negative ms or one
-// above max. ms is compared before it becomes a Duration, whose nanoseconds
-// would overflow above about 9.2e12 ms and wrap to a deadline in the past.
-func beginTimeout(ms int64, def, max time.Duration) (time.Duration, error) {
-	switch {
-	case ms < 0:
-		return 0, status.Errorf(codes.InvalidArgument, "verdict: timeout_ms must not be negative (got %d)", ms)
-	case ms == 0:
-		return def, nil
-	case ms > max.Milliseconds():
-		return 0, status.Errorf(codes.InvalidArgument, "verdict: timeout_ms %d exceeds the maximum %v", ms, max)
+// maxMessagesPerCall bounds the messages of one StageMessages or Commit.
+const maxMessagesPerCall = 1024
+
+func validateStageMessages(req *verdictv1.StageMessagesRequest) error {
+	if err := validateTxid(req.GetTxid()); err != nil {
+		return err
 	}
-	return time.Duration(ms) * time.Millisecond, nil
+	if len(req.GetMessages()) == 0 {
+		return status.Error(codes.InvalidArgument, "verdict: no messages to stage")
+	}
+	return validateMessages(req.GetMessages())
+}
+
+func validateMessages(msgs []*verdictv1.StagedMessage) error {
+	if len(msgs) > maxMessagesPerCall {
+		return status.Errorf(codes.ResourceExhausted, "verdict: %d messages in one call, more than %d", len(msgs), maxMessagesPerCall)
+	}
+	for i, m := range msgs {
+		if err := staged.ValidateSubject(m.GetSubject()); err != nil {
+			return status.Errorf(codes.InvalidArgument, "verdict: message %d: %s", i, strings.TrimPrefix(err.Error(), "verdict: "))
+		}
+		for k := range m.GetHeaders() {
+			if err := staged.ValidateHeader(k); err != nil {
+				return status.Errorf(codes.InvalidArgument, "verdict: message %d: %s", i, strings.TrimPrefix(err.Error(), "verdict: "))
+			}
+		}
+	}
+	return nil
 }

@@ -90,3 +90,37 @@ func TestTableIsPure(t *testing.T) {
 		}
 	}
 }
+
+// TestEngineImportsNoTransport checks that coordinator/engine, the 2PC
+// engine, imports no gRPC, Raft, NATS or Prometheus package and neither
+// the node (coordinator) nor its log (txlog): it reaches them only through
+// the interfaces it defines (engine/ports.go).
+func TestEngineImportsNoTransport(t *testing.T) {
+	forbidden := []string{
+		"google.golang.org/grpc", "go.etcd.io/raft", "github.com/nats-io/", "github.com/prometheus/",
+		module + "/txlog", module + "/client", module + "/participant",
+	}
+	pkg := module + "/coordinator/engine"
+	for _, imp := range goList(t, `{{join .Imports "\n"}}`, pkg) {
+		if imp == module+"/coordinator" {
+			t.Errorf("%s imports %s", pkg, imp)
+		}
+		for _, f := range forbidden {
+			if imp == f || strings.HasPrefix(imp, strings.TrimSuffix(f, "/")+"/") || strings.HasPrefix(imp, f) {
+				t.Errorf("%s imports %s", pkg, imp)
+			}
+		}
+	}
+}
+
+// TestTxlogImportsNoPublicAPI checks that the Raft log imports neither the
+// public API (proto/verdict/v1) nor the coordinator: it carries opaque
+// entries and speaks the peer protocol only.
+func TestTxlogImportsNoPublicAPI(t *testing.T) {
+	pkg := module + "/txlog"
+	for _, imp := range goList(t, `{{join .Imports "\n"}}`, pkg) {
+		if imp == module+"/proto/verdict/v1" || strings.HasPrefix(imp, module+"/coordinator") {
+			t.Errorf("%s imports %s", pkg, imp)
+		}
+	}
+}

@@ -14,11 +14,20 @@ const Interval = 5 * time.Millisecond
 // naming what and limit) if it still does not hold after limit.
 func For(t testing.TB, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if !Until(limit, cond) {
+		t.Fatalf("timed out after %v waiting for %s", limit, what)
+	}
+}
+
+// Until polls cond every Interval until it holds, and reports false if it
+// still does not hold after limit.
+func Until(limit time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
+			return false
 		}
 		time.Sleep(Interval)
 	}
+	return true
 }

@@ -1,0 +1,443 @@
+package engine
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// txPhase is where a transaction in the leader's memory stands. Only the
+// methods of activeTable in this file read or change it, under the table's
+// lock; the API sees it as a verdictv1.TxState (activeTx.txState).
+type txPhase uint8
+
+const (
+	// phaseActive: begun. Enlist and StageMessages add to it (before its
+	// deadline); Commit may start its decision; Abort, a refused Commit or
+	// the deadline abort it.
+	phaseActive txPhase = iota
+	// phasePreparing: Commit started the decision, once (startCommit); its
+	// participants and messages are fixed and only the commit path decides
+	// it. Abort only records a request, which the decision honours if it
+	// comes before the decision is logged.
+	phasePreparing
+	// phaseDecided: final. An abort claimed it while it was active
+	// (claimAbort), or it was finished with an outcome, or given up as
+	// unknown on a leader change; nothing changes it any more.
+	phaseDecided
+)
+
+// activeTx is a transaction that lives only in the leader's memory: begun,
+// perhaps preparing, not yet decided. A leader change forgets it, and the
+// new leader answers "aborted" for it (presumed abort).
+type activeTx struct {
+	id       string
+	deadline time.Time
+	term     uint64 // the leader term in which it began
+	client   string // who began it (auth.identity), for MaxOpenPerClient
+
+	// committing is when Commit started phase 1 (for the commit latency
+	// metric); set once, before the decision runs.
+	committing time.Time
+
+	// Guarded by activeTable.mu.
+	phase txPhase
+	// end is the outcome of a decided transaction (UNSPECIFIED when
+	// unknown); set with phaseDecided.
+	end            verdictv1.Outcome
+	parts          map[string]*verdictv1.ParticipantRef
+	abortRequested string
+	// messages are the staged messages (StageMessages, then Commit's),
+	// stagedBytes their encoded size; fixed once preparing.
+	messages    []*verdictv1.StagedMessage
+	stagedBytes int
+
+	// decided is closed when the commit path has an outcome; outcome and
+	// reason are set before.
+	decided chan struct{}
+	outcome verdictv1.Outcome
+	reason  string
+}
+
+// participants lists t's participants by name: the order of the prepares
+// and of the decision record does not hang on a map's.
+func (t *activeTx) participants() []*verdictv1.ParticipantRef {
+	out := make([]*verdictv1.ParticipantRef, 0, len(t.parts))
+	for _, p := range t.parts {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b *verdictv1.ParticipantRef) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return out
+}
+
+// recent is an outcome the leader remembers without a log record: one-phase
+// and read-only commits, and aborts whose record is still on its way.
+type recent struct {
+	outcome verdictv1.Outcome
+	reason  string
+	at      time.Time
+}
+
+// activeTable holds the leader's active transactions and recent outcomes.
+type activeTable struct {
+	mu     sync.Mutex
+	txs    map[string]*activeTx
+	recent map[string]recent
+	open   map[string]int // transactions in txs per client
+}
+
+func newActiveTable() *activeTable {
+	return &activeTable{txs: map[string]*activeTx{}, recent: map[string]recent{}, open: map[string]int{}}
+}
+
+// add holds t, unless its client has limit transactions open already.
+func (a *activeTable) add(t *activeTx, limit int) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.open[t.client] >= limit {
+		return false
+	}
+	a.open[t.client]++
+	a.txs[t.id] = t
+	return true
+}
+
+// remove forgets t; the caller holds a.mu.
+func (a *activeTable) remove(t *activeTx) {
+	delete(a.txs, t.id)
+	if a.open[t.client]--; a.open[t.client] <= 0 {
+		delete(a.open, t.client)
+	}
+}
+
+func (a *activeTable) get(id string) (*activeTx, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t, ok := a.txs[id]
+	return t, ok
+}
+
+// finish removes t, remembers its outcome, and wakes those waiting on it.
+// It reports false if t was finished already.
+func (a *activeTable) finish(t *activeTx, o verdictv1.Outcome, reason string, now time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if cur, ok := a.txs[t.id]; ok && cur == t {
+		a.remove(t)
+	}
+	select {
+	case <-t.decided:
+		return false
+	default:
+	}
+	t.outcome, t.reason = o, reason
+	t.phase, t.end = phaseDecided, o
+	if o == verdictv1.Outcome_OUTCOME_COMMITTED || o == verdictv1.Outcome_OUTCOME_ABORTED {
+		a.recent[t.id] = recent{outcome: o, reason: reason, at: now}
+	}
+	close(t.decided)
+	return true
+}
+
+// finish finishes t with its outcome (see activeTable.finish) and records
+// the decision in its timeline; an unknown outcome, which no phase 2
+// follows, ends the timeline.
+func (c *Engine) finish(t *activeTx, o verdictv1.Outcome, reason string) {
+	if !c.active.finish(t, o, reason, c.cfg.clock.Now()) {
+		return
+	}
+	c.timeline.add(t.id, eventDecision, "", decisionDetail(o, reason))
+	if o == verdictv1.Outcome_OUTCOME_UNSPECIFIED {
+		c.timeline.finish(t.id)
+	}
+}
+
+func (a *activeTable) recentOutcome(id string) (recent, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r, ok := a.recent[id]
+	return r, ok
+}
+
+// expired returns the active transactions whose deadline has passed and are
+// not preparing (the commit path owns those), and forgets recent outcomes
+// older than keep.
+func (a *activeTable) expired(now time.Time, keep time.Duration) []*activeTx {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []*activeTx
+	for _, t := range a.txs {
+		if t.phase == phaseActive && now.After(t.deadline) {
+			out = append(out, t)
+		}
+	}
+	for id, r := range a.recent {
+		if now.Sub(r.at) > keep {
+			delete(a.recent, id)
+		}
+	}
+	return out
+}
+
+// clearExcept forgets every transaction not begun in term, and all recent
+// outcomes if any was forgotten: leadership changed hands. Waiters are woken
+// with an unknown outcome.
+func (a *activeTable) clearExcept(term uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, t := range a.txs {
+		if t.term == term {
+			continue
+		}
+		select {
+		case <-t.decided:
+		default:
+			t.outcome = verdictv1.Outcome_OUTCOME_UNSPECIFIED
+			t.reason = "leadership lost"
+			t.phase, t.end = phaseDecided, t.outcome
+			close(t.decided)
+		}
+		a.remove(t)
+	}
+	if term == 0 {
+		a.recent = map[string]recent{}
+	}
+}
+
+// addresses adds to held the participant addresses the active
+// transactions name.
+func (a *activeTable) addresses(held map[string]bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, t := range a.txs {
+		for _, p := range t.parts {
+			held[p.GetAddress()] = true
+		}
+	}
+}
+
+func (a *activeTable) snapshot() []*verdictv1.Transaction {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]*verdictv1.Transaction, 0, len(a.txs))
+	for _, t := range a.txs {
+		out = append(out, t.info())
+	}
+	return out
+}
+
+// info describes t.
+func (a *activeTable) info(t *activeTx) *verdictv1.Transaction {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return t.info()
+}
+
+// state is t's state as the API names it.
+func (a *activeTable) state(t *activeTx) verdictv1.TxState {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return t.txState()
+}
+
+// info describes t; the caller holds the table's lock.
+func (t *activeTx) info() *verdictv1.Transaction {
+	return &verdictv1.Transaction{
+		Txid:           t.id,
+		State:          t.txState(),
+		Participants:   t.participants(),
+		DeadlineUnixMs: t.deadline.UnixMilli(),
+		StagedCount:    uint32(len(t.messages)),
+	}
+}
+
+// txState is t's phase as the API names it: a decided transaction by its
+// outcome. The caller holds the table's lock.
+func (t *activeTx) txState() verdictv1.TxState {
+	switch t.phase {
+	case phaseActive:
+		return verdictv1.TxState_TX_STATE_ACTIVE
+	case phasePreparing:
+		return verdictv1.TxState_TX_STATE_PREPARING
+	}
+	return txStateOf(t.end)
+}
+
+// txLimits are what the transitions below check, from the coordinator's
+// configuration, and the time they check deadlines against.
+type txLimits struct {
+	now            time.Time
+	maxParts       int               // participants per transaction
+	maxAddresses   int               // participant addresses in use
+	admit          func(string) bool // takes an address into use, false if full
+	maxStagedBytes int               // staged message bytes per transaction
+	messagesOn     bool              // NATS is configured
+}
+
+// enlist adds participant p to t, which must be active and not past its
+// deadline. It reports whether p was new (a repeat at the same address is
+// no error).
+func (a *activeTable) enlist(t *activeTx, p *verdictv1.ParticipantRef, l txLimits) (bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case t.phase != phaseActive:
+		return false, errorf(ErrNotActive, "verdict: transaction %s is %s; too late to enlist", t.id, stateWord(t.txState()))
+	case l.now.After(t.deadline):
+		return false, errorf(ErrNotActive, "verdict: transaction %s has passed its deadline", t.id)
+	}
+	if prev, ok := t.parts[p.GetName()]; ok {
+		if prev.GetAddress() != p.GetAddress() {
+			return false, errorf(ErrInvalid, "verdict: participant %q already enlisted at %s, not %s", p.GetName(), prev.GetAddress(), p.GetAddress())
+		}
+		return false, nil
+	}
+	if len(t.parts) >= l.maxParts {
+		return false, errorf(ErrLimit, "verdict: transaction %s has the maximum of %d participants", t.id, l.maxParts)
+	}
+	if !l.admit(p.GetAddress()) {
+		return false, errAddressesFull(l.maxAddresses)
+	}
+	t.parts[p.GetName()] = &verdictv1.ParticipantRef{Name: p.GetName(), Address: p.GetAddress()}
+	return true, nil
+}
+
+// stage adds msgs, of encoded size size, to t's staged messages while t is
+// active and not past its deadline, and within the bytes allowed. It
+// returns how many messages t has staged.
+func (a *activeTable) stage(t *activeTx, msgs []*verdictv1.StagedMessage, size int, l txLimits) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case t.phase != phaseActive:
+		return 0, errorf(ErrNotActive, "verdict: transaction %s is %s; too late to stage messages", t.id, stateWord(t.txState()))
+	case l.now.After(t.deadline):
+		return 0, errorf(ErrNotActive, "verdict: transaction %s has passed its deadline", t.id)
+	}
+	if err := checkStagedSize(t.id, t.stagedBytes, size, l.maxStagedBytes); err != nil {
+		return 0, err
+	}
+	t.messages = append(t.messages, msgs...)
+	t.stagedBytes += size
+	return len(t.messages), nil
+}
+
+// commitStart is what startCommit made of a Commit.
+type commitStart struct {
+	start    bool                        // t is preparing now: the caller runs the decision
+	enlisted []*verdictv1.ParticipantRef // participants the Commit named and enlisted
+	nparts   int                         // participants of t
+	// refuse, if not "", is why t must be aborted instead (it is left
+	// active for abort to claim), cause the abort's cause, and err the
+	// answer to the Commit if it is not the outcome.
+	refuse string
+	cause  AbortCause
+	err    error
+}
+
+// startCommit moves t from active to preparing, once: it enlists the
+// participants the Commit names and stages its messages, unless a limit or
+// the deadline refuses the commit. A transaction no longer active is left
+// as it is (start false, nothing refused): its Commit waits for the
+// outcome.
+func (a *activeTable) startCommit(t *activeTx, parts []*verdictv1.ParticipantRef, msgs []*verdictv1.StagedMessage, l txLimits) commitStart {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var cs commitStart
+	if t.phase != phaseActive {
+		cs.nparts = len(t.parts)
+		return cs
+	}
+	cs.cause = AbortRefused
+	t.committing = time.Now()
+	full := false
+	for _, p := range parts {
+		if _, ok := t.parts[p.GetName()]; ok {
+			continue
+		}
+		if full = !l.admit(p.GetAddress()); full {
+			break
+		}
+		ref := &verdictv1.ParticipantRef{Name: p.GetName(), Address: p.GetAddress()}
+		t.parts[p.GetName()] = ref
+		cs.enlisted = append(cs.enlisted, ref)
+	}
+	cs.nparts = len(t.parts)
+	switch {
+	case l.now.After(t.deadline):
+		cs.refuse, cs.cause = "deadline passed before commit", AbortDeadline
+	case full:
+		cs.err = errAddressesFull(l.maxAddresses)
+		cs.refuse = reasonf("more than %d participant addresses in use", l.maxAddresses)
+	case len(t.parts) > l.maxParts:
+		cs.refuse = reasonf("more than %d participants", l.maxParts)
+	case len(msgs) > 0 && !l.messagesOn:
+		cs.err = errMessagesOff(t.id)
+		cs.refuse = "transactional messages are off (no NATS configured)"
+	case len(msgs) > 0:
+		size := stagedSize(msgs)
+		if cs.err = checkStagedSize(t.id, t.stagedBytes, size, l.maxStagedBytes); cs.err != nil {
+			cs.refuse = reasonf("staged messages exceed %d bytes", l.maxStagedBytes)
+			break
+		}
+		t.messages = append(t.messages, msgs...)
+		t.stagedBytes += size
+		t.phase, cs.start = phasePreparing, true
+	default:
+		t.phase, cs.start = phasePreparing, true
+	}
+	return cs
+}
+
+// commitInputs returns the participants and staged messages of t, which
+// is preparing: both are fixed now.
+func (a *activeTable) commitInputs(t *activeTx) ([]*verdictv1.ParticipantRef, []*verdictv1.StagedMessage) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return t.participants(), t.messages
+}
+
+// requestAbort asks that t be aborted. A preparing t only records the
+// first request (first reports that this was it), for the decision to
+// honour; otherwise the caller aborts t (see claimAbort).
+func (a *activeTable) requestAbort(t *activeTx, reason string) (preparing, first bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t.phase != phasePreparing {
+		return false, false
+	}
+	if t.abortRequested != "" {
+		return true, false
+	}
+	t.abortRequested = reason
+	return true, true
+}
+
+// abortRequest is the reason of the first abort requested while t was
+// preparing, or "".
+func (a *activeTable) abortRequest(t *activeTx) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return t.abortRequested
+}
+
+// claimAbort decides t aborted if it is still active, and returns its
+// participants; false if the commit path or another abort has it already.
+func (a *activeTable) claimAbort(t *activeTx) ([]*verdictv1.ParticipantRef, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t.phase != phaseActive {
+		return nil, false
+	}
+	t.phase, t.end = phaseDecided, verdictv1.Outcome_OUTCOME_ABORTED
+	return t.participants(), true
+}
+
+// errAddressesFull answers a transaction that names a participant address
+// there is no room for (Participants.Admit refused it).
+func errAddressesFull(max int) error {
+	return errorf(ErrLimit, "verdict: %d participant addresses are in use, the maximum (--max-participant-addresses); try again once some have gone idle", max)
+}

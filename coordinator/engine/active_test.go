@@ -1,0 +1,100 @@
+package engine
+
+import (
+	"testing"
+	"time"
+
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// TestActivePhases walks a transaction through the leader's phases: enlist
+// and stage only while active, Commit starts once, an abort request while
+// preparing is recorded once, and decided is final.
+func TestActivePhases(t *testing.T) {
+	a := newActiveTable()
+	now := time.Unix(1000, 0)
+	l := txLimits{now: now, maxParts: 4, maxAddresses: 8, admit: func(string) bool { return true }, maxStagedBytes: 1 << 20, messagesOn: true}
+	tx := &activeTx{id: "tx1", deadline: now.Add(time.Minute), client: "c", parts: map[string]*verdictv1.ParticipantRef{}, decided: make(chan struct{})}
+	if !a.add(tx, 1) {
+		t.Fatal("add refused")
+	}
+	p1 := &verdictv1.ParticipantRef{Name: "p1", Address: "127.0.0.1:1"}
+	if added, err := a.enlist(tx, p1, l); !added || err != nil {
+		t.Fatalf("enlist: %v %v", added, err)
+	}
+	if added, err := a.enlist(tx, p1, l); added || err != nil {
+		t.Fatalf("enlist again: %v %v, want no change and no error", added, err)
+	}
+	msgs := []*verdictv1.StagedMessage{{Subject: "s"}}
+	if n, err := a.stage(tx, msgs, stagedSize(msgs), l); n != 1 || err != nil {
+		t.Fatalf("stage: %d %v", n, err)
+	}
+	if got := a.state(tx); got != verdictv1.TxState_TX_STATE_ACTIVE {
+		t.Fatalf("state %v, want ACTIVE", got)
+	}
+
+	if cs := a.startCommit(tx, nil, nil, l); !cs.start || cs.refuse != "" || cs.nparts != 1 {
+		t.Fatalf("startCommit: %+v", cs)
+	}
+	if cs := a.startCommit(tx, nil, nil, l); cs.start || cs.refuse != "" {
+		t.Fatalf("second startCommit: %+v, want nothing started", cs)
+	}
+	if got := a.state(tx); got != verdictv1.TxState_TX_STATE_PREPARING {
+		t.Fatalf("state %v, want PREPARING", got)
+	}
+	p2 := &verdictv1.ParticipantRef{Name: "p2", Address: "127.0.0.1:2"}
+	if _, err := a.enlist(tx, p2, l); err == nil {
+		t.Fatal("enlist while preparing accepted")
+	}
+	if _, err := a.stage(tx, msgs, stagedSize(msgs), l); err == nil {
+		t.Fatal("stage while preparing accepted")
+	}
+	if _, ok := a.claimAbort(tx); ok {
+		t.Fatal("abort claimed a preparing transaction")
+	}
+	if preparing, first := a.requestAbort(tx, "stop"); !preparing || !first {
+		t.Fatalf("requestAbort: %v %v", preparing, first)
+	}
+	if preparing, first := a.requestAbort(tx, "again"); !preparing || first {
+		t.Fatalf("second requestAbort: %v %v, want not first", preparing, first)
+	}
+	if got := a.abortRequest(tx); got != "stop" {
+		t.Fatalf("abort request %q, want the first", got)
+	}
+
+	if !a.finish(tx, verdictv1.Outcome_OUTCOME_ABORTED, "stop", now) {
+		t.Fatal("finish refused")
+	}
+	if got := a.state(tx); got != verdictv1.TxState_TX_STATE_ABORTED {
+		t.Fatalf("state %v, want ABORTED", got)
+	}
+	if cs := a.startCommit(tx, nil, nil, l); cs.start || cs.refuse != "" {
+		t.Fatalf("startCommit after the decision: %+v", cs)
+	}
+	if a.finish(tx, verdictv1.Outcome_OUTCOME_COMMITTED, "", now) {
+		t.Fatal("a decided transaction was finished again")
+	}
+}
+
+// TestActiveRefusedCommitStaysActive checks that a refused Commit leaves
+// the transaction active, for the abort that follows to claim.
+func TestActiveRefusedCommitStaysActive(t *testing.T) {
+	a := newActiveTable()
+	now := time.Unix(1000, 0)
+	l := txLimits{now: now, maxParts: 4, maxAddresses: 8, admit: func(string) bool { return true }, maxStagedBytes: 1 << 20}
+	tx := &activeTx{id: "tx1", deadline: now.Add(-time.Second), parts: map[string]*verdictv1.ParticipantRef{}, decided: make(chan struct{})}
+	a.add(tx, 1)
+	cs := a.startCommit(tx, nil, nil, l)
+	if cs.start || cs.refuse != "deadline passed before commit" || cs.cause != AbortDeadline {
+		t.Fatalf("startCommit past the deadline: %+v", cs)
+	}
+	if _, ok := a.claimAbort(tx); !ok {
+		t.Fatal("abort could not claim the refused transaction")
+	}
+	if got := a.state(tx); got != verdictv1.TxState_TX_STATE_ABORTED {
+		t.Fatalf("state %v, want ABORTED", got)
+	}
+	if _, ok := a.claimAbort(tx); ok {
+		t.Fatal("abort claimed twice")
+	}
+}

@@ -1,0 +1,133 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/verdict-tx/verdict/internal/clock"
+	"github.com/verdict-tx/verdict/internal/testwait"
+	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// phase2Fake records what delivery asks of the engine.
+type phase2Fake struct {
+	mu        sync.Mutex
+	failNext  int // decide calls still to fail
+	decided   []string
+	retries   int
+	refuse    int           // proposals still to refuse
+	proposed  []*logv1.Done // accepted
+	tried     []*logv1.Done // accepted or refused
+	waited    []bool
+	finished  []string
+	attempted []string
+}
+
+func (f *phase2Fake) add(id, kind, part, detail string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.attempted = append(f.attempted, id+" "+kind)
+}
+
+func (f *phase2Fake) finish(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.finished = append(f.finished, id)
+}
+
+// Delivery runs on what phase2Deps gives it and nothing else: with a
+// participant whose first call fails, the decision is retried once the
+// clock passes the backoff, counted as one retry, acknowledged, and its
+// DONE record proposed with the pending one-phase commit, waiting for its
+// apply; a DONE record that is refused puts the one-phase commit back
+// into the next flush.
+func TestDeliveryRunsOnItsDeps(t *testing.T) {
+	clock := clock.NewFake()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	f := &phase2Fake{failNext: 1, refuse: 1}
+	deps := phase2Deps{
+		ctx:   ctx,
+		clock: clock,
+		goroutine: func(g func()) bool {
+			wg.Add(1)
+			go func() { defer wg.Done(); g() }()
+			return true
+		},
+		decide: func(_ context.Context, addr string, _ verdictv1.Outcome, ids []string) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.failNext > 0 {
+				f.failNext--
+				return errors.New("unavailable")
+			}
+			f.decided = append(f.decided, ids...)
+			return nil
+		},
+		publish: func(context.Context, []string) []error { t.Error("publish called"); return nil },
+		propose: func(_ context.Context, rec *logv1.LogRecord, wait bool) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.tried = append(f.tried, rec.GetDone())
+			if f.refuse > 0 {
+				f.refuse--
+				return errors.New("not accepted")
+			}
+			f.proposed = append(f.proposed, rec.GetDone())
+			f.waited = append(f.waited, wait)
+			return nil
+		},
+		logNow:   clock.Now,
+		timeline: f,
+		retried:  func() { f.mu.Lock(); f.retries++; f.mu.Unlock() },
+		stuck:    func(string, verdictv1.Outcome, string, []*verdictv1.ParticipantRef, time.Time) {},
+	}
+	d := newDelivery(deps, slog.New(slog.DiscardHandler), time.Hour, time.Hour, time.Hour)
+	deps.goroutine(d.flushDone)
+
+	d.recordOnePhase("one", &verdictv1.ParticipantRef{Name: "p", Address: "a"}, clock.Now())
+	d.deliver("tx", verdictv1.Outcome_OUTCOME_COMMITTED, []*verdictv1.ParticipantRef{{Name: "p", Address: "a"}})
+	testwait.For(t, 10*time.Second, "the failed first delivery", func() bool {
+		return failedAttempts(d, "tx") == 1
+	})
+	testwait.For(t, 10*time.Second, "DONE of tx and of the one-phase commit, after a refused proposal", func() bool {
+		clock.Advance(time.Hour)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, done := range f.proposed {
+			if len(done.GetOnePhase()) == 1 && done.GetOnePhase()[0].GetTxid() == "one" {
+				return true
+			}
+		}
+		return false
+	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.decided) != 1 || f.decided[0] != "tx" || f.retries != 1 {
+		t.Errorf("decided %v with %d retries; want [tx] with 1", f.decided, f.retries)
+	}
+	if len(f.finished) != 1 || f.finished[0] != "tx" {
+		t.Errorf("timeline finished %v; want [tx]", f.finished)
+	}
+	// The refused record may have carried tx: only one-phase commits are
+	// proposed again (recovery re-proposes a logged decision's DONE).
+	sawTx := false
+	for _, done := range f.tried {
+		sawTx = sawTx || len(done.GetTxids()) == 1 && done.GetTxids()[0] == "tx"
+	}
+	for i, done := range f.proposed {
+		if want := len(done.GetOnePhase()) > 0; f.waited[i] != want {
+			t.Errorf("DONE %v proposed with wait %v; want %v", done, f.waited[i], want)
+		}
+	}
+	if !sawTx {
+		t.Errorf("no DONE record of tx among %v", f.tried)
+	}
+}

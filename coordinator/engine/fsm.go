@@ -1,0 +1,127 @@
+package engine
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/verdict-tx/verdict/coordinator/table"
+	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// fsm is the StateMachine over the transaction table ([table.Table]):
+// it decodes each entry's batch and applies it under a lock that readers
+// (Outcome, GetTransaction) share.
+type fsm struct {
+	log *slog.Logger
+
+	mu    sync.RWMutex
+	state *table.Table
+	// observer, once set, is told of every record applied, with its
+	// result, after the entry's lock is released: the engine's side
+	// channel for reacting to applied records (it holds no table state,
+	// so the state machine stays deterministic). It must not block.
+	observer atomic.Pointer[applyObserver]
+}
+
+// applyObserver is told of one applied record and its result.
+type applyObserver func(rec *logv1.LogRecord, res table.Result)
+
+// observe makes o the observer of the records applied from now on.
+func (f *fsm) observe(o applyObserver) { f.observer.Store(&o) }
+
+func newFSM(log *slog.Logger) *fsm { return &fsm{log: log, state: table.New()} }
+
+// Apply implements StateMachine. A malformed entry is logged and
+// skipped: the log must never crash a node.
+func (f *fsm) Apply(index, term uint64, data []byte) any {
+	var b logv1.LogBatch
+	if err := proto.Unmarshal(data, &b); err != nil {
+		f.log.Error("skipping malformed log entry", "index", index, "err", err)
+		return nil
+	}
+	f.mu.Lock()
+	results := f.state.ApplyEntry(term, &b)
+	f.mu.Unlock()
+	if o := f.observer.Load(); o != nil {
+		for i, rec := range b.GetRecords() {
+			(*o)(rec, results[i])
+		}
+	}
+	return results
+}
+
+// Snapshot implements StateMachine.
+func (f *fsm) Snapshot() ([]byte, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.Snapshot()
+}
+
+// Restore implements StateMachine.
+func (f *fsm) Restore(data []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state.Restore(data)
+}
+
+// CheckSnapshot implements StateMachine: it decodes data into a
+// table of its own, which it then drops.
+func (f *fsm) CheckSnapshot(data []byte) error { return table.New().Restore(data) }
+
+func (f *fsm) get(txid string) (*verdictv1.Transaction, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.Get(txid)
+}
+
+// messages returns the staged messages of an undone COMMIT (shared with
+// the table: read only).
+func (f *fsm) messages(txid string) []*verdictv1.StagedMessage {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.Messages(txid)
+}
+
+func (f *fsm) undone() []*verdictv1.Transaction {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.Undone()
+}
+
+func (f *fsm) list(filter table.ListFilter, after string, limit int) ([]*verdictv1.Transaction, string) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.ListMatching(filter, after, limit)
+}
+
+// logTime is [table.Table.LogTime].
+func (f *fsm) logTime(retention time.Duration) int64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.LogTime(retention)
+}
+
+func (f *fsm) expired(txid string) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.Expired(txid)
+}
+
+// size returns the number of transactions in the table and undoneCount those
+// without DONE.
+func (f *fsm) size() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.Len()
+}
+
+func (f *fsm) undoneCount() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.UndoneCount()
+}
