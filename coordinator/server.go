@@ -145,6 +145,8 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	nodeRef.Store(node)
+	// The engine starts before any call can reach it.
+	c.Start(raftLog{node})
 	au := newAuth(&cfg, node)
 	sctx, scancel := context.WithCancel(context.Background())
 	s := &Server{
@@ -190,7 +192,6 @@ func Start(cfg Config) (*Server, error) {
 	if link != nil {
 		s.goroutine(func() { link.events.run(s.ctx) })
 	}
-	c.Start(raftLog{node})
 	log.Info("coordinator node started", "addr", lis.Addr().String(), "data_dir", cfg.DataDir, "peers", len(cfg.Peers), "metrics_addr", s.MetricsAddr())
 	return s, nil
 }
