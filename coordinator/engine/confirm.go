@@ -26,7 +26,7 @@ type confirmRound struct {
 }
 
 // confirm waits for a round that starts after the call and returns the
-// term it confirmed (see Coordinator.confirmLeader).
+// term it confirmed (see Engine.confirmLeader).
 func (f *confirmer) confirm(ctx context.Context) (uint64, error) {
 	f.mu.Lock()
 	r := f.next

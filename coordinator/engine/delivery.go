@@ -63,8 +63,8 @@ type delivery struct {
 }
 
 // phase2Deps is what delivery uses of the rest of the engine, and all of
-// it: delivery holds no Coordinator. The engine builds it once
-// (Coordinator.phase2Deps); the functions may be called from any
+// it: delivery holds no Engine. The engine builds it once
+// (Engine.phase2Deps); the functions may be called from any
 // goroutine.
 type phase2Deps struct {
 	// ctx is the engine's: cancelled when it stops, which ends delivery.
@@ -92,7 +92,7 @@ type phase2Deps struct {
 	retried func()
 	// stuck announces that id has become stuck (a lifecycle event).
 	stuck func(id string, o verdictv1.Outcome, reason string, parts []*verdictv1.ParticipantRef, now time.Time)
-	// hooks inject faults in the package's tests; nil otherwise.
+	// hooks inject faults in tests (TestingKnobs); nil otherwise.
 	hooks *TestingKnobs
 }
 
@@ -555,8 +555,8 @@ func (d *delivery) acked(s *sender, batch []item) {
 	}
 }
 
-// errDoneDropped is the failure testHooks.DropDone injects.
-var errDoneDropped = errors.New("coordinator: DONE proposal dropped (test hook)")
+// errDoneDropped is the failure TestingKnobs.DropDone injects.
+var errDoneDropped = errors.New("engine: DONE proposal dropped (test knob)")
 
 // flushDone runs until stop: every doneFlushEvery it proposes one DONE
 // record for the transactions whose phase 2 completed.

@@ -174,7 +174,7 @@ func (p *proposer) propose(batch []proposal) {
 		cancel()
 		results, _ = v.([]table.Result)
 		if err == nil && len(results) != len(batch) {
-			err = errors.New("coordinator: applied batch returned no results")
+			err = errors.New("engine: applied batch returned no results")
 		}
 	}
 	if err != nil && !errors.Is(err, ErrNotLeader) {
