@@ -8,43 +8,55 @@
 # `verdictctl bench --concurrency CONC --participants PARTICIPANTS
 # --duration DURATION -o json` against it, and stops it. A BUILD_DIR holds
 # the `verdict` and `verdictctl` binaries of one build
-# (go build -o DIR/ ./cmd/verdict ./cmd/verdictctl). One JSON line per run.
+# (go build -o DIR/ ./cmd/verdict ./cmd/verdictctl). A BUILD_DIR written
+# floor:DIR runs that build's `verdictctl bench --scenario mem-floor` (the
+# same work calls with no coordinator, no cluster started) as one more side.
+# One JSON line per run.
 set -u
 rounds=$1 nodes=$2 conc=$3 dur=$4 parts=$5
 shift 5
 sides=("$@")
 base=7700
 run() {
-  local dir=$1 tag=$2 work peers="" eps="" pids=() out
+  local dir=$1 tag=$2 work peers="" eps="" pids=() out scenario=mem
+  if [[ $dir == floor:* ]]; then
+    dir=${dir#floor:} scenario=mem-floor
+  fi
   work=$(mktemp -d /tmp/benchab.XXXX)
   for i in $(seq 1 "$nodes"); do
     peers+="${peers:+,}$i=127.0.0.1:$((base + i))"
     eps+="${eps:+,}127.0.0.1:$((base + i))"
   done
   for i in $(seq 1 "$nodes"); do
+    [ "$scenario" = mem ] || break
     "$dir/verdict" --id "$i" --peers "$peers" --data-dir "$work/n$i" --log-level error >"$work/n$i.log" 2>&1 &
     pids+=($!)
   done
   for _ in $(seq 1 100); do # a ready leader, within 10 s
+    [ "$scenario" = mem ] || break
     "$dir/verdictctl" cluster status --endpoints "$eps" >/dev/null 2>&1 && break
     sleep 0.1
   done
-  out=$("$dir/verdictctl" bench --endpoints "$eps" --concurrency "$conc" --duration "$dur" --participants "$parts" -o json 2>&1)
+  out=$("$dir/verdictctl" bench --scenario "$scenario" --endpoints "$eps" --concurrency "$conc" --duration "$dur" --participants "$parts" -o json 2>&1)
   printf '{"side":"%s","nodes":%d,"conc":%d,"parts":%d,"result":%s}\n' "$tag" "$nodes" "$conc" "$parts" \
     "$(printf '%s' "$out" | python3 -c 'import json,sys
 try:
     d = json.load(sys.stdin)
-    print(json.dumps({k: d.get(k) for k in ("commits", "errors", "commits_per_sec", "p50_ms", "p99_ms", "commit_p50_ms", "commit_p99_ms", "violations")}))
+    print(json.dumps({k: d.get(k) for k in ("commits", "errors", "commits_per_sec", "p50_ms", "p99_ms", "commit_p50_ms", "commit_p99_ms", "violations", "calls_per_tx")}))
 except Exception as e:
     print(json.dumps(str(e)))')"
-  kill "${pids[@]}" 2>/dev/null
-  wait "${pids[@]}" 2>/dev/null
+  if [ ${#pids[@]} -gt 0 ]; then
+    kill "${pids[@]}" 2>/dev/null
+    wait "${pids[@]}" 2>/dev/null
+  fi
   rm -rf "$work"
 }
 n=${#sides[@]}
 for r in $(seq 1 "$rounds"); do
   for k in $(seq 0 $((n - 1))); do
     i=$(((k + r) % n))
-    run "${sides[$i]}" "$(basename "${sides[$i]}")"
+    tag=$(basename "${sides[$i]#floor:}")
+    [[ ${sides[$i]} == floor:* ]] && tag="floor:$tag"
+    run "${sides[$i]}" "$tag"
   done
 done

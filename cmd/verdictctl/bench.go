@@ -3,8 +3,10 @@ package main
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,9 +19,9 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 	maxDuration := fs.Duration("max-duration", time.Minute, "with --min-commits: the longest the measured run may last")
 	warmup := fs.Duration("warmup", time.Second, "how long to run before measuring")
 	concurrency := fs.Int("concurrency", 64, "closed-loop workers")
-	participants := fs.Int("participants", 2, "in-memory participant services started in this process (scenario mem; the pg scenarios have two)")
+	participants := fs.Int("participants", 2, "in-memory participant services started in this process (scenarios mem and mem-floor; the pg scenarios have two)")
 	timeoutMs := fs.Int64("timeout-ms", 0, "each transaction's timeout in ms (0: the coordinator's default)")
-	scenario := fs.String("scenario", "mem", "mem: in-memory participants through the coordinator; pg: two PostgreSQL participants (participant/postgres, one database each) through the coordinator; pg-floor: the PostgreSQL work with no coordinator (PREPARE TRANSACTION + COMMIT PREPARED on two databases directly)")
+	scenario := fs.String("scenario", "mem", "mem: in-memory participants through the coordinator; pg: two PostgreSQL participants (participant/postgres, one database each) through the coordinator; pg-floor: the PostgreSQL work with no coordinator (PREPARE TRANSACTION + COMMIT PREPARED on two databases directly); mem-floor: the in-memory work calls with no coordinator (each call stages, prepares and commits at its participant)")
 	rows := fs.Int("rows", 0, "pg scenarios: 0 = each worker updates its own row (its next transaction waits on the row lock for the previous one's phase 2); N = each transaction updates a random one of N rows")
 	pgDSN := fs.String("pg-dsn", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server for the pg scenarios; they create the databases of --pg-databases beside its database")
 	pgDatabases := fs.String("pg-databases", strings.Join(bench.DefaultPGDatabases, ","), "pg scenarios: the two databases, comma-separated, one per participant (created if missing); two runs against one server at once need their own")
@@ -41,11 +43,11 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 			return benchUsage(e, "--participants %d: want 0 to 64", *participants)
 		case *timeoutMs < 0:
 			return benchUsage(e, "--timeout-ms %d: must not be negative", *timeoutMs)
-		case *scenario != "mem" && *scenario != "pg" && *scenario != "pg-floor":
-			return benchUsage(e, "--scenario %q: want mem, pg or pg-floor", *scenario)
+		case *scenario != "mem" && *scenario != "mem-floor" && *scenario != "pg" && *scenario != "pg-floor":
+			return benchUsage(e, "--scenario %q: want mem, mem-floor, pg or pg-floor", *scenario)
 		}
 		dbs := strings.Split(*pgDatabases, ",")
-		if err := bench.CheckPGDatabases(dbs); err != nil && *scenario != "mem" {
+		if err := bench.CheckPGDatabases(dbs); err != nil && strings.HasPrefix(*scenario, "pg") {
 			return benchUsage(e, "--pg-databases %q: %v", *pgDatabases, err)
 		}
 		if os.Getenv("GOGC") == "" {
@@ -74,6 +76,8 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 			res, err = bench.RunPG(e.ctx, cfg, *pgDSN)
 		case "pg-floor":
 			res, err = bench.RunPGFloor(e.ctx, cfg, *pgDSN)
+		case "mem-floor":
+			res, err = bench.RunMemFloor(e.ctx, cfg)
 		default:
 			res, err = bench.Run(e.ctx, cfg)
 		}
@@ -103,6 +107,17 @@ func reportBench(e *env, scenario string, res *bench.Result, err error) int {
 		fmt.Fprintf(e.stdout, "latency (Begin → Commit answered), ms: p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f\n", res.P50, res.P90, res.P99, res.P999)
 		fmt.Fprintf(e.stdout, "Commit call alone, ms:                 p50 %.3f  p99 %.3f\n", res.CommitP50, res.CommitP99)
 		fmt.Fprintf(e.stdout, "atomicity violations %d, still prepared after the run %d\n", res.Violations, res.Unresolved)
+		if len(res.CallsPerTx) > 0 {
+			kinds := slices.Sorted(maps.Keys(res.CallsPerTx))
+			total := 0.0
+			for _, k := range kinds {
+				total += res.CallsPerTx[k]
+			}
+			fmt.Fprintf(e.stdout, "unary calls per transaction: %.2f\n", total)
+			for _, k := range kinds {
+				fmt.Fprintf(e.stdout, "  %-28s %.2f\n", k, res.CallsPerTx[k])
+			}
+		}
 	}
 	failures := benchFailures(res, err)
 	for _, f := range failures {

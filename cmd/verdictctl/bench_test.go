@@ -33,12 +33,49 @@ func TestBenchMinCommits(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	var res map[string]float64
+	var res bench.Result
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("bench json: %v: %s", err, out)
 	}
-	if res["commits"] < 5 || res["duration_s"] <= 0 || res["errors"] != 0 {
+	if res.Commits < 5 || res.DurationSec <= 0 || res.Errors != 0 {
 		t.Fatalf("bench = %s; want at least 5 commits over a positive window", out)
+	}
+}
+
+// The run reports the unary calls a transaction costs, by kind: at
+// concurrency 1 with two participants, Begin, a work call and an Enlist per
+// participant, Commit, a Prepare and a phase-2 Commit per participant. The
+// floor makes the work calls alone.
+func TestBenchCountsCalls(t *testing.T) {
+	ep := "--endpoints=" + startNode(t)
+	want := map[string]float64{
+		"Coordinator/Begin": 1, "Coordinator/Commit": 1, "Coordinator/Enlist": 2,
+		"Work/Stage": 2, "Participant/Prepare": 2, "Participant/Commit": 2,
+	}
+	for _, scenario := range []string{"mem", "mem-floor"} {
+		code, out, errs := ctl(t, "bench", ep, "--scenario", scenario, "--duration", "300ms", "--warmup", "0s",
+			"--concurrency", "1", "--participants", "2", "-o", "json")
+		if code != exitOK {
+			t.Fatalf("%s: exit %d: %s", scenario, code, errs)
+		}
+		var res bench.Result
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("%s: bench json: %v: %s", scenario, err, out)
+		}
+		if scenario == "mem-floor" {
+			want = map[string]float64{"Work/Stage": 2}
+		}
+		for kind, n := range want {
+			// A rare retry (a leader change, a lost answer) adds a call.
+			if got := res.CallsPerTx[kind]; got < n || got > n+0.25 {
+				t.Errorf("%s: %s calls per transaction %.3f, want %v", scenario, kind, got, n)
+			}
+		}
+		for kind := range res.CallsPerTx {
+			if _, ok := want[kind]; !ok {
+				t.Errorf("%s: unexpected %s calls: %v", scenario, kind, res.CallsPerTx)
+			}
+		}
 	}
 }
 

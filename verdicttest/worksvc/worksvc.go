@@ -36,6 +36,42 @@ func Register(s *grpc.Server, res *participant.MemResource) {
 // through stage under the call's transaction; ctx is the call's (it
 // carries the transaction: participant.TxFromContext).
 func RegisterFunc(s *grpc.Server, stage func(ctx context.Context, txid, key string) error) {
+	register(s, func(ctx context.Context, key string) error {
+		tx, ok := participant.TxFromContext(ctx)
+		if !ok {
+			return status.Error(codes.FailedPrecondition, "work: call carries no transaction")
+		}
+		if err := stage(ctx, tx.ID, key); err != nil {
+			return status.Error(codes.FailedPrecondition, err.Error())
+		}
+		return nil
+	})
+}
+
+// RegisterFloor serves the Work service on s with no coordinator: each call
+// does the work a participant does for one transaction, alone (it stages
+// key under the id key, prepares and commits it in res). It is the floor
+// the benchmark measures Verdict against (verdictctl bench --scenario
+// mem-floor): the same calls to the same services, without Begin, Enlist,
+// Prepare and Commit.
+func RegisterFloor(s *grpc.Server, res *participant.MemResource) {
+	register(s, func(ctx context.Context, key string) error {
+		err := res.Stage(key, key, key)
+		if err == nil {
+			_, err = res.Prepare(ctx, key)
+		}
+		if err == nil {
+			err = res.Commit(ctx, key)
+		}
+		if err != nil {
+			return status.Error(codes.FailedPrecondition, err.Error())
+		}
+		return nil
+	})
+}
+
+// register serves the Work service on s, handling each call's key.
+func register(s *grpc.Server, handle func(ctx context.Context, key string) error) {
 	s.RegisterService(&grpc.ServiceDesc{
 		ServiceName: "verdict.work.Work",
 		HandlerType: (*any)(nil),
@@ -47,7 +83,10 @@ func RegisterFunc(s *grpc.Server, stage func(ctx context.Context, txid, key stri
 					return nil, err
 				}
 				h := func(ctx context.Context, req any) (any, error) {
-					return serve(ctx, stage, req.(*wrapperspb.StringValue))
+					if err := handle(ctx, req.(*wrapperspb.StringValue).GetValue()); err != nil {
+						return nil, err
+					}
+					return &emptypb.Empty{}, nil
 				}
 				if ic == nil {
 					return h(ctx, in)
@@ -56,17 +95,6 @@ func RegisterFunc(s *grpc.Server, stage func(ctx context.Context, txid, key stri
 			},
 		}},
 	}, struct{}{})
-}
-
-func serve(ctx context.Context, stage func(ctx context.Context, txid, key string) error, in *wrapperspb.StringValue) (*emptypb.Empty, error) {
-	tx, ok := participant.TxFromContext(ctx)
-	if !ok {
-		return nil, status.Error(codes.FailedPrecondition, "work: call carries no transaction")
-	}
-	if err := stage(ctx, tx.ID, in.GetValue()); err != nil {
-		return nil, status.Error(codes.FailedPrecondition, err.Error())
-	}
-	return &emptypb.Empty{}, nil
 }
 
 // Stage calls the Work service on conn: key is written with the

@@ -95,8 +95,13 @@ type Result struct {
 	Violations int `json:"violations"`
 	// Unresolved counts transactions still prepared at a participant when
 	// the run gave up waiting for phase 2 to finish.
-	Unresolved   int      `json:"unresolved"`
-	ErrorSamples []string `json:"error_samples,omitempty"`
+	Unresolved int `json:"unresolved"`
+	// CallsPerTx is the unary gRPC calls per transaction by kind
+	// ("Coordinator/Begin", "Participant/Prepare", "Work/Stage", ...),
+	// over every transaction of the run (warm-up included), once phase 2
+	// has finished.
+	CallsPerTx   map[string]float64 `json:"calls_per_tx,omitempty"`
+	ErrorSamples []string           `json:"error_samples,omitempty"`
 }
 
 // phase2Wait bounds how long a run waits, after its last transaction, for
@@ -108,14 +113,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	calls := newCallCounter()
 	parts, err := startAll(cfg.Participants, func(i int) (*memParticipant, error) {
-		return startParticipant(fmt.Sprintf("p%d", i+1), cfg.Endpoints)
+		return startParticipant(fmt.Sprintf("p%d", i+1), cfg.Endpoints, calls)
 	})
 	if err != nil {
 		return nil, err
 	}
 	defer stopAll(parts)
-	cl, err := client.Dial(cfg.Endpoints)
+	cl, err := client.Dial(cfg.Endpoints, client.WithDialOptions(
+		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithUnaryInterceptor(calls.client)))
 	if err != nil {
 		return nil, err
 	}
@@ -123,14 +130,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	opts := cfg.txOptions()
 	svcs := services(parts)
+	var txs callTally
 	workers, elapsed := runWorkers(ctx, cfg, func(int) txFunc {
-		return func(ctx context.Context) (time.Time, error) { return runTx(ctx, cl, svcs, nil, opts) }
+		return func(ctx context.Context) (time.Time, error) {
+			txs.add()
+			return runTx(ctx, cl, svcs, nil, opts)
+		}
 	})
 	res := &Result{Concurrency: cfg.Concurrency, Participants: cfg.Participants, Unresolved: waitResolved(ctx, parts)}
 	for _, p := range parts {
 		res.Violations += len(p.res.Violations())
 	}
 	res.collect(workers, elapsed)
+	res.CallsPerTx = calls.perTx(txs.load())
 	return res, ctx.Err()
 }
 
@@ -337,12 +349,14 @@ type memParticipant struct {
 // connection its benchmark calls go through.
 type service struct {
 	name string
-	srv  *participant.Server
+	srv  *participant.Server // nil for the floor's services
 	g    *grpc.Server
 	conn *grpc.ClientConn
 }
 
-func startParticipant(name string, coordinators []string) (*memParticipant, error) {
+// startParticipant starts an in-memory participant service; calls counts
+// the calls it receives and those it makes to the coordinators.
+func startParticipant(name string, coordinators []string, calls *callCounter) (*memParticipant, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -351,12 +365,13 @@ func startParticipant(name string, coordinators []string) (*memParticipant, erro
 	res.KeepHistory(false)
 	srv, err := participant.NewServer(participant.Config{
 		Name: name, Address: l.Addr().String(), Resource: res, Coordinators: coordinators,
+		DialOptions: []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithUnaryInterceptor(calls.client)},
 	})
 	if err != nil {
 		l.Close()
 		return nil, err
 	}
-	g := grpc.NewServer(grpc.UnaryInterceptor(srv.UnaryServerInterceptor()), grpc.NumStreamWorkers(64))
+	g := grpc.NewServer(grpc.ChainUnaryInterceptor(calls.server, srv.UnaryServerInterceptor()), grpc.NumStreamWorkers(64))
 	srv.Register(g)
 	worksvc.Register(g, res)
 	go g.Serve(l)
@@ -401,5 +416,7 @@ func (p *service) stop() {
 	case <-time.After(2 * time.Second):
 		p.g.Stop()
 	}
-	p.srv.Stop()
+	if p.srv != nil { // nil for the floor's services
+		p.srv.Stop()
+	}
 }
