@@ -11,12 +11,26 @@
 # (go build -o DIR/ ./cmd/verdict ./cmd/verdictctl). A BUILD_DIR written
 # floor:DIR runs that build's `verdictctl bench --scenario mem-floor` (the
 # same work calls with no coordinator, no cluster started) as one more side.
-# One JSON line per run.
+# One JSON line per run; nodes_cpu_s is the CPU time the nodes used during
+# the bench command (warm-up and the wait for phase 2 included), from
+# /proc/PID/stat: divided by the run's transactions, the nodes' CPU per
+# transaction.
 set -u
 rounds=$1 nodes=$2 conc=$3 dur=$4 parts=$5
 shift 5
 sides=("$@")
 base=7700
+# node_cpu_ticks prints the CPU time (user + system, in clock ticks) the
+# processes PIDS have used so far, summed (0 for none): from /proc/PID/stat.
+node_cpu_ticks() {
+  local t=0 pid f
+  for pid in "$@"; do
+    if read -r -a f <"/proc/$pid/stat"; then
+      t=$((t + f[13] + f[14]))
+    fi
+  done
+  echo "$t"
+}
 run() {
   local dir=$1 tag=$2 work peers="" eps="" pids=() out scenario=mem
   if [[ $dir == floor:* ]]; then
@@ -37,8 +51,12 @@ run() {
     "$dir/verdictctl" cluster status --endpoints "$eps" >/dev/null 2>&1 && break
     sleep 0.1
   done
+  local cpu0 cpu1
+  cpu0=$(node_cpu_ticks "${pids[@]}")
   out=$("$dir/verdictctl" bench --scenario "$scenario" --endpoints "$eps" --concurrency "$conc" --duration "$dur" --participants "$parts" -o json 2>&1)
-  printf '{"side":"%s","nodes":%d,"conc":%d,"parts":%d,"result":%s}\n' "$tag" "$nodes" "$conc" "$parts" \
+  cpu1=$(node_cpu_ticks "${pids[@]}")
+  printf '{"side":"%s","nodes":%d,"conc":%d,"parts":%d,"nodes_cpu_s":%s,"result":%s}\n' "$tag" "$nodes" "$conc" "$parts" \
+    "$(awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')" \
     "$(printf '%s' "$out" | python3 -c 'import json,sys
 try:
     d = json.load(sys.stdin)
