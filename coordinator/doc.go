@@ -57,12 +57,12 @@
 //     limit on open transactions and the audit of operator actions.
 //
 // Lifecycle: the engine owns every goroutine it starts (engine/lifecycle.go);
-// the participant pool owns its prepare batchers' and the server its serve
-// loops, node watcher and event publisher. Server.Stop stops, in order:
-// the calls (health NOT_SERVING, then the gRPC server, once the engine's
-// work is cancelled so that no call waits on it), the engine, the
-// participant pool and the NATS connection, the Raft node, the metrics
-// listener and forwarding connections.
+// the participant pool owns its prepare batchers', the NATS link its event
+// publisher's, and the server its serve loops and node watcher. Server.Stop
+// stops, in order: the calls (health NOT_SERVING, then the gRPC server, once
+// the engine's work is cancelled so that no call waits on it), the engine,
+// the participant pool, the NATS link, the Raft node, the metrics listener
+// and forwarding connections.
 // Server.Done closes once Stop has returned, or as soon as the Raft loop
 // halts on a fatal storage error; Server.Err says which (nil after Stop,
 // the wrapped storage error otherwise), and the caller then calls Stop.

@@ -77,7 +77,7 @@ func (e *events) emit(ev engine.Event) {
 // or NATS refused them.
 func (e *events) Dropped() uint64 { return e.dropped.Load() }
 
-// run publishes queued events until ctx (the server's) is cancelled;
+// run publishes queued events until ctx (the NATS link's) is cancelled;
 // events still queued then are dropped.
 func (e *events) run(ctx context.Context) {
 	for {

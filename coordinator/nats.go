@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -14,10 +15,15 @@ import (
 // natsLink is a node's connection to NATS, made when Config.NatsURL is set:
 // the leader publishes staged messages to JetStream over it (publisher) and
 // every node publishes its lifecycle events (events).
+//
+// It owns its event publisher's goroutine (start); close ends it, then
+// closes the connection.
 type natsLink struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	events *events
+	cancel context.CancelFunc // ends the event publisher; nil before start
+	done   chan struct{}      // closed when the event publisher has ended
 }
 
 // connectNATS connects to url. The connection is made in the background
@@ -52,10 +58,25 @@ func connectNATS(url string, log *slog.Logger, eventQueue int) (*natsLink, error
 // Emit queues a lifecycle event (engine.Publisher).
 func (l *natsLink) Emit(ev engine.Event) { l.events.emit(ev) }
 
-// close closes the connection.
+// start starts publishing the queued lifecycle events.
+func (l *natsLink) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel, l.done = cancel, make(chan struct{})
+	go func() { // ended and waited for by close
+		defer close(l.done)
+		l.events.run(ctx)
+	}()
+}
+
+// close ends the event publisher (events still queued are dropped), then
+// closes the connection.
 func (l *natsLink) close() {
 	if l == nil {
 		return
+	}
+	if l.cancel != nil {
+		l.cancel()
+		<-l.done
 	}
 	l.nc.Close()
 }

@@ -20,7 +20,7 @@ import (
 // long-lived connection (reconnecting promptly: see internal/reconnect) and
 // one prepare batcher, made on first use and
 // released once the address has gone unused for the idle timeout (see
-// releaseIdle). It holds at most max addresses for new transactions
+// ReleaseIdle). It holds at most max addresses for new transactions
 // (admit); phase 2 of decisions already logged is delivered beyond it.
 //
 // It is the engine's engine.Participants. It owns the goroutines of its
@@ -90,7 +90,7 @@ func (p *participantPool) connLocked(addr string, bounded bool) (*participantCon
 	case p.closed:
 		return nil, status.Error(codes.Unavailable, "verdict: the node is stopping")
 	case bounded && len(p.byAddr) >= p.max:
-		return nil, status.Errorf(codes.ResourceExhausted, "verdict: %d participant addresses are in use, the maximum", p.max)
+		return nil, status.Errorf(codes.ResourceExhausted, "verdict: %d participant addresses are in use, the maximum (--max-participant-addresses); try again once some have gone idle", p.max)
 	}
 	// Addresses are made canonical when they come in; one from a record
 	// written before that is checked here.

@@ -190,7 +190,7 @@ func Start(cfg Config) (*Server, error) {
 		s.goroutine(func() { _ = s.http.Serve(mlis) })
 	}
 	if link != nil {
-		s.goroutine(func() { link.events.run(s.ctx) })
+		link.start()
 	}
 	log.Info("coordinator node started", "addr", lis.Addr().String(), "data_dir", cfg.DataDir, "peers", len(cfg.Peers), "metrics_addr", s.MetricsAddr())
 	return s, nil
@@ -268,9 +268,10 @@ func (s *Server) finish(err error) {
 // order: it stops accepting calls (health NOT_SERVING, then the gRPC
 // server, which waits for the calls in progress: the engine's work is
 // cancelled first, so that none waits on it), then the engine (every
-// goroutine it owns, then its participant and NATS connections), then
-// the Raft node, then the metrics listener, the forwarder's connections
-// and the server's own goroutines. Done is closed once it returns.
+// goroutine it owns), the participant pool (its batchers, then its
+// connections), the NATS link (its event publisher, then its connection),
+// the Raft node, the metrics listener, the forwarder's connections and the
+// server's own goroutines. Done is closed once it returns.
 func (s *Server) Stop() {
 	s.once.Do(func() {
 		s.cancel()

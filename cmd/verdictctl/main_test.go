@@ -79,16 +79,16 @@ func TestCommands(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("bench: exit %d: %s", code, errs)
 	}
-	var br map[string]float64
+	var br map[string]any
 	if err := json.Unmarshal([]byte(out), &br); err != nil {
 		t.Fatalf("bench json: %v: %s", err, out)
 	}
-	for _, k := range []string{"commits_per_sec", "p50_ms", "p99_ms", "errors"} {
+	for _, k := range []string{"commits_per_sec", "p50_ms", "p99_ms", "errors", "calls_per_tx"} {
 		if _, ok := br[k]; !ok {
 			t.Errorf("bench json lacks %q: %s", k, out)
 		}
 	}
-	if br["commits"] <= 0 || br["errors"] != 0 || br["violations"] != 0 || br["unresolved"] != 0 {
+	if br["commits"].(float64) <= 0 || br["errors"] != 0.0 || br["violations"] != 0.0 || br["unresolved"] != 0.0 {
 		t.Fatalf("bench: %s; want commits and no errors", out)
 	}
 

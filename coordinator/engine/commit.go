@@ -62,7 +62,10 @@ func (c *Engine) Commit(ctx context.Context, req *verdictv1.CommitRequest) (*ver
 			c.decide(t)
 			c.leave()
 		} else {
-			c.finish(t, verdictv1.Outcome_OUTCOME_UNSPECIFIED, "node stopped")
+			// The node stops: nothing was prepared or logged, so no
+			// leader can commit t (a later one presumes abort).
+			parts, _ := c.active.commitInputs(t)
+			c.decideAbort(t, parts, AbortLeadership, "the coordinator node is stopping")
 		}
 	}
 	select {

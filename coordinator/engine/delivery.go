@@ -20,6 +20,10 @@ const (
 	deliveryTimeout  = 5 * time.Second       // per call
 	doneFlushEvery   = 20 * time.Millisecond // DONE records are batched
 	retryBackoffBase = 10 * time.Millisecond // the first backoff, doubled per failure
+	// doneHoldFlushes bounds how many flushes hold back the DONE of a
+	// transaction whose decision is not applied yet (an ABORT is proposed
+	// without waiting, and phase 2 may finish first).
+	doneHoldFlushes = 50
 )
 
 // delivery drives phase 2 on the leader: it sends each decision to its
@@ -56,6 +60,9 @@ type delivery struct {
 	// and a DONE proposal that was lost is proposed again on the next
 	// deliver (recovery's rescan, an operator's retry).
 	finished map[string]*pending
+	// held counts, per txid, the flushes that held back its DONE because
+	// its decision was not applied yet (see flushDone).
+	held map[string]int
 
 	// stop is the engine context's Done: delivery ends when the engine
 	// stops (its goroutines are the engine's).
@@ -85,6 +92,9 @@ type phase2Deps struct {
 	propose func(ctx context.Context, rec *logv1.LogRecord, wait bool) error
 	// logNow is the log's time, which DONE records carry.
 	logNow func() time.Time
+	// recorded splits txids into those whose decision the log's table
+	// holds and the others.
+	recorded func(ids []string) (in, out []string)
 	// timeline records what happens to each transaction.
 	timeline phase2Timeline
 	// retried counts a failed delivery of one transaction to one
@@ -146,6 +156,7 @@ func newDelivery(deps phase2Deps, log *slog.Logger, maxRetry, stuckAfter, idle t
 		idle:       idle,
 		txs:        map[string]*pending{},
 		finished:   map[string]*pending{},
+		held:       map[string]int{},
 		senders:    map[string]*sender{},
 		stop:       deps.ctx.Done(),
 	}
@@ -214,6 +225,7 @@ func (d *delivery) reset() {
 	d.finished = map[string]*pending{}
 	d.done = nil
 	d.onePhase = nil
+	d.held = map[string]int{}
 	d.epoch++
 	for _, s := range d.senders {
 		s.queue = nil
@@ -573,6 +585,7 @@ func (d *delivery) flushDone() {
 		ids, ops, epoch := d.done, d.onePhase, d.epoch
 		d.done, d.onePhase = nil, nil
 		d.mu.Unlock()
+		ids = d.holdUndecided(ids, epoch)
 		if len(ids) == 0 && len(ops) == 0 {
 			continue
 		}
@@ -606,6 +619,36 @@ func (d *delivery) flushDone() {
 			d.mu.Unlock()
 		}
 	}
+}
+
+// holdUndecided returns the txids of ids whose DONE can go in the log now,
+// and queues the others again for the next flush: those whose decision
+// (an ABORT proposed without waiting) is not applied yet, for which the
+// table would drop DONE, leaving the decision undone until recovery
+// re-drives it. A decision still missing after doneHoldFlushes flushes
+// (its record lost) is held no longer.
+func (d *delivery) holdUndecided(ids []string, epoch uint64) []string {
+	if len(ids) == 0 {
+		return ids
+	}
+	ready, later := d.deps.recorded(ids)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, id := range ready {
+		delete(d.held, id)
+	}
+	if d.epoch != epoch {
+		return ready
+	}
+	for _, id := range later {
+		if d.held[id]++; d.held[id] > doneHoldFlushes {
+			delete(d.held, id)
+			ready = append(ready, id)
+			continue
+		}
+		d.done = append(d.done, id)
+	}
+	return ready
 }
 
 // sleep waits out a backoff of s. It returns retried if a retry (an

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +27,8 @@ type phase2Fake struct {
 	waited    []bool
 	finished  []string
 	attempted []string
+	// unrecorded are the txids whose decision the log does not hold yet.
+	unrecorded map[string]bool
 }
 
 func (f *phase2Fake) add(id, kind, part, detail string) {
@@ -40,20 +43,10 @@ func (f *phase2Fake) finish(id string) {
 	f.finished = append(f.finished, id)
 }
 
-// Delivery runs on what phase2Deps gives it and nothing else: with a
-// participant whose first call fails, the decision is retried once the
-// clock passes the backoff, counted as one retry, acknowledged, and its
-// DONE record proposed with the pending one-phase commit, waiting for its
-// apply; a DONE record that is refused puts the one-phase commit back
-// into the next flush.
-func TestDeliveryRunsOnItsDeps(t *testing.T) {
-	clock := clock.NewFake()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	f := &phase2Fake{failNext: 1, refuse: 1}
-	deps := phase2Deps{
+// deps are phase2Deps over f, the fake clock and ctx; goroutines are
+// counted in wg.
+func (f *phase2Fake) deps(t *testing.T, ctx context.Context, clock *clock.Fake, wg *sync.WaitGroup) phase2Deps {
+	return phase2Deps{
 		ctx:   ctx,
 		clock: clock,
 		goroutine: func(g func()) bool {
@@ -84,11 +77,39 @@ func TestDeliveryRunsOnItsDeps(t *testing.T) {
 			f.waited = append(f.waited, wait)
 			return nil
 		},
-		logNow:   clock.Now,
+		logNow: clock.Now,
+		recorded: func(ids []string) (in, out []string) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			for _, id := range ids {
+				if f.unrecorded[id] {
+					out = append(out, id)
+				} else {
+					in = append(in, id)
+				}
+			}
+			return in, out
+		},
 		timeline: f,
 		retried:  func() { f.mu.Lock(); f.retries++; f.mu.Unlock() },
 		stuck:    func(string, verdictv1.Outcome, string, []*verdictv1.ParticipantRef, time.Time) {},
 	}
+}
+
+// Delivery runs on what phase2Deps gives it and nothing else: with a
+// participant whose first call fails, the decision is retried once the
+// clock passes the backoff, counted as one retry, acknowledged, and its
+// DONE record proposed with the pending one-phase commit, waiting for its
+// apply; a DONE record that is refused puts the one-phase commit back
+// into the next flush.
+func TestDeliveryRunsOnItsDeps(t *testing.T) {
+	clock := clock.NewFake()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	f := &phase2Fake{failNext: 1, refuse: 1}
+	deps := f.deps(t, ctx, clock, &wg)
 	d := newDelivery(deps, slog.New(slog.DiscardHandler), time.Hour, time.Hour, time.Hour)
 	deps.goroutine(d.flushDone)
 
@@ -129,5 +150,50 @@ func TestDeliveryRunsOnItsDeps(t *testing.T) {
 	}
 	if !sawTx {
 		t.Errorf("no DONE record of tx among %v", f.tried)
+	}
+}
+
+// The DONE of a transaction whose decision is not applied yet (an ABORT
+// proposed without waiting, which phase 2 outran) is held back until it
+// is: a DONE before its decision would be dropped by the table.
+func TestDoneWaitsForItsDecision(t *testing.T) {
+	clock := clock.NewFake()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	f := &phase2Fake{unrecorded: map[string]bool{"tx": true}}
+	d := newDelivery(f.deps(t, ctx, clock, &wg), slog.New(slog.DiscardHandler), time.Hour, time.Hour, time.Hour)
+	wg.Add(1)
+	go func() { defer wg.Done(); d.flushDone() }()
+	d.deliver("tx", verdictv1.Outcome_OUTCOME_ABORTED, []*verdictv1.ParticipantRef{{Name: "p", Address: "a"}})
+	testwait.For(t, 10*time.Second, "phase 2 of tx complete", func() bool { return d.completed("tx") })
+	queued := func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return slices.Contains(d.done, "tx")
+	}
+	for range 3 { // three flushes while the decision is missing
+		clock.Advance(doneFlushEvery)
+		testwait.For(t, 10*time.Second, "tx held back for the next flush", func() bool {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			return d.held["tx"] > 0 && slices.Contains(d.done, "tx")
+		})
+	}
+	f.mu.Lock()
+	if len(f.tried) != 0 {
+		t.Errorf("DONE proposed before its decision: %v", f.tried)
+	}
+	f.unrecorded = nil
+	f.mu.Unlock()
+	testwait.For(t, 10*time.Second, "DONE of tx once its decision is applied", func() bool {
+		clock.Advance(doneFlushEvery)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.proposed) == 1 && slices.Equal(f.proposed[0].GetTxids(), []string{"tx"})
+	})
+	if queued() {
+		t.Error("tx still queued after its DONE")
 	}
 }

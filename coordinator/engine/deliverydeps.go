@@ -8,9 +8,9 @@ import (
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
-// phase2Deps wires phase-2 delivery to the engine. The proposer and the
-// NATS link are set after delivery is built, and the log's clock changes
-// with each term, so those are read at each call.
+// phase2Deps wires phase-2 delivery to the engine. The proposer is made at
+// Start, after delivery is built, and the log's clock changes with each
+// term, so those are read at each call.
 func (c *Engine) phase2Deps() phase2Deps {
 	return phase2Deps{
 		ctx:       c.ctx,
@@ -23,6 +23,7 @@ func (c *Engine) phase2Deps() phase2Deps {
 			return err
 		},
 		logNow:   c.logNow,
+		recorded: c.fsm.recorded,
 		timeline: c.timeline,
 		retried:  c.obs.Retried,
 		stuck: func(id string, o verdictv1.Outcome, reason string, parts []*verdictv1.ParticipantRef, now time.Time) {

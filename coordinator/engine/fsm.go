@@ -79,6 +79,20 @@ func (f *fsm) get(txid string) (*verdictv1.Transaction, bool) {
 	return f.state.Get(txid)
 }
 
+// recorded splits ids into those the table records and the others.
+func (f *fsm) recorded(ids []string) (in, out []string) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for _, id := range ids {
+		if f.state.Has(id) {
+			in = append(in, id)
+		} else {
+			out = append(out, id)
+		}
+	}
+	return in, out
+}
+
 // messages returns the staged messages of an undone COMMIT (shared with
 // the table: read only).
 func (f *fsm) messages(txid string) []*verdictv1.StagedMessage {

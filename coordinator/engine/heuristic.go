@@ -115,7 +115,7 @@ func (c *Engine) heuristicApplied(h *verdictv1.HeuristicResolution, o verdictv1.
 // or may not be in the log. An engine error says enough.
 func proposeError(err error) error {
 	var known *engineError
-	if errors.As(err, &known) || errors.Is(err, ErrNotLeader) {
+	if errors.As(err, &known) || err == ErrNotLeader {
 		return err
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {

@@ -2,10 +2,11 @@ package engine
 
 // The engine's lifecycle: one context and one WaitGroup. Every goroutine the
 // engine starts (the leadership watcher, the sweep, the proposer, the DONE
-// flush, the phase-2 senders, the prepare batchers, the idle-participant
-// release, confirmation rounds, decisions and the event publisher) is
-// counted in wg and ends once ctx is cancelled. stop cancels ctx and waits
-// for every one of them.
+// flush, the phase-2 senders, the idle-participant release, confirmation
+// rounds, and the decisions of Commits, see enter) is counted in wg and ends
+// once ctx is cancelled. Stop cancels ctx and waits for every one of them.
+// What the engine uses (the log, the participants, the publisher) owns its
+// own goroutines.
 
 // goroutine runs f on a goroutine the engine owns; it reports false, and
 // does not run f, once the engine is stopping.
@@ -50,7 +51,8 @@ func (c *Engine) BeginStop() {
 // goroutine it started. What the engine uses (its log, participants and
 // publisher) is not the engine's: the node stops it after. Calls into the
 // engine must have returned (the gRPC server stopped) before Stop is
-// called; a call made after gets ErrNotLeader or a cancelled context.
+// called: the engine's work is cancelled, and a Commit that reaches it
+// after BeginStop is aborted (nothing was prepared or logged for it).
 func (c *Engine) Stop() {
 	c.BeginStop()
 	c.wg.Wait()

@@ -38,7 +38,7 @@ import (
 //	retry T                      forget T A              admin-abort T
 //	vote A yes|no|read-only|error (error: Prepare fails)
 //	fail A... (decisions fail)   heal A...
-//	tick D                       new-leader
+//	tick D                       new-leader              begin-stop
 //	await ready|done T|decided T|acked T A...|attempts T A N|stuck T|prune|pruned T
 //	show (calls, log records, events since the last show)
 //	table                        timeline T              metrics
@@ -239,6 +239,9 @@ func (h *harness) run(d *datadriven.TestData) string {
 		return ""
 	case "new-leader":
 		return h.newLeader()
+	case "begin-stop":
+		h.e.BeginStop()
+		return ""
 	case "await":
 		h.await(d, arg)
 		return ""
@@ -306,16 +309,16 @@ func (h *harness) start(d *datadriven.TestData) string {
 // newEngine starts an engine over the fake log, as the leader of the
 // log's next term, and waits until it is ready.
 func (h *harness) newEngine() *Engine {
-	timers := h.clock.Pending()
 	e := New(h.cfg, Deps{Participants: h.parts, Publisher: h.pub, Observer: h.obs})
 	term := h.log.attach(e.StateMachine())
 	e.Start(h.log)
 	e.OnLeadership(true, term)
 	// Ready, and its sweep, DONE flush and idle release have their
-	// tickers: a tick from now on reaches them.
+	// tickers (the engine's only ones; a stopped engine's are stopped): a
+	// tick from now on reaches them.
 	testwait.For(h.t, 10*time.Second, "the engine ready", func() bool {
 		_, ready := e.LeaderTerm()
-		return ready && h.clock.Pending() >= timers+3
+		return ready && h.clock.Tickers() == 3
 	})
 	return e
 }

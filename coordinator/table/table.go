@@ -330,6 +330,12 @@ func (s *Table) Get(txid string) (*verdictv1.Transaction, bool) {
 	return tx, true
 }
 
+// Has reports whether txid is recorded (decided, and not pruned).
+func (s *Table) Has(txid string) bool {
+	_, ok := s.txs[txid]
+	return ok
+}
+
 // Messages returns the staged messages of an undone COMMIT, nil for any
 // other txid. The slice and the messages are the table's own: the caller
 // must only read them.

@@ -95,6 +95,19 @@ func (c *Fake) Pending() int {
 	return len(c.waiters)
 }
 
+// Tickers is the number of tickers not stopped.
+func (c *Fake) Tickers() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, w := range c.waiters {
+		if w.period > 0 {
+			n++
+		}
+	}
+	return n
+}
+
 func (w *fakeWaiter) C() <-chan time.Time { return w.ch }
 
 // Stop stops w; like time.Timer.Stop (since Go 1.23) it drains the channel.

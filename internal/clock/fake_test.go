@@ -11,6 +11,9 @@ func TestFakeClock(t *testing.T) {
 	start := c.Now()
 	tm := c.NewTimer(time.Second)
 	tk := c.NewTicker(100 * time.Millisecond)
+	if c.Pending() != 2 || c.Tickers() != 1 {
+		t.Fatalf("%d pending, %d tickers; want 2 and 1", c.Pending(), c.Tickers())
+	}
 	c.Advance(999 * time.Millisecond)
 	if fired(tm.C()) {
 		t.Fatal("timer fired early")
@@ -33,7 +36,7 @@ func TestFakeClock(t *testing.T) {
 	}
 	tk.Stop()
 	c.Advance(time.Hour)
-	if fired(tm.C()) || fired(tk.C()) || c.Pending() != 0 {
+	if fired(tm.C()) || fired(tk.C()) || c.Pending() != 0 || c.Tickers() != 0 {
 		t.Fatal("stopped timer or ticker fired")
 	}
 }
