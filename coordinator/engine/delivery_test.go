@@ -43,6 +43,21 @@ func (f *phase2Fake) finish(id string) {
 	f.finished = append(f.finished, id)
 }
 
+// start starts a delivery over f and clock, with its DONE flush; the test's
+// cleanup stops it and waits for its goroutines.
+func (f *phase2Fake) start(t *testing.T, clock *clock.Fake) *delivery {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	deps := f.deps(t, ctx, clock, &wg)
+	d := newDelivery(deps, slog.New(slog.DiscardHandler), time.Hour, time.Hour, time.Hour)
+	deps.goroutine(d.flushDone)
+	return d
+}
+
 // deps are phase2Deps over f, the fake clock and ctx; goroutines are
 // counted in wg.
 func (f *phase2Fake) deps(t *testing.T, ctx context.Context, clock *clock.Fake, wg *sync.WaitGroup) phase2Deps {
@@ -104,14 +119,8 @@ func (f *phase2Fake) deps(t *testing.T, ctx context.Context, clock *clock.Fake, 
 // into the next flush.
 func TestDeliveryRunsOnItsDeps(t *testing.T) {
 	clock := clock.NewFake()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
 	f := &phase2Fake{failNext: 1, refuse: 1}
-	deps := f.deps(t, ctx, clock, &wg)
-	d := newDelivery(deps, slog.New(slog.DiscardHandler), time.Hour, time.Hour, time.Hour)
-	deps.goroutine(d.flushDone)
+	d := f.start(t, clock)
 
 	d.recordOnePhase("one", &verdictv1.ParticipantRef{Name: "p", Address: "a"}, clock.Now())
 	d.deliver("tx", verdictv1.Outcome_OUTCOME_COMMITTED, []*verdictv1.ParticipantRef{{Name: "p", Address: "a"}})
@@ -158,14 +167,8 @@ func TestDeliveryRunsOnItsDeps(t *testing.T) {
 // is: a DONE before its decision would be dropped by the table.
 func TestDoneWaitsForItsDecision(t *testing.T) {
 	clock := clock.NewFake()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
 	f := &phase2Fake{unrecorded: map[string]bool{"tx": true}}
-	d := newDelivery(f.deps(t, ctx, clock, &wg), slog.New(slog.DiscardHandler), time.Hour, time.Hour, time.Hour)
-	wg.Add(1)
-	go func() { defer wg.Done(); d.flushDone() }()
+	d := f.start(t, clock)
 	d.deliver("tx", verdictv1.Outcome_OUTCOME_ABORTED, []*verdictv1.ParticipantRef{{Name: "p", Address: "a"}})
 	testwait.For(t, 10*time.Second, "phase 2 of tx complete", func() bool { return d.completed("tx") })
 	queued := func() bool {
