@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/verdict-tx/verdict/internal/coordconn"
@@ -21,6 +22,14 @@ type Client struct {
 	conn    *coordconn.Conn
 	coord   verdictv1.CoordinatorClient
 	timeout time.Duration
+	// localBegin: Begin without a call once term is known (WithLocalBegin).
+	localBegin bool
+	// term is the newest leader term an answer named; 0 for none yet, or
+	// after a transaction begun locally failed (it may be stale).
+	term atomic.Uint64
+	// coords are the coordinators' client addresses the last Begin
+	// answer named, for the transactions begun locally.
+	coords atomic.Pointer[[]string]
 }
 
 // Dial returns a Client of the coordinator cluster at endpoints (host:port
@@ -38,7 +47,7 @@ func Dial(endpoints []string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, coord: conn.Coordinator(), timeout: o.timeout}, nil
+	return &Client{conn: conn, coord: conn.Coordinator(), timeout: o.timeout, localBegin: o.localBegin}, nil
 }
 
 // Close closes the connections to the coordinators.
@@ -61,6 +70,9 @@ func (c *Client) Begin(ctx context.Context, opts ...TxOption) (*Tx, error) {
 		}
 	}
 	start := time.Now()
+	if tx, ok := c.beginLocally(start, o.timeout); ok {
+		return tx, nil
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.timeout)
@@ -86,8 +98,42 @@ func (c *Client) Begin(ctx context.Context, opts ...TxOption) (*Tx, error) {
 	if resp.GetDeadlineUnixMs() == 0 {
 		deadline = start.Add(o.timeout)
 	}
+	c.coords.Store(&coords)
+	c.learnTerm(resp.GetTerm())
 	return newTx(c, resp.GetTxid(), coords, deadline), nil
 }
+
+// beginLocally begins a transaction without a call (WithLocalBegin), once
+// the client knows the leader's term: the id made here, the deadline
+// timeout from start, the transaction stamped with the term.
+func (c *Client) beginLocally(start time.Time, timeout time.Duration) (*Tx, bool) {
+	term, coords := c.term.Load(), c.coords.Load()
+	if !c.localBegin || term == 0 || coords == nil {
+		return nil, false
+	}
+	id, err := txid.New()
+	if err != nil {
+		return nil, false // Begin asks the coordinator, which says why
+	}
+	tx := newTx(c, id, *coords, start.Add(timeout))
+	tx.term = term
+	return tx, true
+}
+
+// learnTerm keeps term, from an answer, if it is newer than the one known.
+func (c *Client) learnTerm(term uint64) {
+	for {
+		cur := c.term.Load()
+		if term <= cur || c.term.CompareAndSwap(cur, term) {
+			return
+		}
+	}
+}
+
+// forgetTerm forgets term, which a transaction begun locally was stamped
+// with, after that transaction failed: the leader may have changed, and
+// the next Begin asks.
+func (c *Client) forgetTerm(term uint64) { c.term.CompareAndSwap(term, 0) }
 
 // Run begins a transaction, calls fn with a context that carries it, and
 // commits it when fn returns nil: Commit's result is returned as is. When fn

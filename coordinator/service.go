@@ -36,7 +36,9 @@ func (s *service) Commit(ctx context.Context, req *verdictv1.CommitRequest) (*ve
 	if err := validateCommit(req, s.maxParticipants); err != nil {
 		return nil, err
 	}
-	return forward(ctx, s.fwd, req, s.c.Commit, verdictv1.CoordinatorClient.Commit)
+	return forward(ctx, s.fwd, req, func(ctx context.Context, req *verdictv1.CommitRequest) (*verdictv1.CommitResponse, error) {
+		return s.c.Commit(ctx, s.fwd.auth.identity(ctx), req)
+	}, verdictv1.CoordinatorClient.Commit)
 }
 
 func (s *service) StageMessages(ctx context.Context, req *verdictv1.StageMessagesRequest) (*verdictv1.StageMessagesResponse, error) {
@@ -80,7 +82,7 @@ func (s *service) ListTransactions(ctx context.Context, req *verdictv1.ListTrans
 // enlist is the leader's Enlist: each transaction's error becomes its
 // result's status.
 func (s *service) enlist(ctx context.Context, req *verdictv1.EnlistRequest) (*verdictv1.EnlistResponse, error) {
-	errs, err := s.c.Enlist(ctx, req)
+	errs, err := s.c.Enlist(ctx, s.fwd.auth.identity(ctx), req)
 	if err != nil {
 		return nil, err
 	}

@@ -87,10 +87,52 @@ type activeTable struct {
 	txs    map[string]*activeTx
 	recent map[string]recent
 	open   map[string]int // transactions in txs per client
+	// tombs are the txids answered "aborted" while unknown, which no stamp
+	// may register (stamped.go), each until it could no longer be.
+	tombs map[string]time.Time
 }
 
 func newActiveTable() *activeTable {
-	return &activeTable{txs: map[string]*activeTx{}, recent: map[string]recent{}, open: map[string]int{}}
+	return &activeTable{txs: map[string]*activeTx{}, recent: map[string]recent{}, open: map[string]int{}, tombs: map[string]time.Time{}}
+}
+
+// addStamped holds t, a transaction its initiator began itself, and returns
+// it; or the transaction a concurrent call registered first; or an error if
+// t's id has an outcome here already (a tombstone, a recent outcome) or its
+// client has limit transactions open.
+func (a *activeTable) addStamped(t *activeTx, limit int) (*activeTx, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if cur, ok := a.txs[t.id]; ok {
+		return cur, nil
+	}
+	if _, ok := a.tombs[t.id]; ok {
+		return nil, errorf(ErrNotActive, "verdict: transaction %s is already aborted", t.id)
+	}
+	if r, ok := a.recent[t.id]; ok {
+		return nil, errorf(ErrNotActive, "verdict: transaction %s is already %s", t.id, OutcomeWord(r.outcome))
+	}
+	if a.open[t.client] >= limit {
+		return nil, errorf(ErrLimit, "verdict: client %s has %d open transactions, the maximum (--max-open-per-client); commit or abort some first", t.client, limit)
+	}
+	a.open[t.client]++
+	a.txs[t.id] = t
+	return t, nil
+}
+
+// tombstone marks id, unknown here, as answered "aborted" until until; it
+// reports false, and marks nothing, if id is held or decided meanwhile.
+func (a *activeTable) tombstone(id string, until time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.txs[id]; ok {
+		return false
+	}
+	if _, ok := a.recent[id]; ok {
+		return false
+	}
+	a.tombs[id] = until
+	return true
 }
 
 // add holds t, unless its client has limit transactions open already.
@@ -179,6 +221,11 @@ func (a *activeTable) expired(now time.Time, keep time.Duration) []*activeTx {
 			delete(a.recent, id)
 		}
 	}
+	for id, until := range a.tombs {
+		if now.After(until) {
+			delete(a.tombs, id)
+		}
+	}
 	return out
 }
 
@@ -205,6 +252,8 @@ func (a *activeTable) clearExcept(term uint64) {
 	if term == 0 {
 		a.recent = map[string]recent{}
 	}
+	// Stamps of another term are refused anyway.
+	a.tombs = map[string]time.Time{}
 }
 
 // addresses adds to held the participant addresses the active

@@ -288,28 +288,45 @@ func (c *Engine) Begin(ctx context.Context, client string, req *verdictv1.BeginR
 		Txid:           id,
 		DeadlineUnixMs: t.deadline.UnixMilli(),
 		Coordinators:   c.cfg.coordinators(),
+		Term:           term,
 	}, nil
 }
 
 // Enlist adds a participant to a batch of active transactions; each
 // transaction answers for itself, with one error per txid (nil: enlisted).
-func (c *Engine) Enlist(ctx context.Context, req *verdictv1.EnlistRequest) ([]error, error) {
-	if _, ok := c.leaderTerm(); !ok {
+// A transaction its initiator began itself is registered here by its first
+// enlistment (stamped.go), for client, the caller.
+func (c *Engine) Enlist(ctx context.Context, client string, req *verdictv1.EnlistRequest) ([]error, error) {
+	term, ok := c.leaderTerm()
+	if !ok {
 		return nil, errNotLeader()
 	}
+	stamps := req.GetStamps()
 	errs := make([]error, len(req.GetTxids()))
 	for i, id := range req.GetTxids() {
-		errs[i] = c.enlist(id, req.GetParticipant())
+		var st *verdictv1.TxStamp
+		if i < len(stamps) {
+			st = stamps[i]
+		}
+		errs[i] = c.enlist(id, req.GetParticipant(), st, term, client)
 	}
 	return errs, nil
 }
 
-func (c *Engine) enlist(id string, p *verdictv1.ParticipantRef) error {
+func (c *Engine) enlist(id string, p *verdictv1.ParticipantRef, st *verdictv1.TxStamp, term uint64, client string) error {
 	f := c.lookup(id)
+	t := f.live
 	if f.where != inMemory {
-		return notActive(id, f)
+		s, stamped := stampOf(st)
+		if !stamped || f.where != nowhere {
+			return notActive(id, f)
+		}
+		var err error
+		if t, err = c.registerStamped(id, s, term, client); err != nil {
+			return err
+		}
 	}
-	added, err := c.active.enlist(f.live, p, c.txLimits())
+	added, err := c.active.enlist(t, p, c.txLimits())
 	if added {
 		c.timeline.add(id, eventEnlist, p.GetName(), "at "+p.GetAddress())
 	}

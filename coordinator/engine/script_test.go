@@ -34,6 +34,7 @@ import (
 //
 //	new [stuck-after=D] [max-backoff=D] [retention=D] [timeout=D] [max-addresses=N]
 //	begin T [timeout=D]          enlist T A...           commit T [retry] [parts=A,B]
+//	begin-local T [term=N] [timeout=D] (the initiator begins T itself, stamped)
 //	abort T                      outcome T [prepared] [parts=A,B]
 //	retry T                      forget T A              admin-abort T
 //	vote A yes|no|read-only|error (error: Prepare fails)
@@ -44,7 +45,7 @@ import (
 //	table                        timeline T              metrics
 func TestScripts(t *testing.T) {
 	datadriven.Walk(t, "testdata/scripts", func(t *testing.T, path string) {
-		h := &harness{t: t, names: map[string]string{}, aliases: map[string]string{}}
+		h := &harness{t: t, names: map[string]string{}, aliases: map[string]string{}, stamps: map[string]*verdictv1.TxStamp{}}
 		defer h.stop()
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			h.t = t
@@ -65,6 +66,8 @@ type harness struct {
 	e       *Engine
 	names   map[string]string // script name → txid
 	aliases map[string]string // txid → script name
+	// stamps are those of the transactions the script began itself.
+	stamps map[string]*verdictv1.TxStamp // by txid
 }
 
 func (h *harness) stop() {
@@ -156,7 +159,12 @@ func (h *harness) run(d *datadriven.TestData) string {
 	case "enlist":
 		var out []string
 		for _, p := range names(1) {
-			errs, err := h.e.Enlist(ctx, &verdictv1.EnlistRequest{Txids: []string{h.txid(arg(0))}, Participant: ref(p)})
+			id := h.txid(arg(0))
+			req := &verdictv1.EnlistRequest{Txids: []string{id}, Participant: ref(p)}
+			if st, ok := h.stamps[id]; ok {
+				req.Stamps = []*verdictv1.TxStamp{st}
+			}
+			errs, err := h.e.Enlist(ctx, "script", req)
 			switch {
 			case err != nil:
 				out = append(out, p+": "+errLine(err))
@@ -168,17 +176,28 @@ func (h *harness) run(d *datadriven.TestData) string {
 		}
 		return h.alias(strings.Join(out, "\n"))
 	case "commit":
-		req := &verdictv1.CommitRequest{Txid: h.txid(arg(0)), Retry: d.HasArg("retry")}
+		req := &verdictv1.CommitRequest{Txid: h.txid(arg(0)), Retry: d.HasArg("retry"), Stamp: h.stamps[h.txid(arg(0))]}
 		if d.HasArg("parts") {
 			var ps []string
 			d.ScanArgs(h.t, "parts", &ps)
 			req.Participants = refs(ps)
 		}
-		resp, err := h.e.Commit(ctx, req)
+		resp, err := h.e.Commit(ctx, "script", req)
 		if err != nil {
 			return h.alias(errLine(err))
 		}
 		return h.alias(answer(resp.GetOutcome(), resp.GetReason()))
+	case "begin-local":
+		// The initiator begins the transaction itself, stamped with the
+		// leader's term (or term=N).
+		term, _ := h.e.LeaderTerm()
+		if d.HasArg("term") {
+			d.ScanArgs(h.t, "term", &term)
+		}
+		id := h.txid(arg(0))
+		deadline := h.clock.Now().Add(h.duration(d, "timeout", 30*time.Second))
+		h.stamps[id] = &verdictv1.TxStamp{Term: term, DeadlineUnixMs: deadline.UnixMilli()}
+		return fmt.Sprintf("%s: stamped with term %d", arg(0), term)
 	case "abort":
 		resp, err := h.e.Abort(ctx, &verdictv1.AbortRequest{Txid: h.txid(arg(0))})
 		if err != nil {

@@ -82,6 +82,11 @@ func (c *Engine) answerUnknown(ctx context.Context, id string, presume bool) (o 
 		o, reason = verdictv1.Outcome_OUTCOME_UNKNOWN, reasonOnePhaseUnknown
 		if presume {
 			o, reason = verdictv1.Outcome_OUTCOME_ABORTED, reasonUnknownTx
+			// No stamp may register it later in this term (stamped.go);
+			// if one just did, answer from it.
+			if !c.tombstone(id) {
+				o, reason = c.answer(c.lookup(id))
+			}
 		}
 	}
 	if !c.stillLeader(term) {
