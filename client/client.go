@@ -24,9 +24,15 @@ type Client struct {
 	timeout time.Duration
 	// localBegin: Begin without a call once term is known (WithLocalBegin).
 	localBegin bool
-	// term is the newest leader term an answer named; 0 for none yet, or
-	// after a transaction begun locally failed (it may be stale).
-	term atomic.Uint64
+	// term is the leader term local Begins stamp with: the newest an answer
+	// named; 0 for none yet, or after a transaction begun locally failed
+	// (it may be stale) until a Begin answer names one again. seen is the
+	// newest term any answer named.
+	term, seen atomic.Uint64
+	// offset is how far the leader's clock was from this host's at the
+	// last Begin answer (ns): local Begins make their ids and deadlines on
+	// the leader's time.
+	offset atomic.Int64
 	// coords are the coordinators' client addresses the last Begin
 	// answer named, for the transactions begun locally.
 	coords atomic.Pointer[[]string]
@@ -99,7 +105,11 @@ func (c *Client) Begin(ctx context.Context, opts ...TxOption) (*Tx, error) {
 		deadline = start.Add(o.timeout)
 	}
 	c.coords.Store(&coords)
-	c.learnTerm(resp.GetTerm())
+	if resp.GetDeadlineUnixMs() != 0 {
+		// The leader set the deadline at its now plus the timeout.
+		c.offset.Store(int64(deadline.Add(-o.timeout).Sub(time.Now())))
+	}
+	c.learnTerm(resp.GetTerm(), true)
 	return newTx(c, resp.GetTxid(), coords, deadline), nil
 }
 
@@ -111,22 +121,32 @@ func (c *Client) beginLocally(start time.Time, timeout time.Duration) (*Tx, bool
 	if !c.localBegin || term == 0 || coords == nil {
 		return nil, false
 	}
-	id, err := txid.New()
+	now := start.Add(time.Duration(c.offset.Load())) // the leader's time
+	id, err := txid.NewAt(now)
 	if err != nil {
 		return nil, false // Begin asks the coordinator, which says why
 	}
-	tx := newTx(c, id, *coords, start.Add(timeout))
+	tx := newTx(c, id, *coords, now.Add(timeout))
 	tx.term = term
 	return tx, true
 }
 
-// learnTerm keeps term, from an answer, if it is newer than the one known.
-func (c *Client) learnTerm(term uint64) {
+// learnTerm learns term from an answer (a Begin's, if begin). A term newer
+// than any seen is taken; a Begin answer's is taken even if seen before,
+// which a failed local transaction made the client forget.
+func (c *Client) learnTerm(term uint64, begin bool) {
 	for {
-		cur := c.term.Load()
-		if term <= cur || c.term.CompareAndSwap(cur, term) {
+		seen := c.seen.Load()
+		if term <= seen {
+			break
+		}
+		if c.seen.CompareAndSwap(seen, term) {
+			c.term.Store(term)
 			return
 		}
+	}
+	if begin && term == c.seen.Load() {
+		c.term.Store(term)
 	}
 }
 

@@ -141,7 +141,7 @@ func (tx *Tx) Commit(ctx context.Context) error {
 			}
 			return err
 		}
-		tx.c.learnTerm(resp.GetTerm())
+		tx.c.learnTerm(resp.GetTerm(), false)
 		switch resp.GetOutcome() {
 		case verdictv1.Outcome_OUTCOME_COMMITTED:
 			outcome = nil

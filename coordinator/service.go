@@ -82,7 +82,7 @@ func (s *service) ListTransactions(ctx context.Context, req *verdictv1.ListTrans
 // enlist is the leader's Enlist: each transaction's error becomes its
 // result's status.
 func (s *service) enlist(ctx context.Context, req *verdictv1.EnlistRequest) (*verdictv1.EnlistResponse, error) {
-	errs, err := s.c.Enlist(ctx, s.fwd.auth.identity(ctx), req)
+	errs, err := s.c.Enlist(ctx, req)
 	if err != nil {
 		return nil, err
 	}

@@ -86,10 +86,12 @@ type activeTable struct {
 	mu     sync.Mutex
 	txs    map[string]*activeTx
 	recent map[string]recent
-	open   map[string]int // transactions in txs per client
+	open   map[string]int // transactions in txs per client ("": unattributed)
 	// tombs are the txids answered "aborted" while unknown, which no stamp
-	// may register (stamped.go), each until it could no longer be.
+	// may register (stamped.go), each until it could no longer be; floor,
+	// once tombs are full: no txid at or below it is registered.
 	tombs map[string]time.Time
+	floor string
 }
 
 func newActiveTable() *activeTable {
@@ -98,21 +100,25 @@ func newActiveTable() *activeTable {
 
 // addStamped holds t, a transaction its initiator began itself, and returns
 // it; or the transaction a concurrent call registered first; or an error if
-// t's id has an outcome here already (a tombstone, a recent outcome) or its
-// client has limit transactions open.
-func (a *activeTable) addStamped(t *activeTx, limit int) (*activeTx, error) {
+// t's id has an outcome here already (a tombstone, the floor, a recent
+// outcome) or the limit of its client (unattributed: of all unattributed
+// transactions) is reached.
+func (a *activeTable) addStamped(t *activeTx, limit, unattributed int) (*activeTx, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if cur, ok := a.txs[t.id]; ok {
 		return cur, nil
 	}
-	if _, ok := a.tombs[t.id]; ok {
+	if _, ok := a.tombs[t.id]; ok || t.id <= a.floor {
 		return nil, errorf(ErrNotActive, "verdict: transaction %s is already aborted", t.id)
 	}
 	if r, ok := a.recent[t.id]; ok {
 		return nil, errorf(ErrNotActive, "verdict: transaction %s is already %s", t.id, OutcomeWord(r.outcome))
 	}
-	if a.open[t.client] >= limit {
+	if t.client == "" && a.open[""] >= unattributed {
+		return nil, errorf(ErrLimit, "verdict: %d transactions registered by enlistments are open, the maximum; commit or abort some first", unattributed)
+	}
+	if t.client != "" && a.open[t.client] >= limit {
 		return nil, errorf(ErrLimit, "verdict: client %s has %d open transactions, the maximum (--max-open-per-client); commit or abort some first", t.client, limit)
 	}
 	a.open[t.client]++
@@ -120,9 +126,10 @@ func (a *activeTable) addStamped(t *activeTx, limit int) (*activeTx, error) {
 	return t, nil
 }
 
-// tombstone marks id, unknown here, as answered "aborted" until until; it
-// reports false, and marks nothing, if id is held or decided meanwhile.
-func (a *activeTable) tombstone(id string, until time.Time) bool {
+// tombstone marks id, unknown here, as answered "aborted" until until (past
+// max tombstones, raises the floor to id instead); it reports false, and
+// marks nothing, if id is held or decided meanwhile.
+func (a *activeTable) tombstone(id string, until time.Time, max int) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if _, ok := a.txs[id]; ok {
@@ -131,8 +138,24 @@ func (a *activeTable) tombstone(id string, until time.Time) bool {
 	if _, ok := a.recent[id]; ok {
 		return false
 	}
-	a.tombs[id] = until
+	if _, ok := a.tombs[id]; ok || len(a.tombs) < max {
+		a.tombs[id] = until
+	} else if id > a.floor {
+		a.floor = id
+	}
 	return true
+}
+
+// expireTombs forgets the tombstones past their time at now (the engine's
+// monotone clock).
+func (a *activeTable) expireTombs(now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id, until := range a.tombs {
+		if now.After(until) {
+			delete(a.tombs, id)
+		}
+	}
 }
 
 // add holds t, unless its client has limit transactions open already.
@@ -188,7 +211,8 @@ func (a *activeTable) finish(t *activeTx, o verdictv1.Outcome, reason string, no
 // the decision in its timeline; an unknown outcome, which no phase 2
 // follows, ends the timeline.
 func (c *Engine) finish(t *activeTx, o verdictv1.Outcome, reason string) {
-	if !c.active.finish(t, o, reason, c.cfg.clock.Now()) {
+	// Recent outcomes are timed by the engine's monotone clock (stamped.go).
+	if !c.active.finish(t, o, reason, c.stampNow()) {
 		return
 	}
 	c.timeline.add(t.id, eventDecision, "", decisionDetail(o, reason))
@@ -204,10 +228,10 @@ func (a *activeTable) recentOutcome(id string) (recent, bool) {
 	return r, ok
 }
 
-// expired returns the active transactions whose deadline has passed and are
-// not preparing (the commit path owns those), and forgets recent outcomes
-// older than keep.
-func (a *activeTable) expired(now time.Time, keep time.Duration) []*activeTx {
+// expired returns the active transactions whose deadline has passed at now
+// and are not preparing (the commit path owns those), and forgets recent
+// outcomes older than keep at mono (the engine's monotone clock).
+func (a *activeTable) expired(now, mono time.Time, keep time.Duration) []*activeTx {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var out []*activeTx
@@ -217,13 +241,8 @@ func (a *activeTable) expired(now time.Time, keep time.Duration) []*activeTx {
 		}
 	}
 	for id, r := range a.recent {
-		if now.Sub(r.at) > keep {
+		if mono.Sub(r.at) > keep {
 			delete(a.recent, id)
-		}
-	}
-	for id, until := range a.tombs {
-		if now.After(until) {
-			delete(a.tombs, id)
 		}
 	}
 	return out
@@ -253,7 +272,7 @@ func (a *activeTable) clearExcept(term uint64) {
 		a.recent = map[string]recent{}
 	}
 	// Stamps of another term are refused anyway.
-	a.tombs = map[string]time.Time{}
+	a.tombs, a.floor = map[string]time.Time{}, ""
 }
 
 // addresses adds to held the participant addresses the active

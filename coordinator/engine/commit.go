@@ -46,13 +46,19 @@ func (c *Engine) commit(ctx context.Context, client string, term uint64, req *ve
 	if s, stamped := stampOf(req.GetStamp()); f.where == nowhere && stamped && s.term == term {
 		if reg, err := c.registerStamped(id, s, term, client); err == nil {
 			t, f = reg, found{where: inMemory, live: reg}
-		} else if c.tombstone(id) {
-			// Not registered, and no later attempt may register it: the
-			// transaction is aborted.
-			c.obs.Aborted(AbortRefused)
-			return commitAnswer(id, verdictv1.Outcome_OUTCOME_ABORTED, err.Error())
-		} else if f = c.lookup(id); f.where == inMemory { // registered meanwhile
-			t = f.live
+		} else {
+			switch terr := c.tombstone(id); {
+			case terr == nil:
+				// Not registered, and no later attempt may register it:
+				// the transaction is aborted.
+				c.obs.Aborted(AbortRefused)
+				return commitAnswer(id, verdictv1.Outcome_OUTCOME_ABORTED, err.Error())
+			case !errors.Is(terr, errRegistered):
+				return nil, terr
+			}
+			if f = c.lookup(id); f.where == inMemory { // registered meanwhile
+				t = f.live
+			}
 		}
 		if o, reason, ok := f.decided(); ok {
 			return commitAnswer(id, o, reason)

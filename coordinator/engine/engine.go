@@ -100,6 +100,8 @@ type Engine struct {
 	// heuristics counts the heuristic resolutions this node made as the
 	// leader (ForgetTransaction).
 	heuristics atomic.Uint64
+	// hwm is the newest reading of the clock (Unix ns): stampNow.
+	hwm atomic.Int64
 
 	// ctx is cancelled when the engine stops; work not bound to a request
 	// derives from it, and every goroutine the engine starts (counted in
@@ -295,8 +297,8 @@ func (c *Engine) Begin(ctx context.Context, client string, req *verdictv1.BeginR
 // Enlist adds a participant to a batch of active transactions; each
 // transaction answers for itself, with one error per txid (nil: enlisted).
 // A transaction its initiator began itself is registered here by its first
-// enlistment (stamped.go), for client, the caller.
-func (c *Engine) Enlist(ctx context.Context, client string, req *verdictv1.EnlistRequest) ([]error, error) {
+// enlistment (stamped.go), counted against no client.
+func (c *Engine) Enlist(ctx context.Context, req *verdictv1.EnlistRequest) ([]error, error) {
 	term, ok := c.leaderTerm()
 	if !ok {
 		return nil, errNotLeader()
@@ -308,12 +310,12 @@ func (c *Engine) Enlist(ctx context.Context, client string, req *verdictv1.Enlis
 		if i < len(stamps) {
 			st = stamps[i]
 		}
-		errs[i] = c.enlist(id, req.GetParticipant(), st, term, client)
+		errs[i] = c.enlist(id, req.GetParticipant(), st, term)
 	}
 	return errs, nil
 }
 
-func (c *Engine) enlist(id string, p *verdictv1.ParticipantRef, st *verdictv1.TxStamp, term uint64, client string) error {
+func (c *Engine) enlist(id string, p *verdictv1.ParticipantRef, st *verdictv1.TxStamp, term uint64) error {
 	f := c.lookup(id)
 	t := f.live
 	if f.where != inMemory {
@@ -322,7 +324,7 @@ func (c *Engine) enlist(id string, p *verdictv1.ParticipantRef, st *verdictv1.Tx
 			return notActive(id, f)
 		}
 		var err error
-		if t, err = c.registerStamped(id, s, term, client); err != nil {
+		if t, err = c.registerStamped(id, s, term, ""); err != nil {
 			return err
 		}
 	}

@@ -37,7 +37,7 @@ func (c *Engine) sweep() {
 	clock := c.cfg.clock
 	tick := clock.NewTicker(sweepEvery)
 	defer tick.Stop()
-	lastScan, lastPrune := clock.Now(), clock.Now()
+	lastScan, lastPrune, lastTombs := clock.Now(), clock.Now(), clock.Now()
 	for {
 		select {
 		case <-tick.C():
@@ -48,8 +48,14 @@ func (c *Engine) sweep() {
 			continue
 		}
 		now := clock.Now()
-		for _, t := range c.active.expired(now, c.cfg.retention) {
+		// Recent outcomes are kept at least as long as a stamp could
+		// still register their txid (stamped.go).
+		for _, t := range c.active.expired(now, c.stampNow(), max(c.cfg.retention, c.stampMemory())) {
 			c.abort(t, AbortDeadline, "deadline passed")
+		}
+		if now.Sub(lastTombs) >= time.Second {
+			lastTombs = now
+			c.active.expireTombs(c.stampNow())
 		}
 		if now.Sub(lastScan) > rescanEvery {
 			lastScan = now
@@ -57,7 +63,10 @@ func (c *Engine) sweep() {
 		}
 		if now.Sub(lastPrune) > pruneEvery(c.cfg.retention) {
 			lastPrune = now
-			c.proposePrune(c.logNow().Add(-c.cfg.retention))
+			// Decisions stay known at least as long as a stamp could
+			// still register their txid (stamped.go): the log's time may
+			// run up to 1.25 times as fast as the clock.
+			c.proposePrune(c.logNow().Add(-max(c.cfg.retention, c.stampMemory()*5/4)))
 		}
 	}
 }

@@ -35,6 +35,7 @@ import (
 //	new [stuck-after=D] [max-backoff=D] [retention=D] [timeout=D] [max-addresses=N]
 //	begin T [timeout=D]          enlist T A...           commit T [retry] [parts=A,B]
 //	begin-local T [term=N] [timeout=D] (the initiator begins T itself, stamped)
+//	txid-at T ahead=D (T's id made at the clock's time plus D)
 //	abort T                      outcome T [prepared] [parts=A,B]
 //	retry T                      forget T A              admin-abort T
 //	vote A yes|no|read-only|error (error: Prepare fails)
@@ -164,7 +165,7 @@ func (h *harness) run(d *datadriven.TestData) string {
 			if st, ok := h.stamps[id]; ok {
 				req.Stamps = []*verdictv1.TxStamp{st}
 			}
-			errs, err := h.e.Enlist(ctx, "script", req)
+			errs, err := h.e.Enlist(ctx, req)
 			switch {
 			case err != nil:
 				out = append(out, p+": "+errLine(err))
@@ -187,6 +188,15 @@ func (h *harness) run(d *datadriven.TestData) string {
 			return h.alias(errLine(err))
 		}
 		return h.alias(answer(resp.GetOutcome(), resp.GetReason()))
+	case "txid-at":
+		// Names a txid made at the clock's time plus ahead (an initiator
+		// whose clock is off).
+		id, err := txid.NewAt(h.clock.Now().Add(h.duration(d, "ahead", 0)))
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		h.names[arg(0)], h.aliases[id] = id, arg(0)
+		return ""
 	case "begin-local":
 		// The initiator begins the transaction itself, stamped with the
 		// leader's term (or term=N).
@@ -250,6 +260,8 @@ func (h *harness) run(d *datadriven.TestData) string {
 		h.parts.mu.Unlock()
 		return ""
 	case "tick":
+		// A negative tick steps the clock back, as a wrong system clock
+		// corrected does; no timer fires.
 		dur, err := time.ParseDuration(arg(0))
 		if err != nil {
 			h.t.Fatalf("%s: %v", d.Pos, err)
@@ -307,7 +319,7 @@ func (h *harness) start(d *datadriven.TestData) string {
 	}
 	h.cfg = Config{
 		DefaultTimeout:          h.duration(d, "timeout", 30*time.Second),
-		MaxTimeout:              time.Hour,
+		MaxTimeout:              10 * time.Minute,
 		MaxParticipants:         16,
 		MaxParticipantAddresses: max(h.parts.maxAddresses, 1),
 		MaxStagedBytes:          1 << 20,

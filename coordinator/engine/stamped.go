@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"time"
 
 	"github.com/verdict-tx/verdict/internal/txid"
@@ -32,25 +33,70 @@ import (
 //     stamp names an earlier term.
 //   - When the term ends, the transaction is forgotten (clearExcept) like
 //     one begun by Begin, and what follows is today's presumed abort.
+//   - A txid is registered only within a window of this leader's clock
+//     (stampWindow): made no more than stampSlack ahead of it and no more
+//     than MaxTimeout plus stampSlack before it. The clock read is
+//     monotone (stampNow: it never goes back within the engine's life), so
+//     a txid that has left the window never enters it again, whatever the
+//     system clock does.
 //   - Within the term, an answer of "aborted" for a transaction the leader
-//     does not know (an Outcome or an Abort) could be contradicted by a
-//     registration that comes after it. The leader therefore leaves a
-//     tombstone for such a txid, kept for as long as the txid could still
-//     be registered (its time plus MaxTimeout plus stampSlack), and
-//     refuses to register a txid that has one.
-//   - A txid whose time is far from this leader's clock (more than
-//     stampSlack ahead, or older than MaxTimeout plus stampSlack) is not
-//     registered. That bounds how long tombstones must be kept, and a
-//     stamped transaction can live no longer than one begun by Begin: its
-//     deadline is cut to MaxTimeout from its registration.
+//     does not know (an Outcome, an Abort, a refused registration at
+//     Commit) could be contradicted by a registration that comes after it.
+//     The leader therefore leaves a tombstone for such a txid while it can
+//     still enter the window (until its time plus MaxTimeout plus two
+//     stampSlack), and registers no txid that has one. A txid made more
+//     than stampAheadLimit ahead of the clock gets no such answer (an
+//     error instead), so no tombstone is kept long. Past maxTombstones, a
+//     registration floor replaces new tombstones: no txid at or below it
+//     (UUIDv7s sort by time) is registered any more in this term; that
+//     costs availability (such transactions are refused, and their
+//     clients begin with a call), never safety.
+//   - Once decided, a stamped transaction stays known while it can still
+//     enter the window, whatever the retention: recent outcomes are kept
+//     for at least MaxTimeout plus two stampSlack (stampMemory) by the
+//     monotone clock, and Prune records spare decisions for 1.25 times
+//     that by the log's time (which may catch up with the clock at 1.25
+//     times its pace: logclock.go).
 //
 // The per-client limit on open transactions counts a stamped transaction
-// against the caller that registered it (the initiator at Commit, or the
-// first participant to enlist).
+// against its initiator when its Commit registers it. One registered by an
+// enlistment is counted against no client (the participant enlisting is
+// not the one that opened it), and all such transactions together are
+// bounded by maxUnattributed times that limit.
 
-// stampSlack is how far a stamped txid's time may be from this leader's
-// clock (the initiator's clock made it).
-const stampSlack = time.Minute
+// Bounds of stamped transactions (see the notes above).
+const (
+	// stampSlack is how far ahead of this leader's clock a stamped txid
+	// may be made (the initiator's clock made it), and how much older
+	// than MaxTimeout.
+	stampSlack = time.Minute
+	// stampAheadLimit: an unknown txid made further ahead than this is
+	// answered with an error, not "aborted" (it gets no tombstone).
+	stampAheadLimit = 10 * time.Minute
+	// maxTombstones bounds the tombstones kept; past it, the floor.
+	maxTombstones = 100_000
+	// maxUnattributed bounds the transactions registered by enlistments,
+	// as a multiple of the per-client limit.
+	maxUnattributed = 10
+)
+
+// stampMemory is how long a decided stamped transaction must stay known.
+func (c *Engine) stampMemory() time.Duration { return c.cfg.maxTimeout + 2*stampSlack }
+
+// stampNow is this engine's clock, never read going back: the window of
+// stamped txids and the tombstones' expiry follow it.
+func (c *Engine) stampNow() time.Time {
+	now := c.cfg.clock.Now().UnixNano()
+	for {
+		hwm := c.hwm.Load()
+		if now <= hwm {
+			return time.Unix(0, hwm)
+		}
+		if c.hwm.CompareAndSwap(hwm, now) {
+			return time.Unix(0, now)
+		}
+	}
+}
 
 // stamp is a TxStamp: the leader term the initiator stamped a transaction
 // it began itself with, and the deadline it chose.
@@ -68,23 +114,24 @@ func stampOf(s *verdictv1.TxStamp) (stamp, bool) {
 }
 
 // registerStamped registers transaction id, which its initiator began with
-// st, at this leader of term, for client; it returns the active
-// transaction (the one a concurrent call registered, if it came first).
+// st, at this leader of term; it returns the active transaction (the one a
+// concurrent call registered, if it came first). client is the initiator
+// when its Commit registers it, "" (unattributed) for an enlistment.
 func (c *Engine) registerStamped(id string, st stamp, term uint64, client string) (*activeTx, error) {
 	if st.term != term {
 		return nil, errorf(ErrNotActive,
 			"verdict: transaction %s is stamped with leader term %d, but this leader's term is %d: it is not known here, so it is aborted; begin it again", id, st.term, term)
 	}
-	now := c.cfg.clock.Now()
-	if !c.stampable(id, now) {
+	now := c.stampNow()
+	if c.window(id, now) != inWindow {
 		return nil, errorf(ErrNotActive,
 			"verdict: transaction %s was made too far from this leader's clock to be begun without Begin: aborted", id)
 	}
-	if !st.deadline.After(now) {
+	if !st.deadline.After(c.cfg.clock.Now()) {
 		return nil, errorf(ErrNotActive, "verdict: transaction %s is past its deadline: aborted", id)
 	}
 	deadline := st.deadline
-	if limit := now.Add(c.cfg.maxTimeout); deadline.After(limit) {
+	if limit := c.cfg.clock.Now().Add(c.cfg.maxTimeout); deadline.After(limit) {
 		deadline = limit
 	}
 	t := &activeTx{
@@ -95,7 +142,7 @@ func (c *Engine) registerStamped(id string, st stamp, term uint64, client string
 		parts:    map[string]*verdictv1.ParticipantRef{},
 		decided:  make(chan struct{}),
 	}
-	cur, err := c.active.addStamped(t, c.cfg.maxOpen)
+	cur, err := c.active.addStamped(t, c.cfg.maxOpen, c.cfg.maxOpen*maxUnattributed)
 	if err != nil {
 		return nil, err
 	}
@@ -105,24 +152,54 @@ func (c *Engine) registerStamped(id string, st stamp, term uint64, client string
 	return cur, nil
 }
 
-// stampable reports whether id's time is close enough to now for id to be
-// registered as a stamped transaction (see the safety notes above).
-func (c *Engine) stampable(id string, now time.Time) bool {
+// place of a txid against the window of stamped txids.
+type windowPlace int
+
+const (
+	inWindow  windowPlace = iota
+	beforeIt              // too old, or malformed: never registrable again
+	aheadOfIt             // not yet registrable
+	farAhead              // beyond stampAheadLimit
+)
+
+// window places id against the window of stamped txids at now.
+func (c *Engine) window(id string, now time.Time) windowPlace {
 	created, err := txid.Time(id)
-	if err != nil {
-		return false
+	switch {
+	case err != nil || !created.After(now.Add(-c.cfg.maxTimeout-stampSlack)):
+		return beforeIt
+	case created.After(now.Add(stampAheadLimit)):
+		return farAhead
+	case !created.Before(now.Add(stampSlack)):
+		return aheadOfIt
 	}
-	return created.Before(now.Add(stampSlack)) && created.After(now.Add(-c.cfg.maxTimeout-stampSlack))
+	return inWindow
 }
 
-// tombstone makes sure that id, found nowhere and answered "aborted", is
-// never registered by a stamp later in this term. It reports false if id
-// was registered meanwhile: the caller must look again.
-func (c *Engine) tombstone(id string) bool {
-	created, err := txid.Time(id)
-	now := c.cfg.clock.Now()
-	if err != nil || !c.stampable(id, now) {
-		return true // never registrable
-	}
-	return c.active.tombstone(id, created.Add(c.cfg.maxTimeout+2*stampSlack))
+// errFarAhead answers an unknown txid made too far ahead of this leader's
+// clock to be answered "aborted" (it would need a long tombstone).
+func errFarAhead(id string) error {
+	return errorf(ErrInvalid, "verdict: transaction %s was made more than %v ahead of this leader's clock: check the clock of its initiator", id, stampAheadLimit)
 }
+
+// tombstone makes sure that id, found nowhere and about to be answered
+// "aborted", is never registered by a stamp later in this term. It
+// returns errFarAhead for an id too far ahead to be answered so, and
+// errRegistered if id was registered meanwhile (the caller looks again).
+func (c *Engine) tombstone(id string) error {
+	now := c.stampNow()
+	switch c.window(id, now) {
+	case beforeIt:
+		return nil // never registrable
+	case farAhead:
+		return errFarAhead(id)
+	}
+	created, _ := txid.Time(id)
+	if !c.active.tombstone(id, created.Add(c.stampMemory()), maxTombstones) {
+		return errRegistered
+	}
+	return nil
+}
+
+// errRegistered: the txid was registered while it was being answered.
+var errRegistered = errors.New("verdict: registered meanwhile")
