@@ -38,6 +38,9 @@ type activeTx struct {
 	deadline time.Time
 	term     uint64 // the leader term in which it began
 	client   string // who began it (auth.identity), for MaxOpenPerClient
+	// stamped: its initiator began it (stamped.go); its outcome is then
+	// kept while a stamp could register its txid again.
+	stamped bool
 
 	// committing is when Commit started phase 1 (for the commit latency
 	// metric); set once, before the decision runs.
@@ -79,6 +82,7 @@ type recent struct {
 	outcome verdictv1.Outcome
 	reason  string
 	at      time.Time
+	stamped bool // of a stamped transaction (see activeTx.stamped)
 }
 
 // activeTable holds the leader's active transactions and recent outcomes.
@@ -201,7 +205,7 @@ func (a *activeTable) finish(t *activeTx, o verdictv1.Outcome, reason string, no
 	t.outcome, t.reason = o, reason
 	t.phase, t.end = phaseDecided, o
 	if o == verdictv1.Outcome_OUTCOME_COMMITTED || o == verdictv1.Outcome_OUTCOME_ABORTED {
-		a.recent[t.id] = recent{outcome: o, reason: reason, at: now}
+		a.recent[t.id] = recent{outcome: o, reason: reason, at: now, stamped: t.stamped}
 	}
 	close(t.decided)
 	return true
@@ -230,8 +234,9 @@ func (a *activeTable) recentOutcome(id string) (recent, bool) {
 
 // expired returns the active transactions whose deadline has passed at now
 // and are not preparing (the commit path owns those), and forgets recent
-// outcomes older than keep at mono (the engine's monotone clock).
-func (a *activeTable) expired(now, mono time.Time, keep time.Duration) []*activeTx {
+// outcomes older than keep at mono (the engine's monotone clock), those of
+// stamped transactions older than keepStamped.
+func (a *activeTable) expired(now, mono time.Time, keep, keepStamped time.Duration) []*activeTx {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var out []*activeTx
@@ -241,7 +246,7 @@ func (a *activeTable) expired(now, mono time.Time, keep time.Duration) []*active
 		}
 	}
 	for id, r := range a.recent {
-		if mono.Sub(r.at) > keep {
+		if age := mono.Sub(r.at); age > keep && (!r.stamped || age > keepStamped) {
 			delete(a.recent, id)
 		}
 	}

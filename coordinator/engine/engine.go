@@ -102,6 +102,9 @@ type Engine struct {
 	heuristics atomic.Uint64
 	// hwm is the newest reading of the clock (Unix ns): stampNow.
 	hwm atomic.Int64
+	// lastStamped is when (stampNow, Unix ns) this engine last registered
+	// a stamped transaction: pruneKeep.
+	lastStamped atomic.Int64
 
 	// ctx is cancelled when the engine stops; work not bound to a request
 	// derives from it, and every goroutine the engine starts (counted in

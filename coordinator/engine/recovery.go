@@ -48,9 +48,9 @@ func (c *Engine) sweep() {
 			continue
 		}
 		now := clock.Now()
-		// Recent outcomes are kept at least as long as a stamp could
-		// still register their txid (stamped.go).
-		for _, t := range c.active.expired(now, c.stampNow(), max(c.cfg.retention, c.stampMemory())) {
+		// The recent outcomes of stamped transactions are kept at least
+		// as long as a stamp could still register their txid (stamped.go).
+		for _, t := range c.active.expired(now, c.stampNow(), c.cfg.retention, max(c.cfg.retention, c.stampMemory())) {
 			c.abort(t, AbortDeadline, "deadline passed")
 		}
 		if now.Sub(lastTombs) >= time.Second {
@@ -63,10 +63,7 @@ func (c *Engine) sweep() {
 		}
 		if now.Sub(lastPrune) > pruneEvery(c.cfg.retention) {
 			lastPrune = now
-			// Decisions stay known at least as long as a stamp could
-			// still register their txid (stamped.go): the log's time may
-			// run up to 1.25 times as fast as the clock.
-			c.proposePrune(c.logNow().Add(-max(c.cfg.retention, c.stampMemory()*5/4)))
+			c.proposePrune(c.logNow().Add(-c.pruneKeep(c.stampNow())))
 		}
 	}
 }

@@ -52,11 +52,13 @@ import (
 //     costs availability (such transactions are refused, and their
 //     clients begin with a call), never safety.
 //   - Once decided, a stamped transaction stays known while it can still
-//     enter the window, whatever the retention: recent outcomes are kept
+//     enter the window, whatever the retention: its recent outcome is kept
 //     for at least MaxTimeout plus two stampSlack (stampMemory) by the
-//     monotone clock, and Prune records spare decisions for 1.25 times
-//     that by the log's time (which may catch up with the clock at 1.25
-//     times its pace: logclock.go).
+//     monotone clock, and while this leader has registered a stamped
+//     transaction within 1.25 times that, Prune records spare decisions
+//     for as long by the log's time (which may catch up with the clock at
+//     1.25 times its pace: logclock.go). A cluster whose clients all begin
+//     with a call keeps its retention as configured.
 //
 // The per-client limit on open transactions counts a stamped transaction
 // against its initiator when its Commit registers it. One registered by an
@@ -139,6 +141,7 @@ func (c *Engine) registerStamped(id string, st stamp, term uint64, client string
 		deadline: deadline,
 		term:     term,
 		client:   client,
+		stamped:  true,
 		parts:    map[string]*verdictv1.ParticipantRef{},
 		decided:  make(chan struct{}),
 	}
@@ -147,9 +150,22 @@ func (c *Engine) registerStamped(id string, st stamp, term uint64, client string
 		return nil, err
 	}
 	if cur == t {
+		c.lastStamped.Store(now.UnixNano())
 		c.timeline.add(id, eventBegin, "", "begun by its initiator, registered here; deadline "+t.deadline.UTC().Format(time.RFC3339Nano))
 	}
 	return cur, nil
+}
+
+// pruneKeep is how long after DONE, by the log's time, decisions are kept:
+// the retention, or longer while a stamped transaction registered here
+// could still be registered again (stamped.go; the log's time may run up
+// to 1.25 times as fast as the clock).
+func (c *Engine) pruneKeep(now time.Time) time.Duration {
+	keep := c.stampMemory() * 5 / 4
+	if now.Sub(time.Unix(0, c.lastStamped.Load())) > keep {
+		return c.cfg.retention
+	}
+	return max(c.cfg.retention, keep)
 }
 
 // place of a txid against the window of stamped txids.
