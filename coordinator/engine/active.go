@@ -96,10 +96,19 @@ type activeTable struct {
 	// once tombs are full: no txid at or below it is registered.
 	tombs map[string]time.Time
 	floor string
+	// mono is the engine's monotone clock (Engine.stampNow) and admits
+	// reports whether a stamped txid may be registered at its reading:
+	// both are read under mu, so that a registration and the expiry of a
+	// tombstone or a recent outcome are ordered by one clock.
+	mono   func() time.Time
+	admits func(id string, now time.Time) bool
 }
 
 func newActiveTable() *activeTable {
-	return &activeTable{txs: map[string]*activeTx{}, recent: map[string]recent{}, open: map[string]int{}, tombs: map[string]time.Time{}}
+	return &activeTable{
+		txs: map[string]*activeTx{}, recent: map[string]recent{}, open: map[string]int{}, tombs: map[string]time.Time{},
+		mono: time.Now, admits: func(string, time.Time) bool { return true },
+	}
 }
 
 // addStamped holds t, a transaction its initiator began itself, and returns
@@ -112,6 +121,10 @@ func (a *activeTable) addStamped(t *activeTx, limit, unattributed int) (*activeT
 	defer a.mu.Unlock()
 	if cur, ok := a.txs[t.id]; ok {
 		return cur, nil
+	}
+	if !a.admits(t.id, a.mono()) {
+		return nil, errorf(ErrNotActive,
+			"verdict: transaction %s was made too far from this leader's clock to be begun without Begin: aborted", t.id)
 	}
 	if _, ok := a.tombs[t.id]; ok || t.id <= a.floor {
 		return nil, errorf(ErrNotActive, "verdict: transaction %s is already aborted", t.id)
@@ -130,31 +143,44 @@ func (a *activeTable) addStamped(t *activeTx, limit, unattributed int) (*activeT
 	return t, nil
 }
 
-// tombstone marks id, unknown here, as answered "aborted" until until (past
-// max tombstones, raises the floor to id instead); it reports false, and
-// marks nothing, if id is held or decided meanwhile.
-func (a *activeTable) tombstone(id string, until time.Time, max int) bool {
+// tombResult is what tombstone did.
+type tombResult int
+
+const (
+	tombed     tombResult = iota // marked (a tombstone, or the floor)
+	registered                   // id is held or decided meanwhile: nothing marked
+	tombsFull                    // no room, and the floor may not be used
+)
+
+// tombstone marks id, unknown here, as answered "aborted" until until.
+// Past max tombstones it raises the floor to id instead, unless noFloor
+// (an id far ahead of the clock, which would raise the floor for long).
+func (a *activeTable) tombstone(id string, until time.Time, max int, noFloor bool) tombResult {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if _, ok := a.txs[id]; ok {
-		return false
+		return registered
 	}
 	if _, ok := a.recent[id]; ok {
-		return false
+		return registered
 	}
-	if _, ok := a.tombs[id]; ok || len(a.tombs) < max {
+	switch _, ok := a.tombs[id]; {
+	case ok || len(a.tombs) < max:
 		a.tombs[id] = until
-	} else if id > a.floor {
+	case noFloor:
+		return tombsFull
+	case id > a.floor:
 		a.floor = id
 	}
-	return true
+	return tombed
 }
 
-// expireTombs forgets the tombstones past their time at now (the engine's
+// expireTombs forgets the tombstones past their time (by the engine's
 // monotone clock).
-func (a *activeTable) expireTombs(now time.Time) {
+func (a *activeTable) expireTombs() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	now := a.mono()
 	for id, until := range a.tombs {
 		if now.After(until) {
 			delete(a.tombs, id)
@@ -234,11 +260,12 @@ func (a *activeTable) recentOutcome(id string) (recent, bool) {
 
 // expired returns the active transactions whose deadline has passed at now
 // and are not preparing (the commit path owns those), and forgets recent
-// outcomes older than keep at mono (the engine's monotone clock), those of
+// outcomes older than keep by the engine's monotone clock, those of
 // stamped transactions older than keepStamped.
-func (a *activeTable) expired(now, mono time.Time, keep, keepStamped time.Duration) []*activeTx {
+func (a *activeTable) expired(now time.Time, keep, keepStamped time.Duration) []*activeTx {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	mono := a.mono()
 	var out []*activeTx
 	for _, t := range a.txs {
 		if t.phase == phaseActive && now.After(t.deadline) {

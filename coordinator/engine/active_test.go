@@ -112,8 +112,8 @@ func TestTombstonesBounded(t *testing.T) {
 	}
 	until := time.Now().Add(time.Hour)
 	for _, id := range ids[:3] { // two tombstones, then the floor
-		if !a.tombstone(id, until, 2) {
-			t.Fatalf("tombstone(%s) refused", id)
+		if r := a.tombstone(id, until, 2, false); r != tombed {
+			t.Fatalf("tombstone(%s) = %v", id, r)
 		}
 	}
 	if len(a.tombs) != 2 || a.floor != ids[2] {
@@ -130,8 +130,12 @@ func TestTombstonesBounded(t *testing.T) {
 	if cur, err := a.addStamped(stamped(ids[3], ""), 10, 10); err != nil || cur.id != ids[3] {
 		t.Fatalf("registering %s above the floor = %v, %v", ids[3], cur, err)
 	}
-	if a.tombstone(ids[3], until, 2) {
-		t.Error("tombstone of a registered txid accepted")
+	if r := a.tombstone(ids[3], until, 2, false); r != registered {
+		t.Errorf("tombstone of a registered txid = %v", r)
+	}
+	far, _ := txid.NewAt(time.UnixMilli(1_900_000_000_000))
+	if r := a.tombstone(far, until, 2, true); r != tombsFull || a.floor != ids[2] {
+		t.Errorf("tombstone of a far-ahead txid when full = %v, floor %q; want no room, the floor unmoved", r, a.floor)
 	}
 	later, _ := txid.NewAt(time.UnixMilli(1_800_000_000_000))
 	if _, err := a.addStamped(stamped(later, ""), 10, 1); !errors.Is(err, ErrLimit) {

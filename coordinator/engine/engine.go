@@ -172,6 +172,8 @@ func New(cfg Config, d Deps) *Engine {
 		c.logClock.mono = k.Monotonic
 	}
 	c.confirm.c = c
+	c.active.mono = c.stampNow
+	c.active.admits = func(id string, now time.Time) bool { return c.window(id, now) == inWindow }
 	return c
 }
 

@@ -50,12 +50,12 @@ func (c *Engine) sweep() {
 		now := clock.Now()
 		// The recent outcomes of stamped transactions are kept at least
 		// as long as a stamp could still register their txid (stamped.go).
-		for _, t := range c.active.expired(now, c.stampNow(), c.cfg.retention, max(c.cfg.retention, c.stampMemory())) {
+		for _, t := range c.active.expired(now, c.cfg.retention, max(c.cfg.retention, c.stampMemory())) {
 			c.abort(t, AbortDeadline, "deadline passed")
 		}
 		if now.Sub(lastTombs) >= time.Second {
 			lastTombs = now
-			c.active.expireTombs(c.stampNow())
+			c.active.expireTombs()
 		}
 		if now.Sub(lastScan) > rescanEvery {
 			lastScan = now

@@ -41,7 +41,7 @@ import (
 //	vote A yes|no|read-only|error (error: Prepare fails)
 //	fail A... (decisions fail)   heal A...
 //	tick D                       new-leader              begin-stop
-//	await ready|done T|decided T|acked T A...|attempts T A N|stuck T|prune|pruned T
+//	await ready|done T|decided T|acked T A...|attempts T A N|stuck T|prune|pruned T|tomb-expired T
 //	show (calls, log records, events since the last show)
 //	table                        timeline T              metrics
 func TestScripts(t *testing.T) {
@@ -77,13 +77,14 @@ func (h *harness) stop() {
 	}
 }
 
-// txid returns the txid the script calls name, making one for a name
-// never begun (a transaction unknown to the engine).
+// txid returns the txid the script calls name, making one (at the fake
+// clock's time) for a name never begun (a transaction unknown to the
+// engine).
 func (h *harness) txid(name string) string {
 	if id, ok := h.names[name]; ok {
 		return id
 	}
-	id, err := txid.New()
+	id, err := txid.NewAt(h.clock.Now())
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -383,6 +384,14 @@ func (h *harness) await(d *datadriven.TestData, arg func(int) string) {
 	case "pruned":
 		id := h.txid(arg(1))
 		cond = func() bool { _, ok := h.e.Applied(id); return !ok && h.e.fsm.expired(id) }
+	case "tomb-expired":
+		id := h.txid(arg(1))
+		cond = func() bool {
+			h.e.active.mu.Lock()
+			defer h.e.active.mu.Unlock()
+			_, ok := h.e.active.tombs[id]
+			return !ok
+		}
 	case "stuck":
 		id := h.txid(arg(1))
 		cond = func() bool { return slices.Contains(h.e.delivery.stuckIDs(), id) }

@@ -44,13 +44,18 @@ import (
 //     Commit) could be contradicted by a registration that comes after it.
 //     The leader therefore leaves a tombstone for such a txid while it can
 //     still enter the window (until its time plus MaxTimeout plus two
-//     stampSlack), and registers no txid that has one. A txid made more
-//     than stampAheadLimit ahead of the clock gets no such answer (an
-//     error instead), so no tombstone is kept long. Past maxTombstones, a
-//     registration floor replaces new tombstones: no txid at or below it
-//     (UUIDv7s sort by time) is registered any more in this term; that
-//     costs availability (such transactions are refused, and their
-//     clients begin with a call), never safety.
+//     stampSlack), and registers no txid that has one. Past
+//     maxTombstones, a registration floor replaces new tombstones: no txid
+//     at or below it (UUIDv7s sort by time) is registered any more in this
+//     term; that costs availability (such transactions are refused, and
+//     their clients begin with a call), never safety. A txid made more
+//     than stampAheadLimit ahead of the clock does not raise the floor
+//     (it would refuse registrations for long): once the tombstones are
+//     full, it is answered with an error instead of "aborted".
+//   - The window check of a registration, and the expiry of tombstones
+//     and recent outcomes, read the monotone clock under the active
+//     table's lock: a registration that comes after an expiry sees a
+//     reading at least as new, at which the txid has left the window.
 //   - Once decided, a stamped transaction stays known while it can still
 //     enter the window, whatever the retention: its recent outcome is kept
 //     for at least MaxTimeout plus two stampSlack (stampMemory) by the
@@ -192,27 +197,29 @@ func (c *Engine) window(id string, now time.Time) windowPlace {
 	return inWindow
 }
 
-// errFarAhead answers an unknown txid made too far ahead of this leader's
-// clock to be answered "aborted" (it would need a long tombstone).
+// errFarAhead answers an unknown txid made far ahead of this leader's clock
+// when no tombstone is left for it.
 func errFarAhead(id string) error {
 	return errorf(ErrInvalid, "verdict: transaction %s was made more than %v ahead of this leader's clock: check the clock of its initiator", id, stampAheadLimit)
 }
 
 // tombstone makes sure that id, found nowhere and about to be answered
-// "aborted", is never registered by a stamp later in this term. It
-// returns errFarAhead for an id too far ahead to be answered so, and
-// errRegistered if id was registered meanwhile (the caller looks again).
+// "aborted", is never registered by a stamp later in this term. It returns
+// errRegistered if id was registered meanwhile (the caller looks again),
+// and errFarAhead for an id far ahead of the clock when no tombstone is
+// left for it (the floor would then refuse registrations for long).
 func (c *Engine) tombstone(id string) error {
 	now := c.stampNow()
-	switch c.window(id, now) {
-	case beforeIt:
-		return nil // never registrable
-	case farAhead:
-		return errFarAhead(id)
+	place := c.window(id, now)
+	if place == beforeIt {
+		return nil // never registrable again
 	}
 	created, _ := txid.Time(id)
-	if !c.active.tombstone(id, created.Add(c.stampMemory()), maxTombstones) {
+	switch c.active.tombstone(id, created.Add(c.stampMemory()), maxTombstones, place == farAhead) {
+	case registered:
 		return errRegistered
+	case tombsFull:
+		return errFarAhead(id)
 	}
 	return nil
 }
