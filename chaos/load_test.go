@@ -58,6 +58,9 @@ type load struct {
 	e   *env
 	cfg loadConfig
 	cl  *client.Client
+	// local begins transactions itself once it knows the leader's term
+	// (client.WithLocalBegin); every other worker uses it.
+	local *client.Client
 
 	ctx    context.Context // canceled by halt when workers overstay
 	cancel context.CancelFunc
@@ -77,15 +80,24 @@ func startLoad(e *env, cfg loadConfig) *load {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	local, err := client.Dial(e.endpoints(), client.WithLocalBegin())
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &load{e: e, cfg: cfg, cl: cl, ctx: ctx, cancel: cancel, stop: make(chan struct{}), changed: make(chan struct{})}
+	l := &load{e: e, cfg: cfg, cl: cl, local: local, ctx: ctx, cancel: cancel, stop: make(chan struct{}), changed: make(chan struct{})}
 	for i := range cfg.workers {
 		l.wg.Add(1)
-		go l.worker(rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(i))))
+		c := cl
+		if i%2 == 1 {
+			c = local
+		}
+		go l.worker(c, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(i))))
 	}
 	e.t.Cleanup(func() {
 		l.halt(0)
 		cl.Close()
+		local.Close()
 	})
 	return l
 }
@@ -116,7 +128,7 @@ func (l *load) halt(limit time.Duration) error {
 	return err
 }
 
-func (l *load) worker(rng *rand.Rand) {
+func (l *load) worker(cl *client.Client, rng *rand.Rand) {
 	defer l.wg.Done()
 	for {
 		select {
@@ -124,7 +136,7 @@ func (l *load) worker(rng *rand.Rand) {
 			return
 		default:
 		}
-		rec, ok := l.one(rng)
+		rec, ok := l.one(cl, rng)
 		if ok {
 			l.record(rec)
 		}
@@ -140,11 +152,12 @@ func (l *load) worker(rng *rand.Rand) {
 	}
 }
 
-// one runs one transaction; ok is false when Begin failed (no transaction).
-func (l *load) one(rng *rand.Rand) (rec txRecord, ok bool) {
+// one runs one transaction through cl; ok is false when Begin failed (no
+// transaction).
+func (l *load) one(cl *client.Client, rng *rand.Rand) (rec txRecord, ok bool) {
 	rec.begin = time.Now()
 	bctx, cancel := context.WithTimeout(l.ctx, 3*time.Second)
-	tx, err := l.cl.Begin(bctx, client.WithTimeout(l.cfg.txTimeout))
+	tx, err := cl.Begin(bctx, client.WithTimeout(l.cfg.txTimeout))
 	cancel()
 	if err != nil {
 		l.beginErrs.Add(1)

@@ -56,3 +56,28 @@ func TestBeginWaitsForLeader(t *testing.T) {
 		t.Errorf("a rejected Begin was sent %d times", stub.begins)
 	}
 }
+
+// The term local Begins stamp with: a newer term from any answer is taken;
+// after a failed local transaction it is forgotten, and only a Begin
+// answer (not a late Commit answer of the same term) brings it back.
+func TestLearnTerm(t *testing.T) {
+	var c Client
+	for _, step := range []struct {
+		what   string
+		do     func()
+		wanted uint64
+	}{
+		{"a Begin answer", func() { c.learnTerm(3, true) }, 3},
+		{"a failed local transaction", func() { c.forgetTerm(3) }, 0},
+		{"a late Commit answer of the forgotten term", func() { c.learnTerm(3, false) }, 0},
+		{"a Begin answer of it", func() { c.learnTerm(3, true) }, 3},
+		{"a Commit answer of a newer term", func() { c.learnTerm(4, false) }, 4},
+		{"forgetting an older term", func() { c.forgetTerm(3) }, 4},
+		{"an older term", func() { c.learnTerm(2, true) }, 4},
+	} {
+		step.do()
+		if got := c.term.Load(); got != step.wanted {
+			t.Fatalf("after %s: term %d, want %d", step.what, got, step.wanted)
+		}
+	}
+}

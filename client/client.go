@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/verdict-tx/verdict/internal/coordconn"
@@ -21,6 +22,20 @@ type Client struct {
 	conn    *coordconn.Conn
 	coord   verdictv1.CoordinatorClient
 	timeout time.Duration
+	// localBegin: Begin without a call once term is known (WithLocalBegin).
+	localBegin bool
+	// term is the leader term local Begins stamp with: the newest an answer
+	// named; 0 for none yet, or after a transaction begun locally failed
+	// (it may be stale) until a Begin answer names one again. seen is the
+	// newest term any answer named.
+	term, seen atomic.Uint64
+	// offset is how far the leader's clock was from this host's at the
+	// last Begin answer (ns): local Begins make their ids and deadlines on
+	// the leader's time.
+	offset atomic.Int64
+	// coords are the coordinators' client addresses the last Begin
+	// answer named, for the transactions begun locally.
+	coords atomic.Pointer[[]string]
 }
 
 // Dial returns a Client of the coordinator cluster at endpoints (host:port
@@ -38,7 +53,7 @@ func Dial(endpoints []string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, coord: conn.Coordinator(), timeout: o.timeout}, nil
+	return &Client{conn: conn, coord: conn.Coordinator(), timeout: o.timeout, localBegin: o.localBegin}, nil
 }
 
 // Close closes the connections to the coordinators.
@@ -61,6 +76,9 @@ func (c *Client) Begin(ctx context.Context, opts ...TxOption) (*Tx, error) {
 		}
 	}
 	start := time.Now()
+	if tx, ok := c.beginLocally(start, o.timeout); ok {
+		return tx, nil
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.timeout)
@@ -86,8 +104,56 @@ func (c *Client) Begin(ctx context.Context, opts ...TxOption) (*Tx, error) {
 	if resp.GetDeadlineUnixMs() == 0 {
 		deadline = start.Add(o.timeout)
 	}
+	c.coords.Store(&coords)
+	if resp.GetDeadlineUnixMs() != 0 {
+		// The leader set the deadline at its now plus the timeout.
+		c.offset.Store(int64(deadline.Add(-o.timeout).Sub(time.Now())))
+	}
+	c.learnTerm(resp.GetTerm(), true)
 	return newTx(c, resp.GetTxid(), coords, deadline), nil
 }
+
+// beginLocally begins a transaction without a call (WithLocalBegin), once
+// the client knows the leader's term: the id made here, the deadline
+// timeout from start, the transaction stamped with the term.
+func (c *Client) beginLocally(start time.Time, timeout time.Duration) (*Tx, bool) {
+	term, coords := c.term.Load(), c.coords.Load()
+	if !c.localBegin || term == 0 || coords == nil {
+		return nil, false
+	}
+	now := start.Add(time.Duration(c.offset.Load())) // the leader's time
+	id, err := txid.NewAt(now)
+	if err != nil {
+		return nil, false // Begin asks the coordinator, which says why
+	}
+	tx := newTx(c, id, *coords, now.Add(timeout))
+	tx.term = term
+	return tx, true
+}
+
+// learnTerm learns term from an answer (a Begin's, if begin). A term newer
+// than any seen is taken; a Begin answer's is taken even if seen before,
+// which a failed local transaction made the client forget.
+func (c *Client) learnTerm(term uint64, begin bool) {
+	for {
+		seen := c.seen.Load()
+		if term <= seen {
+			break
+		}
+		if c.seen.CompareAndSwap(seen, term) {
+			c.term.Store(term)
+			return
+		}
+	}
+	if begin && term == c.seen.Load() {
+		c.term.Store(term)
+	}
+}
+
+// forgetTerm forgets term, which a transaction begun locally was stamped
+// with, after that transaction failed: the leader may have changed, and
+// the next Begin asks.
+func (c *Client) forgetTerm(term uint64) { c.term.CompareAndSwap(term, 0) }
 
 // Run begins a transaction, calls fn with a context that carries it, and
 // commits it when fn returns nil: Commit's result is returned as is. When fn

@@ -7,7 +7,10 @@
 //   - Client (Dial) holds the connections to the coordinator nodes and
 //     follows the Raft leader. An endpoint is host:port; one without a port
 //     ("coord-1", "[::1]") means the coordinator's port, 7400.
-//   - Tx (Client.Begin) is one transaction. Tx.Context puts it in a context;
+//   - Tx (Client.Begin) is one transaction: begun by a Begin call, or, with
+//     WithLocalBegin, by the client itself once it knows the leader's term
+//     (the leader registers it at its first enlistment or Commit).
+//     Tx.Context puts it in a context;
 //     UnaryClientInterceptor and StreamClientInterceptor, installed on the
 //     gRPC connections to participants, carry it to them in metadata and
 //     record each participant that enlisted.

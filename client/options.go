@@ -19,8 +19,9 @@ const DefaultTimeout = 30 * time.Second
 var ErrInvalidOption = errors.New("verdict: invalid option")
 
 type options struct {
-	dialOpts []grpc.DialOption
-	timeout  time.Duration
+	dialOpts   []grpc.DialOption
+	timeout    time.Duration
+	localBegin bool
 }
 
 // Option configures a Client.
@@ -79,6 +80,22 @@ func WithTimeout(d time.Duration) TxOption {
 			return fmt.Errorf("%w: timeout %v is not positive", ErrInvalidOption, d)
 		}
 		o.timeout = d
+		return nil
+	}
+}
+
+// WithLocalBegin makes Begin free of a round trip once the client has
+// learned the leader's term (from its first Begin, and from every Commit
+// answer): it makes the transaction id itself and stamps the transaction
+// with that term; the leader registers it at its first enlistment or
+// Commit. A stamp of an earlier term is refused (the transaction is
+// aborted) after a leader change, and the client then begins with a call
+// again until it has learned the new term. Every participant must run an
+// SDK that forwards the stamp (this version or later): enable it once they
+// all do.
+func WithLocalBegin() Option {
+	return func(o *options) error {
+		o.localBegin = true
 		return nil
 	}
 }

@@ -32,7 +32,10 @@ type Tx struct {
 	id       string
 	coords   []string
 	deadline time.Time
-	done     atomic.Bool
+	// term is the leader term the transaction is stamped with, if the
+	// client began it itself (WithLocalBegin); 0 if Begin asked.
+	term uint64
+	done atomic.Bool
 
 	mu           sync.Mutex
 	participants map[Participant]struct{}
@@ -51,7 +54,15 @@ func (tx *Tx) ID() string { return tx.id }
 func (tx *Tx) Deadline() time.Time { return tx.deadline }
 
 func (tx *Tx) meta() txmeta.Tx {
-	return txmeta.Tx{ID: tx.id, Coordinators: tx.coords, Deadline: tx.deadline}
+	return txmeta.Tx{ID: tx.id, Coordinators: tx.coords, Deadline: tx.deadline, Term: tx.term}
+}
+
+// stamp is the transaction's stamp, if the client began it itself.
+func (tx *Tx) stamp() *verdictv1.TxStamp {
+	if tx.term == 0 {
+		return nil
+	}
+	return &verdictv1.TxStamp{Term: tx.term, DeadlineUnixMs: tx.deadline.UnixMilli()}
 }
 
 // addParticipant records a participant from a "name=address" header value.
@@ -104,7 +115,7 @@ func (tx *Tx) Commit(ctx context.Context) error {
 	if !tx.done.CompareAndSwap(false, true) {
 		return ErrTxDone
 	}
-	req := &verdictv1.CommitRequest{Txid: tx.id, Participants: participantRefs(tx.Participants())}
+	req := &verdictv1.CommitRequest{Txid: tx.id, Participants: participantRefs(tx.Participants()), Stamp: tx.stamp()}
 	tx.mu.Lock()
 	req.Messages = tx.messages
 	tx.mu.Unlock()
@@ -130,6 +141,7 @@ func (tx *Tx) Commit(ctx context.Context) error {
 			}
 			return err
 		}
+		tx.c.learnTerm(resp.GetTerm(), false)
 		switch resp.GetOutcome() {
 		case verdictv1.Outcome_OUTCOME_COMMITTED:
 			outcome = nil
@@ -147,6 +159,9 @@ func (tx *Tx) Commit(ctx context.Context) error {
 		}
 		return nil
 	})
+	if exhausted || err != nil || outcome != nil {
+		tx.c.forgetTerm(tx.term)
+	}
 	switch {
 	case exhausted:
 		return tx.ambiguous(err)
@@ -188,6 +203,8 @@ func (tx *Tx) Abort(ctx context.Context, reason string) error {
 	if !tx.done.CompareAndSwap(false, true) {
 		return ErrTxDone
 	}
+	// Its work may have failed on a stale stamp: the next Begin asks.
+	tx.c.forgetTerm(tx.term)
 	actx, cancel := tx.callContext(ctx)
 	defer cancel()
 	req := &verdictv1.AbortRequest{Txid: tx.id, Reason: reason}

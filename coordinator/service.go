@@ -36,7 +36,9 @@ func (s *service) Commit(ctx context.Context, req *verdictv1.CommitRequest) (*ve
 	if err := validateCommit(req, s.maxParticipants); err != nil {
 		return nil, err
 	}
-	return forward(ctx, s.fwd, req, s.c.Commit, verdictv1.CoordinatorClient.Commit)
+	return forward(ctx, s.fwd, req, func(ctx context.Context, req *verdictv1.CommitRequest) (*verdictv1.CommitResponse, error) {
+		return s.c.Commit(ctx, s.fwd.auth.identity(ctx), req)
+	}, verdictv1.CoordinatorClient.Commit)
 }
 
 func (s *service) StageMessages(ctx context.Context, req *verdictv1.StageMessagesRequest) (*verdictv1.StageMessagesResponse, error) {

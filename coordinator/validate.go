@@ -73,6 +73,22 @@ func validateEnlist(req *verdictv1.EnlistRequest) error {
 			return err
 		}
 	}
+	if s := len(req.GetStamps()); s != 0 && s != n {
+		return status.Errorf(codes.InvalidArgument, "verdict: enlist has %d stamps for %d transactions", s, n)
+	}
+	for _, st := range req.GetStamps() {
+		if err := validateStamp(st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateStamp checks a transaction's stamp (zero: none).
+func validateStamp(st *verdictv1.TxStamp) error {
+	if st.GetTerm() != 0 && st.GetDeadlineUnixMs() <= 0 {
+		return status.Error(codes.InvalidArgument, "verdict: a stamped transaction needs a deadline")
+	}
 	return nil
 }
 
@@ -103,6 +119,9 @@ func validateCommit(req *verdictv1.CommitRequest, maxParticipants int) error {
 		return err
 	}
 	if err := validateParticipantList(req.GetParticipants(), maxParticipants); err != nil {
+		return err
+	}
+	if err := validateStamp(req.GetStamp()); err != nil {
 		return err
 	}
 	if len(req.GetMessages()) > 0 {

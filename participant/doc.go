@@ -12,7 +12,10 @@
 //     on the service's own gRPC server, admit calls made under a
 //     transaction: the participant enlists with the coordinator
 //     synchronously, before the handler runs, so a participant that did
-//     work never goes missing from the commit. Handlers find the
+//     work never goes missing from the commit. A transaction its initiator
+//     began itself (client.WithLocalBegin) carries the leader term it is
+//     stamped with; the enlistment forwards the stamp, by which the leader
+//     registers the transaction. Handlers find the
 //     transaction (a TxInfo: id, coordinators, deadline) with
 //     TxFromContext and do their work under its id.
 //   - Server.Register serves the Participant service that the coordinator

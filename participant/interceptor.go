@@ -266,7 +266,7 @@ func (s *Server) enlistOnce(ctx context.Context, tx txmeta.Tx) error {
 	if err != nil {
 		return status.Errorf(codes.Unavailable, "verdict: enlist in %s: %v", tx.ID, err)
 	}
-	res, err := e.Do(ctx, tx.ID)
+	res, err := e.Do(ctx, tx)
 	if err == nil && codes.Code(res.GetCode()) != codes.OK {
 		err = status.Error(codes.Code(res.GetCode()), res.GetMessage())
 	}

@@ -38,6 +38,9 @@ type activeTx struct {
 	deadline time.Time
 	term     uint64 // the leader term in which it began
 	client   string // who began it (auth.identity), for MaxOpenPerClient
+	// stamped: its initiator began it (stamped.go); its outcome is then
+	// kept while a stamp could register its txid again.
+	stamped bool
 
 	// committing is when Commit started phase 1 (for the commit latency
 	// metric); set once, before the decision runs.
@@ -79,6 +82,7 @@ type recent struct {
 	outcome verdictv1.Outcome
 	reason  string
 	at      time.Time
+	stamped bool // of a stamped transaction (see activeTx.stamped)
 }
 
 // activeTable holds the leader's active transactions and recent outcomes.
@@ -86,11 +90,102 @@ type activeTable struct {
 	mu     sync.Mutex
 	txs    map[string]*activeTx
 	recent map[string]recent
-	open   map[string]int // transactions in txs per client
+	open   map[string]int // transactions in txs per client ("": unattributed)
+	// tombs are the txids answered "aborted" while unknown, which no stamp
+	// may register (stamped.go), each until it could no longer be; floor,
+	// once tombs are full: no txid at or below it is registered.
+	tombs map[string]time.Time
+	floor string
+	// mono is the engine's monotone clock (Engine.stampNow) and admits
+	// reports whether a stamped txid may be registered at its reading:
+	// both are read under mu, so that a registration and the expiry of a
+	// tombstone or a recent outcome are ordered by one clock.
+	mono   func() time.Time
+	admits func(id string, now time.Time) bool
 }
 
 func newActiveTable() *activeTable {
-	return &activeTable{txs: map[string]*activeTx{}, recent: map[string]recent{}, open: map[string]int{}}
+	return &activeTable{
+		txs: map[string]*activeTx{}, recent: map[string]recent{}, open: map[string]int{}, tombs: map[string]time.Time{},
+		mono: time.Now, admits: func(string, time.Time) bool { return true },
+	}
+}
+
+// addStamped holds t, a transaction its initiator began itself, and returns
+// it; or the transaction a concurrent call registered first; or an error if
+// t's id has an outcome here already (a tombstone, the floor, a recent
+// outcome) or the limit of its client (unattributed: of all unattributed
+// transactions) is reached.
+func (a *activeTable) addStamped(t *activeTx, limit, unattributed int) (*activeTx, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if cur, ok := a.txs[t.id]; ok {
+		return cur, nil
+	}
+	if !a.admits(t.id, a.mono()) {
+		return nil, errorf(ErrNotActive,
+			"verdict: transaction %s was made too far from this leader's clock to be begun without Begin: aborted", t.id)
+	}
+	if _, ok := a.tombs[t.id]; ok || t.id <= a.floor {
+		return nil, errorf(ErrNotActive, "verdict: transaction %s is already aborted", t.id)
+	}
+	if r, ok := a.recent[t.id]; ok {
+		return nil, errorf(ErrNotActive, "verdict: transaction %s is already %s", t.id, OutcomeWord(r.outcome))
+	}
+	if t.client == "" && a.open[""] >= unattributed {
+		return nil, errorf(ErrLimit, "verdict: %d transactions registered by enlistments are open, the maximum; commit or abort some first", unattributed)
+	}
+	if t.client != "" && a.open[t.client] >= limit {
+		return nil, errorf(ErrLimit, "verdict: client %s has %d open transactions, the maximum (--max-open-per-client); commit or abort some first", t.client, limit)
+	}
+	a.open[t.client]++
+	a.txs[t.id] = t
+	return t, nil
+}
+
+// tombResult is what tombstone did.
+type tombResult int
+
+const (
+	tombed     tombResult = iota // marked (a tombstone, or the floor)
+	registered                   // id is held or decided meanwhile: nothing marked
+	tombsFull                    // no room, and the floor may not be used
+)
+
+// tombstone marks id, unknown here, as answered "aborted" until until.
+// Past max tombstones it raises the floor to id instead, unless noFloor
+// (an id far ahead of the clock, which would raise the floor for long).
+func (a *activeTable) tombstone(id string, until time.Time, max int, noFloor bool) tombResult {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.txs[id]; ok {
+		return registered
+	}
+	if _, ok := a.recent[id]; ok {
+		return registered
+	}
+	switch _, ok := a.tombs[id]; {
+	case ok || len(a.tombs) < max:
+		a.tombs[id] = until
+	case noFloor:
+		return tombsFull
+	case id > a.floor:
+		a.floor = id
+	}
+	return tombed
+}
+
+// expireTombs forgets the tombstones past their time (by the engine's
+// monotone clock).
+func (a *activeTable) expireTombs() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.mono()
+	for id, until := range a.tombs {
+		if now.After(until) {
+			delete(a.tombs, id)
+		}
+	}
 }
 
 // add holds t, unless its client has limit transactions open already.
@@ -136,7 +231,7 @@ func (a *activeTable) finish(t *activeTx, o verdictv1.Outcome, reason string, no
 	t.outcome, t.reason = o, reason
 	t.phase, t.end = phaseDecided, o
 	if o == verdictv1.Outcome_OUTCOME_COMMITTED || o == verdictv1.Outcome_OUTCOME_ABORTED {
-		a.recent[t.id] = recent{outcome: o, reason: reason, at: now}
+		a.recent[t.id] = recent{outcome: o, reason: reason, at: now, stamped: t.stamped}
 	}
 	close(t.decided)
 	return true
@@ -146,7 +241,8 @@ func (a *activeTable) finish(t *activeTx, o verdictv1.Outcome, reason string, no
 // the decision in its timeline; an unknown outcome, which no phase 2
 // follows, ends the timeline.
 func (c *Engine) finish(t *activeTx, o verdictv1.Outcome, reason string) {
-	if !c.active.finish(t, o, reason, c.cfg.clock.Now()) {
+	// Recent outcomes are timed by the engine's monotone clock (stamped.go).
+	if !c.active.finish(t, o, reason, c.stampNow()) {
 		return
 	}
 	c.timeline.add(t.id, eventDecision, "", decisionDetail(o, reason))
@@ -162,12 +258,14 @@ func (a *activeTable) recentOutcome(id string) (recent, bool) {
 	return r, ok
 }
 
-// expired returns the active transactions whose deadline has passed and are
-// not preparing (the commit path owns those), and forgets recent outcomes
-// older than keep.
-func (a *activeTable) expired(now time.Time, keep time.Duration) []*activeTx {
+// expired returns the active transactions whose deadline has passed at now
+// and are not preparing (the commit path owns those), and forgets recent
+// outcomes older than keep by the engine's monotone clock, those of
+// stamped transactions older than keepStamped.
+func (a *activeTable) expired(now time.Time, keep, keepStamped time.Duration) []*activeTx {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	mono := a.mono()
 	var out []*activeTx
 	for _, t := range a.txs {
 		if t.phase == phaseActive && now.After(t.deadline) {
@@ -175,7 +273,7 @@ func (a *activeTable) expired(now time.Time, keep time.Duration) []*activeTx {
 		}
 	}
 	for id, r := range a.recent {
-		if now.Sub(r.at) > keep {
+		if age := mono.Sub(r.at); age > keep && (!r.stamped || age > keepStamped) {
 			delete(a.recent, id)
 		}
 	}
@@ -205,6 +303,8 @@ func (a *activeTable) clearExcept(term uint64) {
 	if term == 0 {
 		a.recent = map[string]recent{}
 	}
+	// Stamps of another term are refused anyway.
+	a.tombs, a.floor = map[string]time.Time{}, ""
 }
 
 // addresses adds to held the participant addresses the active

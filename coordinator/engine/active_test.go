@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/verdict-tx/verdict/internal/txid"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -96,5 +98,47 @@ func TestActiveRefusedCommitStaysActive(t *testing.T) {
 	}
 	if _, ok := a.claimAbort(tx); ok {
 		t.Fatal("abort claimed twice")
+	}
+}
+
+// Tombstones are bounded: past the bound, a floor replaces them, below
+// which no stamped txid registers (UUIDv7s sort by time); above it, one
+// still does. A tombstone is refused for a txid registered meanwhile.
+func TestTombstonesBounded(t *testing.T) {
+	a := newActiveTable()
+	ids := make([]string, 4)
+	for i := range ids {
+		ids[i], _ = txid.NewAt(time.UnixMilli(int64(1_700_000_000_000 + i)))
+	}
+	until := time.Now().Add(time.Hour)
+	for _, id := range ids[:3] { // two tombstones, then the floor
+		if r := a.tombstone(id, until, 2, false); r != tombed {
+			t.Fatalf("tombstone(%s) = %v", id, r)
+		}
+	}
+	if len(a.tombs) != 2 || a.floor != ids[2] {
+		t.Fatalf("%d tombstones, floor %q; want 2 and %s", len(a.tombs), a.floor, ids[2])
+	}
+	stamped := func(id, client string) *activeTx {
+		return &activeTx{id: id, client: client, parts: map[string]*verdictv1.ParticipantRef{}, decided: make(chan struct{})}
+	}
+	for _, id := range ids[:3] {
+		if _, err := a.addStamped(stamped(id, ""), 10, 10); !errors.Is(err, ErrNotActive) {
+			t.Errorf("registering %s (tombstone or below the floor) = %v; want ErrNotActive", id, err)
+		}
+	}
+	if cur, err := a.addStamped(stamped(ids[3], ""), 10, 10); err != nil || cur.id != ids[3] {
+		t.Fatalf("registering %s above the floor = %v, %v", ids[3], cur, err)
+	}
+	if r := a.tombstone(ids[3], until, 2, false); r != registered {
+		t.Errorf("tombstone of a registered txid = %v", r)
+	}
+	far, _ := txid.NewAt(time.UnixMilli(1_900_000_000_000))
+	if r := a.tombstone(far, until, 2, true); r != tombsFull || a.floor != ids[2] {
+		t.Errorf("tombstone of a far-ahead txid when full = %v, floor %q; want no room, the floor unmoved", r, a.floor)
+	}
+	later, _ := txid.NewAt(time.UnixMilli(1_800_000_000_000))
+	if _, err := a.addStamped(stamped(later, ""), 10, 1); !errors.Is(err, ErrLimit) {
+		t.Errorf("a second unattributed registration with a limit of 1 = %v; want ErrLimit", err)
 	}
 }

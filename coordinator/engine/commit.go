@@ -19,16 +19,51 @@ const DecisionTimeout = 5 * time.Second
 // Commit runs two-phase commit for a transaction and answers with its
 // outcome. It is idempotent: a retry returns the recorded outcome, and a
 // retry while the first attempt is still deciding waits for it.
-func (c *Engine) Commit(ctx context.Context, req *verdictv1.CommitRequest) (*verdictv1.CommitResponse, error) {
-	if _, ok := c.leaderTerm(); !ok {
+//
+// A transaction its initiator began itself (req.Stamp) and that no
+// enlistment registered is registered here, for client, if the stamp names
+// this leader's term (stamped.go). Every answer carries the term, from
+// which the initiator learns it.
+func (c *Engine) Commit(ctx context.Context, client string, req *verdictv1.CommitRequest) (*verdictv1.CommitResponse, error) {
+	term, ok := c.leaderTerm()
+	if !ok {
 		return nil, errNotLeader()
 	}
+	resp, err := c.commit(ctx, client, term, req)
+	if resp != nil {
+		resp.Term = term
+	}
+	return resp, err
+}
+
+func (c *Engine) commit(ctx context.Context, client string, term uint64, req *verdictv1.CommitRequest) (*verdictv1.CommitResponse, error) {
 	id := req.GetTxid()
 	f := c.lookup(id)
 	if o, reason, ok := f.decided(); ok {
 		return commitAnswer(id, o, reason)
 	}
 	t := f.live
+	if s, stamped := stampOf(req.GetStamp()); f.where == nowhere && stamped && s.term == term {
+		if reg, err := c.registerStamped(id, s, term, client); err == nil {
+			t, f = reg, found{where: inMemory, live: reg}
+		} else {
+			switch terr := c.tombstone(id); {
+			case terr == nil:
+				// Not registered, and no later attempt may register it:
+				// the transaction is aborted.
+				c.obs.Aborted(AbortRefused)
+				return commitAnswer(id, verdictv1.Outcome_OUTCOME_ABORTED, err.Error())
+			case !errors.Is(terr, errRegistered):
+				return nil, terr
+			}
+			if f = c.lookup(id); f.where == inMemory { // registered meanwhile
+				t = f.live
+			}
+		}
+		if o, reason, ok := f.decided(); ok {
+			return commitAnswer(id, o, reason)
+		}
+	}
 	if f.where != inMemory {
 		o, reason, err := c.answerUnknown(ctx, id, presumable(req.GetRetry(), false, req.GetParticipants()))
 		if err != nil {

@@ -30,6 +30,10 @@
 //     not decided yet. One type, activeTx, with one phase (active,
 //     preparing, decided) that only the active table's methods change,
 //     under its lock.
+//   - Begin without a round trip (stamped.go): a transaction its initiator
+//     began itself, stamped with the leader term it learned, is registered
+//     by its first enlistment or Commit at the leader of that term, and
+//     refused by any other; the notes there say why that is safe.
 //   - One lookup (lookup.go) finds a txid in the log's table, then in
 //     memory, then among the recent outcomes kept without a record, then
 //     among the expired; every call that takes a txid starts there.

@@ -100,6 +100,11 @@ type Engine struct {
 	// heuristics counts the heuristic resolutions this node made as the
 	// leader (ForgetTransaction).
 	heuristics atomic.Uint64
+	// hwm is the newest reading of the clock (Unix ns): stampNow.
+	hwm atomic.Int64
+	// lastStamped is when (stampNow, Unix ns) this engine last registered
+	// a stamped transaction: pruneKeep.
+	lastStamped atomic.Int64
 
 	// ctx is cancelled when the engine stops; work not bound to a request
 	// derives from it, and every goroutine the engine starts (counted in
@@ -167,6 +172,8 @@ func New(cfg Config, d Deps) *Engine {
 		c.logClock.mono = k.Monotonic
 	}
 	c.confirm.c = c
+	c.active.mono = c.stampNow
+	c.active.admits = func(id string, now time.Time) bool { return c.window(id, now) == inWindow }
 	return c
 }
 
@@ -288,28 +295,45 @@ func (c *Engine) Begin(ctx context.Context, client string, req *verdictv1.BeginR
 		Txid:           id,
 		DeadlineUnixMs: t.deadline.UnixMilli(),
 		Coordinators:   c.cfg.coordinators(),
+		Term:           term,
 	}, nil
 }
 
 // Enlist adds a participant to a batch of active transactions; each
 // transaction answers for itself, with one error per txid (nil: enlisted).
+// A transaction its initiator began itself is registered here by its first
+// enlistment (stamped.go), counted against no client.
 func (c *Engine) Enlist(ctx context.Context, req *verdictv1.EnlistRequest) ([]error, error) {
-	if _, ok := c.leaderTerm(); !ok {
+	term, ok := c.leaderTerm()
+	if !ok {
 		return nil, errNotLeader()
 	}
+	stamps := req.GetStamps()
 	errs := make([]error, len(req.GetTxids()))
 	for i, id := range req.GetTxids() {
-		errs[i] = c.enlist(id, req.GetParticipant())
+		var st *verdictv1.TxStamp
+		if i < len(stamps) {
+			st = stamps[i]
+		}
+		errs[i] = c.enlist(id, req.GetParticipant(), st, term)
 	}
 	return errs, nil
 }
 
-func (c *Engine) enlist(id string, p *verdictv1.ParticipantRef) error {
+func (c *Engine) enlist(id string, p *verdictv1.ParticipantRef, st *verdictv1.TxStamp, term uint64) error {
 	f := c.lookup(id)
+	t := f.live
 	if f.where != inMemory {
-		return notActive(id, f)
+		s, stamped := stampOf(st)
+		if !stamped || f.where != nowhere {
+			return notActive(id, f)
+		}
+		var err error
+		if t, err = c.registerStamped(id, s, term, ""); err != nil {
+			return err
+		}
 	}
-	added, err := c.active.enlist(f.live, p, c.txLimits())
+	added, err := c.active.enlist(t, p, c.txLimits())
 	if added {
 		c.timeline.add(id, eventEnlist, p.GetName(), "at "+p.GetAddress())
 	}

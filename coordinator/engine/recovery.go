@@ -37,7 +37,7 @@ func (c *Engine) sweep() {
 	clock := c.cfg.clock
 	tick := clock.NewTicker(sweepEvery)
 	defer tick.Stop()
-	lastScan, lastPrune := clock.Now(), clock.Now()
+	lastScan, lastPrune, lastTombs := clock.Now(), clock.Now(), clock.Now()
 	for {
 		select {
 		case <-tick.C():
@@ -48,8 +48,14 @@ func (c *Engine) sweep() {
 			continue
 		}
 		now := clock.Now()
-		for _, t := range c.active.expired(now, c.cfg.retention) {
+		// The recent outcomes of stamped transactions are kept at least
+		// as long as a stamp could still register their txid (stamped.go).
+		for _, t := range c.active.expired(now, c.cfg.retention, max(c.cfg.retention, c.stampMemory())) {
 			c.abort(t, AbortDeadline, "deadline passed")
+		}
+		if now.Sub(lastTombs) >= time.Second {
+			lastTombs = now
+			c.active.expireTombs()
 		}
 		if now.Sub(lastScan) > rescanEvery {
 			lastScan = now
@@ -57,7 +63,7 @@ func (c *Engine) sweep() {
 		}
 		if now.Sub(lastPrune) > pruneEvery(c.cfg.retention) {
 			lastPrune = now
-			c.proposePrune(c.logNow().Add(-c.cfg.retention))
+			c.proposePrune(c.logNow().Add(-c.pruneKeep(c.stampNow())))
 		}
 	}
 }

@@ -34,17 +34,19 @@ import (
 //
 //	new [stuck-after=D] [max-backoff=D] [retention=D] [timeout=D] [max-addresses=N]
 //	begin T [timeout=D]          enlist T A...           commit T [retry] [parts=A,B]
+//	begin-local T [term=N] [timeout=D] (the initiator begins T itself, stamped)
+//	txid-at T ahead=D (T's id made at the clock's time plus D)
 //	abort T                      outcome T [prepared] [parts=A,B]
 //	retry T                      forget T A              admin-abort T
 //	vote A yes|no|read-only|error (error: Prepare fails)
 //	fail A... (decisions fail)   heal A...
 //	tick D                       new-leader              begin-stop
-//	await ready|done T|decided T|acked T A...|attempts T A N|stuck T|prune|pruned T
+//	await ready|done T|decided T|acked T A...|attempts T A N|stuck T|prune|pruned T|tomb-expired T
 //	show (calls, log records, events since the last show)
 //	table                        timeline T              metrics
 func TestScripts(t *testing.T) {
 	datadriven.Walk(t, "testdata/scripts", func(t *testing.T, path string) {
-		h := &harness{t: t, names: map[string]string{}, aliases: map[string]string{}}
+		h := &harness{t: t, names: map[string]string{}, aliases: map[string]string{}, stamps: map[string]*verdictv1.TxStamp{}}
 		defer h.stop()
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			h.t = t
@@ -65,6 +67,8 @@ type harness struct {
 	e       *Engine
 	names   map[string]string // script name → txid
 	aliases map[string]string // txid → script name
+	// stamps are those of the transactions the script began itself.
+	stamps map[string]*verdictv1.TxStamp // by txid
 }
 
 func (h *harness) stop() {
@@ -73,13 +77,14 @@ func (h *harness) stop() {
 	}
 }
 
-// txid returns the txid the script calls name, making one for a name
-// never begun (a transaction unknown to the engine).
+// txid returns the txid the script calls name, making one (at the fake
+// clock's time) for a name never begun (a transaction unknown to the
+// engine).
 func (h *harness) txid(name string) string {
 	if id, ok := h.names[name]; ok {
 		return id
 	}
-	id, err := txid.New()
+	id, err := txid.NewAt(h.clock.Now())
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -156,7 +161,12 @@ func (h *harness) run(d *datadriven.TestData) string {
 	case "enlist":
 		var out []string
 		for _, p := range names(1) {
-			errs, err := h.e.Enlist(ctx, &verdictv1.EnlistRequest{Txids: []string{h.txid(arg(0))}, Participant: ref(p)})
+			id := h.txid(arg(0))
+			req := &verdictv1.EnlistRequest{Txids: []string{id}, Participant: ref(p)}
+			if st, ok := h.stamps[id]; ok {
+				req.Stamps = []*verdictv1.TxStamp{st}
+			}
+			errs, err := h.e.Enlist(ctx, req)
 			switch {
 			case err != nil:
 				out = append(out, p+": "+errLine(err))
@@ -168,17 +178,37 @@ func (h *harness) run(d *datadriven.TestData) string {
 		}
 		return h.alias(strings.Join(out, "\n"))
 	case "commit":
-		req := &verdictv1.CommitRequest{Txid: h.txid(arg(0)), Retry: d.HasArg("retry")}
+		req := &verdictv1.CommitRequest{Txid: h.txid(arg(0)), Retry: d.HasArg("retry"), Stamp: h.stamps[h.txid(arg(0))]}
 		if d.HasArg("parts") {
 			var ps []string
 			d.ScanArgs(h.t, "parts", &ps)
 			req.Participants = refs(ps)
 		}
-		resp, err := h.e.Commit(ctx, req)
+		resp, err := h.e.Commit(ctx, "script", req)
 		if err != nil {
 			return h.alias(errLine(err))
 		}
 		return h.alias(answer(resp.GetOutcome(), resp.GetReason()))
+	case "txid-at":
+		// Names a txid made at the clock's time plus ahead (an initiator
+		// whose clock is off).
+		id, err := txid.NewAt(h.clock.Now().Add(h.duration(d, "ahead", 0)))
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		h.names[arg(0)], h.aliases[id] = id, arg(0)
+		return ""
+	case "begin-local":
+		// The initiator begins the transaction itself, stamped with the
+		// leader's term (or term=N).
+		term, _ := h.e.LeaderTerm()
+		if d.HasArg("term") {
+			d.ScanArgs(h.t, "term", &term)
+		}
+		id := h.txid(arg(0))
+		deadline := h.clock.Now().Add(h.duration(d, "timeout", 30*time.Second))
+		h.stamps[id] = &verdictv1.TxStamp{Term: term, DeadlineUnixMs: deadline.UnixMilli()}
+		return fmt.Sprintf("%s: stamped with term %d", arg(0), term)
 	case "abort":
 		resp, err := h.e.Abort(ctx, &verdictv1.AbortRequest{Txid: h.txid(arg(0))})
 		if err != nil {
@@ -231,6 +261,8 @@ func (h *harness) run(d *datadriven.TestData) string {
 		h.parts.mu.Unlock()
 		return ""
 	case "tick":
+		// A negative tick steps the clock back, as a wrong system clock
+		// corrected does; no timer fires.
 		dur, err := time.ParseDuration(arg(0))
 		if err != nil {
 			h.t.Fatalf("%s: %v", d.Pos, err)
@@ -288,7 +320,7 @@ func (h *harness) start(d *datadriven.TestData) string {
 	}
 	h.cfg = Config{
 		DefaultTimeout:          h.duration(d, "timeout", 30*time.Second),
-		MaxTimeout:              time.Hour,
+		MaxTimeout:              10 * time.Minute,
 		MaxParticipants:         16,
 		MaxParticipantAddresses: max(h.parts.maxAddresses, 1),
 		MaxStagedBytes:          1 << 20,
@@ -352,6 +384,14 @@ func (h *harness) await(d *datadriven.TestData, arg func(int) string) {
 	case "pruned":
 		id := h.txid(arg(1))
 		cond = func() bool { _, ok := h.e.Applied(id); return !ok && h.e.fsm.expired(id) }
+	case "tomb-expired":
+		id := h.txid(arg(1))
+		cond = func() bool {
+			h.e.active.mu.Lock()
+			defer h.e.active.mu.Unlock()
+			_, ok := h.e.active.tombs[id]
+			return !ok
+		}
 	case "stuck":
 		id := h.txid(arg(1))
 		cond = func() bool { return slices.Contains(h.e.delivery.stuckIDs(), id) }

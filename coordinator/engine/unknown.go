@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -82,6 +83,14 @@ func (c *Engine) answerUnknown(ctx context.Context, id string, presume bool) (o 
 		o, reason = verdictv1.Outcome_OUTCOME_UNKNOWN, reasonOnePhaseUnknown
 		if presume {
 			o, reason = verdictv1.Outcome_OUTCOME_ABORTED, reasonUnknownTx
+			// No stamp may register it later in this term (stamped.go);
+			// if one just did, answer from it.
+			switch err := c.tombstone(id); {
+			case errors.Is(err, errRegistered):
+				o, reason = c.answer(c.lookup(id))
+			case err != nil:
+				return 0, "", err
+			}
 		}
 	}
 	if !c.stillLeader(term) {

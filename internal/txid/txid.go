@@ -23,6 +23,22 @@ func New() (string, error) {
 	return u.String(), nil
 }
 
+// NewAt returns a fresh transaction id whose creation time is t (to the
+// millisecond) rather than this host's clock: a client that knows how far
+// its clock is from the coordinator's makes its ids on the coordinator's
+// time.
+func NewAt(t time.Time) (string, error) {
+	u, err := uuid.NewV7()
+	if err != nil {
+		return "", fmt.Errorf("verdict: new transaction id: %w", err)
+	}
+	ms := uint64(t.UnixMilli())
+	for i := range 6 {
+		u[i] = byte(ms >> (8 * (5 - i)))
+	}
+	return u.String(), nil
+}
+
 // Validate reports whether s is a canonical (lower-case, hyphenated) UUIDv7.
 func Validate(s string) error {
 	if len(s) != 36 {

@@ -38,3 +38,16 @@ func TestValidateRejects(t *testing.T) {
 		}
 	}
 }
+
+// NewAt makes a valid id whose time is the one given, to the millisecond.
+func TestNewAt(t *testing.T) {
+	at := time.UnixMilli(1_700_000_123_456)
+	id, err := NewAt(at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Time(id)
+	if err != nil || !got.Equal(at) {
+		t.Fatalf("Time(NewAt(%v)) = %v, %v", at, got, err)
+	}
+}

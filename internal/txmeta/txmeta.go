@@ -1,5 +1,6 @@
 // Package txmeta carries a Verdict transaction across gRPC calls in metadata:
-// its id, the coordinator endpoints, and its deadline. The client SDK writes
+// its id, the coordinator endpoints, its deadline, and the leader term it
+// is stamped with when its initiator began it itself. The client SDK writes
 // it; the participant SDK reads it.
 package txmeta
 
@@ -19,6 +20,9 @@ const (
 	KeyTxID         = "verdict-txid"
 	KeyCoordinators = "verdict-coordinators"
 	KeyDeadline     = "verdict-deadline-ms"
+	// KeyTerm is the leader term of a transaction its initiator began
+	// itself (the stamp); absent for one begun by Begin.
+	KeyTerm = "verdict-term"
 	// KeyParticipant is a response header by which a participant tells the
 	// initiator that it enlisted: "name=address".
 	KeyParticipant = "verdict-participant"
@@ -29,6 +33,9 @@ type Tx struct {
 	ID           string
 	Coordinators []string
 	Deadline     time.Time
+	// Term is the leader term the initiator stamped the transaction with,
+	// if it began it itself; 0 if Begin registered it.
+	Term uint64
 }
 
 // Append adds tx to outgoing metadata md.
@@ -36,6 +43,9 @@ func (tx Tx) Append(md metadata.MD) {
 	md.Set(KeyTxID, tx.ID)
 	md.Set(KeyCoordinators, strings.Join(tx.Coordinators, ","))
 	md.Set(KeyDeadline, strconv.FormatInt(tx.Deadline.UnixMilli(), 10))
+	if tx.Term != 0 {
+		md.Set(KeyTerm, strconv.FormatUint(tx.Term, 10))
+	}
 }
 
 // FromMD reads a transaction from incoming metadata. ok is false when md
@@ -61,6 +71,13 @@ func FromMD(md metadata.MD) (tx Tx, ok bool, err error) {
 			return Tx{}, true, fmt.Errorf("verdict: transaction %s: malformed deadline %q", tx.ID, v[0])
 		}
 		tx.Deadline = time.UnixMilli(ms)
+	}
+	if v := md.Get(KeyTerm); len(v) > 0 {
+		term, err := strconv.ParseUint(v[0], 10, 64)
+		if err != nil || tx.Deadline.IsZero() {
+			return Tx{}, true, fmt.Errorf("verdict: transaction %s: malformed stamp (term %q, deadline %v)", tx.ID, v[0], tx.Deadline)
+		}
+		tx.Term = term
 	}
 	return tx, true, nil
 }

@@ -472,7 +472,10 @@ type BeginResponse struct {
 	Txid           string                 `protobuf:"bytes,1,opt,name=txid,proto3" json:"txid,omitempty"`
 	DeadlineUnixMs int64                  `protobuf:"varint,2,opt,name=deadline_unix_ms,json=deadlineUnixMs,proto3" json:"deadline_unix_ms,omitempty"`
 	// Client addresses of the coordinator nodes, for participants to reach.
-	Coordinators  []string `protobuf:"bytes,3,rep,name=coordinators,proto3" json:"coordinators,omitempty"`
+	Coordinators []string `protobuf:"bytes,3,rep,name=coordinators,proto3" json:"coordinators,omitempty"`
+	// The Raft term of the leader that answered: a client may begin its next
+	// transactions itself, stamped with it (TxStamp).
+	Term          uint64 `protobuf:"varint,4,opt,name=term,proto3" json:"term,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -528,19 +531,88 @@ func (x *BeginResponse) GetCoordinators() []string {
 	return nil
 }
 
+func (x *BeginResponse) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+// TxStamp marks a transaction its initiator began itself, without a Begin
+// call: it made the UUIDv7 txid and chose the deadline, and stamps the
+// transaction with the leader term it learned from an earlier answer. The
+// leader of that term registers the transaction at its first enlistment or
+// Commit; any other leader refuses it as unknown (aborted), after which the
+// initiator learns the new term. See the coordinator engine's doc for why
+// this is safe.
+type TxStamp struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Term           uint64                 `protobuf:"varint,1,opt,name=term,proto3" json:"term,omitempty"`
+	DeadlineUnixMs int64                  `protobuf:"varint,2,opt,name=deadline_unix_ms,json=deadlineUnixMs,proto3" json:"deadline_unix_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *TxStamp) Reset() {
+	*x = TxStamp{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxStamp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxStamp) ProtoMessage() {}
+
+func (x *TxStamp) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxStamp.ProtoReflect.Descriptor instead.
+func (*TxStamp) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *TxStamp) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *TxStamp) GetDeadlineUnixMs() int64 {
+	if x != nil {
+		return x.DeadlineUnixMs
+	}
+	return 0
+}
+
 // EnlistRequest enlists one participant in a batch of transactions: a
 // participant batches the enlistments that are due at the same moment.
 type EnlistRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Participant   *ParticipantRef        `protobuf:"bytes,1,opt,name=participant,proto3" json:"participant,omitempty"`
-	Txids         []string               `protobuf:"bytes,2,rep,name=txids,proto3" json:"txids,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Participant *ParticipantRef        `protobuf:"bytes,1,opt,name=participant,proto3" json:"participant,omitempty"`
+	Txids       []string               `protobuf:"bytes,2,rep,name=txids,proto3" json:"txids,omitempty"`
+	// The stamps of the transactions, in txids' order, for those their
+	// initiator began itself (a zero stamp for any other); empty if none.
+	Stamps        []*TxStamp `protobuf:"bytes,3,rep,name=stamps,proto3" json:"stamps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EnlistRequest) Reset() {
 	*x = EnlistRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[6]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -552,7 +624,7 @@ func (x *EnlistRequest) String() string {
 func (*EnlistRequest) ProtoMessage() {}
 
 func (x *EnlistRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[6]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -565,7 +637,7 @@ func (x *EnlistRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnlistRequest.ProtoReflect.Descriptor instead.
 func (*EnlistRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{6}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *EnlistRequest) GetParticipant() *ParticipantRef {
@@ -582,6 +654,13 @@ func (x *EnlistRequest) GetTxids() []string {
 	return nil
 }
 
+func (x *EnlistRequest) GetStamps() []*TxStamp {
+	if x != nil {
+		return x.Stamps
+	}
+	return nil
+}
+
 type EnlistResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One result per transaction id, in request order.
@@ -592,7 +671,7 @@ type EnlistResponse struct {
 
 func (x *EnlistResponse) Reset() {
 	*x = EnlistResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[7]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -604,7 +683,7 @@ func (x *EnlistResponse) String() string {
 func (*EnlistResponse) ProtoMessage() {}
 
 func (x *EnlistResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[7]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -617,7 +696,7 @@ func (x *EnlistResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnlistResponse.ProtoReflect.Descriptor instead.
 func (*EnlistResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{7}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *EnlistResponse) GetResults() []*EnlistResult {
@@ -638,7 +717,7 @@ type EnlistResult struct {
 
 func (x *EnlistResult) Reset() {
 	*x = EnlistResult{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[8]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -650,7 +729,7 @@ func (x *EnlistResult) String() string {
 func (*EnlistResult) ProtoMessage() {}
 
 func (x *EnlistResult) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[8]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -663,7 +742,7 @@ func (x *EnlistResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnlistResult.ProtoReflect.Descriptor instead.
 func (*EnlistResult) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{8}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *EnlistResult) GetCode() uint32 {
@@ -694,14 +773,16 @@ type CommitRequest struct {
 	// transaction answers ABORTED only to a first attempt (no commit can have
 	// begun) or when participants names two or more participants (no
 	// one-phase commit can have happened); otherwise OUTCOME_UNKNOWN.
-	Retry         bool `protobuf:"varint,4,opt,name=retry,proto3" json:"retry,omitempty"`
+	Retry bool `protobuf:"varint,4,opt,name=retry,proto3" json:"retry,omitempty"`
+	// Set when the initiator began the transaction itself (no Begin call).
+	Stamp         *TxStamp `protobuf:"bytes,5,opt,name=stamp,proto3" json:"stamp,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CommitRequest) Reset() {
 	*x = CommitRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[9]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -713,7 +794,7 @@ func (x *CommitRequest) String() string {
 func (*CommitRequest) ProtoMessage() {}
 
 func (x *CommitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[9]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -726,7 +807,7 @@ func (x *CommitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitRequest.ProtoReflect.Descriptor instead.
 func (*CommitRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{9}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CommitRequest) GetTxid() string {
@@ -757,17 +838,26 @@ func (x *CommitRequest) GetRetry() bool {
 	return false
 }
 
+func (x *CommitRequest) GetStamp() *TxStamp {
+	if x != nil {
+		return x.Stamp
+	}
+	return nil
+}
+
 type CommitResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Outcome       Outcome                `protobuf:"varint,1,opt,name=outcome,proto3,enum=verdict.v1.Outcome" json:"outcome,omitempty"`
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Outcome Outcome                `protobuf:"varint,1,opt,name=outcome,proto3,enum=verdict.v1.Outcome" json:"outcome,omitempty"`
+	Reason  string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The Raft term of the leader that answered (see BeginResponse.term).
+	Term          uint64 `protobuf:"varint,3,opt,name=term,proto3" json:"term,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CommitResponse) Reset() {
 	*x = CommitResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[10]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -779,7 +869,7 @@ func (x *CommitResponse) String() string {
 func (*CommitResponse) ProtoMessage() {}
 
 func (x *CommitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[10]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -792,7 +882,7 @@ func (x *CommitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitResponse.ProtoReflect.Descriptor instead.
 func (*CommitResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{10}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CommitResponse) GetOutcome() Outcome {
@@ -809,6 +899,13 @@ func (x *CommitResponse) GetReason() string {
 	return ""
 }
 
+func (x *CommitResponse) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
 type AbortRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Txid          string                 `protobuf:"bytes,1,opt,name=txid,proto3" json:"txid,omitempty"`
@@ -819,7 +916,7 @@ type AbortRequest struct {
 
 func (x *AbortRequest) Reset() {
 	*x = AbortRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[11]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +928,7 @@ func (x *AbortRequest) String() string {
 func (*AbortRequest) ProtoMessage() {}
 
 func (x *AbortRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[11]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +941,7 @@ func (x *AbortRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortRequest.ProtoReflect.Descriptor instead.
 func (*AbortRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{11}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AbortRequest) GetTxid() string {
@@ -871,7 +968,7 @@ type AbortResponse struct {
 
 func (x *AbortResponse) Reset() {
 	*x = AbortResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[12]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -883,7 +980,7 @@ func (x *AbortResponse) String() string {
 func (*AbortResponse) ProtoMessage() {}
 
 func (x *AbortResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[12]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -896,7 +993,7 @@ func (x *AbortResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortResponse.ProtoReflect.Descriptor instead.
 func (*AbortResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{12}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AbortResponse) GetOutcome() Outcome {
@@ -931,7 +1028,7 @@ type OutcomeRequest struct {
 
 func (x *OutcomeRequest) Reset() {
 	*x = OutcomeRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[13]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -943,7 +1040,7 @@ func (x *OutcomeRequest) String() string {
 func (*OutcomeRequest) ProtoMessage() {}
 
 func (x *OutcomeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[13]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -956,7 +1053,7 @@ func (x *OutcomeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutcomeRequest.ProtoReflect.Descriptor instead.
 func (*OutcomeRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{13}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *OutcomeRequest) GetTxid() string {
@@ -990,7 +1087,7 @@ type OutcomeResponse struct {
 
 func (x *OutcomeResponse) Reset() {
 	*x = OutcomeResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[14]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +1099,7 @@ func (x *OutcomeResponse) String() string {
 func (*OutcomeResponse) ProtoMessage() {}
 
 func (x *OutcomeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[14]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +1112,7 @@ func (x *OutcomeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutcomeResponse.ProtoReflect.Descriptor instead.
 func (*OutcomeResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{14}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *OutcomeResponse) GetOutcome() Outcome {
@@ -1041,7 +1138,7 @@ type GetTransactionRequest struct {
 
 func (x *GetTransactionRequest) Reset() {
 	*x = GetTransactionRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[15]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1053,7 +1150,7 @@ func (x *GetTransactionRequest) String() string {
 func (*GetTransactionRequest) ProtoMessage() {}
 
 func (x *GetTransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[15]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1066,7 +1163,7 @@ func (x *GetTransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTransactionRequest.ProtoReflect.Descriptor instead.
 func (*GetTransactionRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{15}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetTransactionRequest) GetTxid() string {
@@ -1085,7 +1182,7 @@ type GetTransactionResponse struct {
 
 func (x *GetTransactionResponse) Reset() {
 	*x = GetTransactionResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[16]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1097,7 +1194,7 @@ func (x *GetTransactionResponse) String() string {
 func (*GetTransactionResponse) ProtoMessage() {}
 
 func (x *GetTransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[16]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1110,7 +1207,7 @@ func (x *GetTransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTransactionResponse.ProtoReflect.Descriptor instead.
 func (*GetTransactionResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{16}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetTransactionResponse) GetTransaction() *Transaction {
@@ -1144,7 +1241,7 @@ type ListTransactionsRequest struct {
 
 func (x *ListTransactionsRequest) Reset() {
 	*x = ListTransactionsRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[17]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1253,7 @@ func (x *ListTransactionsRequest) String() string {
 func (*ListTransactionsRequest) ProtoMessage() {}
 
 func (x *ListTransactionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[17]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1266,7 @@ func (x *ListTransactionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTransactionsRequest.ProtoReflect.Descriptor instead.
 func (*ListTransactionsRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{17}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListTransactionsRequest) GetState() TxState {
@@ -1232,7 +1329,7 @@ type ListTransactionsResponse struct {
 
 func (x *ListTransactionsResponse) Reset() {
 	*x = ListTransactionsResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[18]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1341,7 @@ func (x *ListTransactionsResponse) String() string {
 func (*ListTransactionsResponse) ProtoMessage() {}
 
 func (x *ListTransactionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[18]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1354,7 @@ func (x *ListTransactionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTransactionsResponse.ProtoReflect.Descriptor instead.
 func (*ListTransactionsResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{18}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListTransactionsResponse) GetTransactions() []*Transaction {
@@ -1318,7 +1415,7 @@ type Transaction struct {
 
 func (x *Transaction) Reset() {
 	*x = Transaction{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[19]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1330,7 +1427,7 @@ func (x *Transaction) String() string {
 func (*Transaction) ProtoMessage() {}
 
 func (x *Transaction) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[19]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1343,7 +1440,7 @@ func (x *Transaction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transaction.ProtoReflect.Descriptor instead.
 func (*Transaction) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{19}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Transaction) GetTxid() string {
@@ -1483,7 +1580,7 @@ type TimelineEvent struct {
 
 func (x *TimelineEvent) Reset() {
 	*x = TimelineEvent{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[20]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1495,7 +1592,7 @@ func (x *TimelineEvent) String() string {
 func (*TimelineEvent) ProtoMessage() {}
 
 func (x *TimelineEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[20]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1508,7 +1605,7 @@ func (x *TimelineEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimelineEvent.ProtoReflect.Descriptor instead.
 func (*TimelineEvent) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{20}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TimelineEvent) GetUnixMs() int64 {
@@ -1558,7 +1655,7 @@ type HeuristicResolution struct {
 
 func (x *HeuristicResolution) Reset() {
 	*x = HeuristicResolution{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[21]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1570,7 +1667,7 @@ func (x *HeuristicResolution) String() string {
 func (*HeuristicResolution) ProtoMessage() {}
 
 func (x *HeuristicResolution) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[21]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1583,7 +1680,7 @@ func (x *HeuristicResolution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeuristicResolution.ProtoReflect.Descriptor instead.
 func (*HeuristicResolution) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{21}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *HeuristicResolution) GetTxid() string {
@@ -1630,7 +1727,7 @@ type PrepareRequest struct {
 
 func (x *PrepareRequest) Reset() {
 	*x = PrepareRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1642,7 +1739,7 @@ func (x *PrepareRequest) String() string {
 func (*PrepareRequest) ProtoMessage() {}
 
 func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[22]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1655,7 +1752,7 @@ func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareRequest.ProtoReflect.Descriptor instead.
 func (*PrepareRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{22}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PrepareRequest) GetTxids() []string {
@@ -1674,7 +1771,7 @@ type PrepareResponse struct {
 
 func (x *PrepareResponse) Reset() {
 	*x = PrepareResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1686,7 +1783,7 @@ func (x *PrepareResponse) String() string {
 func (*PrepareResponse) ProtoMessage() {}
 
 func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[23]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1699,7 +1796,7 @@ func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareResponse.ProtoReflect.Descriptor instead.
 func (*PrepareResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{23}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PrepareResponse) GetVotes() []*PrepareVote {
@@ -1719,7 +1816,7 @@ type PrepareVote struct {
 
 func (x *PrepareVote) Reset() {
 	*x = PrepareVote{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1731,7 +1828,7 @@ func (x *PrepareVote) String() string {
 func (*PrepareVote) ProtoMessage() {}
 
 func (x *PrepareVote) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[24]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1744,7 +1841,7 @@ func (x *PrepareVote) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareVote.ProtoReflect.Descriptor instead.
 func (*PrepareVote) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{24}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PrepareVote) GetVote() Vote {
@@ -1770,7 +1867,7 @@ type DecisionRequest struct {
 
 func (x *DecisionRequest) Reset() {
 	*x = DecisionRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1782,7 +1879,7 @@ func (x *DecisionRequest) String() string {
 func (*DecisionRequest) ProtoMessage() {}
 
 func (x *DecisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[25]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1795,7 +1892,7 @@ func (x *DecisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecisionRequest.ProtoReflect.Descriptor instead.
 func (*DecisionRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{25}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DecisionRequest) GetTxids() []string {
@@ -1813,7 +1910,7 @@ type DecisionResponse struct {
 
 func (x *DecisionResponse) Reset() {
 	*x = DecisionResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1825,7 +1922,7 @@ func (x *DecisionResponse) String() string {
 func (*DecisionResponse) ProtoMessage() {}
 
 func (x *DecisionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[26]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1838,7 +1935,7 @@ func (x *DecisionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecisionResponse.ProtoReflect.Descriptor instead.
 func (*DecisionResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{26}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{27}
 }
 
 type AbortTransactionRequest struct {
@@ -1854,7 +1951,7 @@ type AbortTransactionRequest struct {
 
 func (x *AbortTransactionRequest) Reset() {
 	*x = AbortTransactionRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1866,7 +1963,7 @@ func (x *AbortTransactionRequest) String() string {
 func (*AbortTransactionRequest) ProtoMessage() {}
 
 func (x *AbortTransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[27]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1879,7 +1976,7 @@ func (x *AbortTransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortTransactionRequest.ProtoReflect.Descriptor instead.
 func (*AbortTransactionRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{27}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AbortTransactionRequest) GetTxid() string {
@@ -1912,7 +2009,7 @@ type AbortTransactionResponse struct {
 
 func (x *AbortTransactionResponse) Reset() {
 	*x = AbortTransactionResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1924,7 +2021,7 @@ func (x *AbortTransactionResponse) String() string {
 func (*AbortTransactionResponse) ProtoMessage() {}
 
 func (x *AbortTransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[28]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1937,7 +2034,7 @@ func (x *AbortTransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortTransactionResponse.ProtoReflect.Descriptor instead.
 func (*AbortTransactionResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{28}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AbortTransactionResponse) GetTransaction() *Transaction {
@@ -1962,7 +2059,7 @@ type ForgetTransactionRequest struct {
 
 func (x *ForgetTransactionRequest) Reset() {
 	*x = ForgetTransactionRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1974,7 +2071,7 @@ func (x *ForgetTransactionRequest) String() string {
 func (*ForgetTransactionRequest) ProtoMessage() {}
 
 func (x *ForgetTransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[29]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1987,7 +2084,7 @@ func (x *ForgetTransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetTransactionRequest.ProtoReflect.Descriptor instead.
 func (*ForgetTransactionRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{29}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ForgetTransactionRequest) GetTxid() string {
@@ -2027,7 +2124,7 @@ type ForgetTransactionResponse struct {
 
 func (x *ForgetTransactionResponse) Reset() {
 	*x = ForgetTransactionResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2039,7 +2136,7 @@ func (x *ForgetTransactionResponse) String() string {
 func (*ForgetTransactionResponse) ProtoMessage() {}
 
 func (x *ForgetTransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[30]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2052,7 +2149,7 @@ func (x *ForgetTransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetTransactionResponse.ProtoReflect.Descriptor instead.
 func (*ForgetTransactionResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{30}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ForgetTransactionResponse) GetTransaction() *Transaction {
@@ -2071,7 +2168,7 @@ type RetryTransactionRequest struct {
 
 func (x *RetryTransactionRequest) Reset() {
 	*x = RetryTransactionRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2083,7 +2180,7 @@ func (x *RetryTransactionRequest) String() string {
 func (*RetryTransactionRequest) ProtoMessage() {}
 
 func (x *RetryTransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[31]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2096,7 +2193,7 @@ func (x *RetryTransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryTransactionRequest.ProtoReflect.Descriptor instead.
 func (*RetryTransactionRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{31}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RetryTransactionRequest) GetTxid() string {
@@ -2115,7 +2212,7 @@ type RetryTransactionResponse struct {
 
 func (x *RetryTransactionResponse) Reset() {
 	*x = RetryTransactionResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[32]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2127,7 +2224,7 @@ func (x *RetryTransactionResponse) String() string {
 func (*RetryTransactionResponse) ProtoMessage() {}
 
 func (x *RetryTransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[32]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2140,7 +2237,7 @@ func (x *RetryTransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryTransactionResponse.ProtoReflect.Descriptor instead.
 func (*RetryTransactionResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{32}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RetryTransactionResponse) GetTransaction() *Transaction {
@@ -2161,7 +2258,7 @@ type AddMemberRequest struct {
 
 func (x *AddMemberRequest) Reset() {
 	*x = AddMemberRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[33]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2173,7 +2270,7 @@ func (x *AddMemberRequest) String() string {
 func (*AddMemberRequest) ProtoMessage() {}
 
 func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[33]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2186,7 +2283,7 @@ func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddMemberRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{33}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AddMemberRequest) GetId() uint64 {
@@ -2212,7 +2309,7 @@ type AddMemberResponse struct {
 
 func (x *AddMemberResponse) Reset() {
 	*x = AddMemberResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[34]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2224,7 +2321,7 @@ func (x *AddMemberResponse) String() string {
 func (*AddMemberResponse) ProtoMessage() {}
 
 func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[34]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2237,7 +2334,7 @@ func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddMemberResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{34}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AddMemberResponse) GetMembers() []*Member {
@@ -2256,7 +2353,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[35]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2268,7 +2365,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[35]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2281,7 +2378,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{35}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RemoveMemberRequest) GetId() uint64 {
@@ -2300,7 +2397,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[36]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2312,7 +2409,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[36]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2325,7 +2422,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{36}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RemoveMemberResponse) GetMembers() []*Member {
@@ -2345,7 +2442,7 @@ type TransferLeadershipRequest struct {
 
 func (x *TransferLeadershipRequest) Reset() {
 	*x = TransferLeadershipRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[37]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2357,7 +2454,7 @@ func (x *TransferLeadershipRequest) String() string {
 func (*TransferLeadershipRequest) ProtoMessage() {}
 
 func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[37]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2370,7 +2467,7 @@ func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{37}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TransferLeadershipRequest) GetId() uint64 {
@@ -2389,7 +2486,7 @@ type TransferLeadershipResponse struct {
 
 func (x *TransferLeadershipResponse) Reset() {
 	*x = TransferLeadershipResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[38]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2401,7 +2498,7 @@ func (x *TransferLeadershipResponse) String() string {
 func (*TransferLeadershipResponse) ProtoMessage() {}
 
 func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[38]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2414,7 +2511,7 @@ func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{38}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *TransferLeadershipResponse) GetLeader() uint64 {
@@ -2432,7 +2529,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[39]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2444,7 +2541,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[39]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2457,7 +2554,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{39}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{40}
 }
 
 type StatusResponse struct {
@@ -2481,7 +2578,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[40]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2493,7 +2590,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[40]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2506,7 +2603,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{40}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *StatusResponse) GetId() uint64 {
@@ -2587,7 +2684,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[41]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2599,7 +2696,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[41]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2612,7 +2709,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{41}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{42}
 }
 
 type MembersResponse struct {
@@ -2624,7 +2721,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[42]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2636,7 +2733,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[42]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2649,7 +2746,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{42}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *MembersResponse) GetMembers() []*Member {
@@ -2673,7 +2770,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[43]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2685,7 +2782,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[43]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2698,7 +2795,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{43}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Member) GetId() uint64 {
@@ -2752,27 +2849,34 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x06staged\x18\x01 \x01(\rR\x06staged\"-\n" +
 	"\fBeginRequest\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\"q\n" +
+	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\"\x85\x01\n" +
 	"\rBeginResponse\x12\x12\n" +
 	"\x04txid\x18\x01 \x01(\tR\x04txid\x12(\n" +
 	"\x10deadline_unix_ms\x18\x02 \x01(\x03R\x0edeadlineUnixMs\x12\"\n" +
-	"\fcoordinators\x18\x03 \x03(\tR\fcoordinators\"c\n" +
+	"\fcoordinators\x18\x03 \x03(\tR\fcoordinators\x12\x12\n" +
+	"\x04term\x18\x04 \x01(\x04R\x04term\"G\n" +
+	"\aTxStamp\x12\x12\n" +
+	"\x04term\x18\x01 \x01(\x04R\x04term\x12(\n" +
+	"\x10deadline_unix_ms\x18\x02 \x01(\x03R\x0edeadlineUnixMs\"\x90\x01\n" +
 	"\rEnlistRequest\x12<\n" +
 	"\vparticipant\x18\x01 \x01(\v2\x1a.verdict.v1.ParticipantRefR\vparticipant\x12\x14\n" +
-	"\x05txids\x18\x02 \x03(\tR\x05txids\"D\n" +
+	"\x05txids\x18\x02 \x03(\tR\x05txids\x12+\n" +
+	"\x06stamps\x18\x03 \x03(\v2\x13.verdict.v1.TxStampR\x06stamps\"D\n" +
 	"\x0eEnlistResponse\x122\n" +
 	"\aresults\x18\x01 \x03(\v2\x18.verdict.v1.EnlistResultR\aresults\"<\n" +
 	"\fEnlistResult\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xb0\x01\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xdb\x01\n" +
 	"\rCommitRequest\x12\x12\n" +
 	"\x04txid\x18\x01 \x01(\tR\x04txid\x12>\n" +
 	"\fparticipants\x18\x02 \x03(\v2\x1a.verdict.v1.ParticipantRefR\fparticipants\x125\n" +
 	"\bmessages\x18\x03 \x03(\v2\x19.verdict.v1.StagedMessageR\bmessages\x12\x14\n" +
-	"\x05retry\x18\x04 \x01(\bR\x05retry\"W\n" +
+	"\x05retry\x18\x04 \x01(\bR\x05retry\x12)\n" +
+	"\x05stamp\x18\x05 \x01(\v2\x13.verdict.v1.TxStampR\x05stamp\"k\n" +
 	"\x0eCommitResponse\x12-\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x13.verdict.v1.OutcomeR\aoutcome\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\":\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04term\x18\x03 \x01(\x04R\x04term\":\n" +
 	"\fAbortRequest\x12\x12\n" +
 	"\x04txid\x18\x01 \x01(\tR\x04txid\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"V\n" +
@@ -2952,7 +3056,7 @@ func file_verdict_v1_verdict_proto_rawDescGZIP() []byte {
 }
 
 var file_verdict_v1_verdict_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_verdict_v1_verdict_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_verdict_v1_verdict_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_verdict_v1_verdict_proto_goTypes = []any{
 	(Outcome)(0),                       // 0: verdict.v1.Outcome
 	(TxState)(0),                       // 1: verdict.v1.TxState
@@ -2963,117 +3067,120 @@ var file_verdict_v1_verdict_proto_goTypes = []any{
 	(*StageMessagesResponse)(nil),      // 6: verdict.v1.StageMessagesResponse
 	(*BeginRequest)(nil),               // 7: verdict.v1.BeginRequest
 	(*BeginResponse)(nil),              // 8: verdict.v1.BeginResponse
-	(*EnlistRequest)(nil),              // 9: verdict.v1.EnlistRequest
-	(*EnlistResponse)(nil),             // 10: verdict.v1.EnlistResponse
-	(*EnlistResult)(nil),               // 11: verdict.v1.EnlistResult
-	(*CommitRequest)(nil),              // 12: verdict.v1.CommitRequest
-	(*CommitResponse)(nil),             // 13: verdict.v1.CommitResponse
-	(*AbortRequest)(nil),               // 14: verdict.v1.AbortRequest
-	(*AbortResponse)(nil),              // 15: verdict.v1.AbortResponse
-	(*OutcomeRequest)(nil),             // 16: verdict.v1.OutcomeRequest
-	(*OutcomeResponse)(nil),            // 17: verdict.v1.OutcomeResponse
-	(*GetTransactionRequest)(nil),      // 18: verdict.v1.GetTransactionRequest
-	(*GetTransactionResponse)(nil),     // 19: verdict.v1.GetTransactionResponse
-	(*ListTransactionsRequest)(nil),    // 20: verdict.v1.ListTransactionsRequest
-	(*ListTransactionsResponse)(nil),   // 21: verdict.v1.ListTransactionsResponse
-	(*Transaction)(nil),                // 22: verdict.v1.Transaction
-	(*TimelineEvent)(nil),              // 23: verdict.v1.TimelineEvent
-	(*HeuristicResolution)(nil),        // 24: verdict.v1.HeuristicResolution
-	(*PrepareRequest)(nil),             // 25: verdict.v1.PrepareRequest
-	(*PrepareResponse)(nil),            // 26: verdict.v1.PrepareResponse
-	(*PrepareVote)(nil),                // 27: verdict.v1.PrepareVote
-	(*DecisionRequest)(nil),            // 28: verdict.v1.DecisionRequest
-	(*DecisionResponse)(nil),           // 29: verdict.v1.DecisionResponse
-	(*AbortTransactionRequest)(nil),    // 30: verdict.v1.AbortTransactionRequest
-	(*AbortTransactionResponse)(nil),   // 31: verdict.v1.AbortTransactionResponse
-	(*ForgetTransactionRequest)(nil),   // 32: verdict.v1.ForgetTransactionRequest
-	(*ForgetTransactionResponse)(nil),  // 33: verdict.v1.ForgetTransactionResponse
-	(*RetryTransactionRequest)(nil),    // 34: verdict.v1.RetryTransactionRequest
-	(*RetryTransactionResponse)(nil),   // 35: verdict.v1.RetryTransactionResponse
-	(*AddMemberRequest)(nil),           // 36: verdict.v1.AddMemberRequest
-	(*AddMemberResponse)(nil),          // 37: verdict.v1.AddMemberResponse
-	(*RemoveMemberRequest)(nil),        // 38: verdict.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),       // 39: verdict.v1.RemoveMemberResponse
-	(*TransferLeadershipRequest)(nil),  // 40: verdict.v1.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil), // 41: verdict.v1.TransferLeadershipResponse
-	(*StatusRequest)(nil),              // 42: verdict.v1.StatusRequest
-	(*StatusResponse)(nil),             // 43: verdict.v1.StatusResponse
-	(*MembersRequest)(nil),             // 44: verdict.v1.MembersRequest
-	(*MembersResponse)(nil),            // 45: verdict.v1.MembersResponse
-	(*Member)(nil),                     // 46: verdict.v1.Member
-	nil,                                // 47: verdict.v1.StagedMessage.HeadersEntry
+	(*TxStamp)(nil),                    // 9: verdict.v1.TxStamp
+	(*EnlistRequest)(nil),              // 10: verdict.v1.EnlistRequest
+	(*EnlistResponse)(nil),             // 11: verdict.v1.EnlistResponse
+	(*EnlistResult)(nil),               // 12: verdict.v1.EnlistResult
+	(*CommitRequest)(nil),              // 13: verdict.v1.CommitRequest
+	(*CommitResponse)(nil),             // 14: verdict.v1.CommitResponse
+	(*AbortRequest)(nil),               // 15: verdict.v1.AbortRequest
+	(*AbortResponse)(nil),              // 16: verdict.v1.AbortResponse
+	(*OutcomeRequest)(nil),             // 17: verdict.v1.OutcomeRequest
+	(*OutcomeResponse)(nil),            // 18: verdict.v1.OutcomeResponse
+	(*GetTransactionRequest)(nil),      // 19: verdict.v1.GetTransactionRequest
+	(*GetTransactionResponse)(nil),     // 20: verdict.v1.GetTransactionResponse
+	(*ListTransactionsRequest)(nil),    // 21: verdict.v1.ListTransactionsRequest
+	(*ListTransactionsResponse)(nil),   // 22: verdict.v1.ListTransactionsResponse
+	(*Transaction)(nil),                // 23: verdict.v1.Transaction
+	(*TimelineEvent)(nil),              // 24: verdict.v1.TimelineEvent
+	(*HeuristicResolution)(nil),        // 25: verdict.v1.HeuristicResolution
+	(*PrepareRequest)(nil),             // 26: verdict.v1.PrepareRequest
+	(*PrepareResponse)(nil),            // 27: verdict.v1.PrepareResponse
+	(*PrepareVote)(nil),                // 28: verdict.v1.PrepareVote
+	(*DecisionRequest)(nil),            // 29: verdict.v1.DecisionRequest
+	(*DecisionResponse)(nil),           // 30: verdict.v1.DecisionResponse
+	(*AbortTransactionRequest)(nil),    // 31: verdict.v1.AbortTransactionRequest
+	(*AbortTransactionResponse)(nil),   // 32: verdict.v1.AbortTransactionResponse
+	(*ForgetTransactionRequest)(nil),   // 33: verdict.v1.ForgetTransactionRequest
+	(*ForgetTransactionResponse)(nil),  // 34: verdict.v1.ForgetTransactionResponse
+	(*RetryTransactionRequest)(nil),    // 35: verdict.v1.RetryTransactionRequest
+	(*RetryTransactionResponse)(nil),   // 36: verdict.v1.RetryTransactionResponse
+	(*AddMemberRequest)(nil),           // 37: verdict.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),          // 38: verdict.v1.AddMemberResponse
+	(*RemoveMemberRequest)(nil),        // 39: verdict.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),       // 40: verdict.v1.RemoveMemberResponse
+	(*TransferLeadershipRequest)(nil),  // 41: verdict.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 42: verdict.v1.TransferLeadershipResponse
+	(*StatusRequest)(nil),              // 43: verdict.v1.StatusRequest
+	(*StatusResponse)(nil),             // 44: verdict.v1.StatusResponse
+	(*MembersRequest)(nil),             // 45: verdict.v1.MembersRequest
+	(*MembersResponse)(nil),            // 46: verdict.v1.MembersResponse
+	(*Member)(nil),                     // 47: verdict.v1.Member
+	nil,                                // 48: verdict.v1.StagedMessage.HeadersEntry
 }
 var file_verdict_v1_verdict_proto_depIdxs = []int32{
-	47, // 0: verdict.v1.StagedMessage.headers:type_name -> verdict.v1.StagedMessage.HeadersEntry
+	48, // 0: verdict.v1.StagedMessage.headers:type_name -> verdict.v1.StagedMessage.HeadersEntry
 	4,  // 1: verdict.v1.StageMessagesRequest.messages:type_name -> verdict.v1.StagedMessage
 	3,  // 2: verdict.v1.EnlistRequest.participant:type_name -> verdict.v1.ParticipantRef
-	11, // 3: verdict.v1.EnlistResponse.results:type_name -> verdict.v1.EnlistResult
-	3,  // 4: verdict.v1.CommitRequest.participants:type_name -> verdict.v1.ParticipantRef
-	4,  // 5: verdict.v1.CommitRequest.messages:type_name -> verdict.v1.StagedMessage
-	0,  // 6: verdict.v1.CommitResponse.outcome:type_name -> verdict.v1.Outcome
-	0,  // 7: verdict.v1.AbortResponse.outcome:type_name -> verdict.v1.Outcome
-	3,  // 8: verdict.v1.OutcomeRequest.participants:type_name -> verdict.v1.ParticipantRef
-	0,  // 9: verdict.v1.OutcomeResponse.outcome:type_name -> verdict.v1.Outcome
-	22, // 10: verdict.v1.GetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
-	1,  // 11: verdict.v1.ListTransactionsRequest.state:type_name -> verdict.v1.TxState
-	22, // 12: verdict.v1.ListTransactionsResponse.transactions:type_name -> verdict.v1.Transaction
-	1,  // 13: verdict.v1.Transaction.state:type_name -> verdict.v1.TxState
-	3,  // 14: verdict.v1.Transaction.participants:type_name -> verdict.v1.ParticipantRef
-	4,  // 15: verdict.v1.Transaction.messages:type_name -> verdict.v1.StagedMessage
-	23, // 16: verdict.v1.Transaction.timeline:type_name -> verdict.v1.TimelineEvent
-	24, // 17: verdict.v1.Transaction.heuristics:type_name -> verdict.v1.HeuristicResolution
-	27, // 18: verdict.v1.PrepareResponse.votes:type_name -> verdict.v1.PrepareVote
-	2,  // 19: verdict.v1.PrepareVote.vote:type_name -> verdict.v1.Vote
-	22, // 20: verdict.v1.AbortTransactionResponse.transaction:type_name -> verdict.v1.Transaction
-	22, // 21: verdict.v1.ForgetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
-	22, // 22: verdict.v1.RetryTransactionResponse.transaction:type_name -> verdict.v1.Transaction
-	46, // 23: verdict.v1.AddMemberResponse.members:type_name -> verdict.v1.Member
-	46, // 24: verdict.v1.RemoveMemberResponse.members:type_name -> verdict.v1.Member
-	46, // 25: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
-	46, // 26: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
-	7,  // 27: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
-	9,  // 28: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
-	12, // 29: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
-	14, // 30: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
-	16, // 31: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
-	18, // 32: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
-	20, // 33: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
-	5,  // 34: verdict.v1.Coordinator.StageMessages:input_type -> verdict.v1.StageMessagesRequest
-	25, // 35: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
-	28, // 36: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
-	28, // 37: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
-	42, // 38: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
-	44, // 39: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
-	34, // 40: verdict.v1.Admin.RetryTransaction:input_type -> verdict.v1.RetryTransactionRequest
-	36, // 41: verdict.v1.Admin.AddMember:input_type -> verdict.v1.AddMemberRequest
-	38, // 42: verdict.v1.Admin.RemoveMember:input_type -> verdict.v1.RemoveMemberRequest
-	40, // 43: verdict.v1.Admin.TransferLeadership:input_type -> verdict.v1.TransferLeadershipRequest
-	30, // 44: verdict.v1.Admin.AbortTransaction:input_type -> verdict.v1.AbortTransactionRequest
-	32, // 45: verdict.v1.Admin.ForgetTransaction:input_type -> verdict.v1.ForgetTransactionRequest
-	8,  // 46: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
-	10, // 47: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
-	13, // 48: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
-	15, // 49: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
-	17, // 50: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
-	19, // 51: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
-	21, // 52: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
-	6,  // 53: verdict.v1.Coordinator.StageMessages:output_type -> verdict.v1.StageMessagesResponse
-	26, // 54: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
-	29, // 55: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
-	29, // 56: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
-	43, // 57: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
-	45, // 58: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
-	35, // 59: verdict.v1.Admin.RetryTransaction:output_type -> verdict.v1.RetryTransactionResponse
-	37, // 60: verdict.v1.Admin.AddMember:output_type -> verdict.v1.AddMemberResponse
-	39, // 61: verdict.v1.Admin.RemoveMember:output_type -> verdict.v1.RemoveMemberResponse
-	41, // 62: verdict.v1.Admin.TransferLeadership:output_type -> verdict.v1.TransferLeadershipResponse
-	31, // 63: verdict.v1.Admin.AbortTransaction:output_type -> verdict.v1.AbortTransactionResponse
-	33, // 64: verdict.v1.Admin.ForgetTransaction:output_type -> verdict.v1.ForgetTransactionResponse
-	46, // [46:65] is the sub-list for method output_type
-	27, // [27:46] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	9,  // 3: verdict.v1.EnlistRequest.stamps:type_name -> verdict.v1.TxStamp
+	12, // 4: verdict.v1.EnlistResponse.results:type_name -> verdict.v1.EnlistResult
+	3,  // 5: verdict.v1.CommitRequest.participants:type_name -> verdict.v1.ParticipantRef
+	4,  // 6: verdict.v1.CommitRequest.messages:type_name -> verdict.v1.StagedMessage
+	9,  // 7: verdict.v1.CommitRequest.stamp:type_name -> verdict.v1.TxStamp
+	0,  // 8: verdict.v1.CommitResponse.outcome:type_name -> verdict.v1.Outcome
+	0,  // 9: verdict.v1.AbortResponse.outcome:type_name -> verdict.v1.Outcome
+	3,  // 10: verdict.v1.OutcomeRequest.participants:type_name -> verdict.v1.ParticipantRef
+	0,  // 11: verdict.v1.OutcomeResponse.outcome:type_name -> verdict.v1.Outcome
+	23, // 12: verdict.v1.GetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	1,  // 13: verdict.v1.ListTransactionsRequest.state:type_name -> verdict.v1.TxState
+	23, // 14: verdict.v1.ListTransactionsResponse.transactions:type_name -> verdict.v1.Transaction
+	1,  // 15: verdict.v1.Transaction.state:type_name -> verdict.v1.TxState
+	3,  // 16: verdict.v1.Transaction.participants:type_name -> verdict.v1.ParticipantRef
+	4,  // 17: verdict.v1.Transaction.messages:type_name -> verdict.v1.StagedMessage
+	24, // 18: verdict.v1.Transaction.timeline:type_name -> verdict.v1.TimelineEvent
+	25, // 19: verdict.v1.Transaction.heuristics:type_name -> verdict.v1.HeuristicResolution
+	28, // 20: verdict.v1.PrepareResponse.votes:type_name -> verdict.v1.PrepareVote
+	2,  // 21: verdict.v1.PrepareVote.vote:type_name -> verdict.v1.Vote
+	23, // 22: verdict.v1.AbortTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	23, // 23: verdict.v1.ForgetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	23, // 24: verdict.v1.RetryTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	47, // 25: verdict.v1.AddMemberResponse.members:type_name -> verdict.v1.Member
+	47, // 26: verdict.v1.RemoveMemberResponse.members:type_name -> verdict.v1.Member
+	47, // 27: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
+	47, // 28: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
+	7,  // 29: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
+	10, // 30: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
+	13, // 31: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
+	15, // 32: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
+	17, // 33: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
+	19, // 34: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
+	21, // 35: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
+	5,  // 36: verdict.v1.Coordinator.StageMessages:input_type -> verdict.v1.StageMessagesRequest
+	26, // 37: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
+	29, // 38: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
+	29, // 39: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
+	43, // 40: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
+	45, // 41: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
+	35, // 42: verdict.v1.Admin.RetryTransaction:input_type -> verdict.v1.RetryTransactionRequest
+	37, // 43: verdict.v1.Admin.AddMember:input_type -> verdict.v1.AddMemberRequest
+	39, // 44: verdict.v1.Admin.RemoveMember:input_type -> verdict.v1.RemoveMemberRequest
+	41, // 45: verdict.v1.Admin.TransferLeadership:input_type -> verdict.v1.TransferLeadershipRequest
+	31, // 46: verdict.v1.Admin.AbortTransaction:input_type -> verdict.v1.AbortTransactionRequest
+	33, // 47: verdict.v1.Admin.ForgetTransaction:input_type -> verdict.v1.ForgetTransactionRequest
+	8,  // 48: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
+	11, // 49: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
+	14, // 50: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
+	16, // 51: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
+	18, // 52: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
+	20, // 53: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
+	22, // 54: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
+	6,  // 55: verdict.v1.Coordinator.StageMessages:output_type -> verdict.v1.StageMessagesResponse
+	27, // 56: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
+	30, // 57: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
+	30, // 58: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
+	44, // 59: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
+	46, // 60: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
+	36, // 61: verdict.v1.Admin.RetryTransaction:output_type -> verdict.v1.RetryTransactionResponse
+	38, // 62: verdict.v1.Admin.AddMember:output_type -> verdict.v1.AddMemberResponse
+	40, // 63: verdict.v1.Admin.RemoveMember:output_type -> verdict.v1.RemoveMemberResponse
+	42, // 64: verdict.v1.Admin.TransferLeadership:output_type -> verdict.v1.TransferLeadershipResponse
+	32, // 65: verdict.v1.Admin.AbortTransaction:output_type -> verdict.v1.AbortTransactionResponse
+	34, // 66: verdict.v1.Admin.ForgetTransaction:output_type -> verdict.v1.ForgetTransactionResponse
+	48, // [48:67] is the sub-list for method output_type
+	29, // [29:48] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_verdict_v1_verdict_proto_init() }
@@ -3087,7 +3194,7 @@ func file_verdict_v1_verdict_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_verdict_v1_verdict_proto_rawDesc), len(file_verdict_v1_verdict_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   45,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

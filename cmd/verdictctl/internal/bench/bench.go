@@ -53,6 +53,18 @@ type Config struct {
 	// PGDatabases are the two databases of the PostgreSQL scenarios, one
 	// per participant, created if missing; none means DefaultPGDatabases.
 	PGDatabases []string
+	// BeginCall makes every transaction begin with a Begin call; without
+	// it, the client begins them itself once it knows the leader's term
+	// (client.WithLocalBegin).
+	BeginCall bool
+}
+
+// clientOptions are the client's options of the run, with opts.
+func (c *Config) clientOptions(opts ...client.Option) []client.Option {
+	if !c.BeginCall {
+		opts = append(opts, client.WithLocalBegin())
+	}
+	return opts
 }
 
 func (c *Config) validate() error {
@@ -121,8 +133,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer stopAll(parts)
-	cl, err := client.Dial(cfg.Endpoints, client.WithDialOptions(
-		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithUnaryInterceptor(calls.client)))
+	cl, err := client.Dial(cfg.Endpoints, cfg.clientOptions(client.WithDialOptions(
+		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithUnaryInterceptor(calls.client)))...)
 	if err != nil {
 		return nil, err
 	}

@@ -55,7 +55,7 @@ func RunPG(ctx context.Context, cfg Config, adminDSN string) (*Result, error) {
 		return nil, err
 	}
 	defer stopAll(parts)
-	cl, err := client.Dial(cfg.Endpoints)
+	cl, err := client.Dial(cfg.Endpoints, cfg.clientOptions()...)
 	if err != nil {
 		return nil, err
 	}
