@@ -174,6 +174,10 @@ type Config struct {
 	// (ready: see the health service). Empty: none of them; the registry
 	// and the gRPC health service are there all the same.
 	MetricsAddr string
+	// Profiling adds Go's profiles (net/http/pprof: /debug/pprof/) to what
+	// MetricsAddr serves. Off by default: a profile shows the node's
+	// internals to whoever reaches that address.
+	Profiling bool
 	// Raft tuning (see txlog.Config): the tick interval (the heartbeat;
 	// default DefaultTickInterval, 25ms), the election timeout in ticks
 	// (default DefaultElectionTicks, 10), the applied entries that trigger

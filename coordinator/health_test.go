@@ -73,6 +73,9 @@ func TestHealthReadyOnceCaughtUp(t *testing.T) {
 	if got := httpStatus(t, s1, "/healthz"); got != http.StatusOK {
 		t.Errorf("/healthz of a running node = %d, want 200", got)
 	}
+	if got := httpStatus(t, s1, "/debug/pprof/"); got != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ without Config.Profiling = %d, want 404", got)
+	}
 
 	c.start(2, lis[2])
 	c.start(3, lis[3])

@@ -113,6 +113,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&c.NatsURL, "nats-url", "", "NATS server URL(s), comma-separated: publish lifecycle events on verdict.events.<kind> and the staged messages of committed transactions to JetStream (empty: both off)")
 	fs.IntVar(&c.MaxStagedBytes, "max-staged-bytes", coordinator.DefaultMaxStagedBytes, "largest total size of the messages staged in one transaction (they travel in its COMMIT record)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics (Prometheus), /healthz and /readyz over HTTP on this host:port (empty: off)")
+	fs.BoolVar(&c.Profiling, "pprof", false, "also serve Go's profiles (/debug/pprof/) on --metrics-addr; they show the node's internals to whoever reaches it")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", coordinator.DefaultMaxRequestBytes, "largest request a caller may send, answer a node sends, and message between nodes; at least 4 times --max-staged-bytes")
 	fs.IntVar(&c.MaxParticipants, "max-participants", coordinator.DefaultMaxParticipants, "most participants one transaction may have")
 	fs.DurationVar(&c.ParticipantIdleTimeout, "participant-idle-timeout", coordinator.DefaultParticipantIdleTimeout, "release the connection, prepare batcher and phase-2 sender of a participant address unused this long")

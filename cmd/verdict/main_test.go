@@ -39,7 +39,7 @@ func TestMetricsAddrFlag(t *testing.T) {
 	metrics := freeAddr(t)
 	done := make(chan error, 1)
 	go func() {
-		done <- run([]string{"--peers", "1=" + freeAddr(t), "--data-dir", t.TempDir(), "--metrics-addr", metrics, "--log-level", "error"}, nil)
+		done <- run([]string{"--peers", "1=" + freeAddr(t), "--data-dir", t.TempDir(), "--metrics-addr", metrics, "--pprof", "--log-level", "error"}, nil)
 	}()
 	base := "http://" + metrics
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
@@ -66,6 +66,9 @@ func TestMetricsAddrFlag(t *testing.T) {
 		if !strings.Contains(body, name) {
 			t.Errorf("/metrics lacks %s", name)
 		}
+	}
+	if code, body := get(base + "/debug/pprof/goroutine?debug=1"); code != http.StatusOK || !strings.Contains(body, "goroutine profile") {
+		t.Errorf("/debug/pprof/goroutine with --pprof = %d %.80q", code, body)
 	}
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
