@@ -132,14 +132,12 @@ func (a *activeTable) addStamped(t *activeTx, limit, unattributed int) (*activeT
 	if r, ok := a.recent[t.id]; ok {
 		return nil, errorf(ErrNotActive, "verdict: transaction %s is already %s", t.id, OutcomeWord(r.outcome))
 	}
-	if t.client == "" && a.open[""] >= unattributed {
+	switch {
+	case t.client == "" && !a.holdLocked(t, unattributed):
 		return nil, errorf(ErrLimit, "verdict: %d transactions registered by enlistments are open, the maximum; commit or abort some first", unattributed)
+	case t.client != "" && !a.holdLocked(t, limit):
+		return nil, errOpenLimit(t.client, limit)
 	}
-	if t.client != "" && a.open[t.client] >= limit {
-		return nil, errorf(ErrLimit, "verdict: client %s has %d open transactions, the maximum (--max-open-per-client); commit or abort some first", t.client, limit)
-	}
-	a.open[t.client]++
-	a.txs[t.id] = t
 	return t, nil
 }
 
@@ -192,12 +190,23 @@ func (a *activeTable) expireTombs() {
 func (a *activeTable) add(t *activeTx, limit int) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	return a.holdLocked(t, limit)
+}
+
+// holdLocked holds t, unless its client has limit transactions open
+// already; the caller holds a.mu.
+func (a *activeTable) holdLocked(t *activeTx, limit int) bool {
 	if a.open[t.client] >= limit {
 		return false
 	}
 	a.open[t.client]++
 	a.txs[t.id] = t
 	return true
+}
+
+// errOpenLimit refuses one more open transaction to client.
+func errOpenLimit(client string, limit int) error {
+	return errorf(ErrLimit, "verdict: client %s has %d open transactions, the maximum (--max-open-per-client); commit or abort some first", client, limit)
 }
 
 // remove forgets t; the caller holds a.mu.

@@ -173,7 +173,10 @@ func New(cfg Config, d Deps) *Engine {
 	}
 	c.confirm.c = c
 	c.active.mono = c.stampNow
-	c.active.admits = func(id string, now time.Time) bool { return c.window(id, now) == inWindow }
+	c.active.admits = func(id string, now time.Time) bool {
+		place, _ := c.window(id, now)
+		return place == inWindow
+	}
 	return c
 }
 
@@ -288,7 +291,7 @@ func (c *Engine) Begin(ctx context.Context, client string, req *verdictv1.BeginR
 		decided:  make(chan struct{}),
 	}
 	if !c.active.add(t, c.cfg.maxOpen) {
-		return nil, errorf(ErrLimit, "verdict: client %s has %d open transactions, the maximum (--max-open-per-client); commit or abort some first", t.client, c.cfg.maxOpen)
+		return nil, errOpenLimit(t.client, c.cfg.maxOpen)
 	}
 	c.timeline.add(id, eventBegin, "", "deadline "+t.deadline.UTC().Format(time.RFC3339Nano))
 	return &verdictv1.BeginResponse{

@@ -129,11 +129,9 @@ func (c *Engine) registerStamped(id string, st stamp, term uint64, client string
 		return nil, errorf(ErrNotActive,
 			"verdict: transaction %s is stamped with leader term %d, but this leader's term is %d: it is not known here, so it is aborted; begin it again", id, st.term, term)
 	}
+	// The window of stamped txids is checked by addStamped, under the
+	// active table's lock (see the notes above).
 	now := c.stampNow()
-	if c.window(id, now) != inWindow {
-		return nil, errorf(ErrNotActive,
-			"verdict: transaction %s was made too far from this leader's clock to be begun without Begin: aborted", id)
-	}
 	if !st.deadline.After(c.cfg.clock.Now()) {
 		return nil, errorf(ErrNotActive, "verdict: transaction %s is past its deadline: aborted", id)
 	}
@@ -183,18 +181,19 @@ const (
 	farAhead              // beyond stampAheadLimit
 )
 
-// window places id against the window of stamped txids at now.
-func (c *Engine) window(id string, now time.Time) windowPlace {
+// window places id, made at created, against the window of stamped txids
+// at now.
+func (c *Engine) window(id string, now time.Time) (place windowPlace, created time.Time) {
 	created, err := txid.Time(id)
 	switch {
 	case err != nil || !created.After(now.Add(-c.cfg.maxTimeout-stampSlack)):
-		return beforeIt
+		return beforeIt, created
 	case created.After(now.Add(stampAheadLimit)):
-		return farAhead
+		return farAhead, created
 	case !created.Before(now.Add(stampSlack)):
-		return aheadOfIt
+		return aheadOfIt, created
 	}
-	return inWindow
+	return inWindow, created
 }
 
 // errFarAhead answers an unknown txid made far ahead of this leader's clock
@@ -209,12 +208,10 @@ func errFarAhead(id string) error {
 // and errFarAhead for an id far ahead of the clock when no tombstone is
 // left for it (the floor would then refuse registrations for long).
 func (c *Engine) tombstone(id string) error {
-	now := c.stampNow()
-	place := c.window(id, now)
+	place, created := c.window(id, c.stampNow())
 	if place == beforeIt {
 		return nil // never registrable again
 	}
-	created, _ := txid.Time(id)
 	switch c.active.tombstone(id, created.Add(c.stampMemory()), maxTombstones, place == farAhead) {
 	case registered:
 		return errRegistered

@@ -142,10 +142,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	opts := cfg.txOptions()
 	svcs := services(parts)
-	var txs callTally
+	var txs atomic.Uint64 // begun, warm-up included, as the calls are counted
 	workers, elapsed := runWorkers(ctx, cfg, func(int) txFunc {
 		return func(ctx context.Context) (time.Time, error) {
-			txs.add()
+			txs.Add(1)
 			return runTx(ctx, cl, svcs, nil, opts)
 		}
 	})
@@ -154,7 +154,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Violations += len(p.res.Violations())
 	}
 	res.collect(workers, elapsed)
-	res.CallsPerTx = calls.perTx(txs.load())
+	res.CallsPerTx = calls.perTx(txs.Load())
 	return res, ctx.Err()
 }
 

@@ -62,10 +62,3 @@ func (c *callCounter) perTx(txs uint64) map[string]float64 {
 	}
 	return out
 }
-
-// callTally counts the transactions a run started, warm-up included, as the
-// calls are.
-type callTally struct{ n atomic.Uint64 }
-
-func (t *callTally) add()         { t.n.Add(1) }
-func (t *callTally) load() uint64 { return t.n.Load() }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -32,12 +33,12 @@ func RunMemFloor(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer stopAll(svcs)
-	var txs callTally
+	var txs atomic.Uint64 // begun, warm-up included, as the calls are counted
 	workers, elapsed := runWorkers(ctx, cfg, func(w int) txFunc {
 		n := 0
 		return func(ctx context.Context) (time.Time, error) {
 			n++
-			txs.add()
+			txs.Add(1)
 			key := "floor-" + strconv.Itoa(w) + "-" + strconv.Itoa(n)
 			for _, s := range svcs {
 				if err := worksvc.Stage(ctx, s.conn, key); err != nil {
@@ -49,7 +50,7 @@ func RunMemFloor(ctx context.Context, cfg Config) (*Result, error) {
 	})
 	res := &Result{Concurrency: cfg.Concurrency, Participants: cfg.Participants}
 	res.collect(workers, elapsed)
-	res.CallsPerTx = calls.perTx(txs.load())
+	res.CallsPerTx = calls.perTx(txs.Load())
 	return res, ctx.Err()
 }
 
