@@ -127,6 +127,8 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 				"--name", name, "--addr", addr, "--journal", p.journal,
 				"--coordinators", strings.Join(e.endpoints(), ","),
 				"--recovery-interval", "1s",
+				// Every other participant votes with its enlistment.
+				fmt.Sprintf("--early-vote=%t", i%2 == 0),
 			},
 			logPath: filepath.Join(e.dir, name+".log"),
 			crashes: e.crashes,

@@ -81,6 +81,14 @@ func validateEnlist(req *verdictv1.EnlistRequest) error {
 			return err
 		}
 	}
+	if v := len(req.GetVotes()); v != 0 && v != n {
+		return status.Errorf(codes.InvalidArgument, "verdict: enlist has %d votes for %d transactions", v, n)
+	}
+	for _, v := range req.GetVotes() {
+		if v != verdictv1.Vote_VOTE_UNSPECIFIED && v != verdictv1.Vote_VOTE_YES {
+			return status.Errorf(codes.InvalidArgument, "verdict: an enlistment may carry a YES vote or none, not %v", v)
+		}
+	}
 	return nil
 }
 

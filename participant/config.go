@@ -81,6 +81,25 @@ type Config struct {
 	// transaction does not hold up the others). Default
 	// DefaultMaxConcurrentPrepares.
 	MaxConcurrentPrepares int
+	// EarlyVote makes each unary call under a transaction vote with its
+	// enlistment: when the handler succeeds, the Server prepares the
+	// transaction's work (Resource.Prepare) before the call answers and
+	// enlists with the YES, and the coordinator's Commit sends this
+	// participant no Prepare: one round trip less per transaction. Once
+	// it voted YES the transaction admits no more work here (later calls
+	// are refused with FailedPrecondition), so turn it on when a
+	// transaction does its work here in one call, as the postgres adapter
+	// requires anyway (it prepares at the end of RunInTx). A call whose
+	// handler fails, or that runs while another call of the same
+	// transaction does, enlists without a vote, as without EarlyVote; a
+	// read-only vote enlists without a vote too (Prepare asks again). A
+	// NO discards the work and fails the call (Aborted). If the
+	// enlistment's answer is lost, the work stays prepared (the vote may
+	// have been counted), the call fails with Unavailable, and the
+	// recovery loop settles the work with the coordinator: EarlyVote
+	// needs a Resource that is a Recoverer. Streaming calls never vote
+	// early.
+	EarlyVote bool
 	// DialOptions are used to dial coordinators. Without any, connections
 	// are insecure (plaintext); with some, they must carry transport
 	// credentials.
@@ -112,6 +131,9 @@ func (c Config) validate() (Config, error) {
 	c.Address = addr
 	if c.Resource == nil {
 		return c, fmt.Errorf("%w: Resource is nil", ErrInvalidConfig)
+	}
+	if _, ok := c.Resource.(Recoverer); c.EarlyVote && !ok {
+		return c, fmt.Errorf("%w: EarlyVote needs a Resource that is a Recoverer (prepared work whose enlistment was lost is settled by the recovery loop)", ErrInvalidConfig)
 	}
 	for _, ep := range c.Coordinators {
 		if _, err := coordconn.Endpoint(ep); err != nil {

@@ -18,6 +18,14 @@
 //     registers the transaction. Handlers find the
 //     transaction (a TxInfo: id, coordinators, deadline) with
 //     TxFromContext and do their work under its id.
+//   - With Config.EarlyVote a call votes with its enlistment
+//     (earlyvote.go): once the handler succeeds, the Resource prepares and
+//     the enlistment carries the YES, so the coordinator sends this
+//     participant no Prepare. The vote seals the work (later calls are
+//     refused). A refused enlistment rolls the work back; a lost answer
+//     leaves it prepared for the recovery loop, since the YES may have
+//     been counted. The recovery loop never asks about work whose call is
+//     still in progress: its enlistment may not have arrived yet.
 //   - Server.Register serves the Participant service that the coordinator
 //     calls: Prepare, and batched Commit and Abort (the Resource prepares
 //     a batch's transactions concurrently, at most

@@ -19,13 +19,20 @@ const (
 	enlistTimeout  = 10 * time.Second
 )
 
-type enlister = batch.Batcher[txmeta.Tx, *verdictv1.EnlistResult]
+type enlister = batch.Batcher[enlistment, *verdictv1.EnlistResult]
+
+// enlistment is one transaction to enlist in, with this participant's
+// early YES vote if yes (Config.EarlyVote).
+type enlistment struct {
+	tx  txmeta.Tx
+	yes bool
+}
 
 func (s *Server) newEnlister(conn *coordconn.Conn) *enlister {
 	me := &verdictv1.ParticipantRef{Name: s.cfg.Name, Address: s.cfg.Address}
 	return &enlister{
-		Send: func(ctx context.Context, txs []txmeta.Tx) ([]*verdictv1.EnlistResult, error) {
-			resp, err := conn.Coordinator().Enlist(ctx, enlistRequest(me, txs))
+		Send: func(ctx context.Context, es []enlistment) ([]*verdictv1.EnlistResult, error) {
+			resp, err := conn.Coordinator().Enlist(ctx, enlistRequest(me, es))
 			return resp.GetResults(), err
 		},
 		MaxBatch:    maxEnlistBatch,
@@ -35,17 +42,25 @@ func (s *Server) newEnlister(conn *coordconn.Conn) *enlister {
 	}
 }
 
-// enlistRequest enlists me in txs, with the stamps of those their
-// initiator began itself (none if it began none of them).
-func enlistRequest(me *verdictv1.ParticipantRef, txs []txmeta.Tx) *verdictv1.EnlistRequest {
-	req := &verdictv1.EnlistRequest{Participant: me, Txids: make([]string, len(txs))}
-	for i, tx := range txs {
+// enlistRequest enlists me in es, with the stamps of those their
+// initiator began itself (none if it began none of them) and the early
+// votes (none if there are none).
+func enlistRequest(me *verdictv1.ParticipantRef, es []enlistment) *verdictv1.EnlistRequest {
+	req := &verdictv1.EnlistRequest{Participant: me, Txids: make([]string, len(es))}
+	for i, e := range es {
+		tx := e.tx
 		req.Txids[i] = tx.ID
+		if e.yes {
+			if req.Votes == nil {
+				req.Votes = make([]verdictv1.Vote, len(es))
+			}
+			req.Votes[i] = verdictv1.Vote_VOTE_YES
+		}
 		if tx.Term == 0 {
 			continue
 		}
 		if req.Stamps == nil {
-			req.Stamps = make([]*verdictv1.TxStamp, len(txs))
+			req.Stamps = make([]*verdictv1.TxStamp, len(es))
 			for j := range req.Stamps {
 				req.Stamps[j] = &verdictv1.TxStamp{}
 			}

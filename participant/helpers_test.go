@@ -28,6 +28,8 @@ type stubCoordinator struct {
 	verdictv1.UnimplementedCoordinatorServer
 	enlists   atomic.Int32
 	enlistErr error
+	// refuse, if set, is the code of every per-transaction result.
+	refuse codes.Code
 
 	mu       sync.Mutex
 	enlisted []*verdictv1.EnlistRequest
@@ -47,7 +49,7 @@ func (c *stubCoordinator) Enlist(ctx context.Context, req *verdictv1.EnlistReque
 	c.mu.Unlock()
 	resp := &verdictv1.EnlistResponse{}
 	for range req.GetTxids() {
-		resp.Results = append(resp.Results, &verdictv1.EnlistResult{})
+		resp.Results = append(resp.Results, &verdictv1.EnlistResult{Code: uint32(c.refuse), Message: "stub: refused"})
 	}
 	return resp, nil
 }

@@ -100,21 +100,15 @@ func (s *Server) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 			return nil, err
 		}
 		defer done()
+		if s.cfg.EarlyVote {
+			return s.callVotingEarly(ctx, tx, req, handler)
+		}
 		enlisted := s.enlistAsync(ctx, tx)
 		if err := grpc.SetHeader(ctx, s.participantHeader()); err != nil {
 			s.log.Warn("verdict: cannot set participant header", "txid", tx.ID, "err", err)
 		}
 		resp, herr := handler(withCallTx(ctx, tx, s), req)
-		err = <-enlisted
-		if err == nil {
-			// An Abort may have arrived meanwhile.
-			err = s.usable(tx)
-		}
-		if err != nil {
-			s.discard(tx.ID)
-			return nil, err
-		}
-		return resp, herr
+		return s.joined(tx, <-enlisted, resp, herr)
 	}
 }
 
@@ -266,7 +260,7 @@ func (s *Server) enlistOnce(ctx context.Context, tx txmeta.Tx) error {
 	if err != nil {
 		return status.Errorf(codes.Unavailable, "verdict: enlist in %s: %v", tx.ID, err)
 	}
-	res, err := e.Do(ctx, tx)
+	res, err := e.Do(ctx, enlistment{tx: tx})
 	if err == nil && codes.Code(res.GetCode()) != codes.OK {
 		err = status.Error(codes.Code(res.GetCode()), res.GetMessage())
 	}

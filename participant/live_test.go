@@ -91,6 +91,8 @@ type liveParticipant struct {
 	// blockCommit is set.
 	blockCommit    atomic.Bool
 	commitsRefused atomic.Int32
+	// prepares counts the coordinator's Prepare calls.
+	prepares atomic.Int32
 }
 
 // startLive starts a participant named name over res with cfg (Name,
@@ -124,9 +126,13 @@ func startLive(t *testing.T, name string, res *MemResource, cfg Config) *livePar
 	return p
 }
 
-// faults refuses the coordinator's Commit calls while blockCommit is set:
-// phase 2 cannot reach this participant, as after a crash or a partition.
+// faults counts the coordinator's Prepare calls, and refuses its Commit
+// calls while blockCommit is set: phase 2 cannot reach this participant,
+// as after a crash or a partition.
 func (p *liveParticipant) faults(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if info.FullMethod == verdictv1.Participant_Prepare_FullMethodName {
+		p.prepares.Add(1)
+	}
 	if info.FullMethod == verdictv1.Participant_Commit_FullMethodName && p.blockCommit.Load() {
 		p.commitsRefused.Add(1)
 		return nil, status.Error(codes.Unavailable, "test: commit blocked")

@@ -71,6 +71,14 @@ func (s *Server) recoverOne(ctx context.Context, conn *coordconn.Conn, pass *rec
 	if err := txid.Validate(id); err != nil {
 		return fmt.Errorf("verdict: resource holds %w", err)
 	}
+	if s.txs.inCall(id) {
+		// Prepared by a call still in progress (Config.EarlyVote, or an
+		// adapter preparing in its handler): its enlistment may not have
+		// reached the coordinator yet, whose answer would then presume an
+		// abort for work it is about to count. Asked once the call is over.
+		s.log.Debug("verdict: prepared transaction has a call in progress; left alone this pass", "txid", id)
+		return nil
+	}
 	if busy := s.gate.hold(pass, id); busy != "" {
 		s.log.Debug("verdict: prepared transaction left alone this pass", "txid", id, "why", busy)
 		return nil

@@ -73,7 +73,7 @@ func (p *service) prepareOne(ctx context.Context, id string) *verdictv1.PrepareV
 	if end == nil {
 		return no("verdict: transaction aborted at participant " + p.s.cfg.Name)
 	}
-	vote, reason := p.resourcePrepare(ctx, id)
+	vote, reason := p.s.resourcePrepare(ctx, id)
 	end(vote)
 	if vote == VoteNo {
 		return no(reason)
@@ -83,10 +83,10 @@ func (p *service) prepareOne(ctx context.Context, id string) *verdictv1.PrepareV
 
 // resourcePrepare asks the Resource to vote; anything but a valid YES or
 // read-only vote is a NO, with its reason.
-func (p *service) resourcePrepare(ctx context.Context, id string) (Vote, string) {
-	vote, err := p.s.cfg.Resource.Prepare(ctx, id)
+func (s *Server) resourcePrepare(ctx context.Context, id string) (Vote, string) {
+	vote, err := s.cfg.Resource.Prepare(ctx, id)
 	if err != nil {
-		p.s.log.Info("verdict: prepare failed, voting no", "txid", id, "err", err)
+		s.log.Info("verdict: prepare failed, voting no", "txid", id, "err", err)
 		return VoteNo, err.Error()
 	}
 	switch vote {

@@ -169,6 +169,29 @@ func (t *txTable) beginPrepare(id string, now time.Time) (end func(Vote)) {
 	return func(v Vote) { t.endPrepare(id, e, v) }
 }
 
+// beginEarlyPrepare starts the Prepare of id that the one call in
+// progress under it makes at its end (Config.EarlyVote), and returns the
+// func that records its vote; nil if id has another call or a Prepare in
+// progress, or is not working (fenced, claimed, prepared already).
+func (t *txTable) beginEarlyPrepare(id string) (end func(Vote)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.m[id]
+	if e == nil || e.state != txWorking || e.calls != 1 || e.preparing != 0 {
+		return nil
+	}
+	e.preparing++
+	return func(v Vote) { t.endPrepare(id, e, v) }
+}
+
+// inCall reports whether id has a call or a Prepare in progress here.
+func (t *txTable) inCall(id string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.m[id]
+	return e != nil && (e.calls > 0 || e.preparing > 0)
+}
+
 // endPrepare records the vote of a Prepare of entry e. A YES is final; a
 // read-only voter leaves the transaction, so its work is forgotten; after
 // a NO the work stays for the coordinator's Abort or the sweep. Nothing

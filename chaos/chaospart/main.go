@@ -42,6 +42,7 @@ func run(args []string) error {
 	path := fs.String("journal", "", "journal file (required)")
 	coords := fs.String("coordinators", "", "coordinator endpoints for recovery, comma-separated")
 	recovery := fs.Duration("recovery-interval", time.Second, "period of the recovery loop")
+	earlyVote := fs.Bool("early-vote", false, "vote with the enlistment (participant.Config.EarlyVote)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -76,6 +77,7 @@ func run(args []string) error {
 		Resource:         res,
 		Coordinators:     endpoints,
 		RecoveryInterval: *recovery,
+		EarlyVote:        *earlyVote,
 		Logger:           logger,
 	})
 	if err != nil {

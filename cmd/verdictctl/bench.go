@@ -21,6 +21,7 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 	concurrency := fs.Int("concurrency", 64, "closed-loop workers")
 	participants := fs.Int("participants", 2, "in-memory participant services started in this process (scenarios mem and mem-floor; the pg scenarios have two)")
 	beginCall := fs.Bool("begin-call", false, "begin every transaction with a Begin call (without it, the client begins transactions itself once it knows the leader's term: client.WithLocalBegin)")
+	prepareCall := fs.Bool("prepare-call", false, "participants vote only when the coordinator's Prepare asks (without it, they vote with their enlistment: participant.Config.EarlyVote)")
 	timeoutMs := fs.Int64("timeout-ms", 0, "each transaction's timeout in ms (0: the coordinator's default)")
 	scenario := fs.String("scenario", "mem", "mem: in-memory participants through the coordinator; pg: two PostgreSQL participants (participant/postgres, one database each) through the coordinator; pg-floor: the PostgreSQL work with no coordinator (PREPARE TRANSACTION + COMMIT PREPARED on two databases directly); mem-floor: the in-memory work calls with no coordinator (each call stages, prepares and commits at its participant)")
 	rows := fs.Int("rows", 0, "pg scenarios: 0 = each worker updates its own row (its next transaction waits on the row lock for the previous one's phase 2); N = each transaction updates a random one of N rows")
@@ -67,6 +68,7 @@ func setupBench(fs *flag.FlagSet) func(e *env, args []string) int {
 			Rows:         *rows,
 			PGDatabases:  dbs,
 			BeginCall:    *beginCall,
+			PrepareCall:  *prepareCall,
 		}
 		if *minCommits > 0 {
 			cfg.MaxDuration = *maxDuration

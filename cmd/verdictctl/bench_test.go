@@ -45,7 +45,8 @@ func TestBenchMinCommits(t *testing.T) {
 // The run reports the unary calls a transaction costs, by kind: at
 // concurrency 1 with two participants, Begin (with --begin-call; else only
 // the first transaction's), a work call and an Enlist per participant,
-// Commit, a Prepare and a phase-2 Commit per participant. The floor makes
+// Commit, a Prepare (with --prepare-call; else none: the vote rides with
+// the enlistment) and a phase-2 Commit per participant. The floor makes
 // the work calls alone.
 func TestBenchCountsCalls(t *testing.T) {
 	ep := "--endpoints=" + startNode(t)
@@ -54,13 +55,18 @@ func TestBenchCountsCalls(t *testing.T) {
 		flags    []string
 		want     map[string]float64
 	}{
-		{"mem", []string{"--begin-call"}, map[string]float64{
+		{"mem", []string{"--begin-call", "--prepare-call"}, map[string]float64{
 			"Coordinator/Begin": 1, "Coordinator/Commit": 1, "Coordinator/Enlist": 2,
 			"Work/Stage": 2, "Participant/Prepare": 2, "Participant/Commit": 2,
 		}},
-		{"mem", nil, map[string]float64{
+		{"mem", []string{"--prepare-call"}, map[string]float64{
 			"Coordinator/Begin": 0, "Coordinator/Commit": 1, "Coordinator/Enlist": 2,
 			"Work/Stage": 2, "Participant/Prepare": 2, "Participant/Commit": 2,
+		}},
+		// The participants vote with their enlistment: no Prepare.
+		{"mem", nil, map[string]float64{
+			"Coordinator/Begin": 0, "Coordinator/Commit": 1, "Coordinator/Enlist": 2,
+			"Work/Stage": 2, "Participant/Commit": 2,
 		}},
 		{"mem-floor", nil, map[string]float64{"Work/Stage": 2}},
 	} {
@@ -78,7 +84,8 @@ func TestBenchCountsCalls(t *testing.T) {
 		for kind, n := range want {
 			// A rare retry (a leader change, a lost answer) adds a call;
 			// so does the first Begin of a client that begins locally.
-			if got := res.CallsPerTx[kind]; got < n || got > n+0.25 {
+			// Phase 2 of the last transactions may fall after the window.
+			if got := res.CallsPerTx[kind]; got < n-0.05 || got > n+0.25 {
 				t.Errorf("%s %v: %s calls per transaction %.3f, want %v", scenario, run.flags, kind, got, n)
 			}
 		}

@@ -50,8 +50,15 @@ type activeTx struct {
 	phase txPhase
 	// end is the outcome of a decided transaction (UNSPECIFIED when
 	// unknown); set with phaseDecided.
-	end            verdictv1.Outcome
-	parts          map[string]*verdictv1.ParticipantRef
+	end   verdictv1.Outcome
+	parts map[string]*verdictv1.ParticipantRef
+	// early names the participants that enlisted with a YES vote: they
+	// prepared before enlisting and admit no more work, so the decision
+	// sends them no Prepare. Kept with the enlistment in this leader's
+	// memory only: a leader change forgets t, and the next leader
+	// presumes it aborted, which a prepared participant learns from its
+	// recovery loop, as for a YES given to Prepare.
+	early          map[string]bool
 	abortRequested string
 	// messages are the staged messages (StageMessages, then Commit's),
 	// stagedBytes their encoded size; fixed once preparing.
@@ -387,31 +394,40 @@ type txLimits struct {
 }
 
 // enlist adds participant p to t, which must be active and not past its
-// deadline. It reports whether p was new (a repeat at the same address is
-// no error).
-func (a *activeTable) enlist(t *activeTx, p *verdictv1.ParticipantRef, l txLimits) (bool, error) {
+// deadline, with its early YES vote if yes. It reports whether p was new (a
+// repeat at the same address is no error) and whether its YES was
+// recorded now. Nothing is recorded when it fails.
+func (a *activeTable) enlist(t *activeTx, p *verdictv1.ParticipantRef, yes bool, l txLimits) (added, voted bool, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
 	case t.phase != phaseActive:
-		return false, errorf(ErrNotActive, "verdict: transaction %s is %s; too late to enlist", t.id, stateWord(t.txState()))
+		return false, false, errorf(ErrNotActive, "verdict: transaction %s is %s; too late to enlist", t.id, stateWord(t.txState()))
 	case l.now.After(t.deadline):
-		return false, errorf(ErrNotActive, "verdict: transaction %s has passed its deadline", t.id)
+		return false, false, errorf(ErrNotActive, "verdict: transaction %s has passed its deadline", t.id)
 	}
 	if prev, ok := t.parts[p.GetName()]; ok {
 		if prev.GetAddress() != p.GetAddress() {
-			return false, errorf(ErrInvalid, "verdict: participant %q already enlisted at %s, not %s", p.GetName(), prev.GetAddress(), p.GetAddress())
+			return false, false, errorf(ErrInvalid, "verdict: participant %q already enlisted at %s, not %s", p.GetName(), prev.GetAddress(), p.GetAddress())
 		}
-		return false, nil
+	} else {
+		if len(t.parts) >= l.maxParts {
+			return false, false, errorf(ErrLimit, "verdict: transaction %s has the maximum of %d participants", t.id, l.maxParts)
+		}
+		if !l.admit(p.GetAddress()) {
+			return false, false, errAddressesFull(l.maxAddresses)
+		}
+		t.parts[p.GetName()] = &verdictv1.ParticipantRef{Name: p.GetName(), Address: p.GetAddress()}
+		added = true
 	}
-	if len(t.parts) >= l.maxParts {
-		return false, errorf(ErrLimit, "verdict: transaction %s has the maximum of %d participants", t.id, l.maxParts)
+	if yes && !t.early[p.GetName()] {
+		if t.early == nil {
+			t.early = map[string]bool{}
+		}
+		t.early[p.GetName()] = true
+		voted = true
 	}
-	if !l.admit(p.GetAddress()) {
-		return false, errAddressesFull(l.maxAddresses)
-	}
-	t.parts[p.GetName()] = &verdictv1.ParticipantRef{Name: p.GetName(), Address: p.GetAddress()}
-	return true, nil
+	return added, voted, nil
 }
 
 // stage adds msgs, of encoded size size, to t's staged messages while t is
@@ -439,6 +455,7 @@ type commitStart struct {
 	start    bool                        // t is preparing now: the caller runs the decision
 	enlisted []*verdictv1.ParticipantRef // participants the Commit named and enlisted
 	nparts   int                         // participants of t
+	nearly   int                         // of them, those that enlisted with their YES
 	// refuse, if not "", is why t must be aborted instead (it is left
 	// active for abort to claim), cause the abort's cause, and err the
 	// answer to the Commit if it is not the outcome.
@@ -474,7 +491,7 @@ func (a *activeTable) startCommit(t *activeTx, parts []*verdictv1.ParticipantRef
 		t.parts[p.GetName()] = ref
 		cs.enlisted = append(cs.enlisted, ref)
 	}
-	cs.nparts = len(t.parts)
+	cs.nparts, cs.nearly = len(t.parts), len(t.early)
 	switch {
 	case l.now.After(t.deadline):
 		cs.refuse, cs.cause = "deadline passed before commit", AbortDeadline
@@ -507,6 +524,15 @@ func (a *activeTable) commitInputs(t *activeTx) ([]*verdictv1.ParticipantRef, []
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return t.participants(), t.messages
+}
+
+// votedEarly reports whether participant name enlisted in t with a YES.
+// Only enlist adds to it, while t is active: once t is preparing it is
+// fixed.
+func (a *activeTable) votedEarly(t *activeTx, name string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return t.early[name]
 }
 
 // requestAbort asks that t be aborted. A preparing t only records the

@@ -21,10 +21,10 @@ func TestActivePhases(t *testing.T) {
 		t.Fatal("add refused")
 	}
 	p1 := &verdictv1.ParticipantRef{Name: "p1", Address: "127.0.0.1:1"}
-	if added, err := a.enlist(tx, p1, l); !added || err != nil {
+	if added, _, err := a.enlist(tx, p1, false, l); !added || err != nil {
 		t.Fatalf("enlist: %v %v", added, err)
 	}
-	if added, err := a.enlist(tx, p1, l); added || err != nil {
+	if added, _, err := a.enlist(tx, p1, false, l); added || err != nil {
 		t.Fatalf("enlist again: %v %v, want no change and no error", added, err)
 	}
 	msgs := []*verdictv1.StagedMessage{{Subject: "s"}}
@@ -45,7 +45,7 @@ func TestActivePhases(t *testing.T) {
 		t.Fatalf("state %v, want PREPARING", got)
 	}
 	p2 := &verdictv1.ParticipantRef{Name: "p2", Address: "127.0.0.1:2"}
-	if _, err := a.enlist(tx, p2, l); err == nil {
+	if _, _, err := a.enlist(tx, p2, false, l); err == nil {
 		t.Fatal("enlist while preparing accepted")
 	}
 	if _, err := a.stage(tx, msgs, stagedSize(msgs), l); err == nil {

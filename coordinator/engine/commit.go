@@ -89,7 +89,11 @@ func (c *Engine) commit(ctx context.Context, client string, term uint64, req *ve
 	}
 
 	if cs.start {
-		c.timeline.add(id, eventPrepare, "", reasonf("commit requested: preparing %d participant(s)", cs.nparts))
+		detail := reasonf("commit requested: preparing %d participant(s)", cs.nparts)
+		if cs.nearly > 0 {
+			detail = reasonf("commit requested: preparing %d participant(s); %d voted YES with their enlistment", cs.nparts-cs.nearly, cs.nearly)
+		}
+		c.timeline.add(id, eventPrepare, "", detail)
 		// The decision runs on this goroutine but is not bound to the
 		// caller's context: once begun, it completes even if the initiator
 		// goes away (it is bounded by the transaction's deadline).
@@ -146,7 +150,7 @@ func (c *Engine) decide(t *activeTx) {
 			confirmed <- confirmation{err: context.Canceled} // the engine stops
 		}
 	}
-	votes := c.prepareAll(ctx, t.id, parts)
+	votes := c.prepareAll(ctx, t, parts)
 
 	var yes []*verdictv1.ParticipantRef
 	for _, v := range votes {
@@ -312,25 +316,35 @@ func (c *Engine) decideAbort(t *activeTx, parts []*verdictv1.ParticipantRef, cau
 	c.recordAbort(t.id, parts, cause, reason, t.deadline)
 }
 
-// prepareAll sends Prepare to every participant in parallel. An error or a
-// missed deadline counts as a NO vote.
-func (c *Engine) prepareAll(ctx context.Context, id string, parts []*verdictv1.ParticipantRef) []vote {
+// prepareAll sends Prepare, in parallel, to every participant of t that
+// did not enlist with its YES (those count as YES: their work is prepared
+// and sealed). An error or a missed deadline counts as a NO vote.
+func (c *Engine) prepareAll(ctx context.Context, t *activeTx, parts []*verdictv1.ParticipantRef) []vote {
 	votes := make([]vote, len(parts))
-	if len(parts) == 0 {
+	var ask []int
+	for i, p := range parts {
+		if c.active.votedEarly(t, p.GetName()) {
+			votes[i] = vote{part: p, vote: verdictv1.Vote_VOTE_YES}
+			continue
+		}
+		ask = append(ask, i)
+	}
+	if len(ask) == 0 {
 		return votes
 	}
 	var wg sync.WaitGroup
-	last := len(parts) - 1
-	for i, p := range parts[:last] {
+	last := len(ask) - 1
+	for _, i := range ask[:last] {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			votes[i] = c.prepareOne(ctx, id, p)
-			c.timeline.add(id, eventVote, p.GetName(), voteDetail(votes[i]))
+			votes[i] = c.prepareOne(ctx, t.id, parts[i])
+			c.timeline.add(t.id, eventVote, parts[i].GetName(), voteDetail(votes[i]))
 		}()
 	}
-	votes[last] = c.prepareOne(ctx, id, parts[last])
-	c.timeline.add(id, eventVote, parts[last].GetName(), voteDetail(votes[last]))
+	i := ask[last]
+	votes[i] = c.prepareOne(ctx, t.id, parts[i])
+	c.timeline.add(t.id, eventVote, parts[i].GetName(), voteDetail(votes[i]))
 	wg.Wait()
 	return votes
 }

@@ -37,6 +37,20 @@
 //   - One lookup (lookup.go) finds a txid in the log's table, then in
 //     memory, then among the recent outcomes kept without a record, then
 //     among the expired; every call that takes a txid starts there.
+//   - Votes with the enlistment: a participant that prepared before it
+//     enlisted sends its YES with the enlistment (EnlistRequest.votes);
+//     the active table keeps it with the participant (activeTx.early), and
+//     the commit path sends that participant no Prepare. Unanimity still
+//     holds: the vote is the participant's, given for work it made durable
+//     and sealed (it admits no more work for the transaction), and the
+//     decision still needs a YES from every participant. The vote lives
+//     where the enlistment does, in the leader's memory: a leader change
+//     loses both, the transaction is presumed aborted, and the prepared
+//     participant learns ABORTED from its recovery loop, as after a YES
+//     given to Prepare. An enlistment refused (the transaction is no
+//     longer active here) records nothing, so a participant told so may
+//     roll back; one whose answer was lost keeps its work prepared for
+//     its recovery loop to settle.
 //   - The commit path (commit.go): prepares in parallel, then one-phase
 //     (a single participant, once the leader has confirmed it leads:
 //     confirm.go), read-only, or a COMMIT record through the batching

@@ -311,19 +311,21 @@ func (c *Engine) Enlist(ctx context.Context, req *verdictv1.EnlistRequest) ([]er
 	if !ok {
 		return nil, errNotLeader()
 	}
-	stamps := req.GetStamps()
+	stamps, votes := req.GetStamps(), req.GetVotes()
 	errs := make([]error, len(req.GetTxids()))
 	for i, id := range req.GetTxids() {
 		var st *verdictv1.TxStamp
 		if i < len(stamps) {
 			st = stamps[i]
 		}
-		errs[i] = c.enlist(id, req.GetParticipant(), st, term)
+		yes := i < len(votes) && votes[i] == verdictv1.Vote_VOTE_YES
+		errs[i] = c.enlist(id, req.GetParticipant(), st, yes, term)
 	}
 	return errs, nil
 }
 
-func (c *Engine) enlist(id string, p *verdictv1.ParticipantRef, st *verdictv1.TxStamp, term uint64) error {
+// enlist enlists p in id; yes is p's early YES vote (see activeTx.early).
+func (c *Engine) enlist(id string, p *verdictv1.ParticipantRef, st *verdictv1.TxStamp, yes bool, term uint64) error {
 	f := c.lookup(id)
 	t := f.live
 	if f.where != inMemory {
@@ -336,9 +338,12 @@ func (c *Engine) enlist(id string, p *verdictv1.ParticipantRef, st *verdictv1.Tx
 			return err
 		}
 	}
-	added, err := c.active.enlist(t, p, c.txLimits())
+	added, voted, err := c.active.enlist(t, p, yes, c.txLimits())
 	if added {
 		c.timeline.add(id, eventEnlist, p.GetName(), "at "+p.GetAddress())
+	}
+	if voted {
+		c.timeline.add(id, eventVote, p.GetName(), "yes, with its enlistment (prepared early)")
 	}
 	return err
 }

@@ -33,7 +33,8 @@ import (
 // Commands (participant "a" is at address "a:1"):
 //
 //	new [stuck-after=D] [max-backoff=D] [retention=D] [timeout=D] [max-addresses=N]
-//	begin T [timeout=D]          enlist T A...           commit T [retry] [parts=A,B]
+//	begin T [timeout=D]          enlist T A... [yes=(A,B)] commit T [retry] [parts=(A,B)]
+//	(enlist ... yes=(A,B): A and B enlist with an early YES vote)
 //	begin-local T [term=N] [timeout=D] (the initiator begins T itself, stamped)
 //	txid-at T ahead=D (T's id made at the clock's time plus D)
 //	abort T                      outcome T [prepared] [parts=A,B]
@@ -160,11 +161,20 @@ func (h *harness) run(d *datadriven.TestData) string {
 		return fmt.Sprintf("%s: deadline in %v", name, time.UnixMilli(resp.GetDeadlineUnixMs()).Sub(h.clock.Now()).Round(time.Second))
 	case "enlist":
 		var out []string
-		for _, p := range names(1) {
+		var yes []string
+		if d.HasArg("yes") {
+			d.ScanArgs(h.t, "yes", &yes)
+		}
+		plain := names(1)
+		for i, p := range append(plain, yes...) {
 			id := h.txid(arg(0))
 			req := &verdictv1.EnlistRequest{Txids: []string{id}, Participant: ref(p)}
 			if st, ok := h.stamps[id]; ok {
 				req.Stamps = []*verdictv1.TxStamp{st}
+			}
+			voted := ""
+			if i >= len(plain) {
+				req.Votes, voted = []verdictv1.Vote{verdictv1.Vote_VOTE_YES}, " with yes"
 			}
 			errs, err := h.e.Enlist(ctx, req)
 			switch {
@@ -173,7 +183,7 @@ func (h *harness) run(d *datadriven.TestData) string {
 			case errs[0] != nil:
 				out = append(out, p+": "+errLine(errs[0]))
 			default:
-				out = append(out, p+": enlisted")
+				out = append(out, p+": enlisted"+voted)
 			}
 		}
 		return h.alias(strings.Join(out, "\n"))

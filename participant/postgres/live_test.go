@@ -111,18 +111,21 @@ type livePG struct {
 	// blockCommit refuses the coordinator's Commit calls: phase 2 cannot
 	// reach this participant, as after a crash.
 	blockCommit atomic.Bool
+	// prepares counts the coordinator's Prepare calls.
+	prepares atomic.Int32
 }
 
 // startPG starts a participant named branch over the fixture's database
 // on addr ("127.0.0.1:0" for any port), with coord for recovery every
 // 50ms, and Starts its loops.
 func startPG(t *testing.T, f *fixture, branch, addr, coord string) *livePG {
-	return startPGEvery(t, f, branch, addr, coord, 50*time.Millisecond)
+	return startPGEvery(t, f, branch, addr, coord, 50*time.Millisecond, false)
 }
 
-// startPGEvery is startPG with the given recovery interval; with none, the
-// participant's loops are not started at all.
-func startPGEvery(t *testing.T, f *fixture, branch, addr, coord string, recovery time.Duration) *livePG {
+// startPGEvery is startPG with the given recovery interval (with none, the
+// participant's loops are not started at all), voting with its enlistment
+// if early (participant.Config.EarlyVote).
+func startPGEvery(t *testing.T, f *fixture, branch, addr, coord string, recovery time.Duration, early bool) *livePG {
 	t.Helper()
 	ctx := testContext(t)
 	res, err := New(ctx, f.config(branch))
@@ -140,6 +143,7 @@ func startPGEvery(t *testing.T, f *fixture, branch, addr, coord string, recovery
 		Resource:         res,
 		Coordinators:     []string{coord},
 		RecoveryInterval: max(recovery, time.Millisecond),
+		EarlyVote:        early,
 		Logger:           testLogger().With("test", t.Name()),
 	})
 	if err != nil {
@@ -164,6 +168,9 @@ func startPGEvery(t *testing.T, f *fixture, branch, addr, coord string, recovery
 }
 
 func (p *livePG) faults(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if info.FullMethod == verdictv1.Participant_Prepare_FullMethodName {
+		p.prepares.Add(1)
+	}
 	if info.FullMethod == verdictv1.Participant_Commit_FullMethodName && p.blockCommit.Load() {
 		return nil, status.Error(codes.Unavailable, "test: commit blocked")
 	}
@@ -218,6 +225,63 @@ func TestLiveCommit(t *testing.T) {
 	}
 }
 
+// TestLiveEarlyVote: participants that vote with their enlistment commit
+// with no Prepare from the coordinator; a second write is refused; an SQL
+// error fails the call (Aborted) and rolls its work back.
+func TestLiveEarlyVote(t *testing.T) {
+	f := newFixture(t)
+	coord := startCoordinator(t)
+	orders := startPGEvery(t, f, "orders-"+f.branch, "127.0.0.1:0", coord, 50*time.Millisecond, true)
+	stock := startPGEvery(t, f, "stock-"+f.branch, "127.0.0.1:0", coord, 50*time.Millisecond, true)
+	cl := dialInitiator(t, coord)
+	ctx := testContext(t)
+
+	tx, err := cl.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := orders.write(ctx, tx, "order-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := stock.write(ctx, tx, "stock-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := orders.write(ctx, tx, "order-2"); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("a second write after the early YES: %v, want FailedPrecondition", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, "phase 2 at both participants", func() bool {
+		return orders.res.Stats().Committed == 1 && stock.res.Stats().Committed == 1
+	})
+	for _, k := range []string{"order-1", "stock-1"} {
+		if v, ok := f.value(t, k); !ok || v != tx.ID() {
+			t.Fatalf("%s = %q, %v after commit", k, v, ok)
+		}
+	}
+	if n := orders.prepares.Load() + stock.prepares.Load(); n != 0 {
+		t.Fatalf("%d Prepare calls to participants that voted with their enlistment", n)
+	}
+
+	tx2, err := cl.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stock.write(ctx, tx2, "swallow:stock-2"); status.Code(err) != codes.Aborted {
+		t.Fatalf("a write whose SQL failed: %v, want Aborted", err)
+	}
+	if err := tx2.Abort(ctx, "test: a write failed"); err != nil {
+		t.Fatal(err)
+	}
+	if gids := f.preparedGIDs(t, ctx); len(gids) != 0 {
+		t.Fatalf("still prepared: %v", gids)
+	}
+	if _, ok := f.value(t, "stock-2"); ok {
+		t.Fatal("a failed write committed")
+	}
+}
+
 func TestLiveVoteNo(t *testing.T) {
 	f := newFixture(t)
 	coord := startCoordinator(t)
@@ -265,7 +329,7 @@ func TestLiveRestartRecovers(t *testing.T) {
 			branch := "orders-" + f.branch
 			// No recovery loop: phase 2 must not reach it before it
 			// dies.
-			orders := startPGEvery(t, f, branch, "127.0.0.1:0", coord, 0)
+			orders := startPGEvery(t, f, branch, "127.0.0.1:0", coord, 0, false)
 			stock := startPG(t, f, "stock-"+f.branch, "127.0.0.1:0", coord)
 			cl := dialInitiator(t, coord)
 			ctx := testContext(t)

@@ -605,7 +605,14 @@ type EnlistRequest struct {
 	Txids       []string               `protobuf:"bytes,2,rep,name=txids,proto3" json:"txids,omitempty"`
 	// The stamps of the transactions, in txids' order, for those their
 	// initiator began itself (a zero stamp for any other); empty if none.
-	Stamps        []*TxStamp `protobuf:"bytes,3,rep,name=stamps,proto3" json:"stamps,omitempty"`
+	Stamps []*TxStamp `protobuf:"bytes,3,rep,name=stamps,proto3" json:"stamps,omitempty"`
+	// The participant's early votes, in txids' order (VOTE_UNSPECIFIED for
+	// none); empty if none. Only VOTE_YES may be given: the participant
+	// prepared its work before enlisting (participant.Config.EarlyVote) and
+	// admits no more of it, so Commit sends it no Prepare. A YES is kept by
+	// the leader with the enlistment; a later enlistment without a vote does
+	// not undo it.
+	Votes         []Vote `protobuf:"varint,4,rep,packed,name=votes,proto3,enum=verdict.v1.Vote" json:"votes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -657,6 +664,13 @@ func (x *EnlistRequest) GetTxids() []string {
 func (x *EnlistRequest) GetStamps() []*TxStamp {
 	if x != nil {
 		return x.Stamps
+	}
+	return nil
+}
+
+func (x *EnlistRequest) GetVotes() []Vote {
+	if x != nil {
+		return x.Votes
 	}
 	return nil
 }
@@ -2857,11 +2871,12 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x04term\x18\x04 \x01(\x04R\x04term\"G\n" +
 	"\aTxStamp\x12\x12\n" +
 	"\x04term\x18\x01 \x01(\x04R\x04term\x12(\n" +
-	"\x10deadline_unix_ms\x18\x02 \x01(\x03R\x0edeadlineUnixMs\"\x90\x01\n" +
+	"\x10deadline_unix_ms\x18\x02 \x01(\x03R\x0edeadlineUnixMs\"\xb8\x01\n" +
 	"\rEnlistRequest\x12<\n" +
 	"\vparticipant\x18\x01 \x01(\v2\x1a.verdict.v1.ParticipantRefR\vparticipant\x12\x14\n" +
 	"\x05txids\x18\x02 \x03(\tR\x05txids\x12+\n" +
-	"\x06stamps\x18\x03 \x03(\v2\x13.verdict.v1.TxStampR\x06stamps\"D\n" +
+	"\x06stamps\x18\x03 \x03(\v2\x13.verdict.v1.TxStampR\x06stamps\x12&\n" +
+	"\x05votes\x18\x04 \x03(\x0e2\x10.verdict.v1.VoteR\x05votes\"D\n" +
 	"\x0eEnlistResponse\x122\n" +
 	"\aresults\x18\x01 \x03(\v2\x18.verdict.v1.EnlistResultR\aresults\"<\n" +
 	"\fEnlistResult\x12\x12\n" +
@@ -3113,74 +3128,75 @@ var file_verdict_v1_verdict_proto_depIdxs = []int32{
 	4,  // 1: verdict.v1.StageMessagesRequest.messages:type_name -> verdict.v1.StagedMessage
 	3,  // 2: verdict.v1.EnlistRequest.participant:type_name -> verdict.v1.ParticipantRef
 	9,  // 3: verdict.v1.EnlistRequest.stamps:type_name -> verdict.v1.TxStamp
-	12, // 4: verdict.v1.EnlistResponse.results:type_name -> verdict.v1.EnlistResult
-	3,  // 5: verdict.v1.CommitRequest.participants:type_name -> verdict.v1.ParticipantRef
-	4,  // 6: verdict.v1.CommitRequest.messages:type_name -> verdict.v1.StagedMessage
-	9,  // 7: verdict.v1.CommitRequest.stamp:type_name -> verdict.v1.TxStamp
-	0,  // 8: verdict.v1.CommitResponse.outcome:type_name -> verdict.v1.Outcome
-	0,  // 9: verdict.v1.AbortResponse.outcome:type_name -> verdict.v1.Outcome
-	3,  // 10: verdict.v1.OutcomeRequest.participants:type_name -> verdict.v1.ParticipantRef
-	0,  // 11: verdict.v1.OutcomeResponse.outcome:type_name -> verdict.v1.Outcome
-	23, // 12: verdict.v1.GetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
-	1,  // 13: verdict.v1.ListTransactionsRequest.state:type_name -> verdict.v1.TxState
-	23, // 14: verdict.v1.ListTransactionsResponse.transactions:type_name -> verdict.v1.Transaction
-	1,  // 15: verdict.v1.Transaction.state:type_name -> verdict.v1.TxState
-	3,  // 16: verdict.v1.Transaction.participants:type_name -> verdict.v1.ParticipantRef
-	4,  // 17: verdict.v1.Transaction.messages:type_name -> verdict.v1.StagedMessage
-	24, // 18: verdict.v1.Transaction.timeline:type_name -> verdict.v1.TimelineEvent
-	25, // 19: verdict.v1.Transaction.heuristics:type_name -> verdict.v1.HeuristicResolution
-	28, // 20: verdict.v1.PrepareResponse.votes:type_name -> verdict.v1.PrepareVote
-	2,  // 21: verdict.v1.PrepareVote.vote:type_name -> verdict.v1.Vote
-	23, // 22: verdict.v1.AbortTransactionResponse.transaction:type_name -> verdict.v1.Transaction
-	23, // 23: verdict.v1.ForgetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
-	23, // 24: verdict.v1.RetryTransactionResponse.transaction:type_name -> verdict.v1.Transaction
-	47, // 25: verdict.v1.AddMemberResponse.members:type_name -> verdict.v1.Member
-	47, // 26: verdict.v1.RemoveMemberResponse.members:type_name -> verdict.v1.Member
-	47, // 27: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
-	47, // 28: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
-	7,  // 29: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
-	10, // 30: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
-	13, // 31: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
-	15, // 32: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
-	17, // 33: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
-	19, // 34: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
-	21, // 35: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
-	5,  // 36: verdict.v1.Coordinator.StageMessages:input_type -> verdict.v1.StageMessagesRequest
-	26, // 37: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
-	29, // 38: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
-	29, // 39: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
-	43, // 40: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
-	45, // 41: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
-	35, // 42: verdict.v1.Admin.RetryTransaction:input_type -> verdict.v1.RetryTransactionRequest
-	37, // 43: verdict.v1.Admin.AddMember:input_type -> verdict.v1.AddMemberRequest
-	39, // 44: verdict.v1.Admin.RemoveMember:input_type -> verdict.v1.RemoveMemberRequest
-	41, // 45: verdict.v1.Admin.TransferLeadership:input_type -> verdict.v1.TransferLeadershipRequest
-	31, // 46: verdict.v1.Admin.AbortTransaction:input_type -> verdict.v1.AbortTransactionRequest
-	33, // 47: verdict.v1.Admin.ForgetTransaction:input_type -> verdict.v1.ForgetTransactionRequest
-	8,  // 48: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
-	11, // 49: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
-	14, // 50: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
-	16, // 51: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
-	18, // 52: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
-	20, // 53: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
-	22, // 54: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
-	6,  // 55: verdict.v1.Coordinator.StageMessages:output_type -> verdict.v1.StageMessagesResponse
-	27, // 56: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
-	30, // 57: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
-	30, // 58: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
-	44, // 59: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
-	46, // 60: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
-	36, // 61: verdict.v1.Admin.RetryTransaction:output_type -> verdict.v1.RetryTransactionResponse
-	38, // 62: verdict.v1.Admin.AddMember:output_type -> verdict.v1.AddMemberResponse
-	40, // 63: verdict.v1.Admin.RemoveMember:output_type -> verdict.v1.RemoveMemberResponse
-	42, // 64: verdict.v1.Admin.TransferLeadership:output_type -> verdict.v1.TransferLeadershipResponse
-	32, // 65: verdict.v1.Admin.AbortTransaction:output_type -> verdict.v1.AbortTransactionResponse
-	34, // 66: verdict.v1.Admin.ForgetTransaction:output_type -> verdict.v1.ForgetTransactionResponse
-	48, // [48:67] is the sub-list for method output_type
-	29, // [29:48] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	2,  // 4: verdict.v1.EnlistRequest.votes:type_name -> verdict.v1.Vote
+	12, // 5: verdict.v1.EnlistResponse.results:type_name -> verdict.v1.EnlistResult
+	3,  // 6: verdict.v1.CommitRequest.participants:type_name -> verdict.v1.ParticipantRef
+	4,  // 7: verdict.v1.CommitRequest.messages:type_name -> verdict.v1.StagedMessage
+	9,  // 8: verdict.v1.CommitRequest.stamp:type_name -> verdict.v1.TxStamp
+	0,  // 9: verdict.v1.CommitResponse.outcome:type_name -> verdict.v1.Outcome
+	0,  // 10: verdict.v1.AbortResponse.outcome:type_name -> verdict.v1.Outcome
+	3,  // 11: verdict.v1.OutcomeRequest.participants:type_name -> verdict.v1.ParticipantRef
+	0,  // 12: verdict.v1.OutcomeResponse.outcome:type_name -> verdict.v1.Outcome
+	23, // 13: verdict.v1.GetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	1,  // 14: verdict.v1.ListTransactionsRequest.state:type_name -> verdict.v1.TxState
+	23, // 15: verdict.v1.ListTransactionsResponse.transactions:type_name -> verdict.v1.Transaction
+	1,  // 16: verdict.v1.Transaction.state:type_name -> verdict.v1.TxState
+	3,  // 17: verdict.v1.Transaction.participants:type_name -> verdict.v1.ParticipantRef
+	4,  // 18: verdict.v1.Transaction.messages:type_name -> verdict.v1.StagedMessage
+	24, // 19: verdict.v1.Transaction.timeline:type_name -> verdict.v1.TimelineEvent
+	25, // 20: verdict.v1.Transaction.heuristics:type_name -> verdict.v1.HeuristicResolution
+	28, // 21: verdict.v1.PrepareResponse.votes:type_name -> verdict.v1.PrepareVote
+	2,  // 22: verdict.v1.PrepareVote.vote:type_name -> verdict.v1.Vote
+	23, // 23: verdict.v1.AbortTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	23, // 24: verdict.v1.ForgetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	23, // 25: verdict.v1.RetryTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	47, // 26: verdict.v1.AddMemberResponse.members:type_name -> verdict.v1.Member
+	47, // 27: verdict.v1.RemoveMemberResponse.members:type_name -> verdict.v1.Member
+	47, // 28: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
+	47, // 29: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
+	7,  // 30: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
+	10, // 31: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
+	13, // 32: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
+	15, // 33: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
+	17, // 34: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
+	19, // 35: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
+	21, // 36: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
+	5,  // 37: verdict.v1.Coordinator.StageMessages:input_type -> verdict.v1.StageMessagesRequest
+	26, // 38: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
+	29, // 39: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
+	29, // 40: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
+	43, // 41: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
+	45, // 42: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
+	35, // 43: verdict.v1.Admin.RetryTransaction:input_type -> verdict.v1.RetryTransactionRequest
+	37, // 44: verdict.v1.Admin.AddMember:input_type -> verdict.v1.AddMemberRequest
+	39, // 45: verdict.v1.Admin.RemoveMember:input_type -> verdict.v1.RemoveMemberRequest
+	41, // 46: verdict.v1.Admin.TransferLeadership:input_type -> verdict.v1.TransferLeadershipRequest
+	31, // 47: verdict.v1.Admin.AbortTransaction:input_type -> verdict.v1.AbortTransactionRequest
+	33, // 48: verdict.v1.Admin.ForgetTransaction:input_type -> verdict.v1.ForgetTransactionRequest
+	8,  // 49: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
+	11, // 50: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
+	14, // 51: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
+	16, // 52: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
+	18, // 53: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
+	20, // 54: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
+	22, // 55: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
+	6,  // 56: verdict.v1.Coordinator.StageMessages:output_type -> verdict.v1.StageMessagesResponse
+	27, // 57: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
+	30, // 58: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
+	30, // 59: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
+	44, // 60: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
+	46, // 61: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
+	36, // 62: verdict.v1.Admin.RetryTransaction:output_type -> verdict.v1.RetryTransactionResponse
+	38, // 63: verdict.v1.Admin.AddMember:output_type -> verdict.v1.AddMemberResponse
+	40, // 64: verdict.v1.Admin.RemoveMember:output_type -> verdict.v1.RemoveMemberResponse
+	42, // 65: verdict.v1.Admin.TransferLeadership:output_type -> verdict.v1.TransferLeadershipResponse
+	32, // 66: verdict.v1.Admin.AbortTransaction:output_type -> verdict.v1.AbortTransactionResponse
+	34, // 67: verdict.v1.Admin.ForgetTransaction:output_type -> verdict.v1.ForgetTransactionResponse
+	49, // [49:68] is the sub-list for method output_type
+	30, // [30:49] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_verdict_v1_verdict_proto_init() }

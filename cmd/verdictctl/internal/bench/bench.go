@@ -57,6 +57,10 @@ type Config struct {
 	// it, the client begins them itself once it knows the leader's term
 	// (client.WithLocalBegin).
 	BeginCall bool
+	// PrepareCall makes the participants vote only when the coordinator's
+	// Prepare asks; without it they vote with their enlistment
+	// (participant.Config.EarlyVote).
+	PrepareCall bool
 }
 
 // clientOptions are the client's options of the run, with opts.
@@ -127,7 +131,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	calls := newCallCounter()
 	parts, err := startAll(cfg.Participants, func(i int) (*memParticipant, error) {
-		return startParticipant(fmt.Sprintf("p%d", i+1), cfg.Endpoints, calls)
+		return startParticipant(fmt.Sprintf("p%d", i+1), cfg.Endpoints, !cfg.PrepareCall, calls)
 	})
 	if err != nil {
 		return nil, err
@@ -366,9 +370,10 @@ type service struct {
 	conn *grpc.ClientConn
 }
 
-// startParticipant starts an in-memory participant service; calls counts
-// the calls it receives and those it makes to the coordinators.
-func startParticipant(name string, coordinators []string, calls *callCounter) (*memParticipant, error) {
+// startParticipant starts an in-memory participant service, voting with
+// its enlistment if earlyVote; calls counts the calls it receives and
+// those it makes to the coordinators.
+func startParticipant(name string, coordinators []string, earlyVote bool, calls *callCounter) (*memParticipant, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -376,7 +381,7 @@ func startParticipant(name string, coordinators []string, calls *callCounter) (*
 	res := participant.NewMemResource()
 	res.KeepHistory(false)
 	srv, err := participant.NewServer(participant.Config{
-		Name: name, Address: l.Addr().String(), Resource: res, Coordinators: coordinators,
+		Name: name, Address: l.Addr().String(), Resource: res, Coordinators: coordinators, EarlyVote: earlyVote,
 		DialOptions: []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithUnaryInterceptor(calls.client)},
 	})
 	if err != nil {

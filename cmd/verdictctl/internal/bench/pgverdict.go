@@ -49,7 +49,7 @@ func RunPG(ctx context.Context, cfg Config, adminDSN string) (*Result, error) {
 		return nil, err
 	}
 	parts, err := startAll(len(pools), func(i int) (*pgParticipant, error) {
-		return startPGParticipant(ctx, fmt.Sprintf("bench-pg%d", i+1), pools[i], cfg.Endpoints)
+		return startPGParticipant(ctx, fmt.Sprintf("bench-pg%d", i+1), pools[i], cfg.Endpoints, !cfg.PrepareCall)
 	})
 	if err != nil {
 		return nil, err
@@ -119,7 +119,7 @@ type pgParticipant struct {
 	res *postgres.Resource
 }
 
-func startPGParticipant(ctx context.Context, name string, pool *pgxpool.Pool, coordinators []string) (*pgParticipant, error) {
+func startPGParticipant(ctx context.Context, name string, pool *pgxpool.Pool, coordinators []string, earlyVote bool) (*pgParticipant, error) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	res, err := postgres.New(ctx, postgres.Config{Pool: pool, Branch: name, Prefix: pgGIDPrefix, Logger: quiet})
 	if err != nil {
@@ -131,6 +131,7 @@ func startPGParticipant(ctx context.Context, name string, pool *pgxpool.Pool, co
 	}
 	srv, err := participant.NewServer(participant.Config{
 		Name: name, Address: l.Addr().String(), Resource: res, Coordinators: coordinators, Logger: quiet,
+		EarlyVote: earlyVote, // RunInTx prepares at the end of the call anyway
 	})
 	if err != nil {
 		l.Close()
