@@ -177,6 +177,9 @@ func validateStageMessages(req *verdictv1.StageMessagesRequest) error {
 	if len(req.GetMessages()) == 0 {
 		return status.Error(codes.InvalidArgument, "verdict: no messages to stage")
 	}
+	if err := validateStamp(req.GetStamp()); err != nil {
+		return err
+	}
 	return validateMessages(req.GetMessages())
 }
 

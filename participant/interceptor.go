@@ -37,7 +37,13 @@ func (c callTx) StageMessage(ctx context.Context, subject string, data []byte, h
 		return err
 	}
 	m := &verdictv1.StagedMessage{Subject: subject, Data: data, Headers: headers}
-	_, err = conn.Coordinator().StageMessages(ctx, &verdictv1.StageMessagesRequest{Txid: c.tx.ID, Messages: []*verdictv1.StagedMessage{m}})
+	req := &verdictv1.StageMessagesRequest{Txid: c.tx.ID, Messages: []*verdictv1.StagedMessage{m}}
+	if c.tx.Term != 0 {
+		// The enlistment that registers the transaction at the leader
+		// may not have arrived yet.
+		req.Stamp = &verdictv1.TxStamp{Term: c.tx.Term, DeadlineUnixMs: c.tx.Deadline.UnixMilli()}
+	}
+	_, err = conn.Coordinator().StageMessages(ctx, req)
 	return err
 }
 

@@ -326,17 +326,9 @@ func (c *Engine) Enlist(ctx context.Context, req *verdictv1.EnlistRequest) ([]er
 
 // enlist enlists p in id; yes is p's early YES vote (see activeTx.early).
 func (c *Engine) enlist(id string, p *verdictv1.ParticipantRef, st *verdictv1.TxStamp, yes bool, term uint64) error {
-	f := c.lookup(id)
-	t := f.live
-	if f.where != inMemory {
-		s, stamped := stampOf(st)
-		if !stamped || f.where != nowhere {
-			return notActive(id, f)
-		}
-		var err error
-		if t, err = c.registerStamped(id, s, term, ""); err != nil {
-			return err
-		}
+	t, err := c.activeOrStamped(id, st, term)
+	if err != nil {
+		return err
 	}
 	added, voted, err := c.active.enlist(t, p, yes, c.txLimits())
 	if added {
@@ -346,6 +338,22 @@ func (c *Engine) enlist(id string, p *verdictv1.ParticipantRef, st *verdictv1.Tx
 		c.timeline.add(id, eventVote, p.GetName(), "yes, with its enlistment (prepared early)")
 	}
 	return err
+}
+
+// activeOrStamped returns the active transaction id, registering it
+// (unattributed) if it is unknown here and st stamps it with this leader's
+// term: a participant's call under it (an enlistment, staged messages)
+// may be the first this leader hears of it.
+func (c *Engine) activeOrStamped(id string, st *verdictv1.TxStamp, term uint64) (*activeTx, error) {
+	f := c.lookup(id)
+	if f.where == inMemory {
+		return f.live, nil
+	}
+	s, stamped := stampOf(st)
+	if !stamped || f.where != nowhere {
+		return nil, notActive(id, f)
+	}
+	return c.registerStamped(id, s, term, "")
 }
 
 // txLimits are the limits the active table checks, as of now.

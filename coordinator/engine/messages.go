@@ -13,20 +13,22 @@ import (
 // it commits (see publishStaged). Refused: without NATS (FailedPrecondition),
 // once the transaction is preparing or decided, or past its deadline
 // (FailedPrecondition), and beyond Config.MaxStagedBytes for the whole
-// transaction (ResourceExhausted, nothing of the call is staged).
+// transaction (ResourceExhausted, nothing of the call is staged). A
+// transaction its initiator began itself is registered by the call's stamp
+// if it is the first this leader hears of it.
 func (c *Engine) StageMessages(ctx context.Context, req *verdictv1.StageMessagesRequest) (*verdictv1.StageMessagesResponse, error) {
-	if _, ok := c.leaderTerm(); !ok {
+	term, ok := c.leaderTerm()
+	if !ok {
 		return nil, errNotLeader()
 	}
 	if c.pub == nil {
 		return nil, errMessagesOff(req.GetTxid())
 	}
-	id := req.GetTxid()
-	f := c.lookup(id)
-	if f.where != inMemory {
-		return nil, notActive(id, f)
+	t, err := c.activeOrStamped(req.GetTxid(), req.GetStamp(), term)
+	if err != nil {
+		return nil, err
 	}
-	n, err := c.active.stage(f.live, req.GetMessages(), stagedSize(req.GetMessages()), c.txLimits())
+	n, err := c.active.stage(t, req.GetMessages(), stagedSize(req.GetMessages()), c.txLimits())
 	if err != nil {
 		return nil, err
 	}

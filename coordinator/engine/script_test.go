@@ -38,6 +38,7 @@ import (
 //	begin-local T [term=N] [timeout=D] (the initiator begins T itself, stamped)
 //	txid-at T ahead=D (T's id made at the clock's time plus D)
 //	abort T                      outcome T [prepared] [parts=A,B]
+//	stage T (a participant stages a message under T, with T's stamp)
 //	retry T                      forget T A              admin-abort T
 //	vote A yes|no|read-only|error (error: Prepare fails)
 //	fail A... (decisions fail)   heal A...
@@ -208,6 +209,17 @@ func (h *harness) run(d *datadriven.TestData) string {
 		}
 		h.names[arg(0)], h.aliases[id] = id, arg(0)
 		return ""
+	case "stage":
+		// A participant's handler stages a message under T, with T's
+		// stamp if the script began it itself.
+		id := h.txid(arg(0))
+		req := &verdictv1.StageMessagesRequest{Txid: id, Stamp: h.stamps[id],
+			Messages: []*verdictv1.StagedMessage{{Subject: "orders.placed", Data: []byte("x")}}}
+		resp, err := h.e.StageMessages(ctx, req)
+		if err != nil {
+			return h.alias(errLine(err))
+		}
+		return fmt.Sprintf("%s: %d staged", arg(0), resp.GetStaged())
 	case "begin-local":
 		// The initiator begins the transaction itself, stamped with the
 		// leader's term (or term=N).

@@ -325,9 +325,13 @@ func (x *StagedMessage) GetHeaders() map[string]string {
 }
 
 type StageMessagesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Txid          string                 `protobuf:"bytes,1,opt,name=txid,proto3" json:"txid,omitempty"`
-	Messages      []*StagedMessage       `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Txid     string                 `protobuf:"bytes,1,opt,name=txid,proto3" json:"txid,omitempty"`
+	Messages []*StagedMessage       `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
+	// The transaction's stamp if its initiator began it itself: the call
+	// registers it like an enlistment would (it may come before the
+	// enlistment of the participant whose handler stages).
+	Stamp         *TxStamp `protobuf:"bytes,3,opt,name=stamp,proto3" json:"stamp,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -372,6 +376,13 @@ func (x *StageMessagesRequest) GetTxid() string {
 func (x *StageMessagesRequest) GetMessages() []*StagedMessage {
 	if x != nil {
 		return x.Messages
+	}
+	return nil
+}
+
+func (x *StageMessagesRequest) GetStamp() *TxStamp {
+	if x != nil {
+		return x.Stamp
 	}
 	return nil
 }
@@ -2855,10 +2866,11 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\aheaders\x18\x03 \x03(\v2&.verdict.v1.StagedMessage.HeadersEntryR\aheaders\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"a\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8c\x01\n" +
 	"\x14StageMessagesRequest\x12\x12\n" +
 	"\x04txid\x18\x01 \x01(\tR\x04txid\x125\n" +
-	"\bmessages\x18\x02 \x03(\v2\x19.verdict.v1.StagedMessageR\bmessages\"/\n" +
+	"\bmessages\x18\x02 \x03(\v2\x19.verdict.v1.StagedMessageR\bmessages\x12)\n" +
+	"\x05stamp\x18\x03 \x01(\v2\x13.verdict.v1.TxStampR\x05stamp\"/\n" +
 	"\x15StageMessagesResponse\x12\x16\n" +
 	"\x06staged\x18\x01 \x01(\rR\x06staged\"-\n" +
 	"\fBeginRequest\x12\x1d\n" +
@@ -3126,77 +3138,78 @@ var file_verdict_v1_verdict_proto_goTypes = []any{
 var file_verdict_v1_verdict_proto_depIdxs = []int32{
 	48, // 0: verdict.v1.StagedMessage.headers:type_name -> verdict.v1.StagedMessage.HeadersEntry
 	4,  // 1: verdict.v1.StageMessagesRequest.messages:type_name -> verdict.v1.StagedMessage
-	3,  // 2: verdict.v1.EnlistRequest.participant:type_name -> verdict.v1.ParticipantRef
-	9,  // 3: verdict.v1.EnlistRequest.stamps:type_name -> verdict.v1.TxStamp
-	2,  // 4: verdict.v1.EnlistRequest.votes:type_name -> verdict.v1.Vote
-	12, // 5: verdict.v1.EnlistResponse.results:type_name -> verdict.v1.EnlistResult
-	3,  // 6: verdict.v1.CommitRequest.participants:type_name -> verdict.v1.ParticipantRef
-	4,  // 7: verdict.v1.CommitRequest.messages:type_name -> verdict.v1.StagedMessage
-	9,  // 8: verdict.v1.CommitRequest.stamp:type_name -> verdict.v1.TxStamp
-	0,  // 9: verdict.v1.CommitResponse.outcome:type_name -> verdict.v1.Outcome
-	0,  // 10: verdict.v1.AbortResponse.outcome:type_name -> verdict.v1.Outcome
-	3,  // 11: verdict.v1.OutcomeRequest.participants:type_name -> verdict.v1.ParticipantRef
-	0,  // 12: verdict.v1.OutcomeResponse.outcome:type_name -> verdict.v1.Outcome
-	23, // 13: verdict.v1.GetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
-	1,  // 14: verdict.v1.ListTransactionsRequest.state:type_name -> verdict.v1.TxState
-	23, // 15: verdict.v1.ListTransactionsResponse.transactions:type_name -> verdict.v1.Transaction
-	1,  // 16: verdict.v1.Transaction.state:type_name -> verdict.v1.TxState
-	3,  // 17: verdict.v1.Transaction.participants:type_name -> verdict.v1.ParticipantRef
-	4,  // 18: verdict.v1.Transaction.messages:type_name -> verdict.v1.StagedMessage
-	24, // 19: verdict.v1.Transaction.timeline:type_name -> verdict.v1.TimelineEvent
-	25, // 20: verdict.v1.Transaction.heuristics:type_name -> verdict.v1.HeuristicResolution
-	28, // 21: verdict.v1.PrepareResponse.votes:type_name -> verdict.v1.PrepareVote
-	2,  // 22: verdict.v1.PrepareVote.vote:type_name -> verdict.v1.Vote
-	23, // 23: verdict.v1.AbortTransactionResponse.transaction:type_name -> verdict.v1.Transaction
-	23, // 24: verdict.v1.ForgetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
-	23, // 25: verdict.v1.RetryTransactionResponse.transaction:type_name -> verdict.v1.Transaction
-	47, // 26: verdict.v1.AddMemberResponse.members:type_name -> verdict.v1.Member
-	47, // 27: verdict.v1.RemoveMemberResponse.members:type_name -> verdict.v1.Member
-	47, // 28: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
-	47, // 29: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
-	7,  // 30: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
-	10, // 31: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
-	13, // 32: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
-	15, // 33: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
-	17, // 34: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
-	19, // 35: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
-	21, // 36: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
-	5,  // 37: verdict.v1.Coordinator.StageMessages:input_type -> verdict.v1.StageMessagesRequest
-	26, // 38: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
-	29, // 39: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
-	29, // 40: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
-	43, // 41: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
-	45, // 42: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
-	35, // 43: verdict.v1.Admin.RetryTransaction:input_type -> verdict.v1.RetryTransactionRequest
-	37, // 44: verdict.v1.Admin.AddMember:input_type -> verdict.v1.AddMemberRequest
-	39, // 45: verdict.v1.Admin.RemoveMember:input_type -> verdict.v1.RemoveMemberRequest
-	41, // 46: verdict.v1.Admin.TransferLeadership:input_type -> verdict.v1.TransferLeadershipRequest
-	31, // 47: verdict.v1.Admin.AbortTransaction:input_type -> verdict.v1.AbortTransactionRequest
-	33, // 48: verdict.v1.Admin.ForgetTransaction:input_type -> verdict.v1.ForgetTransactionRequest
-	8,  // 49: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
-	11, // 50: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
-	14, // 51: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
-	16, // 52: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
-	18, // 53: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
-	20, // 54: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
-	22, // 55: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
-	6,  // 56: verdict.v1.Coordinator.StageMessages:output_type -> verdict.v1.StageMessagesResponse
-	27, // 57: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
-	30, // 58: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
-	30, // 59: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
-	44, // 60: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
-	46, // 61: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
-	36, // 62: verdict.v1.Admin.RetryTransaction:output_type -> verdict.v1.RetryTransactionResponse
-	38, // 63: verdict.v1.Admin.AddMember:output_type -> verdict.v1.AddMemberResponse
-	40, // 64: verdict.v1.Admin.RemoveMember:output_type -> verdict.v1.RemoveMemberResponse
-	42, // 65: verdict.v1.Admin.TransferLeadership:output_type -> verdict.v1.TransferLeadershipResponse
-	32, // 66: verdict.v1.Admin.AbortTransaction:output_type -> verdict.v1.AbortTransactionResponse
-	34, // 67: verdict.v1.Admin.ForgetTransaction:output_type -> verdict.v1.ForgetTransactionResponse
-	49, // [49:68] is the sub-list for method output_type
-	30, // [30:49] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	9,  // 2: verdict.v1.StageMessagesRequest.stamp:type_name -> verdict.v1.TxStamp
+	3,  // 3: verdict.v1.EnlistRequest.participant:type_name -> verdict.v1.ParticipantRef
+	9,  // 4: verdict.v1.EnlistRequest.stamps:type_name -> verdict.v1.TxStamp
+	2,  // 5: verdict.v1.EnlistRequest.votes:type_name -> verdict.v1.Vote
+	12, // 6: verdict.v1.EnlistResponse.results:type_name -> verdict.v1.EnlistResult
+	3,  // 7: verdict.v1.CommitRequest.participants:type_name -> verdict.v1.ParticipantRef
+	4,  // 8: verdict.v1.CommitRequest.messages:type_name -> verdict.v1.StagedMessage
+	9,  // 9: verdict.v1.CommitRequest.stamp:type_name -> verdict.v1.TxStamp
+	0,  // 10: verdict.v1.CommitResponse.outcome:type_name -> verdict.v1.Outcome
+	0,  // 11: verdict.v1.AbortResponse.outcome:type_name -> verdict.v1.Outcome
+	3,  // 12: verdict.v1.OutcomeRequest.participants:type_name -> verdict.v1.ParticipantRef
+	0,  // 13: verdict.v1.OutcomeResponse.outcome:type_name -> verdict.v1.Outcome
+	23, // 14: verdict.v1.GetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	1,  // 15: verdict.v1.ListTransactionsRequest.state:type_name -> verdict.v1.TxState
+	23, // 16: verdict.v1.ListTransactionsResponse.transactions:type_name -> verdict.v1.Transaction
+	1,  // 17: verdict.v1.Transaction.state:type_name -> verdict.v1.TxState
+	3,  // 18: verdict.v1.Transaction.participants:type_name -> verdict.v1.ParticipantRef
+	4,  // 19: verdict.v1.Transaction.messages:type_name -> verdict.v1.StagedMessage
+	24, // 20: verdict.v1.Transaction.timeline:type_name -> verdict.v1.TimelineEvent
+	25, // 21: verdict.v1.Transaction.heuristics:type_name -> verdict.v1.HeuristicResolution
+	28, // 22: verdict.v1.PrepareResponse.votes:type_name -> verdict.v1.PrepareVote
+	2,  // 23: verdict.v1.PrepareVote.vote:type_name -> verdict.v1.Vote
+	23, // 24: verdict.v1.AbortTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	23, // 25: verdict.v1.ForgetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	23, // 26: verdict.v1.RetryTransactionResponse.transaction:type_name -> verdict.v1.Transaction
+	47, // 27: verdict.v1.AddMemberResponse.members:type_name -> verdict.v1.Member
+	47, // 28: verdict.v1.RemoveMemberResponse.members:type_name -> verdict.v1.Member
+	47, // 29: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
+	47, // 30: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
+	7,  // 31: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
+	10, // 32: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
+	13, // 33: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
+	15, // 34: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
+	17, // 35: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
+	19, // 36: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
+	21, // 37: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
+	5,  // 38: verdict.v1.Coordinator.StageMessages:input_type -> verdict.v1.StageMessagesRequest
+	26, // 39: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
+	29, // 40: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
+	29, // 41: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
+	43, // 42: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
+	45, // 43: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
+	35, // 44: verdict.v1.Admin.RetryTransaction:input_type -> verdict.v1.RetryTransactionRequest
+	37, // 45: verdict.v1.Admin.AddMember:input_type -> verdict.v1.AddMemberRequest
+	39, // 46: verdict.v1.Admin.RemoveMember:input_type -> verdict.v1.RemoveMemberRequest
+	41, // 47: verdict.v1.Admin.TransferLeadership:input_type -> verdict.v1.TransferLeadershipRequest
+	31, // 48: verdict.v1.Admin.AbortTransaction:input_type -> verdict.v1.AbortTransactionRequest
+	33, // 49: verdict.v1.Admin.ForgetTransaction:input_type -> verdict.v1.ForgetTransactionRequest
+	8,  // 50: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
+	11, // 51: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
+	14, // 52: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
+	16, // 53: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
+	18, // 54: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
+	20, // 55: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
+	22, // 56: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
+	6,  // 57: verdict.v1.Coordinator.StageMessages:output_type -> verdict.v1.StageMessagesResponse
+	27, // 58: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
+	30, // 59: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
+	30, // 60: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
+	44, // 61: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
+	46, // 62: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
+	36, // 63: verdict.v1.Admin.RetryTransaction:output_type -> verdict.v1.RetryTransactionResponse
+	38, // 64: verdict.v1.Admin.AddMember:output_type -> verdict.v1.AddMemberResponse
+	40, // 65: verdict.v1.Admin.RemoveMember:output_type -> verdict.v1.RemoveMemberResponse
+	42, // 66: verdict.v1.Admin.TransferLeadership:output_type -> verdict.v1.TransferLeadershipResponse
+	32, // 67: verdict.v1.Admin.AbortTransaction:output_type -> verdict.v1.AbortTransactionResponse
+	34, // 68: verdict.v1.Admin.ForgetTransaction:output_type -> verdict.v1.ForgetTransactionResponse
+	50, // [50:69] is the sub-list for method output_type
+	31, // [31:50] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_verdict_v1_verdict_proto_init() }
