@@ -85,20 +85,24 @@ type Config struct {
 	// enlistment: when the handler succeeds, the Server prepares the
 	// transaction's work (Resource.Prepare) before the call answers and
 	// enlists with the YES, and the coordinator's Commit sends this
-	// participant no Prepare: one round trip less per transaction. Once
-	// it voted YES the transaction admits no more work here (later calls
-	// are refused with FailedPrecondition), so turn it on when a
-	// transaction does its work here in one call, as the postgres adapter
-	// requires anyway (it prepares at the end of RunInTx). A call whose
-	// handler fails, or that runs while another call of the same
-	// transaction does, enlists without a vote, as without EarlyVote; a
-	// read-only vote enlists without a vote too (Prepare asks again). A
-	// NO discards the work and fails the call (Aborted). If the
-	// enlistment's answer is lost, the work stays prepared (the vote may
-	// have been counted), the call fails with Unavailable, and the
-	// recovery loop settles the work with the coordinator: EarlyVote
-	// needs a Resource that is a Recoverer. Streaming calls never vote
-	// early.
+	// participant no Prepare: one call and its round trip less per
+	// transaction, though the enlistment now follows the handler instead
+	// of running beside it. Once it voted YES the transaction admits no
+	// more work here (later calls are refused with FailedPrecondition), so
+	// turn it on when a transaction does its work here in one call, as the
+	// postgres adapter requires anyway (it prepares at the end of
+	// RunInTx). A call whose handler fails, or that runs while another
+	// call of the same transaction does, enlists without a vote, as
+	// without EarlyVote; after a read-only vote too, and the coordinator's
+	// Prepare then gets READ_ONLY unless another call came. A NO discards
+	// the work and fails the call (Aborted). Once the YES may have been
+	// sent this participant never decides alone: if the enlistment fails
+	// (refused, or its answer lost), the call fails (FailedPrecondition,
+	// Unknown, or the code of the caller's context), the work stays
+	// prepared, and the recovery loop settles it with the transaction's
+	// outcome at its next pass (holding what the work holds until then):
+	// EarlyVote needs a Resource that is a Recoverer. Streaming calls
+	// never vote early.
 	EarlyVote bool
 	// DialOptions are used to dial coordinators. Without any, connections
 	// are insecure (plaintext); with some, they must carry transport

@@ -22,10 +22,12 @@
 //     (earlyvote.go): once the handler succeeds, the Resource prepares and
 //     the enlistment carries the YES, so the coordinator sends this
 //     participant no Prepare. The vote seals the work (later calls are
-//     refused). A refused enlistment rolls the work back; a lost answer
-//     leaves it prepared for the recovery loop, since the YES may have
-//     been counted. The recovery loop never asks about work whose call is
-//     still in progress: its enlistment may not have arrived yet.
+//     refused). Once the YES may have been sent, the work is never rolled
+//     back on this participant's own say: a failed enlistment leaves it
+//     prepared for the recovery loop. The recovery loop never asks about
+//     work whose call is still in progress (its enlistment may not have
+//     arrived yet), and a coordinator's Prepare that comes while a call is
+//     in progress votes NO.
 //   - Server.Register serves the Participant service that the coordinator
 //     calls: Prepare, and batched Commit and Abort (the Resource prepares
 //     a batch's transactions concurrently, at most

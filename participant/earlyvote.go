@@ -58,11 +58,12 @@ func (s *Server) joined(tx txmeta.Tx, enlistErr error, resp any, herr error) (an
 }
 
 // enlistVote enlists in tx with the YES this participant voted on its
-// prepared work. Once the vote may have been counted, the work is never
-// rolled back here on this participant's own say: a refusal (the
-// coordinator answered for tx and recorded nothing) discards it, but a
-// lost answer leaves it prepared for the recovery loop, which asks the
-// coordinator its outcome once the call is over.
+// prepared work. Once the YES may have reached the coordinator, this
+// participant never decides alone: if the enlistment fails in any way
+// (refused, or its answer lost, perhaps after a retry whose first attempt
+// was counted), the work stays prepared and the recovery loop settles it
+// with the coordinator's outcome once the call is over (recover.go). Only
+// when nothing was sent is the work rolled back here.
 func (s *Server) enlistVote(ctx context.Context, tx txmeta.Tx) error {
 	e, err := s.conns.enlister(tx.Coordinators)
 	if err != nil { // nothing was sent
@@ -70,8 +71,7 @@ func (s *Server) enlistVote(ctx context.Context, tx txmeta.Tx) error {
 		return status.Errorf(codes.Unavailable, "verdict: enlist in %s: %v", tx.ID, err)
 	}
 	res, err := e.Do(ctx, enlistment{tx: tx, yes: true})
-	switch {
-	case err == nil && codes.Code(res.GetCode()) == codes.OK:
+	if err == nil && codes.Code(res.GetCode()) == codes.OK {
 		s.txs.enlist(tx.ID, tx.Deadline, s.now())
 		// The coordinator's Abort may have come meanwhile (it has rolled
 		// the work back). A deadline passed by this clock is no reason to
@@ -80,17 +80,18 @@ func (s *Server) enlistVote(ctx context.Context, tx txmeta.Tx) error {
 			return status.Errorf(codes.FailedPrecondition, "verdict: transaction %s aborted", tx.ID)
 		}
 		return nil
-	case err == nil:
-		s.discard(tx.ID)
-		return enlistError(tx.ID, status.Error(codes.Code(res.GetCode()), res.GetMessage()))
 	}
-	switch status.Code(err) {
-	case codes.InvalidArgument, codes.PermissionDenied, codes.Unauthenticated:
-		// Refused before it was looked at.
-		s.discard(tx.ID)
-		return enlistError(tx.ID, err)
+	if err == nil {
+		err = status.Error(codes.Code(res.GetCode()), res.GetMessage())
 	}
-	s.log.Warn("verdict: answer to an enlistment with a YES lost; the work stays prepared for recovery", "txid", tx.ID, "err", err)
-	return status.Errorf(codes.Unavailable,
-		"verdict: enlist in %s with a YES vote: %v; the work stays prepared and follows the transaction's outcome", tx.ID, err)
+	s.log.Warn("verdict: enlistment with a YES failed; the work stays prepared until recovery learns the outcome", "txid", tx.ID, "err", err)
+	code := codes.Unknown // not Unavailable: a retry of the call cannot help
+	switch c := status.Code(err); {
+	case c == codes.Canceled || c == codes.DeadlineExceeded:
+		code = c // the caller's context
+	case status.Code(enlistError(tx.ID, err)) == codes.FailedPrecondition:
+		code = codes.FailedPrecondition
+	}
+	return status.Errorf(code,
+		"verdict: enlist in %s with a YES vote: %v; the work stays prepared and the recovery loop settles it with the transaction's outcome", tx.ID, err)
 }

@@ -3,6 +3,8 @@ package participant
 import (
 	"context"
 	"errors"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +18,17 @@ import (
 
 // notRecoverer is a Resource without the Recoverer ability.
 type notRecoverer struct{ Resource }
+
+// countingResource counts the Prepares of a MemResource.
+type countingResource struct {
+	*MemResource
+	prepares atomic.Int32
+}
+
+func (r *countingResource) Prepare(ctx context.Context, txid string) (Vote, error) {
+	r.prepares.Add(1)
+	return r.MemResource.Prepare(ctx, txid)
+}
 
 func TestEarlyVoteNeedsRecoverer(t *testing.T) {
 	_, err := NewServer(Config{Name: "p", Address: "127.0.0.1:1", Resource: notRecoverer{NewMemResource()}, EarlyVote: true})
@@ -107,10 +120,12 @@ func TestEarlyVoteHandlerErrorEnlistsWithoutVote(t *testing.T) {
 	}
 }
 
-func TestEarlyVoteRefusedEnlistmentRollsBack(t *testing.T) {
-	coord := &stubCoordinator{refuse: codes.FailedPrecondition}
+// A refused enlistment with a YES leaves the work prepared: the refusal
+// may answer a retry whose first attempt was counted. Recovery settles it.
+func TestEarlyVoteRefusedEnlistmentKeepsWork(t *testing.T) {
+	coord := &stubCoordinator{refuse: codes.FailedPrecondition, outcomes: map[string]verdictv1.Outcome{}}
 	caddr := startCoordinator(t, coord)
-	e := newEnv(t, Config{EarlyVote: true})
+	e := newEnv(t, Config{EarlyVote: true, Coordinators: []string{caddr}, RecoveryInterval: time.Hour})
 	ctx := testContext(t)
 	tx := txFor(newTxID(t), caddr)
 
@@ -118,13 +133,81 @@ func TestEarlyVoteRefusedEnlistmentRollsBack(t *testing.T) {
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("call whose enlistment was refused: %v, want FailedPrecondition", err)
 	}
-	// The coordinator answered for the transaction and counted nothing:
-	// the prepared work is rolled back and the transaction fenced.
-	if s := e.res.State(tx.ID); s != TxAborted {
-		t.Fatalf("state = %v, want aborted", s)
+	if s := e.res.State(tx.ID); s != TxPrepared {
+		t.Fatalf("state = %v, want prepared", s)
 	}
-	if _, err := e.part.Commit(ctx, decision(tx.ID)); status.Code(err) != codes.FailedPrecondition {
-		t.Fatalf("a Commit after the rollback: %v, want FailedPrecondition", err)
+	coord.mu.Lock()
+	coord.outcomes[tx.ID] = verdictv1.Outcome_OUTCOME_ABORTED
+	coord.mu.Unlock()
+	if err := e.srv.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := e.res.State(tx.ID); s != TxAborted {
+		t.Fatalf("state after recovery = %v, want aborted", s)
+	}
+}
+
+// A read-only vote at the end of a call enlists without a vote, and the
+// coordinator's Prepare gets READ_ONLY without asking the Resource again
+// (which may have forgotten the transaction); a later call clears that.
+func TestEarlyVoteReadOnly(t *testing.T) {
+	coord := &stubCoordinator{}
+	caddr := startCoordinator(t, coord)
+	res := &countingResource{MemResource: NewMemResource()}
+	e := newEnvOver(t, Config{EarlyVote: true, Resource: res}, res.MemResource)
+	var asked atomic.Int32
+	e.res.SetVote(func(context.Context, string) (Vote, error) {
+		if asked.Add(1) == 1 {
+			return VoteReadOnly, nil
+		}
+		return VoteYes, nil
+	})
+	ctx := testContext(t)
+	tx := txFor(newTxID(t), caddr)
+	if _, err := e.work.Check(underTx(ctx, tx), &healthpb.HealthCheckRequest{Service: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	coord.mu.Lock()
+	votes := coord.enlisted[0].GetVotes()
+	coord.mu.Unlock()
+	if len(votes) != 0 {
+		t.Fatalf("read-only call enlisted with votes %v", votes)
+	}
+	resp, err := e.part.Prepare(ctx, &verdictv1.PrepareRequest{Txids: []string{tx.ID}})
+	if err != nil || resp.GetVotes()[0].GetVote() != verdictv1.Vote_VOTE_READ_ONLY || res.prepares.Load() != 1 {
+		t.Fatalf("Prepare after an early read-only vote: %v %v, resource asked %d times; want READ_ONLY, asked once", resp, err, res.prepares.Load())
+	}
+
+	// A second transaction: read-only first, then a call that writes.
+	tx2 := txFor(newTxID(t), caddr)
+	asked.Store(0)
+	for _, k := range []string{"r", "w"} {
+		if _, err := e.work.Check(underTx(ctx, tx2), &healthpb.HealthCheckRequest{Service: k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := e.res.State(tx2.ID); s != TxPrepared {
+		t.Fatalf("after a writing call: %v, want prepared", s)
+	}
+}
+
+// A coordinator's Prepare while a call of the transaction is in progress
+// votes NO without asking the Resource.
+func TestPrepareDuringCallVotesNo(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := testContext(t)
+	id := newTxID(t)
+	done, refused := e.srv.txs.begin(id, time.Now().Add(time.Minute), time.Now())
+	if refused != "" {
+		t.Fatal(refused)
+	}
+	defer done()
+	resp, err := e.part.Prepare(ctx, &verdictv1.PrepareRequest{Txids: []string{id}})
+	if err != nil || resp.GetVotes()[0].GetVote() != verdictv1.Vote_VOTE_NO {
+		t.Fatalf("Prepare during a call: %v %v, want NO", resp, err)
+	}
+	if !strings.Contains(resp.GetVotes()[0].GetReason(), "call in progress") {
+		t.Fatalf("reason %q", resp.GetVotes()[0].GetReason())
 	}
 }
 
@@ -136,8 +219,8 @@ func TestEarlyVoteLostAnswerKeepsWorkForRecovery(t *testing.T) {
 	tx := txFor(newTxID(t), caddr)
 
 	_, err := e.work.Check(underTx(ctx, tx), &healthpb.HealthCheckRequest{Service: "k"})
-	if status.Code(err) != codes.Unavailable {
-		t.Fatalf("call whose enlistment's answer was lost: %v, want Unavailable", err)
+	if status.Code(err) != codes.Unknown {
+		t.Fatalf("call whose enlistment's answer was lost: %v, want Unknown", err)
 	}
 	// The YES may have been counted: the work stays prepared...
 	if s := e.res.State(tx.ID); s != TxPrepared {

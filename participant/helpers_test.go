@@ -132,7 +132,14 @@ type participantEnv struct {
 func newEnv(t *testing.T, cfg Config) *participantEnv {
 	t.Helper()
 	res := NewMemResource()
-	cfg.Name, cfg.Address, cfg.Resource = "inventory", "10.0.0.1:9000", res
+	cfg.Resource = res
+	return newEnvOver(t, cfg, res)
+}
+
+// newEnvOver is newEnv over cfg.Resource, which does its work in res.
+func newEnvOver(t *testing.T, cfg Config, res *MemResource) *participantEnv {
+	t.Helper()
+	cfg.Name, cfg.Address = "inventory", "10.0.0.1:9000"
 	srv, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)

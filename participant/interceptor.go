@@ -91,7 +91,8 @@ func TxFromContext(ctx context.Context) (TxInfo, bool) {
 // The first Enlist of a transaction runs while the handler does its work,
 // which saves a round trip; the call answers only once the Enlist has
 // succeeded. If it fails, the work is discarded (Resource.Abort, and the
-// transaction is fenced here) and the call fails.
+// transaction is fenced here) and the call fails. With Config.EarlyVote
+// the Enlist follows the handler and carries the vote (earlyvote.go).
 func (s *Server) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		tx, ok, err := s.check(ctx)

@@ -66,12 +66,19 @@ func (p *service) Prepare(ctx context.Context, req *verdictv1.PrepareRequest) (*
 }
 
 // prepareOne votes on one transaction. One aborted here, by the coordinator
-// or by the deadline sweep, votes NO; while the Resource prepares, the sweep
-// leaves the transaction alone and no work is admitted for it.
+// or by the deadline sweep, or with a call still in progress, votes NO;
+// while the Resource prepares, the sweep leaves the transaction alone and
+// no work is admitted for it.
 func (p *service) prepareOne(ctx context.Context, id string) *verdictv1.PrepareVote {
-	end := p.s.txs.beginPrepare(id, p.s.now())
-	if end == nil {
+	end, answer, why := p.s.txs.beginPrepare(id, p.s.now())
+	switch {
+	case end != nil:
+	case answer == VoteReadOnly:
+		return &verdictv1.PrepareVote{Vote: verdictv1.Vote_VOTE_READ_ONLY}
+	case why == prepareAborted:
 		return no("verdict: transaction aborted at participant " + p.s.cfg.Name)
+	default:
+		return no("verdict: participant " + p.s.cfg.Name + " " + why)
 	}
 	vote, reason := p.s.resourcePrepare(ctx, id)
 	end(vote)

@@ -107,7 +107,7 @@ func TestSweepSparesPreparedAndBusyWork(t *testing.T) {
 	}
 	busyDone := work(busy)
 	work(preparing)()
-	endPrepare := s.txs.beginPrepare(preparing, clock)
+	endPrepare, _, _ := s.txs.beginPrepare(preparing, clock)
 	if endPrepare == nil {
 		t.Fatal("beginPrepare refused")
 	}

@@ -68,6 +68,9 @@ type txEntry struct {
 	preparing int       // Prepares in progress
 	enlisted  time.Time // until when the enlistment is remembered; zero if not enlisted
 	fenced    time.Time // txAborting, txAborted: until when the fence holds
+	// readOnly: txWorking, and the Resource voted read-only at the end of
+	// the last call (Config.EarlyVote); a call clears it.
+	readOnly bool
 }
 
 // hasWork reports whether e records work (and its deadline).
@@ -148,6 +151,7 @@ func (t *txTable) begin(id string, deadline, now time.Time) (done func(), refuse
 		return nil, refusedDeadline
 	}
 	e.calls++
+	e.readOnly = false
 	return func() {
 		t.mu.Lock()
 		defer t.mu.Unlock()
@@ -155,18 +159,35 @@ func (t *txTable) begin(id string, deadline, now time.Time) (done func(), refuse
 	}, ""
 }
 
-// beginPrepare starts a Prepare of id and returns the func that records
-// its vote, or nil if id is aborted or claimed by the sweep (then the
-// Prepare must vote NO).
-func (t *txTable) beginPrepare(id string, now time.Time) (end func(Vote)) {
+// Reasons beginPrepare gives for answering a Prepare itself.
+const (
+	prepareAborted = "aborted"
+	prepareBusy    = "has a call in progress under the transaction"
+)
+
+// beginPrepare starts a coordinator's Prepare of id and returns the func
+// that records its vote; or, without asking the Resource, the vote to give
+// (with why, for a NO): NO if id is aborted or claimed by the sweep, or
+// has a call in progress (its work is not finished, and an early YES of
+// that call, which the coordinator has not counted since it asks, must
+// not count later either: the decision has begun); READ_ONLY if the
+// Resource voted read-only at the end of the last call (Config.EarlyVote)
+// and no call came since.
+func (t *txTable) beginPrepare(id string, now time.Time) (end func(Vote), answer Vote, why string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e := t.startWorkLocked(id, sweepDeadline(id, time.Time{}, now), now)
-	if e == nil {
-		return nil
+	switch {
+	case e == nil:
+		return nil, VoteNo, prepareAborted
+	case e.calls > 0:
+		return nil, VoteNo, prepareBusy
+	case e.readOnly && e.preparing == 0:
+		t.forgetWorkLocked(id, e, time.Time{})
+		return nil, VoteReadOnly, ""
 	}
 	e.preparing++
-	return func(v Vote) { t.endPrepare(id, e, v) }
+	return func(v Vote) { t.endPrepare(id, e, v) }, 0, ""
 }
 
 // beginEarlyPrepare starts the Prepare of id that the one call in
@@ -207,8 +228,15 @@ func (t *txTable) endPrepare(id string, e *txEntry, v Vote) {
 	case VoteYes:
 		e.state = txPrepared
 	case VoteReadOnly:
-		if e.calls == 0 && e.preparing == 0 && e.state == txWorking {
+		switch {
+		case e.state != txWorking:
+		case e.calls == 0 && e.preparing == 0:
 			t.forgetWorkLocked(id, e, time.Time{})
+		case e.calls == 1 && e.preparing == 0:
+			// The early vote of the call in progress: the coordinator's
+			// Prepare, which the Resource might not answer alike once it
+			// has forgotten the work, gets READ_ONLY unless a call comes.
+			e.readOnly = true
 		}
 	}
 }

@@ -48,7 +48,8 @@ func TestTxTableTransitions(t *testing.T) {
 		done()
 		tab.enlist(id, deadline, now)
 	}
-	tab.beginPrepare(ro, now)(VoteReadOnly)
+	end, _, _ := tab.beginPrepare(ro, now)
+	end(VoteReadOnly)
 	if e := tab.m[ro]; e == nil || e.state != txEnlisted || !tab.isEnlisted(ro, now) {
 		t.Errorf("after a read-only vote: %+v, want enlisted only", e)
 	}
@@ -61,7 +62,7 @@ func TestTxTableTransitions(t *testing.T) {
 	if !tab.isFenced(fenced, now) || tab.isEnlisted(fenced, now) {
 		t.Error("a fenced transaction lost its fence when committed, or is still enlisted")
 	}
-	if end := tab.beginPrepare(fenced, now); end != nil {
+	if end, v, _ := tab.beginPrepare(fenced, now); end != nil || v != VoteNo {
 		t.Error("Prepare of a fenced transaction admitted")
 	}
 	if _, refused := tab.begin(fenced, deadline, now); refused != refusedAborted {

@@ -47,10 +47,13 @@
 //     where the enlistment does, in the leader's memory: a leader change
 //     loses both, the transaction is presumed aborted, and the prepared
 //     participant learns ABORTED from its recovery loop, as after a YES
-//     given to Prepare. An enlistment refused (the transaction is no
-//     longer active here) records nothing, so a participant told so may
-//     roll back; one whose answer was lost keeps its work prepared for
-//     its recovery loop to settle.
+//     given to Prepare. An enlistment refused records nothing, but a
+//     participant that sent a YES cannot tell a refusal from the refusal
+//     of a retry whose first attempt was counted: it keeps its work
+//     prepared for its recovery loop, whose Outcome question gets the
+//     truth. A participant that gets a Prepare while a call of the
+//     transaction is still running votes NO: its early YES, which the
+//     decision did not count, can no longer be counted.
 //   - The commit path (commit.go): prepares in parallel, then one-phase
 //     (a single participant, once the leader has confirmed it leads:
 //     confirm.go), read-only, or a COMMIT record through the batching

@@ -69,7 +69,7 @@ func dialInitiator(t *testing.T, coord string) *client.Client {
 // its table through the Resource, under the call's transaction. A key
 // starting with "bad:" runs failing SQL and returns the error; one starting
 // with "swallow:" runs failing SQL and ignores the error, as a careless
-// handler would.
+// handler would; one starting with "read:" only reads.
 type pgService struct {
 	healthpb.UnimplementedHealthServer
 	res   *Resource
@@ -80,6 +80,10 @@ func (s *pgService) Check(ctx context.Context, req *healthpb.HealthCheckRequest)
 	key := req.GetService()
 	tx, _ := participant.TxFromContext(ctx)
 	err := s.res.RunInTx(ctx, func(ptx pgx.Tx) error {
+		if strings.HasPrefix(key, "read:") {
+			var n int
+			return ptx.QueryRow(ctx, "SELECT count(*) FROM "+s.table).Scan(&n)
+		}
 		if strings.HasPrefix(key, "bad:") || strings.HasPrefix(key, "swallow:") {
 			_, err := ptx.Exec(ctx, "INSERT INTO "+s.table+"_missing (k) VALUES ($1)", key)
 			if strings.HasPrefix(key, "swallow:") {
@@ -280,6 +284,30 @@ func TestLiveEarlyVote(t *testing.T) {
 	if _, ok := f.value(t, "stock-2"); ok {
 		t.Fatal("a failed write committed")
 	}
+
+	// A read-only call votes READ_ONLY at its end, and the adapter
+	// forgets it; the coordinator's Prepare gets READ_ONLY all the same,
+	// and the transaction commits.
+	tx3, err := cl.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := orders.write(ctx, tx3, "order-3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := stock.write(ctx, tx3, "read:stock"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx3.Commit(ctx); err != nil {
+		t.Fatalf("Commit with a read-only participant: %v", err)
+	}
+	if n := stock.prepares.Load(); n != 1 {
+		t.Fatalf("%d Prepare calls to the read-only participant, want 1", n)
+	}
+	testwait.For(t, 10*time.Second, "order-3 committed", func() bool {
+		v, ok := f.value(t, "order-3")
+		return ok && v == tx3.ID()
+	})
 }
 
 func TestLiveVoteNo(t *testing.T) {

@@ -66,6 +66,9 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	part, err := participant.NewServer(participant.Config{
 		Name: cfg.Name, Address: cfg.Listener.Addr().String(), Resource: res,
 		Coordinators: cfg.Coordinators, Logger: cfg.Logger,
+		// An Add is the transfer's one call here, prepared by RunInTx
+		// before it answers: its YES rides with the enlistment.
+		EarlyVote: true,
 	})
 	if err != nil {
 		return nil, err
