@@ -97,12 +97,20 @@ type Config struct {
 	// Prepare then gets READ_ONLY unless another call came. A NO discards
 	// the work and fails the call (Aborted). Once the YES may have been
 	// sent this participant never decides alone: if the enlistment fails
-	// (refused, or its answer lost), the call fails (FailedPrecondition,
-	// Unknown, or the code of the caller's context), the work stays
-	// prepared, and the recovery loop settles it with the transaction's
-	// outcome at its next pass (holding what the work holds until then):
-	// EarlyVote needs a Resource that is a Recoverer. Streaming calls
-	// never vote early.
+	// (the transaction is not active at the coordinator, or the answer is
+	// lost), the call fails (Unknown, or the code of the caller's
+	// context), the work stays prepared, and the recovery loop settles it
+	// with the transaction's outcome at its next pass (holding what the
+	// work holds until then): EarlyVote needs a Resource that is a
+	// Recoverer. A refusal that proves the YES uncounted (an invalid
+	// request, a limit) rolls the work back, as without a vote. A
+	// coordinator's Prepare that comes while a call is in progress votes
+	// NO: a call is over once its status is sent, so an initiator must
+	// not commit before it has received the status of every call,
+	// streaming ones included. Streaming calls never vote early. With the
+	// postgres adapter, a call after a read-only one must write (run
+	// RunInTx): the adapter has forgotten the read-only work, and a call
+	// that wrote nothing would then vote NO.
 	EarlyVote bool
 	// DialOptions are used to dial coordinators. Without any, connections
 	// are insecure (plaintext); with some, they must carry transport

@@ -24,7 +24,8 @@
 //     participant no Prepare. The vote seals the work (later calls are
 //     refused). Once the YES may have been sent, the work is never rolled
 //     back on this participant's own say: a failed enlistment leaves it
-//     prepared for the recovery loop. The recovery loop never asks about
+//     prepared for the recovery loop, unless the refusal proves the vote
+//     uncounted (an invalid request, a limit). The recovery loop never asks about
 //     work whose call is still in progress (its enlistment may not have
 //     arrived yet), and a coordinator's Prepare that comes while a call is
 //     in progress votes NO.

@@ -2,6 +2,7 @@ package participant
 
 import (
 	"context"
+	"errors"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -59,11 +60,14 @@ func (s *Server) joined(tx txmeta.Tx, enlistErr error, resp any, herr error) (an
 
 // enlistVote enlists in tx with the YES this participant voted on its
 // prepared work. Once the YES may have reached the coordinator, this
-// participant never decides alone: if the enlistment fails in any way
-// (refused, or its answer lost, perhaps after a retry whose first attempt
-// was counted), the work stays prepared and the recovery loop settles it
-// with the coordinator's outcome once the call is over (recover.go). Only
-// when nothing was sent is the work rolled back here.
+// participant never decides alone: if the enlistment fails in a way that
+// does not prove the YES uncounted (the transaction is not active there,
+// which also answers the retry of a counted first attempt; or the answer
+// is lost), the work stays prepared and the recovery loop settles it with
+// the coordinator's outcome once the call is over (recover.go). It is
+// rolled back here only when nothing was sent, or the refusal proves that
+// nothing was recorded (the request was invalid or over a limit: checks
+// that a counted attempt would have passed for good).
 func (s *Server) enlistVote(ctx context.Context, tx txmeta.Tx) error {
 	e, err := s.conns.enlister(tx.Coordinators)
 	if err != nil { // nothing was sent
@@ -84,14 +88,32 @@ func (s *Server) enlistVote(ctx context.Context, tx txmeta.Tx) error {
 	if err == nil {
 		err = status.Error(codes.Code(res.GetCode()), res.GetMessage())
 	}
+	switch status.Code(err) {
+	case codes.InvalidArgument, codes.ResourceExhausted, codes.PermissionDenied, codes.Unauthenticated:
+		s.discard(tx.ID)
+		return enlistError(tx.ID, err)
+	}
 	s.log.Warn("verdict: enlistment with a YES failed; the work stays prepared until recovery learns the outcome", "txid", tx.ID, "err", err)
-	code := codes.Unknown // not Unavailable: a retry of the call cannot help
-	switch c := status.Code(err); {
-	case c == codes.Canceled || c == codes.DeadlineExceeded:
-		code = c // the caller's context
-	case status.Code(enlistError(tx.ID, err)) == codes.FailedPrecondition:
-		code = codes.FailedPrecondition
+	code := codes.Unknown // the work's fate is the transaction's: retrying the call cannot help
+	if c := contextCode(err); c != codes.OK {
+		code = c
 	}
 	return status.Errorf(code,
 		"verdict: enlist in %s with a YES vote: %v; the work stays prepared and the recovery loop settles it with the transaction's outcome", tx.ID, err)
+}
+
+// contextCode is the code of err if it is the end of a context (a context
+// error, or a status carrying its code), else OK.
+func contextCode(err error) codes.Code {
+	switch {
+	case errors.Is(err, context.Canceled):
+		return codes.Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		return codes.DeadlineExceeded
+	}
+	switch c := status.Code(err); c {
+	case codes.Canceled, codes.DeadlineExceeded:
+		return c
+	}
+	return codes.OK
 }

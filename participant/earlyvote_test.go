@@ -130,8 +130,8 @@ func TestEarlyVoteRefusedEnlistmentKeepsWork(t *testing.T) {
 	tx := txFor(newTxID(t), caddr)
 
 	_, err := e.work.Check(underTx(ctx, tx), &healthpb.HealthCheckRequest{Service: "k"})
-	if status.Code(err) != codes.FailedPrecondition {
-		t.Fatalf("call whose enlistment was refused: %v, want FailedPrecondition", err)
+	if status.Code(err) != codes.Unknown {
+		t.Fatalf("call whose enlistment was refused: %v, want Unknown", err)
 	}
 	if s := e.res.State(tx.ID); s != TxPrepared {
 		t.Fatalf("state = %v, want prepared", s)
@@ -144,6 +144,27 @@ func TestEarlyVoteRefusedEnlistmentKeepsWork(t *testing.T) {
 	}
 	if s := e.res.State(tx.ID); s != TxAborted {
 		t.Fatalf("state after recovery = %v, want aborted", s)
+	}
+}
+
+// A refusal that proves the YES uncounted (a limit, an invalid request:
+// checks a counted attempt would have passed) rolls the work back.
+func TestEarlyVoteLimitRollsBack(t *testing.T) {
+	// As for an enlistment without a vote: a limit may clear (Unavailable),
+	// an invalid request will not.
+	for code, want := range map[codes.Code]codes.Code{codes.ResourceExhausted: codes.Unavailable, codes.InvalidArgument: codes.FailedPrecondition} {
+		coord := &stubCoordinator{refuse: code}
+		caddr := startCoordinator(t, coord)
+		e := newEnv(t, Config{EarlyVote: true})
+		ctx := testContext(t)
+		tx := txFor(newTxID(t), caddr)
+		_, err := e.work.Check(underTx(ctx, tx), &healthpb.HealthCheckRequest{Service: "k"})
+		if status.Code(err) != want {
+			t.Fatalf("%v: call whose enlistment was refused: %v, want %v", code, err, want)
+		}
+		if s := e.res.State(tx.ID); s != TxAborted {
+			t.Fatalf("%v: state = %v, want aborted", code, s)
+		}
 	}
 }
 

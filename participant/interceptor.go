@@ -288,8 +288,9 @@ func enlistError(id string, err error) error {
 	case codes.FailedPrecondition, codes.NotFound, codes.Aborted, codes.InvalidArgument,
 		codes.AlreadyExists, codes.PermissionDenied, codes.OutOfRange:
 		code = codes.FailedPrecondition
-	case codes.Canceled, codes.DeadlineExceeded:
-		code = status.Code(err) // the caller's context
+	}
+	if c := contextCode(err); c != codes.OK {
+		code = c // the caller's context
 	}
 	return status.Errorf(code, "verdict: enlist in %s: %v", id, err)
 }

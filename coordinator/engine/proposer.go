@@ -15,7 +15,11 @@ import (
 
 // Batching limits: records that arrive together go into one Raft entry; at
 // most maxInflight entries are in flight, so under load records queue up and
-// batches grow (one fsync then covers many decisions).
+// batches grow (one fsync then covers many decisions). Two in flight let
+// one batch be written while the one before completes; more only made
+// smaller batches, each with its fsyncs and messages on every node
+// (BENCHMARKS.md: 4 in flight gave 16% fewer commits/s than 1 or 2 at
+// concurrency 64).
 const (
 	maxBatchRecords = 1024
 	// maxBatchStaged bounds the staged messages of one batch (in bytes):
@@ -24,7 +28,7 @@ const (
 	// single record is never split: one COMMIT can carry up to
 	// Config.MaxStagedBytes.
 	maxBatchStaged = 1 << 20
-	maxInflight    = 4
+	maxInflight    = 2
 	proposeTimeout = 5 * time.Second
 )
 
