@@ -88,6 +88,11 @@ type Config struct {
 	// Listener, if set, is used instead of listening on Peers[ID] (tests
 	// pass one bound to 127.0.0.1:0).
 	Listener net.Listener
+	// ListenAddr, if set and Listener is not, is the host:port to listen
+	// on instead of Peers[ID], which stays the address the other members
+	// and the clients are told: in a container or a Kubernetes pod the
+	// node listens on 0.0.0.0:7400 while its Peers entry is its DNS name.
+	ListenAddr string
 	// DefaultTimeout is a transaction's lifetime when Begin names none;
 	// at most MaxTimeout. Default DefaultTimeout, 30s.
 	DefaultTimeout time.Duration

@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -63,7 +64,7 @@ func Start(cfg Config) (*Server, error) {
 	lis := cfg.Listener
 	if lis == nil {
 		var err error
-		if lis, err = net.Listen("tcp", cfg.Peers[cfg.ID]); err != nil {
+		if lis, err = net.Listen("tcp", cfg.listenAddr()); err != nil {
 			return nil, fmt.Errorf("verdict: listen: %w", err)
 		}
 	}
@@ -179,6 +180,10 @@ func Start(cfg Config) (*Server, error) {
 	verdictv1.RegisterAdminServer(s.grpc, &admin{node: node, coord: c, fwd: s.fwd})
 	node.Register(s.grpc)
 	healthpb.RegisterHealthServer(s.grpc, s.health.grpc)
+	// Server reflection, so that grpcurl and other tools can list and call
+	// the services without the .proto files; its calls are authorised as
+	// the Coordinator service's are.
+	reflection.Register(s.grpc)
 	s.metrics.watch(node, c, parts, link, s.health.isReady)
 
 	hosts := newHostLimitListener(lis, cfg.MaxConnectionsPerHost, log)

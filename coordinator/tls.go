@@ -21,7 +21,7 @@ var ErrPlaintextNotLoopback = errors.New("refusing to serve plaintext on a non-l
 // options for peers and participants from them.
 func (c *Config) validateTransport() error {
 	if c.TLS == nil {
-		addr := c.Peers[c.ID]
+		addr := c.listenAddr()
 		if c.Listener != nil {
 			addr = c.Listener.Addr().String()
 		}
@@ -84,6 +84,14 @@ func serverCredentials(cfg *Config) []grpc.ServerOption {
 		return nil
 	}
 	return []grpc.ServerOption{grpc.Creds(credentials.NewTLS(cfg.TLS))}
+}
+
+// listenAddr is where the node listens when Config.Listener is nil.
+func (c *Config) listenAddr() string {
+	if c.ListenAddr != "" {
+		return c.ListenAddr
+	}
+	return c.Peers[c.ID]
 }
 
 // isLoopback reports whether addr (host:port) can only be reached from

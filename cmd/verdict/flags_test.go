@@ -12,7 +12,7 @@ import (
 // empty command line is coordinator.DefaultConfig but for the fields that
 // have no default (or no flag, which then stay zero: the default too).
 func TestFlagDefaultsAreCoordinators(t *testing.T) {
-	o, err := parseFlags(nil)
+	o, err := parseSettings(nil, noEnv, noHost)
 	if err != nil {
 		t.Fatal(err)
 	}

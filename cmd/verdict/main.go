@@ -59,6 +59,7 @@ import (
 	"syscall"
 
 	"github.com/verdict-tx/verdict/coordinator"
+	"github.com/verdict-tx/verdict/internal/buildinfo"
 	"github.com/verdict-tx/verdict/internal/tlsconf"
 )
 
@@ -92,16 +93,34 @@ type options struct {
 	tls       tlsconf.Files
 	tokenFile string
 	logLevel  string
+	logFormat string
+	// idFromHostname: take the id from the host name's ordinal.
+	idFromHostname bool
+	// version: print the version and exit.
+	version bool
 }
 
-// parseFlags reads the command line. A flag left out takes coordinator's
-// default (coordinator.DefaultConfig).
+// parseFlags reads the command line, then the settings it left out from
+// the environment and the config file (settings.go). A setting given
+// nowhere takes coordinator's default (coordinator.DefaultConfig).
 func parseFlags(args []string) (*options, error) {
+	return parseSettings(args, os.LookupEnv, os.Hostname)
+}
+
+// parseSettings is parseFlags with the environment and the host name
+// given.
+func parseSettings(args []string, getenv func(string) (string, bool), hostname func() (string, error)) (*options, error) {
 	var o options
 	c := &o.cfg
 	fs := flag.NewFlagSet("verdict", flag.ContinueOnError)
+	fs.Usage = func() { usage(fs) }
+	var config string
+	fs.StringVar(&config, "config", "", "YAML file of settings (flag names without the dashes: data-dir: /var/lib/verdict); flags win over VERDICT_* environment variables, which win over the file; also VERDICT_CONFIG")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.Uint64Var(&c.ID, "id", 1, "this node's id (non-zero, never reused)")
+	fs.BoolVar(&o.idFromHostname, "id-from-hostname", false, "take the id from the ordinal that ends the host name: a Kubernetes StatefulSet pod verdict-0 is node 1, verdict-2 node 3 (instead of --id)")
 	fs.StringVar(&o.peers, "peers", "1=127.0.0.1:7400", "every member as id=host:port, comma-separated")
+	fs.StringVar(&c.ListenAddr, "listen", "", "host:port to listen on (empty: this node's address in --peers); 0.0.0.0:7400 in a container whose --peers entry is its DNS name")
 	fs.StringVar(&c.DataDir, "data-dir", "./verdict-data", "directory for the write-ahead log and snapshots")
 	fs.BoolVar(&c.Join, "join", false, "join a running cluster as a new member (added first with verdictctl cluster add) instead of bootstrapping one from --peers")
 	fs.DurationVar(&c.DefaultTimeout, "default-timeout", coordinator.DefaultTimeout, "transaction lifetime when Begin names none")
@@ -128,10 +147,66 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&c.InsecurePlaintext, "insecure-plaintext", false, "serve without TLS on a non-loopback address (calls neither encrypted nor authenticated)")
 	fs.StringVar(&o.tokenFile, "admin-token-file", "", "file holding the admin token that authorises operator actions (sent as authorization: Bearer TOKEN)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "text (key=value) or json")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q: verdict takes only flags (see verdict -h)", fs.Arg(0))
+	}
+	if o.version {
+		return &o, nil
+	}
+	if err := applySettings(fs, configPath(fs, getenv), getenv); err != nil {
+		return nil, err
+	}
+	if o.idFromHostname {
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "id" })
+		if set {
+			return nil, errors.New("--id and --id-from-hostname both given: give one")
+		}
+		host, err := hostname()
+		if err != nil {
+			return nil, fmt.Errorf("--id-from-hostname: %w", err)
+		}
+		if c.ID, err = idFromHostname(host); err != nil {
+			return nil, err
+		}
+	}
 	return &o, nil
+}
+
+// usage prints verdict's help: what it is, where settings come from, and
+// every flag with its environment variable.
+func usage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprint(w, `verdict runs one node of a Verdict coordinator cluster.
+
+  verdict                       a single node on 127.0.0.1:7400, data in ./verdict-data
+  verdict --id 1 --peers 1=10.0.0.1:7400,2=10.0.0.2:7400,3=10.0.0.3:7400 --data-dir /var/lib/verdict
+
+Every flag can also be set with its environment variable (VERDICT_ and the
+flag's name, upper case, dashes as underscores) or in the --config file;
+the command line wins over the environment, the environment over the file.
+
+Flags:
+`)
+	fs.VisitAll(func(f *flag.Flag) {
+		name, help := flag.UnquoteUsage(f)
+		fmt.Fprintf(w, "  --%s", f.Name)
+		if name != "" {
+			fmt.Fprintf(w, " %s", name)
+		}
+		fmt.Fprintf(w, "\n      %s", help)
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		if !cliOnly[f.Name] {
+			fmt.Fprintf(w, " [%s]", envName(f.Name))
+		}
+		fmt.Fprintln(w)
+	})
 }
 
 // run runs the node until a signal stops it (nil) or it fails. started, if
@@ -141,11 +216,14 @@ func run(args []string, started func(*coordinator.Server)) error {
 	if err != nil {
 		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+	if o.version {
+		fmt.Println(buildinfo.String("verdict"))
+		return nil
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	logger, err := newLogger(o.logLevel, o.logFormat)
+	if err != nil {
+		return err
+	}
 	cfg := o.cfg
 	if cfg.Peers, err = parsePeers(o.peers); err != nil {
 		return err
@@ -182,6 +260,22 @@ func run(args []string, started func(*coordinator.Server)) error {
 		srv.Stop()
 		return srv.Err()
 	}
+}
+
+// newLogger is the node's logger on stderr, at level, as text or JSON.
+func newLogger(level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
 // parsePeers reads "1=host:port,2=host:port".

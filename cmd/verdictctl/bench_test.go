@@ -116,7 +116,7 @@ func TestBenchReportReasons(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errs bytes.Buffer
-			g := defaultGlobals()
+			g := builtinGlobals()
 			g.output = "json"
 			e := &env{globals: g, ctx: context.Background(), stdout: &out, stderr: &errs}
 			code := reportBench(e, "mem", &tc.res, tc.err)

@@ -60,6 +60,11 @@ Global flags (every command):
   --tls-cert FILE    client certificate (a node serving TLS requires one),
   --tls-key FILE     and its key; with OU verdict-admin it may do operator actions
   --admin-token T    admin token for operator actions (default $VERDICT_ADMIN_TOKEN)
+  --version          print verdictctl's version and exit (also: verdictctl version)
+
+Environment: VERDICT_ENDPOINTS, VERDICT_TLS_CA, VERDICT_TLS_CERT,
+VERDICT_TLS_KEY and VERDICT_ADMIN_TOKEN stand for the flags when these
+are left out.
 `
 
 const helpExitCodes = `
@@ -107,7 +112,7 @@ func helpCommand(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	fs := flag.NewFlagSet("verdictctl "+cmd.name(), flag.ContinueOnError)
-	g := defaultGlobals()
+	g := builtinGlobals()
 	g.register(fs)
 	cmd.setup(fs)
 	printCommandUsage(stdout, cmd, fs)

@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/verdict-tx/verdict/internal/buildinfo"
 	"github.com/verdict-tx/verdict/internal/coordconn"
 )
 
@@ -56,11 +57,31 @@ type globals struct {
 	endpoints string
 	output    string
 	timeout   time.Duration
+	version   bool
 	security
 }
 
-func defaultGlobals() globals {
-	return globals{endpoints: "127.0.0.1:7400", output: "table", timeout: 5 * time.Second}
+// Environment variables that stand for global flags left out (the flag
+// wins). VERDICT_ADMIN_TOKEN is adminTokenEnv.
+const (
+	endpointsEnv = "VERDICT_ENDPOINTS"
+	tlsCAEnv     = "VERDICT_TLS_CA"
+	tlsCertEnv   = "VERDICT_TLS_CERT"
+	tlsKeyEnv    = "VERDICT_TLS_KEY"
+)
+
+// builtinGlobals are the global flags' defaults without the environment.
+func builtinGlobals() globals { return defaultGlobals(func(string) string { return "" }) }
+
+// defaultGlobals are the global flags' defaults: the environment's values,
+// else built-in ones.
+func defaultGlobals(getenv func(string) string) globals {
+	g := globals{endpoints: "127.0.0.1:7400", output: "table", timeout: 5 * time.Second}
+	if v := getenv(endpointsEnv); v != "" {
+		g.endpoints = v
+	}
+	g.files.CA, g.files.Cert, g.files.Key = getenv(tlsCAEnv), getenv(tlsCertEnv), getenv(tlsKeyEnv)
+	return g
 }
 
 // register defines the global flags on fs, with their current values as
@@ -70,6 +91,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.output, "output", g.output, "output format: table or json")
 	fs.StringVar(&g.output, "o", g.output, "shorthand for --output")
 	fs.DurationVar(&g.timeout, "timeout", g.timeout, "timeout of each call to the cluster")
+	fs.BoolVar(&g.version, "version", g.version, "print verdictctl's version and exit")
 	g.security.register(fs)
 }
 
@@ -136,12 +158,13 @@ var commands = []*command{
 	{words: []string{"tx", "forget"}, args: "TXID --participant NAME --reason TEXT", summary: "resolve one participant's phase 2 by hand (heuristic, audited): for a participant gone for good", setup: setupTxForget},
 	{words: []string{"pg", "prepared"}, summary: "list Verdict's prepared transactions in a PostgreSQL database with the coordinator's outcome; --resolve applies it", setup: setupPgPrepared},
 	{words: []string{"bench"}, summary: "run a closed-loop benchmark with in-process participants", setup: setupBench},
+	{words: []string{"probe"}, args: "URL", summary: "exit 0 if an HTTP GET of URL answers 200 (a container's health check of a node's /readyz), else 1", setup: setupProbe},
 }
 
 // run is the whole program: it returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
 	stdout, stderr = &lockedWriter{w: stdout}, &lockedWriter{w: stderr}
-	g := defaultGlobals()
+	g := defaultGlobals(os.Getenv)
 
 	// Global flags may come before the command words.
 	pre := flag.NewFlagSet("verdictctl", flag.ContinueOnError)
@@ -157,12 +180,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	rest := pre.Args()
+	if g.version {
+		fmt.Fprintln(stdout, buildinfo.String("verdictctl"))
+		return exitOK
+	}
 	if len(rest) == 0 {
 		printHelp(stderr)
 		return exitUsage
 	}
-	if rest[0] == "help" {
+	switch rest[0] {
+	case "help":
 		return helpCommand(rest[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, buildinfo.String("verdictctl"))
+		return exitOK
 	}
 	cmd := lookup(rest)
 	if cmd == nil {

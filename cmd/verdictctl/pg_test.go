@@ -168,7 +168,7 @@ func TestPgPreparedGoneMeanwhile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	e := &env{globals: defaultGlobals(), ctx: ctx}
+	e := &env{globals: builtinGlobals(), ctx: ctx}
 	rep, err := listPrepared(e, conn, "verdict")
 	if err != nil || len(rep.Prepared) != len(cases) {
 		t.Fatalf("listPrepared = %+v, %v; want %d", rep, err, len(cases))

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func noEnv(string) (string, bool) { return "", false }
+func noHost() (string, error)     { return "", errors.New("test: no host name") }
+func envOf(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "verdict.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// A setting comes from the command line, else the environment, else the
+// config file, else the default.
+func TestSettingsPrecedence(t *testing.T) {
+	file := writeFile(t, "data-dir: /from/file\nstuck-after: 3m\nretention: 2h\nmax-participants: 7\ninsecure-plaintext: true\n")
+	env := envOf(map[string]string{"VERDICT_CONFIG": file, "VERDICT_STUCK_AFTER": "2m", "VERDICT_RETENTION": "90m"})
+	o, err := parseSettings([]string{"--retention", "1h"}, env, noHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.cfg
+	switch {
+	case c.Retention != time.Hour:
+		t.Errorf("retention %v: the command line must win", c.Retention)
+	case c.StuckAfter != 2*time.Minute:
+		t.Errorf("stuck-after %v: the environment must win over the file", c.StuckAfter)
+	case c.DataDir != "/from/file" || c.MaxParticipants != 7 || !c.InsecurePlaintext:
+		t.Errorf("from the file: data-dir %q, max-participants %d, insecure-plaintext %v", c.DataDir, c.MaxParticipants, c.InsecurePlaintext)
+	case c.DefaultTimeout != 30*time.Second:
+		t.Errorf("default-timeout %v set nowhere, want the default", c.DefaultTimeout)
+	}
+	// --config on the command line wins over VERDICT_CONFIG.
+	other := writeFile(t, "data-dir: /other\n")
+	if o, err := parseSettings([]string{"--config", other}, env, noHost); err != nil || o.cfg.DataDir != "/other" {
+		t.Errorf("--config %s: data-dir %q, %v", other, o.cfg.DataDir, err)
+	}
+}
+
+// Bad settings are refused, naming where they came from.
+func TestSettingsErrors(t *testing.T) {
+	for name, tc := range map[string]struct {
+		args []string
+		env  map[string]string
+		file string
+		want string
+	}{
+		"bad env value":     {env: map[string]string{"VERDICT_STUCK_AFTER": "soon"}, want: `VERDICT_STUCK_AFTER="soon"`},
+		"unknown file key":  {file: "data_dir: /x\n", want: `unknown setting "data_dir"`},
+		"file not a map":    {file: "- data-dir\n", want: "want a mapping"},
+		"file list value":   {file: "peers:\n  - 1=a:1\n", want: "want a single value"},
+		"file bad value":    {file: "max-participants: many\n", want: "max-participants"},
+		"version in a file": {file: "version: true\n", want: `unknown setting "version"`},
+		"missing file":      {args: []string{"--config", "/nonexistent/verdict.yaml"}, want: "no such file"},
+		"an argument":       {args: []string{"start"}, want: `unexpected argument "start"`},
+		"two ids":           {args: []string{"--id", "2", "--id-from-hostname"}, want: "both given"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			args := tc.args
+			if tc.file != "" {
+				args = append(args, "--config", writeFile(t, tc.file))
+			}
+			_, err := parseSettings(args, envOf(tc.env), noHost)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestIDFromHostname(t *testing.T) {
+	host := func(h string) func() (string, error) { return func() (string, error) { return h, nil } }
+	for h, want := range map[string]uint64{"verdict-0": 1, "verdict-2.verdict.ns.svc": 3, "my-coord-10": 11} {
+		o, err := parseSettings([]string{"--id-from-hostname"}, noEnv, host(h))
+		if err != nil || o.cfg.ID != want {
+			t.Errorf("host %s: id %d, %v; want %d", h, o.cfg.ID, err, want)
+		}
+	}
+	if _, err := parseSettings(nil, envOf(map[string]string{"VERDICT_ID_FROM_HOSTNAME": "true"}), host("verdict")); err == nil {
+		t.Error("a host name without an ordinal gave an id")
+	}
+}
+
+func TestLogger(t *testing.T) {
+	for _, f := range []string{"text", "json"} {
+		if _, err := newLogger("info", f); err != nil {
+			t.Errorf("--log-format %s: %v", f, err)
+		}
+	}
+	if _, err := newLogger("info", "xml"); err == nil || !strings.Contains(err.Error(), "want text or json") {
+		t.Errorf("--log-format xml: %v", err)
+	}
+}
+
+func TestVersionFlag(t *testing.T) {
+	o, err := parseSettings([]string{"--version"}, envOf(map[string]string{"VERDICT_STUCK_AFTER": "not read"}), noHost)
+	if err != nil || !o.version {
+		t.Fatalf("--version: %v %+v", err, o)
+	}
+}
