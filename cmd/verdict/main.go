@@ -112,10 +112,42 @@ func parseFlags(args []string) (*options, error) {
 func parseSettings(args []string, getenv func(string) (string, bool), hostname func() (string, error)) (*options, error) {
 	var o options
 	c := &o.cfg
+	fs := defineFlags(&o)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q: verdict takes only flags (see verdict -h)", fs.Arg(0))
+	}
+	if o.version {
+		return &o, nil
+	}
+	if err := applySettings(fs, configPath(fs, getenv), getenv); err != nil {
+		return nil, err
+	}
+	if o.idFromHostname {
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "id" })
+		if set {
+			return nil, errors.New("--id and --id-from-hostname both given: give one")
+		}
+		host, err := hostname()
+		if err != nil {
+			return nil, fmt.Errorf("--id-from-hostname: %w", err)
+		}
+		if c.ID, err = idFromHostname(host); err != nil {
+			return nil, err
+		}
+	}
+	return &o, nil
+}
+
+// defineFlags defines verdict's flags on a new FlagSet, bound to o.
+func defineFlags(o *options) *flag.FlagSet {
+	c := &o.cfg
 	fs := flag.NewFlagSet("verdict", flag.ContinueOnError)
 	fs.Usage = func() { usage(fs) }
-	var config string
-	fs.StringVar(&config, "config", "", "YAML file of settings (flag names without the dashes: data-dir: /var/lib/verdict); flags win over VERDICT_* environment variables, which win over the file; also VERDICT_CONFIG")
+	fs.String("config", "", "YAML file of settings (flag names without the dashes: data-dir: /var/lib/verdict); flags win over VERDICT_* environment variables, which win over the file; also VERDICT_CONFIG")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.Uint64Var(&c.ID, "id", 1, "this node's id (non-zero, never reused)")
 	fs.BoolVar(&o.idFromHostname, "id-from-hostname", false, "take the id from the ordinal that ends the host name: a Kubernetes StatefulSet pod verdict-0 is node 1, verdict-2 node 3 (instead of --id)")
@@ -148,33 +180,7 @@ func parseSettings(args []string, getenv func(string) (string, bool), hostname f
 	fs.StringVar(&o.tokenFile, "admin-token-file", "", "file holding the admin token that authorises operator actions (sent as authorization: Bearer TOKEN)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text (key=value) or json")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q: verdict takes only flags (see verdict -h)", fs.Arg(0))
-	}
-	if o.version {
-		return &o, nil
-	}
-	if err := applySettings(fs, configPath(fs, getenv), getenv); err != nil {
-		return nil, err
-	}
-	if o.idFromHostname {
-		set := false
-		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "id" })
-		if set {
-			return nil, errors.New("--id and --id-from-hostname both given: give one")
-		}
-		host, err := hostname()
-		if err != nil {
-			return nil, fmt.Errorf("--id-from-hostname: %w", err)
-		}
-		if c.ID, err = idFromHostname(host); err != nil {
-			return nil, err
-		}
-	}
-	return &o, nil
+	return fs
 }
 
 // usage prints verdict's help: what it is, where settings come from, and
