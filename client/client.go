@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/verdict-tx/verdict/internal/coordconn"
+	"github.com/verdict-tx/verdict/internal/tracing"
 	"github.com/verdict-tx/verdict/internal/txid"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -24,6 +25,8 @@ type Client struct {
 	timeout time.Duration
 	// localBegin: Begin without a call once term is known (WithLocalBegin).
 	localBegin bool
+	// tracer traces each transaction (WithTracerProvider); nil: none.
+	tracer *tracing.Tracer
 	// term is the leader term local Begins stamp with: the newest an answer
 	// named; 0 for none yet, or after a transaction begun locally failed
 	// (it may be stale) until a Begin answer names one again. seen is the
@@ -49,11 +52,11 @@ func Dial(endpoints []string, opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
-	conn, err := coordconn.Dial(endpoints, o.dialOpts...)
+	conn, err := coordconn.Dial(endpoints, append(coordconn.Plaintext(o.dialOpts), tracing.DialOptions(o.tp)...)...)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, coord: conn.Coordinator(), timeout: o.timeout, localBegin: o.localBegin}, nil
+	return &Client{conn: conn, coord: conn.Coordinator(), timeout: o.timeout, localBegin: o.localBegin, tracer: tracing.New(o.tp)}, nil
 }
 
 // Close closes the connections to the coordinators.
@@ -75,6 +78,19 @@ func (c *Client) Begin(ctx context.Context, opts ...TxOption) (*Tx, error) {
 			return nil, err
 		}
 	}
+	ctx, span := c.startTrace(ctx)
+	tx, err := c.begin(ctx, o)
+	if err != nil {
+		span.end(err)
+		return nil, err
+	}
+	tracing.Annotate(ctx, tx.id)
+	tx.span = span
+	return tx, nil
+}
+
+// begin is Begin with the options read, under the transaction's span.
+func (c *Client) begin(ctx context.Context, o txOptions) (*Tx, error) {
 	start := time.Now()
 	if tx, ok := c.beginLocally(start, o.timeout); ok {
 		return tx, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
@@ -22,6 +23,24 @@ type options struct {
 	dialOpts   []grpc.DialOption
 	timeout    time.Duration
 	localBegin bool
+	tp         trace.TracerProvider
+}
+
+// WithTracerProvider traces the client with OpenTelemetry: each
+// transaction is a span, "verdict.tx", from Begin to Commit or Abort (a
+// child of the span of Begin's context, with the txid as the attribute
+// verdict.txid), and its calls to the coordinators are its children. The
+// context of Tx.Context carries that span, so that the work calls made
+// with it are children too when their gRPC client is traced
+// (otelgrpc.NewClientHandler, with the W3C trace context propagator).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *options) error {
+		if tp == nil {
+			return fmt.Errorf("%w: nil TracerProvider", ErrInvalidOption)
+		}
+		o.tp = tp
+		return nil
+	}
 }
 
 // Option configures a Client.

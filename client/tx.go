@@ -36,6 +36,8 @@ type Tx struct {
 	// client began it itself (WithLocalBegin); 0 if Begin asked.
 	term uint64
 	done atomic.Bool
+	// span is the transaction's span (WithTracerProvider), set by Begin.
+	span txSpan
 
 	mu           sync.Mutex
 	participants map[Participant]struct{}
@@ -119,8 +121,15 @@ func (tx *Tx) Commit(ctx context.Context) error {
 	tx.mu.Lock()
 	req.Messages = tx.messages
 	tx.mu.Unlock()
-	actx, cancel := tx.callContext(ctx)
+	actx, cancel := tx.callContext(tx.span.in(ctx))
 	defer cancel()
+	err := tx.commit(actx, req)
+	tx.span.end(err)
+	return err
+}
+
+// commit sends req until the outcome is known (see Commit).
+func (tx *Tx) commit(actx context.Context, req *verdictv1.CommitRequest) error {
 	var outcome error
 	exhausted, err := retry(actx, func() error {
 		resp, err := tx.c.coord.Commit(actx, req)
@@ -205,8 +214,15 @@ func (tx *Tx) Abort(ctx context.Context, reason string) error {
 	}
 	// Its work may have failed on a stale stamp: the next Begin asks.
 	tx.c.forgetTerm(tx.term)
-	actx, cancel := tx.callContext(ctx)
+	actx, cancel := tx.callContext(tx.span.in(ctx))
 	defer cancel()
+	err := tx.abort(actx, reason)
+	tx.span.end(err)
+	return err
+}
+
+// abort asks the coordinator to abort until it confirms (see Abort).
+func (tx *Tx) abort(actx context.Context, reason string) error {
 	req := &verdictv1.AbortRequest{Txid: tx.id, Reason: reason}
 	var outcome error
 	_, err := retry(actx, func() error {
@@ -237,7 +253,7 @@ func (tx *Tx) Abort(ctx context.Context, reason string) error {
 // UnaryClientInterceptor or StreamClientInterceptor run under tx, and
 // natsmsg.Stage with it stages its message in tx (Publish).
 func (tx *Tx) Context(ctx context.Context) context.Context {
-	return staged.NewContext(ctx, txBuffer{tx})
+	return staged.NewContext(tx.span.in(ctx), txBuffer{tx})
 }
 
 // FromContext returns the transaction ctx carries, if any.

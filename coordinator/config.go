@@ -9,6 +9,7 @@ import (
 	"net"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -214,6 +215,12 @@ type Config struct {
 	// DialOptions for connections to peers and participants. Default: TLS
 	// from the TLS field, or insecure without it.
 	DialOptions []grpc.DialOption
+	// TracerProvider, if set, traces the node's calls with OpenTelemetry:
+	// the calls it serves and makes (to participants, and a follower's
+	// forwarding to the leader; not Raft's or health checks), each
+	// decision, and each phase-2 delivery, linked to the decisions it
+	// carries. Nil traces nothing.
+	TracerProvider trace.TracerProvider
 	// Clock drives deadlines. Default: the system clock.
 	Clock Clock
 	// Logger. Default slog.Default().

@@ -33,6 +33,8 @@ type participantPool struct {
 	dial   []grpc.DialOption
 	idle   time.Duration
 	max    int
+	// trace, if set, traces each batched Prepare (batch.Batcher.Trace).
+	trace func(ctx context.Context, callers []context.Context) (context.Context, func(error))
 
 	mu     sync.Mutex
 	byAddr map[string]*participantConn

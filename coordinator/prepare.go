@@ -30,5 +30,6 @@ func (p *participantPool) newPreparer(pe *participantConn) *batching.Batcher[str
 		Timeout:     prepareTimeout,
 		Ctx:         p.ctx,
 		Go:          p.goroutine,
+		Trace:       p.trace,
 	}
 }

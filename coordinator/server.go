@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/verdict-tx/verdict/coordinator/engine"
+	"github.com/verdict-tx/verdict/internal/tracing"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 	"github.com/verdict-tx/verdict/txlog"
 )
@@ -97,9 +98,15 @@ func Start(cfg Config) (*Server, error) {
 		log.Info("NATS configured: lifecycle events and transactional messages are on", "url", cfg.NatsURL, "events", EventSubjectPrefix+">")
 	}
 	m := newMetrics()
+	tracer := tracing.New(cfg.TracerProvider)
+	cfg.DialOptions = append(slices.Clone(cfg.DialOptions), tracing.DialOptions(cfg.TracerProvider)...)
 	parts := newParticipantPool(cfg.Clock, cfg.DialOptions, cfg.ParticipantIdleTimeout, cfg.MaxParticipantAddresses)
+	parts.trace = tracer.Batch("verdict.prepare")
 	var nodeRef atomic.Pointer[txlog.Node]
 	deps := engine.Deps{Participants: parts, Observer: m}
+	if tracer != nil {
+		deps.Tracer = engineTracer{tracer}
+	}
 	if link != nil {
 		deps.Publisher = link
 	}
@@ -165,7 +172,7 @@ func Start(cfg Config) (*Server, error) {
 		done:    make(chan struct{}),
 		ctx:     sctx,
 		cancel:  scancel,
-		grpc: grpc.NewServer(slices.Concat(serverCredentials(&cfg), connOptions(&cfg), []grpc.ServerOption{
+		grpc: grpc.NewServer(slices.Concat(serverCredentials(&cfg), connOptions(&cfg), tracing.ServerOptions(cfg.TracerProvider), []grpc.ServerOption{
 			grpc.ChainUnaryInterceptor(au.unary),
 			grpc.ChainStreamInterceptor(au.stream),
 			// Pooled stream workers reuse goroutines (and their grown

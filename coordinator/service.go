@@ -3,9 +3,11 @@ package coordinator
 import (
 	"context"
 
-	"github.com/verdict-tx/verdict/coordinator/engine"
-	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 	"google.golang.org/grpc/status"
+
+	"github.com/verdict-tx/verdict/coordinator/engine"
+	"github.com/verdict-tx/verdict/internal/tracing"
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
 // service is the Coordinator gRPC service: it validates every request,
@@ -20,14 +22,21 @@ type service struct {
 }
 
 func (s *service) Begin(ctx context.Context, req *verdictv1.BeginRequest) (*verdictv1.BeginResponse, error) {
-	return forward(ctx, s.fwd, req, func(ctx context.Context, req *verdictv1.BeginRequest) (*verdictv1.BeginResponse, error) {
+	resp, err := forward(ctx, s.fwd, req, func(ctx context.Context, req *verdictv1.BeginRequest) (*verdictv1.BeginResponse, error) {
 		return s.c.Begin(ctx, s.fwd.auth.identity(ctx), req)
 	}, verdictv1.CoordinatorClient.Begin)
+	if err == nil {
+		tracing.Annotate(ctx, resp.GetTxid())
+	}
+	return resp, err
 }
 
 func (s *service) Enlist(ctx context.Context, req *verdictv1.EnlistRequest) (*verdictv1.EnlistResponse, error) {
 	if err := validateEnlist(req); err != nil {
 		return nil, err
+	}
+	if ids := req.GetTxids(); len(ids) == 1 {
+		tracing.Annotate(ctx, ids[0])
 	}
 	return forward(ctx, s.fwd, req, s.enlist, verdictv1.CoordinatorClient.Enlist)
 }
@@ -36,6 +45,7 @@ func (s *service) Commit(ctx context.Context, req *verdictv1.CommitRequest) (*ve
 	if err := validateCommit(req, s.maxParticipants); err != nil {
 		return nil, err
 	}
+	tracing.Annotate(ctx, req.GetTxid())
 	return forward(ctx, s.fwd, req, func(ctx context.Context, req *verdictv1.CommitRequest) (*verdictv1.CommitResponse, error) {
 		return s.c.Commit(ctx, s.fwd.auth.identity(ctx), req)
 	}, verdictv1.CoordinatorClient.Commit)
@@ -55,6 +65,7 @@ func (s *service) Abort(ctx context.Context, req *verdictv1.AbortRequest) (*verd
 	if err := validateReason(req.GetReason()); err != nil {
 		return nil, err
 	}
+	tracing.Annotate(ctx, req.GetTxid())
 	return forward(ctx, s.fwd, req, s.c.Abort, verdictv1.CoordinatorClient.Abort)
 }
 

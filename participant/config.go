@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
@@ -129,6 +130,13 @@ type Config struct {
 	TLS *tls.Config
 	// Logger receives the participant's logs. Default slog.Default().
 	Logger *slog.Logger
+	// TracerProvider, if set, traces the participant's calls to the
+	// coordinators with OpenTelemetry: an enlistment is a child of the
+	// span of the call that needed it (trace the application's gRPC
+	// server with otelgrpc.NewServerHandler, with the W3C trace context
+	// propagator, for that span to be the caller's), and a batch of
+	// enlistments lives in the first one's trace, linked to the others.
+	TracerProvider trace.TracerProvider
 }
 
 // validate fills defaults into a copy of c and rejects bad values.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/verdict-tx/verdict/internal/batch"
 	"github.com/verdict-tx/verdict/internal/coordconn"
+	"github.com/verdict-tx/verdict/internal/tracing"
 	"github.com/verdict-tx/verdict/internal/txmeta"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -39,6 +40,7 @@ func (s *Server) newEnlister(conn *coordconn.Conn) *enlister {
 		MaxInflight: maxEnlistCalls,
 		Timeout:     enlistTimeout,
 		Ctx:         s.ctx,
+		Trace:       tracing.New(s.cfg.TracerProvider).Batch("verdict.enlist"),
 	}
 }
 

@@ -3,11 +3,14 @@ package participant
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 
+	"github.com/verdict-tx/verdict/internal/coordconn"
+	"github.com/verdict-tx/verdict/internal/tracing"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -64,7 +67,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cancel:   cancel,
 	}
 	s.gate = newCommitGate(s.isFenced)
-	s.conns = newConnCache(cfg.DialOptions, s.newEnlister)
+	s.conns = newConnCache(append(slices.Clone(coordconn.Plaintext(cfg.DialOptions)), tracing.DialOptions(cfg.TracerProvider)...), s.newEnlister)
 	return s, nil
 }
 

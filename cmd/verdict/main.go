@@ -48,6 +48,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -57,6 +58,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/verdict-tx/verdict/coordinator"
 	"github.com/verdict-tx/verdict/internal/buildinfo"
@@ -247,6 +249,19 @@ func run(args []string, started func(*coordinator.Server)) error {
 		return err
 	}
 	cfg.TLS, cfg.AdminToken, cfg.Logger = sec.tls, sec.token, logger
+	tp, err := tracerProvider(context.Background(), os.Getenv, cfg.ID)
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		cfg.TracerProvider = tp
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = tp.Shutdown(ctx) // flushes the spans not yet exported
+		}()
+		logger.Info("OpenTelemetry tracing on: exporting over OTLP (OTEL_EXPORTER_OTLP_* settings)")
+	}
 	srv, err := coordinator.Start(cfg)
 	if err != nil {
 		return err

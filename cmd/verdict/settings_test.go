@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -110,5 +111,33 @@ func TestVersionFlag(t *testing.T) {
 	o, err := parseSettings([]string{"--version"}, envOf(map[string]string{"VERDICT_STUCK_AFTER": "not read"}), noHost)
 	if err != nil || !o.version {
 		t.Fatalf("--version: %v %+v", err, o)
+	}
+}
+
+// OTLP export is on when the standard environment names an endpoint, and
+// off without one or when disabled.
+func TestTracerProviderFromEnvironment(t *testing.T) {
+	get := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	ctx := context.Background()
+	for name, tc := range map[string]struct {
+		env map[string]string
+		on  bool
+	}{
+		"no endpoint":   {env: map[string]string{}},
+		"endpoint":      {env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317"}, on: true},
+		"traces only":   {env: map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4317"}, on: true},
+		"sdk disabled":  {env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317", "OTEL_SDK_DISABLED": "true"}},
+		"exporter none": {env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317", "OTEL_TRACES_EXPORTER": "none"}},
+	} {
+		tp, err := tracerProvider(ctx, get(tc.env), 1)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if (tp != nil) != tc.on {
+			t.Errorf("%s: tracing on = %v, want %v", name, tp != nil, tc.on)
+		}
+		if tp != nil {
+			_ = tp.Shutdown(ctx)
+		}
 	}
 }

@@ -42,6 +42,10 @@ type activeTx struct {
 	// kept while a stamp could register its txid again.
 	stamped bool
 
+	// trace is the decision's span (Tracer.Ref); set once, before the
+	// decision runs, by the goroutine that runs it.
+	trace SpanRef
+
 	// committing is when Commit started phase 1 (for the commit latency
 	// metric); set once, before the decision runs.
 	committing time.Time

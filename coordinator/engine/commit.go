@@ -98,7 +98,12 @@ func (c *Engine) commit(ctx context.Context, client string, term uint64, req *ve
 		// caller's context: once begun, it completes even if the initiator
 		// goes away (it is bounded by the transaction's deadline).
 		if c.enter() {
-			c.decide(t)
+			// The decision's span, in the Commit call's trace; phase 2's
+			// deliveries link to it.
+			dctx, end := c.tracer.Start(c.tracer.Carry(ctx, c.ctx), "verdict.decide", id)
+			t.trace = c.tracer.Ref(dctx)
+			c.decide(dctx, t)
+			end(nil)
 			c.leave()
 		} else {
 			// The node stops: nothing was prepared or logged, so no
@@ -132,10 +137,11 @@ type vote struct {
 }
 
 // decide runs phase 1 and records the decision. It finishes t exactly once.
-func (c *Engine) decide(t *activeTx) {
+// dctx is the engine's context with the decision's trace.
+func (c *Engine) decide(dctx context.Context, t *activeTx) {
 	parts, msgs := c.active.commitInputs(t)
 
-	ctx, cancel := context.WithDeadline(c.ctx, t.deadline)
+	ctx, cancel := context.WithDeadline(dctx, t.deadline)
 	defer cancel()
 	// A single participant may be committed in one phase, once this node
 	// has confirmed it still leads: the confirmation round runs while the
@@ -190,7 +196,7 @@ func (c *Engine) decide(t *activeTx) {
 					c.decideAbort(t, parts, AbortLeadership, "leadership could not be confirmed before a one-phase commit")
 					return
 				}
-				if c.CommitOnePhase(t, yes[0]) {
+				if c.CommitOnePhase(dctx, t, yes[0]) {
 					return
 				}
 				// The participant may have committed already: from here on
@@ -218,8 +224,8 @@ type confirmation struct {
 // the record leaves a committed transaction no later leader finds: what is
 // answered for it then (never "aborted" to one who could be misled) is in
 // unknown.go.
-func (c *Engine) CommitOnePhase(t *activeTx, p *verdictv1.ParticipantRef) bool {
-	ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+func (c *Engine) CommitOnePhase(dctx context.Context, t *activeTx, p *verdictv1.ParticipantRef) bool {
+	ctx, cancel := context.WithTimeout(dctx, 2*time.Second)
 	defer cancel()
 	if err := c.parts.Decide(ctx, p.GetAddress(), verdictv1.Outcome_OUTCOME_COMMITTED, []string{t.id}); err != nil {
 		c.cfg.log.Warn("one-phase commit not acknowledged; logging the decision", "txid", t.id, "participant", p.GetName(), "err", err)
@@ -281,11 +287,11 @@ func (c *Engine) CommitLogged(t *activeTx, yes, parts []*verdictv1.ParticipantRe
 		if h := c.cfg.hooks; h != nil && h.BeforePhase2 != nil && !h.BeforePhase2(t.id) {
 			return
 		}
-		c.delivery.deliver(t.id, res.Outcome, phase2Targets(res.Outcome, yes, len(msgs) > 0))
+		c.delivery.deliverTraced(t.id, res.Outcome, phase2Targets(res.Outcome, yes, len(msgs) > 0), t.trace)
 	case verdictv1.Outcome_OUTCOME_ABORTED:
 		c.obs.Aborted(AbortUnconfirmed)
 		c.emit(EventAborted, t.id, res.Outcome, res.Reason, parts)
-		c.delivery.deliver(t.id, res.Outcome, parts)
+		c.delivery.deliverTraced(t.id, res.Outcome, parts, t.trace)
 	}
 }
 
@@ -313,7 +319,7 @@ func (c *Engine) settle(t *activeTx, rec *logv1.LogRecord) (table.Result, error)
 
 func (c *Engine) decideAbort(t *activeTx, parts []*verdictv1.ParticipantRef, cause AbortCause, reason string) {
 	c.finish(t, verdictv1.Outcome_OUTCOME_ABORTED, reason)
-	c.recordAbort(t.id, parts, cause, reason, t.deadline)
+	c.recordAbort(t, parts, cause, reason)
 }
 
 // prepareAll sends Prepare, in parallel, to every participant of t that

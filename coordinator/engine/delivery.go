@@ -104,6 +104,8 @@ type phase2Deps struct {
 	stuck func(id string, o verdictv1.Outcome, reason string, parts []*verdictv1.ParticipantRef, now time.Time)
 	// hooks inject faults in tests (TestingKnobs); nil otherwise.
 	hooks *TestingKnobs
+	// tracer traces each delivery, linked to the decisions it carries.
+	tracer Tracer
 }
 
 // phase2Timeline is what delivery records in a transaction's timeline.
@@ -121,8 +123,9 @@ type pending struct {
 	remaining map[string]time.Time
 	parts     []*verdictv1.ParticipantRef
 	lastErr   string
-	failed    uint32 // failed delivery attempts
-	stuck     bool   // logged as stuck
+	failed    uint32  // failed delivery attempts
+	stuck     bool    // logged as stuck
+	trace     SpanRef // the decision's span; nil if untraced
 }
 
 type item struct {
@@ -147,6 +150,9 @@ type sender struct {
 }
 
 func newDelivery(deps phase2Deps, log *slog.Logger, maxRetry, stuckAfter, idle time.Duration) *delivery {
+	if deps.tracer == nil {
+		deps.tracer = nopTracer{}
+	}
 	return &delivery{
 		deps:       deps,
 		log:        log,
@@ -166,6 +172,12 @@ func newDelivery(deps phase2Deps, log *slog.Logger, maxRetry, stuckAfter, idle t
 // delivered is left alone, and one whose phase 2 completed has its DONE
 // record proposed again.
 func (d *delivery) deliver(id string, o verdictv1.Outcome, parts []*verdictv1.ParticipantRef) {
+	d.deliverTraced(id, o, parts, nil)
+}
+
+// deliverTraced is deliver for a decision whose span is trace: each
+// delivery of it links to that span.
+func (d *delivery) deliverTraced(id string, o verdictv1.Outcome, parts []*verdictv1.ParticipantRef, trace SpanRef) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := d.txs[id]; ok {
@@ -182,7 +194,7 @@ func (d *delivery) deliver(id string, o verdictv1.Outcome, parts []*verdictv1.Pa
 		d.deps.timeline.finish(id)
 		return
 	}
-	p := &pending{outcome: o, remaining: make(map[string]time.Time, len(parts)), parts: parts}
+	p := &pending{outcome: o, remaining: make(map[string]time.Time, len(parts)), parts: parts, trace: trace}
 	d.txs[id] = p
 	for _, part := range parts {
 		p.remaining[part.GetName()] = time.Time{}
@@ -478,6 +490,8 @@ func (d *delivery) send(addr string, batch []item) (ok, bad []item, err error) {
 	ids := itemTxids(batch)
 	ctx, cancel := context.WithTimeout(d.deps.ctx, deliveryTimeout)
 	defer cancel()
+	ctx, end := d.deps.tracer.StartLinked(ctx, "verdict.phase2 "+OutcomeWord(batch[0].outcome)+" "+addr, d.traces(ids), ids)
+	defer func() { end(err) }()
 	if addr != messagesAddr {
 		if err := d.deps.decide(ctx, addr, batch[0].outcome, ids); err != nil {
 			return nil, batch, err
@@ -496,6 +510,19 @@ func (d *delivery) send(addr string, batch []item) (ok, bad []item, err error) {
 		}
 	}
 	return ok, bad, err
+}
+
+// traces are the decisions' spans of the transactions ids.
+func (d *delivery) traces(ids []string) []SpanRef {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	refs := make([]SpanRef, len(ids))
+	for i, id := range ids {
+		if p := d.txs[id]; p != nil {
+			refs[i] = p.trace
+		}
+	}
+	return refs
 }
 
 // itemTxids lists the transactions of batch, for a log line about all of them.

@@ -31,6 +31,7 @@ func (c *Engine) phase2Deps() phase2Deps {
 				c.pub.Emit(Event{Kind: EventStuck, Txid: id, Outcome: o, Reason: reason, Participants: parts, Time: now})
 			}
 		},
-		hooks: c.cfg.hooks,
+		hooks:  c.cfg.hooks,
+		tracer: c.tracer,
 	}
 }

@@ -59,6 +59,7 @@ type Deps struct {
 	Participants Participants
 	Publisher    Publisher // nil: no NATS
 	Observer     Observer  // nil: nothing counted
+	Tracer       Tracer    // nil: nothing traced
 }
 
 // engineConfig is the engine's view of Config.
@@ -90,6 +91,7 @@ type Engine struct {
 	parts    Participants
 	pub      Publisher // nil without NATS
 	obs      Observer
+	tracer   Tracer
 	delivery *delivery
 	// confirm shares leadership confirmations among one-phase commits.
 	confirm confirmer
@@ -137,6 +139,9 @@ func New(cfg Config, d Deps) *Engine {
 	if d.Observer == nil {
 		d.Observer = nopObserver{}
 	}
+	if d.Tracer == nil {
+		d.Tracer = nopTracer{}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Engine{
 		cfg: engineConfig{
@@ -160,6 +165,7 @@ func New(cfg Config, d Deps) *Engine {
 		parts:        d.Participants,
 		pub:          d.Publisher,
 		obs:          d.Observer,
+		tracer:       d.Tracer,
 		leaderEvents: make(chan struct{}, 1),
 		ctx:          ctx,
 		cancel:       cancel,
@@ -438,17 +444,19 @@ func (c *Engine) abort(t *activeTx, cause AbortCause, reason string) {
 		return
 	}
 	c.finish(t, verdictv1.Outcome_OUTCOME_ABORTED, reason)
-	c.recordAbort(t.id, parts, cause, reason, t.deadline)
+	c.recordAbort(t, parts, cause, reason)
 }
 
-func (c *Engine) recordAbort(id string, parts []*verdictv1.ParticipantRef, cause AbortCause, reason string, deadline time.Time) {
+// recordAbort counts, announces, logs and delivers the abort of t.
+func (c *Engine) recordAbort(t *activeTx, parts []*verdictv1.ParticipantRef, cause AbortCause, reason string) {
+	id, deadline := t.id, t.deadline
 	c.obs.Aborted(cause)
 	c.emit(EventAborted, id, verdictv1.Outcome_OUTCOME_ABORTED, reason, parts)
 	rec := decisionRecord(id, verdictv1.Outcome_OUTCOME_ABORTED, parts, reason, c.cfg.clock.Now(), deadline)
 	if _, err := c.prop.submit(context.Background(), rec, false); err != nil {
 		c.cfg.log.Debug("abort record not proposed", "txid", id, "err", err)
 	}
-	c.delivery.deliver(id, verdictv1.Outcome_OUTCOME_ABORTED, parts)
+	c.delivery.deliverTraced(id, verdictv1.Outcome_OUTCOME_ABORTED, parts, t.trace)
 }
 
 // Outcome answers a participant (or an initiator, or an operator) that asks

@@ -169,3 +169,35 @@ type nopObserver struct{}
 func (nopObserver) Committed(CommitPath, time.Time) {}
 func (nopObserver) Aborted(AbortCause)              {}
 func (nopObserver) Retried()                        {}
+
+// Tracer traces the commit path: the node's is OpenTelemetry's (through
+// internal/tracing); without one nothing is traced. The engine sees spans
+// only as contexts and opaque references.
+type Tracer interface {
+	// Carry returns to (its deadline and cancellation) with the trace of
+	// from: the decision outlives the Commit call that starts it.
+	Carry(from, to context.Context) context.Context
+	// Start starts a span named name about transaction txid, a child of
+	// ctx's; end ends it, recording err if not nil.
+	Start(ctx context.Context, name, txid string) (_ context.Context, end func(err error))
+	// Ref names the span of ctx, for StartLinked; nil if untraced.
+	Ref(ctx context.Context) SpanRef
+	// StartLinked starts a span named name for one call that carries the
+	// transactions txids, whose spans are refs (nil for untraced ones):
+	// in the trace of the first traced one, linked to the others.
+	StartLinked(ctx context.Context, name string, refs []SpanRef, txids []string) (_ context.Context, end func(err error))
+}
+
+// SpanRef is a Tracer's reference to a span.
+type SpanRef any
+
+type nopTracer struct{}
+
+func (nopTracer) Carry(_, to context.Context) context.Context { return to }
+func (nopTracer) Start(ctx context.Context, _, _ string) (context.Context, func(error)) {
+	return ctx, func(error) {}
+}
+func (nopTracer) Ref(context.Context) SpanRef { return nil }
+func (nopTracer) StartLinked(ctx context.Context, _ string, _ []SpanRef, _ []string) (context.Context, func(error)) {
+	return ctx, func(error) {}
+}

@@ -26,6 +26,10 @@ type Batcher[In, Out any] struct {
 	Timeout time.Duration
 	// Ctx is the parent of every call's context; cancel it to stop.
 	Ctx context.Context
+	// Trace, if set, starts a span around each batched call, given the
+	// call's context and its callers' (internal/tracing's Tracer.Batch),
+	// and returns the context to send with and the span's end.
+	Trace func(ctx context.Context, callers []context.Context) (context.Context, func(error))
 	// Go, if set, starts the goroutine that sends batches, on behalf of an
 	// owner that waits for its goroutines; it reports false if it started
 	// none (the owner is stopping), and the caller sends them itself.
@@ -39,6 +43,7 @@ type Batcher[In, Out any] struct {
 
 type call[In, Out any] struct {
 	in       In
+	ctx      context.Context // the caller's, for Trace; nil without
 	deadline time.Time
 	done     chan result[Out] // buffered 1
 }
@@ -57,6 +62,9 @@ func (b *Batcher[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 		deadline = time.Now().Add(b.Timeout)
 	}
 	c := &call[In, Out]{in: in, deadline: deadline, done: make(chan result[Out], 1)}
+	if b.Trace != nil {
+		c.ctx = ctx
+	}
 	b.mu.Lock()
 	b.queue = append(b.queue, c)
 	start := b.inflight < b.MaxInflight
@@ -108,10 +116,19 @@ func (b *Batcher[In, Out]) send(calls []*call[In, Out]) {
 	}
 	ctx, cancel := context.WithDeadline(b.Ctx, latest)
 	defer cancel()
+	end := func(error) {}
+	if b.Trace != nil {
+		callers := make([]context.Context, len(calls))
+		for i, c := range calls {
+			callers[i] = c.ctx
+		}
+		ctx, end = b.Trace(ctx, callers)
+	}
 	outs, err := b.Send(ctx, ins)
 	if err == nil && len(outs) != len(calls) {
 		err = fmt.Errorf("batch: %d results for %d items", len(outs), len(calls))
 	}
+	end(err)
 	for i, c := range calls {
 		if err != nil {
 			c.done <- result[Out]{err: err}

@@ -66,6 +66,16 @@ type Conn struct {
 
 var _ grpc.ClientConnInterface = (*Conn)(nil)
 
+// Plaintext returns opts, or, if it is empty, the options of a plaintext
+// (insecure) connection: what Dial does with no options. A caller that
+// adds options of its own (tracing) to its user's applies it first.
+func Plaintext(opts []grpc.DialOption) []grpc.DialOption {
+	if len(opts) == 0 {
+		return []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	return opts
+}
+
 // Dial creates a Conn over endpoints (host:port; see Endpoint: without a
 // port, DefaultPort), one grpc.ClientConn each; connections are made lazily
 // by gRPC, and made again promptly after a node's outage (see
@@ -73,10 +83,7 @@ var _ grpc.ClientConnInterface = (*Conn)(nil)
 // use insecure (plaintext) transport credentials; otherwise opts must carry
 // the transport credentials themselves.
 func Dial(endpoints []string, opts ...grpc.DialOption) (*Conn, error) {
-	if len(opts) == 0 {
-		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
-	}
-	c := &Conn{opts: reconnect.DialOptions(opts)}
+	c := &Conn{opts: reconnect.DialOptions(Plaintext(opts))}
 	for _, ep := range endpoints {
 		ep, err := Endpoint(ep)
 		if err != nil {
