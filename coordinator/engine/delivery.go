@@ -490,8 +490,11 @@ func (d *delivery) send(addr string, batch []item) (ok, bad []item, err error) {
 	ids := itemTxids(batch)
 	ctx, cancel := context.WithTimeout(d.deps.ctx, deliveryTimeout)
 	defer cancel()
-	ctx, end := d.deps.tracer.StartLinked(ctx, "verdict.phase2 "+OutcomeWord(batch[0].outcome)+" "+addr, d.traces(ids), ids)
-	defer func() { end(err) }()
+	if _, off := d.deps.tracer.(nopTracer); !off {
+		var end func(error)
+		ctx, end = d.deps.tracer.StartLinked(ctx, "verdict.phase2 "+OutcomeWord(batch[0].outcome)+" "+addr, d.traces(ids), ids)
+		defer func() { end(err) }()
+	}
 	if addr != messagesAddr {
 		if err := d.deps.decide(ctx, addr, batch[0].outcome, ids); err != nil {
 			return nil, batch, err
