@@ -30,8 +30,14 @@ type Config struct {
 	// Pool is the service's own database.
 	Pool *pgxpool.Pool
 	// Listener is where the service serves its API and the Participant
-	// service; its address is what the coordinator dials.
+	// service; its address is what the coordinator dials unless Address
+	// is set.
 	Listener net.Listener
+	// Address, if set, is the address (host:port) the coordinator dials to
+	// reach the service, sent with each enlistment: the advertised address
+	// of a Listener bound to a wildcard address (0.0.0.0:9101 in a
+	// container) or behind a NAT. Empty: the Listener's address.
+	Address string
 	// Coordinators are the coordinator cluster's endpoints.
 	Coordinators []string
 	// Logger defaults to slog.Default().
@@ -63,8 +69,12 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	addr := cfg.Address
+	if addr == "" {
+		addr = cfg.Listener.Addr().String()
+	}
 	part, err := participant.NewServer(participant.Config{
-		Name: cfg.Name, Address: cfg.Listener.Addr().String(), Resource: res,
+		Name: cfg.Name, Address: addr, Resource: res,
 		Coordinators: cfg.Coordinators, Logger: cfg.Logger,
 		// An Add is the transfer's one call here, prepared by RunInTx
 		// before it answers: its YES rides with the enlistment.

@@ -27,7 +27,8 @@ func main() {
 
 func run() error {
 	name := flag.String("name", "bank-a", "participant name, unique among the bank's services and stable across restarts")
-	listen := flag.String("listen", "127.0.0.1:9101", "address to serve on (the coordinator dials it)")
+	listen := flag.String("listen", "127.0.0.1:9101", "address to serve on (the coordinator dials it unless --advertise is set)")
+	advertise := flag.String("advertise", "", "address the coordinator dials to reach this service, sent with each enlistment (needed when --listen is a wildcard such as 0.0.0.0:9101, which cannot be dialed); default the --listen address")
 	dsn := flag.String("dsn", "postgres://postgres@127.0.0.1:5432/bank_a?sslmode=disable", "this service's own database")
 	coords := flag.String("coordinators", "127.0.0.1:7400", "coordinator endpoints, comma-separated")
 	seed := flag.Int("seed", 0, "create accounts acct-0 … acct-N-1 with --balance each (existing ones are left alone)")
@@ -45,7 +46,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	svc, err := account.Start(ctx, account.Config{Name: *name, Pool: pool, Listener: l, Coordinators: strings.Split(*coords, ",")})
+	addr := *advertise
+	if addr == "" {
+		addr = l.Addr().String()
+	}
+	svc, err := account.Start(ctx, account.Config{Name: *name, Pool: pool, Listener: l, Address: addr, Coordinators: strings.Split(*coords, ",")})
 	if err != nil {
 		return err
 	}
@@ -57,7 +62,7 @@ func run() error {
 	if err := account.Seed(ctx, pool, balances); err != nil {
 		return err
 	}
-	slog.Info("accounts serving", "name", *name, "addr", l.Addr().String())
+	slog.Info("accounts serving", "name", *name, "listen", l.Addr().String(), "advertise", addr)
 	<-ctx.Done()
 	return nil
 }
