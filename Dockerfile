@@ -11,9 +11,13 @@
 # --insecure-plaintext. compose.yaml runs a 3-node cluster of it.
 
 ARG GO_VERSION=1.26
+# What --version reports (the build has no .git to read the revision from):
+#   docker build --build-arg VERSION=$(git describe --always --dirty) .
+ARG VERSION=dev
 
 # ---- build: the binaries, static (no cgo), without paths or symbols -----
 FROM golang:${GO_VERSION} AS build
+ARG VERSION
 WORKDIR /src
 ENV CGO_ENABLED=0 \
     GOFLAGS=-buildvcs=false
@@ -23,7 +27,7 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
-    go build -trimpath -buildvcs=false -ldflags='-s -w' -o /out/ ./cmd/verdict ./cmd/verdictctl
+    go build -trimpath -buildvcs=false -ldflags="-s -w -X github.com/verdict-tx/verdict/internal/buildinfo.Version=${VERSION}" -o /out/ ./cmd/verdict ./cmd/verdictctl
 # The data directory, owned by the nonroot user of the final image: a named
 # volume mounted there starts as a copy of it, writable by that user.
 RUN mkdir -p /rootfs/var/lib/verdict && chown 65532:65532 /rootfs/var/lib/verdict && chmod 0750 /rootfs/var/lib/verdict

@@ -170,8 +170,13 @@ func checkServed(t *testing.T, paths []string) {
 type obj map[string]any
 
 func (o obj) m(k string) obj {
-	v, _ := o[k].(map[string]any)
-	return v
+	switch v := o[k].(type) {
+	case map[string]any:
+		return v
+	case obj:
+		return v
+	}
+	return nil
 }
 
 func (o obj) str(k string) string {
@@ -192,7 +197,10 @@ func (o obj) int(k string) int {
 func (o obj) list(k string) []obj {
 	var out []obj
 	for _, v := range o.list2(k) {
-		if m, ok := v.(map[string]any); ok {
+		switch m := v.(type) {
+		case map[string]any:
+			out = append(out, m)
+		case obj:
 			out = append(out, m)
 		}
 	}
@@ -277,4 +285,80 @@ func portOf(t *testing.T, addr string) int {
 	}
 	n, _ := strconv.Atoi(p)
 	return n
+}
+
+// The compose file's nodes and the Dockerfile's environment use only
+// verdict's settings, and each node's settings parse into a member of the
+// cluster they name.
+func TestComposeAndDockerfileSettings(t *testing.T) {
+	root := filepath.Join("..", "..")
+	image := dockerfileEnv(t, filepath.Join(root, "Dockerfile"))
+	checkSettingNames(t, "Dockerfile", image, nil)
+	data, err := os.ReadFile(filepath.Join(root, "compose.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]obj `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(data, &compose); err != nil {
+		t.Fatalf("compose.yaml: %v", err)
+	}
+	nodes := 0
+	for name, svc := range compose.Services {
+		if svc.m("build").str("target") != "verdict" {
+			continue
+		}
+		nodes++
+		env := map[string]string{}
+		for k, v := range image {
+			env[k] = v
+		}
+		for k, v := range svc.m("environment") {
+			env[k] = fmt.Sprint(v)
+		}
+		args := strArgs(svc.list2("command"))
+		checkSettingNames(t, "compose.yaml service "+name, env, args)
+		o, err := parseSettings(args, envOf(env), noHost)
+		if err != nil {
+			t.Fatalf("compose.yaml service %s: %v", name, err)
+		}
+		peers, err := parsePeers(o.peers)
+		if err != nil {
+			t.Fatalf("compose.yaml service %s: %v", name, err)
+		}
+		if want := name + ":" + strconv.Itoa(portOf(t, o.cfg.ListenAddr)); peers[o.cfg.ID] != want {
+			t.Errorf("compose.yaml service %s is member %d at %q, want %q", name, o.cfg.ID, peers[o.cfg.ID], want)
+		}
+	}
+	if nodes != 3 {
+		t.Errorf("compose.yaml runs %d verdict nodes, want 3", nodes)
+	}
+}
+
+// dockerfileEnv reads the VERDICT_* variables the Dockerfile's ENV lines
+// set (KEY=VALUE pairs, continued with backslashes).
+func dockerfileEnv(t *testing.T, path string) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(data), "\\\n", " ")
+	env := map[string]string{}
+	for _, line := range strings.Split(text, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || fields[0] != "ENV" {
+			continue
+		}
+		for _, kv := range fields[1:] {
+			if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, envPrefix) {
+				env[k] = v
+			}
+		}
+	}
+	if len(env) == 0 {
+		t.Fatalf("%s sets no VERDICT_* variable", path)
+	}
+	return env
 }

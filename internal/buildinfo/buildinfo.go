@@ -9,6 +9,12 @@ import (
 	"strings"
 )
 
+// Version, if set at link time (-ldflags "-X
+// github.com/verdict-tx/verdict/internal/buildinfo.Version=v1.2.3"), is the
+// version reported instead of the module's: a build without the module's
+// version or the VCS (a container build without .git) names itself so.
+var Version string
+
 // String describes the binary named name: "name VERSION (REVISION[,
 // modified], TIME) GO", leaving out what the build did not record.
 func String(name string) string {
@@ -21,7 +27,10 @@ func String(name string) string {
 
 func describe(name string, bi *debug.BuildInfo) string {
 	version := bi.Main.Version
-	if version == "" {
+	switch {
+	case Version != "":
+		version = Version
+	case version == "":
 		version = "(devel)"
 	}
 	settings := map[string]string{}
