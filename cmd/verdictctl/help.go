@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -12,9 +11,12 @@ const helpIntro = `verdictctl operates a Verdict coordinator cluster and benchma
 
 Usage:
   verdictctl COMMAND [ARGS] [FLAGS]
-  verdictctl help [COMMAND]
+  verdictctl COMMAND --help          (also: verdictctl help COMMAND, verdictctl tx --help)
+  verdictctl completion bash|zsh|fish|powershell   (shell completion; --help says how to load it)
+  verdictctl version                 (also: verdictctl --version)
 
-Flags may come before or after the command words.
+Flags may come before or after the command words, as --flag value or
+--flag=value.
 
 Commands:
 `
@@ -60,7 +62,6 @@ Global flags (every command):
   --tls-cert FILE    client certificate (a node serving TLS requires one),
   --tls-key FILE     and its key; with OU verdict-admin it may do operator actions
   --admin-token T    admin token for operator actions (default $VERDICT_ADMIN_TOKEN)
-  --version          print verdictctl's version and exit (also: verdictctl version)
 
 Environment: VERDICT_ENDPOINTS, VERDICT_TLS_CA, VERDICT_TLS_CERT,
 VERDICT_TLS_KEY and VERDICT_ADMIN_TOKEN stand for the flags when these
@@ -96,35 +97,6 @@ func printHelp(w io.Writer) {
 	fmt.Fprint(w, helpCluster)
 	fmt.Fprint(w, helpTx)
 	fmt.Fprint(w, helpGlobals)
-	fmt.Fprint(w, helpExitCodes)
-}
-
-// helpCommand answers "verdictctl help [COMMAND]".
-func helpCommand(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		printHelp(stdout)
-		return exitOK
-	}
-	cmd := lookup(args)
-	if cmd == nil {
-		fmt.Fprintf(stderr, "verdictctl help: unknown command %q\n\n", strings.Join(args, " "))
-		printHelp(stderr)
-		return exitUsage
-	}
-	fs := flag.NewFlagSet("verdictctl "+cmd.name(), flag.ContinueOnError)
-	g := builtinGlobals()
-	g.register(fs)
-	cmd.setup(fs)
-	printCommandUsage(stdout, cmd, fs)
-	return exitOK
-}
-
-func printCommandUsage(w io.Writer, cmd *command, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "Usage: verdictctl %s [FLAGS]\n\n%s.\n\nFlags:\n", strings.TrimSpace(cmd.name()+" "+cmd.args), upperFirst(cmd.summary))
-	out := fs.Output()
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fs.SetOutput(out)
 	fmt.Fprint(w, helpExitCodes)
 }
 

@@ -18,17 +18,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/verdict-tx/verdict/internal/buildinfo"
 	"github.com/verdict-tx/verdict/internal/coordconn"
 )
 
@@ -57,7 +54,6 @@ type globals struct {
 	endpoints string
 	output    string
 	timeout   time.Duration
-	version   bool
 	security
 }
 
@@ -91,7 +87,6 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.output, "output", g.output, "output format: table or json")
 	fs.StringVar(&g.output, "o", g.output, "shorthand for --output")
 	fs.DurationVar(&g.timeout, "timeout", g.timeout, "timeout of each call to the cluster")
-	fs.BoolVar(&g.version, "version", g.version, "print verdictctl's version and exit")
 	g.security.register(fs)
 }
 
@@ -161,116 +156,23 @@ var commands = []*command{
 	{words: []string{"probe"}, args: "URL", summary: "exit 0 if an HTTP GET of URL answers 200 (a container's health check of a node's /readyz), else 1", setup: setupProbe},
 }
 
-// run is the whole program: it returns the exit code.
+// run is the whole program: it returns the exit code. The command line
+// is parsed by cobra (root.go) over the commands table.
 func run(args []string, stdout, stderr io.Writer) int {
 	stdout, stderr = &lockedWriter{w: stdout}, &lockedWriter{w: stderr}
+	if len(args) == 0 {
+		printHelp(stderr)
+		return exitUsage
+	}
 	g := defaultGlobals(os.Getenv)
-
-	// Global flags may come before the command words.
-	pre := flag.NewFlagSet("verdictctl", flag.ContinueOnError)
-	pre.SetOutput(io.Discard)
-	g.register(pre)
-	if err := pre.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printHelp(stdout)
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "verdictctl: %v\n\n", err)
-		printHelp(stderr)
+	code := exitOK
+	root := newRoot(&g, stdout, stderr, &code)
+	root.SetArgs(args)
+	if err := root.Execute(); err != nil {
+		reportUsageError(stderr, err)
 		return exitUsage
 	}
-	rest := pre.Args()
-	if g.version {
-		fmt.Fprintln(stdout, buildinfo.String("verdictctl"))
-		return exitOK
-	}
-	if len(rest) == 0 {
-		printHelp(stderr)
-		return exitUsage
-	}
-	switch rest[0] {
-	case "help":
-		return helpCommand(rest[1:], stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, buildinfo.String("verdictctl"))
-		return exitOK
-	}
-	cmd := lookup(rest)
-	if cmd == nil {
-		fmt.Fprintf(stderr, "verdictctl: unknown command %q\n\n", strings.Join(leadingWords(rest), " "))
-		printHelp(stderr)
-		return exitUsage
-	}
-
-	fs := flag.NewFlagSet("verdictctl "+cmd.name(), flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	g.register(fs)
-	runCmd := cmd.setup(fs)
-	fs.Usage = func() { printCommandUsage(fs.Output(), cmd, fs) }
-	positional, err := parseInterleaved(fs, rest[len(cmd.words):])
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printCommandUsage(stdout, cmd, fs)
-			return exitOK
-		}
-		return exitUsage // the flag package has printed the error and usage
-	}
-	if err := g.validate(); err != nil {
-		fmt.Fprintf(stderr, "verdictctl %s: %v\n", cmd.name(), err)
-		return exitUsage
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	return runCmd(&env{globals: g, ctx: ctx, stdout: stdout, stderr: stderr}, positional)
-}
-
-// lookup returns the command whose words begin args.
-func lookup(args []string) *command {
-	for _, c := range commands {
-		if len(args) >= len(c.words) && equalWords(args[:len(c.words)], c.words) {
-			return c
-		}
-	}
-	return nil
-}
-
-func equalWords(a, b []string) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return len(a) == len(b)
-}
-
-func leadingWords(args []string) []string {
-	for i, a := range args {
-		if strings.HasPrefix(a, "-") {
-			return args[:i]
-		}
-	}
-	return args
-}
-
-// parseInterleaved parses flags that may come before, between or after the
-// positional arguments, which it returns. After "--" everything is
-// positional.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return positional, nil
-		}
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(positional, rest...), nil
-		}
-		positional = append(positional, rest[0])
-		args = rest[1:]
-	}
+	return code
 }
 
 // lockedWriter serialises writes: the benchmark's participants log from

@@ -111,6 +111,9 @@ func TestCommands(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, id) || !strings.Contains(out, "committed") {
 		t.Fatalf("tx show: exit %d, out %q, err %q", code, out, errs)
 	}
+	if code, _, errs := ctl(t, "tx", "show", "01936b2a-0000-7000-8000-000000000001", ep); code != exitUsage || !strings.Contains(errs, "presumed aborted") {
+		t.Errorf("tx show of an unknown id: exit %d, %q; want %d and presumed aborted", code, errs, exitUsage)
+	}
 	if code, _, _ = ctl(t, "tx", "show", "not-a-uuid", ep); code != exitUsage {
 		t.Errorf("tx show malformed id: exit %d, want %d", code, exitUsage)
 	}

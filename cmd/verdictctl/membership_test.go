@@ -111,9 +111,9 @@ func (c *testNodes) isLearner(id uint64) bool {
 
 type jsonMembers struct {
 	Members []struct {
-		ID         string `json:"id"` // protojson writes uint64 as a string
+		ID         uint64 `json:"id"`
 		Learner    bool   `json:"learner"`
-		MatchIndex string `json:"match_index"`
+		MatchIndex uint64 `json:"match_index"`
 	} `json:"members"`
 }
 
@@ -157,14 +157,14 @@ func TestClusterMembershipCommands(t *testing.T) {
 		t.Fatalf("cluster add json = %s (%v); want 4 members", r.out, err)
 	}
 	for _, m := range ms.Members {
-		if m.Learner || m.MatchIndex == "0" {
+		if m.Learner || m.MatchIndex == 0 {
 			t.Errorf("member %+v: want a voter with a match index", m)
 		}
 	}
 
 	// Leadership to the new node.
 	code, out, errs := ctl(t, "cluster", "transfer", "4", ep, "--timeout", "30s", "-o", "json")
-	if code != exitOK || !strings.Contains(out, `"leader": "4"`) {
+	if code != exitOK || !strings.Contains(out, `"leader": 4`) {
 		t.Fatalf("cluster transfer: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
 	}
 	// The old leader answers once it sees node 4 in office; node 4 is ready

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,14 +10,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
-
-// protoJSON prints proto messages for scripts: snake_case field names as in
-// the .proto file, and every field, so that a script finds each key even
-// when its value is empty.
-var protoJSON = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
 
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
@@ -26,20 +19,9 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// writeProtoJSON writes m for scripts (plainJSON).
 func writeProtoJSON(w io.Writer, m proto.Message) error {
-	b, err := protoJSON.Marshal(m)
-	if err != nil {
-		return err
-	}
-	// protojson varies its whitespace on purpose; re-indent for a stable,
-	// diff-friendly output.
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, b, "", "  "); err != nil {
-		return err
-	}
-	buf.WriteByte('\n')
-	_, err = w.Write(buf.Bytes())
-	return err
+	return writeJSON(w, plainJSON(m))
 }
 
 func newTable(w io.Writer) *tabwriter.Writer {

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/verdict-tx/verdict/internal/coordconn"
 	"github.com/verdict-tx/verdict/internal/txid"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
@@ -136,9 +139,19 @@ func setupTxShow(fs *flag.FlagSet) func(e *env, args []string) int {
 		return txCommand(e, "tx show", args,
 			func(ctx context.Context, conn *coordconn.Conn, id string) (*verdictv1.Transaction, error) {
 				resp, err := conn.Coordinator().GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: id})
+				if status.Code(err) == codes.NotFound {
+					err = status.Error(codes.NotFound, presumedAborted(id))
+				}
 				return resp.GetTransaction(), err
 			}, nil)
 	}
+}
+
+// presumedAborted says what a transaction the cluster does not know is.
+func presumedAborted(id string) string {
+	return fmt.Sprintf("transaction %s is not known to the cluster, so it is presumed aborted: "+
+		"it was never begun here, was lost with a leader before it committed, or was forgotten once its outcome's retention passed "+
+		"(a participant that holds it prepared is told ABORTED)", id)
 }
 
 // txCommand is the body of a command on one transaction (its only
