@@ -44,16 +44,14 @@ func exitCodeOf(err error) int {
 	return exitFailure
 }
 
-// describe makes a gRPC error readable: the message, and the code where the
-// message alone does not say it.
+// describe makes a gRPC error readable in one style: its code, then the
+// message ("cluster unreachable" first when no node answered).
 func describe(err error) string {
 	st, ok := status.FromError(err)
 	if !ok {
 		return err.Error()
 	}
 	switch st.Code() {
-	case codes.NotFound, codes.InvalidArgument:
-		return st.Message()
 	case codes.Unavailable, codes.DeadlineExceeded:
 		return fmt.Sprintf("cluster unreachable (%v): %s", st.Code(), st.Message())
 	}
