@@ -49,13 +49,16 @@ USER nonroot
 FROM gcr.io/distroless/static-debian12:nonroot AS verdict
 COPY --from=build /out/verdict /out/verdictctl /usr/local/bin/
 COPY --from=build --chown=65532:65532 /rootfs/var/lib/verdict /var/lib/verdict
+# VERDICT_LISTEN=0.0.0.0: every interface, on the port of the node's own
+# --peers entry (7400 unless --peers says otherwise).
 ENV VERDICT_DATA_DIR=/var/lib/verdict \
-    VERDICT_LISTEN=0.0.0.0:7400 \
+    VERDICT_LISTEN=0.0.0.0 \
     VERDICT_METRICS_ADDR=0.0.0.0:9090 \
     VERDICT_LOG_FORMAT=json
 VOLUME /var/lib/verdict
 # 7400: clients, participants, operators and peers (gRPC); 9090: /metrics,
-# /healthz and /readyz (HTTP).
+# /healthz and /readyz (HTTP; the HEALTHCHECK below asks it there, so keep
+# VERDICT_METRICS_ADDR on port 9090).
 EXPOSE 7400 9090
 # Ready: the node has applied its log (see the health service). The probe
 # is verdictctl's, as distroless has no shell or curl.

@@ -33,6 +33,9 @@ type options struct {
 // context of Tx.Context carries that span, so that the work calls made
 // with it are children too when their gRPC client is traced
 // (otelgrpc.NewClientHandler, with the W3C trace context propagator).
+// Calls made with tx.Context(ctx) are children of the transaction's span,
+// not of ctx's own. A transaction never committed or aborted (left to its
+// deadline) leaves its span unended, and so not exported.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(o *options) error {
 		if tp == nil {

@@ -93,6 +93,7 @@ type Config struct {
 	// on instead of Peers[ID], which stays the address the other members
 	// and the clients are told: in a container or a Kubernetes pod the
 	// node listens on 0.0.0.0:7400 while its Peers entry is its DNS name.
+	// A host alone (0.0.0.0) takes the port of Peers[ID].
 	ListenAddr string
 	// DefaultTimeout is a transaction's lifetime when Begin names none;
 	// at most MaxTimeout. Default DefaultTimeout, 30s.

@@ -26,3 +26,13 @@ func TestListenAddr(t *testing.T) {
 		t.Fatalf("listening on %s, want 127.0.0.1 with a port", addr)
 	}
 }
+
+// A ListenAddr without a port takes the port of the node's Peers entry.
+func TestListenAddrHostOnly(t *testing.T) {
+	for listen, want := range map[string]string{"0.0.0.0": "0.0.0.0:7401", "[::]": "[::]:7401", "127.0.0.1:9": "127.0.0.1:9", "": "verdict-0.verdict:7401"} {
+		c := Config{ID: 1, Peers: map[uint64]string{1: "verdict-0.verdict:7401"}, ListenAddr: listen}
+		if got := c.listenAddr(); got != want {
+			t.Errorf("ListenAddr %q: listen on %q, want %q", listen, got, want)
+		}
+	}
+}

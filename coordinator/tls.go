@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -86,12 +87,19 @@ func serverCredentials(cfg *Config) []grpc.ServerOption {
 	return []grpc.ServerOption{grpc.Creds(credentials.NewTLS(cfg.TLS))}
 }
 
-// listenAddr is where the node listens when Config.Listener is nil.
+// listenAddr is where the node listens when Config.Listener is nil:
+// ListenAddr, with the port of Peers[ID] if it names a host alone.
 func (c *Config) listenAddr() string {
-	if c.ListenAddr != "" {
+	if c.ListenAddr == "" {
+		return c.Peers[c.ID]
+	}
+	if _, _, err := net.SplitHostPort(c.ListenAddr); err == nil {
 		return c.ListenAddr
 	}
-	return c.Peers[c.ID]
+	if _, port, err := net.SplitHostPort(c.Peers[c.ID]); err == nil {
+		return net.JoinHostPort(strings.Trim(c.ListenAddr, "[]"), port)
+	}
+	return c.ListenAddr
 }
 
 // isLoopback reports whether addr (host:port) can only be reached from

@@ -793,7 +793,7 @@ func TestDockerfile(t *testing.T) {
 		allowed[envName(f)] = true
 	}
 	want := map[string]string{
-		"VERDICT_DATA_DIR": "/var/lib/verdict", "VERDICT_LISTEN": "0.0.0.0:7400",
+		"VERDICT_DATA_DIR": "/var/lib/verdict", "VERDICT_LISTEN": "0.0.0.0",
 		"VERDICT_METRICS_ADDR": "0.0.0.0:9090", "VERDICT_LOG_FORMAT": "json",
 	}
 	for k, v := range env {

@@ -124,14 +124,33 @@ func parseSettings(args []string, getenv func(string) (string, bool), hostname f
 	if o.version {
 		return &o, nil
 	}
-	if err := applySettings(fs, configPath(fs, getenv), getenv); err != nil {
+	path := configPath(fs, getenv)
+	onCLI := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { onCLI[f.Name] = true })
+	if err := applySettings(fs, path, getenv); err != nil {
 		return nil, err
 	}
 	if o.idFromHostname {
-		set := false
-		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "id" })
-		if set {
-			return nil, errors.New("--id and --id-from-hostname both given: give one")
+		// --id and --id-from-hostname: the one from the place that wins
+		// (settings.go) is taken; both from the same place is an error.
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		rank := func(name string) int {
+			switch _, inEnv := getenv(envName(name)); {
+			case !set[name]:
+				return 0
+			case onCLI[name]:
+				return 3
+			case inEnv:
+				return 2
+			}
+			return 1 // the config file
+		}
+		switch id, fromHost := rank("id"), rank("id-from-hostname"); {
+		case id == fromHost:
+			return nil, errors.New("--id and --id-from-hostname both given (" + settingPlace(id, path) + "): give one")
+		case id > fromHost:
+			return &o, nil
 		}
 		host, err := hostname()
 		if err != nil {
@@ -144,6 +163,17 @@ func parseSettings(args []string, getenv func(string) (string, bool), hostname f
 	return &o, nil
 }
 
+// settingPlace names where a setting of rank (parseSettings) came from.
+func settingPlace(rank int, path string) string {
+	switch rank {
+	case 3:
+		return "on the command line"
+	case 2:
+		return "in the environment"
+	}
+	return "in " + path
+}
+
 // defineFlags defines verdict's flags on a new FlagSet, bound to o.
 func defineFlags(o *options) *flag.FlagSet {
 	c := &o.cfg
@@ -154,7 +184,7 @@ func defineFlags(o *options) *flag.FlagSet {
 	fs.Uint64Var(&c.ID, "id", 1, "this node's id (non-zero, never reused)")
 	fs.BoolVar(&o.idFromHostname, "id-from-hostname", false, "take the id from the ordinal that ends the host name: a Kubernetes StatefulSet pod verdict-0 is node 1, verdict-2 node 3 (instead of --id)")
 	fs.StringVar(&o.peers, "peers", "1=127.0.0.1:7400", "every member as id=host:port, comma-separated")
-	fs.StringVar(&c.ListenAddr, "listen", "", "host:port to listen on (empty: this node's address in --peers); 0.0.0.0:7400 in a container whose --peers entry is its DNS name")
+	fs.StringVar(&c.ListenAddr, "listen", "", "host:port, or a host alone (then the port of this node's --peers entry), to listen on (empty: this node's address in --peers); 0.0.0.0 in a container whose --peers entry is its DNS name")
 	fs.StringVar(&c.DataDir, "data-dir", "./verdict-data", "directory for the write-ahead log and snapshots")
 	fs.BoolVar(&c.Join, "join", false, "join a running cluster as a new member (added first with verdictctl cluster add) instead of bootstrapping one from --peers")
 	fs.DurationVar(&c.DefaultTimeout, "default-timeout", coordinator.DefaultTimeout, "transaction lifetime when Begin names none")

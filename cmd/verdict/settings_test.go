@@ -94,6 +94,16 @@ func TestIDFromHostname(t *testing.T) {
 	if _, err := parseSettings(nil, envOf(map[string]string{"VERDICT_ID_FROM_HOSTNAME": "true"}), host("verdict")); err == nil {
 		t.Error("a host name without an ordinal gave an id")
 	}
+	// The command line wins over the environment, for the id too.
+	if o, err := parseSettings([]string{"--id", "7"}, envOf(map[string]string{"VERDICT_ID_FROM_HOSTNAME": "true"}), host("verdict-0")); err != nil || o.cfg.ID != 7 {
+		t.Errorf("--id 7 over VERDICT_ID_FROM_HOSTNAME: id %d, %v; want 7", o.cfg.ID, err)
+	}
+	if o, err := parseSettings([]string{"--id-from-hostname"}, envOf(map[string]string{"VERDICT_ID": "7"}), host("verdict-0")); err != nil || o.cfg.ID != 1 {
+		t.Errorf("--id-from-hostname over VERDICT_ID: id %d, %v; want 1", o.cfg.ID, err)
+	}
+	if _, err := parseSettings(nil, envOf(map[string]string{"VERDICT_ID": "7", "VERDICT_ID_FROM_HOSTNAME": "true"}), host("verdict-0")); err == nil || !strings.Contains(err.Error(), "in the environment") {
+		t.Errorf("both in the environment: %v, want an error naming it", err)
+	}
 }
 
 func TestLogger(t *testing.T) {

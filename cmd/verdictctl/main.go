@@ -167,7 +167,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	g := defaultGlobals(os.Getenv)
 	code := exitOK
 	root := newRoot(&g, stdout, stderr, &code)
-	root.SetArgs(args)
+	root.SetArgs(doubleDash(root, args))
 	if err := root.Execute(); err != nil {
 		reportUsageError(stderr, err)
 		return exitUsage

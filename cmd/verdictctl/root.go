@@ -244,3 +244,33 @@ func flagExample(f *pflag.Flag) string {
 	}
 	return "VALUE"
 }
+
+// doubleDash rewrites -name to --name for every long flag of the tree
+// (before a "--"): verdictctl parsed Go's flag syntax before it used
+// cobra, and scripts may still write -stuck or -endpoints x.
+func doubleDash(root *cobra.Command, args []string) []string {
+	long := map[string]bool{}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		add := func(f *pflag.Flag) { long[f.Name] = len(f.Name) > 1 }
+		c.PersistentFlags().VisitAll(add)
+		c.Flags().VisitAll(add)
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "--" {
+			copy(out[i:], args[i:])
+			break
+		}
+		name, _, _ := strings.Cut(strings.TrimPrefix(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--") && long[name] {
+			a = "-" + a
+		}
+		out[i] = a
+	}
+	return out
+}

@@ -45,3 +45,15 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		t.Errorf("completion bash: exit %d", code)
 	}
 }
+
+// Go's flag syntax, -name, still works for long flags.
+func TestSingleDashFlags(t *testing.T) {
+	dead := deadEndpoint(t)
+	code, _, errs := ctl(t, "-endpoints", dead, "tx", "list", "-stuck", "-timeout=500ms")
+	if code != exitFailure || !strings.Contains(errs, "unreachable") {
+		t.Fatalf("single-dash flags: exit %d, %q; want the cluster unreachable", code, errs)
+	}
+	if got := doubleDash(newRoot(new(globals), nil, nil, new(int)), []string{"-o", "json", "-stuck", "--", "-stuck"}); strings.Join(got, " ") != "-o json --stuck -- -stuck" {
+		t.Errorf("doubleDash = %q", got)
+	}
+}

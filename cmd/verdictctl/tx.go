@@ -139,19 +139,25 @@ func setupTxShow(fs *flag.FlagSet) func(e *env, args []string) int {
 		return txCommand(e, "tx show", args,
 			func(ctx context.Context, conn *coordconn.Conn, id string) (*verdictv1.Transaction, error) {
 				resp, err := conn.Coordinator().GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: id})
-				if status.Code(err) == codes.NotFound {
-					err = status.Error(codes.NotFound, presumedAborted(id))
+				if st, ok := status.FromError(err); ok && st.Code() == codes.NotFound {
+					err = status.Error(codes.NotFound, presumedAborted(st.Message()))
 				}
 				return resp.GetTransaction(), err
 			}, nil)
 	}
 }
 
-// presumedAborted says what a transaction the cluster does not know is.
-func presumedAborted(id string) string {
-	return fmt.Sprintf("transaction %s is not known to the cluster, so it is presumed aborted: "+
-		"it was never begun here, was lost with a leader before it committed, or was forgotten once its outcome's retention passed "+
-		"(a participant that holds it prepared is told ABORTED)", id)
+// presumedAborted adds to the cluster's "not found" (msg) what that
+// means for the transaction, unless msg says it already (one older than
+// the retention window).
+func presumedAborted(msg string) string {
+	if strings.Contains(msg, "retention") {
+		return msg
+	}
+	return msg + ": the cluster does not know it, so it is presumed aborted " +
+		"(never begun here, or aborted before its outcome was recorded), " +
+		"unless it was committed in one phase by a leader that lost office before recording it: " +
+		"then only its one participant knows"
 }
 
 // txCommand is the body of a command on one transaction (its only
