@@ -175,6 +175,10 @@ type Config struct {
 	// EventQueue bounds the lifecycle events waiting to be published; a
 	// full queue drops events (counted). Default DefaultEventQueue, 4096.
 	EventQueue int
+	// ConsoleAddr, if set (host:port; port 0 picks one, see
+	// Server.ConsoleAddr), serves the operators' web console (package
+	// console) over HTTP, or HTTPS with the node's TLS.
+	ConsoleAddr string
 	// MetricsAddr, if set (host:port; port 0 picks one, see
 	// Server.MetricsAddr), serves over HTTP /metrics (Prometheus, the
 	// node's own registry: Server.Metrics), /healthz (live) and /readyz

@@ -41,6 +41,10 @@ type Server struct {
 	health  *health
 	// mlis and http serve Config.MetricsAddr; nil without it.
 	mlis net.Listener
+	// clis and console serve the web console on Config.ConsoleAddr; nil
+	// without it.
+	clis    net.Listener
+	console *http.Server
 	http *http.Server
 	// wg counts the server's own goroutines: the gRPC and HTTP serve loops
 	// and the node watcher, which ctx (cancelled by Stop) ends.
@@ -183,8 +187,10 @@ func Start(cfg Config) (*Server, error) {
 			grpc.WaitForHandlers(true),
 		})...),
 	}
-	verdictv1.RegisterCoordinatorServer(s.grpc, &service{c: c, fwd: s.fwd, maxParticipants: cfg.MaxParticipants})
-	verdictv1.RegisterAdminServer(s.grpc, &admin{node: node, coord: c, fwd: s.fwd})
+	coordSvc := &service{c: c, fwd: s.fwd, maxParticipants: cfg.MaxParticipants}
+	adminSvc := &admin{node: node, coord: c, fwd: s.fwd}
+	verdictv1.RegisterCoordinatorServer(s.grpc, coordSvc)
+	verdictv1.RegisterAdminServer(s.grpc, adminSvc)
 	node.Register(s.grpc)
 	healthpb.RegisterHealthServer(s.grpc, s.health.grpc)
 	// Server reflection, so that grpcurl and other tools can list and call
@@ -203,6 +209,13 @@ func Start(cfg Config) (*Server, error) {
 	}
 	if link != nil {
 		link.start()
+	}
+	if cfg.ConsoleAddr != "" {
+		if err := s.startConsole(coordSvc, adminSvc); err != nil {
+			s.Stop()
+			return nil, err
+		}
+		log.Info("web console serving", "addr", s.ConsoleAddr())
 	}
 	log.Info("coordinator node started", "addr", lis.Addr().String(), "data_dir", cfg.DataDir, "peers", len(cfg.Peers), "metrics_addr", s.MetricsAddr())
 	return s, nil
@@ -296,6 +309,9 @@ func (s *Server) Stop() {
 		s.node.Stop()
 		if s.http != nil {
 			s.http.Close()
+		}
+		if s.console != nil {
+			s.console.Close()
 		}
 		s.fwd.close()
 		s.wg.Wait()

@@ -98,6 +98,8 @@ type options struct {
 	logFormat string
 	// idFromHostname: take the id from the host name's ordinal.
 	idFromHostname bool
+	// console is --console-addr: an address, auto or off.
+	console string
 	// version: print the version and exit.
 	version bool
 }
@@ -195,6 +197,7 @@ func defineFlags(o *options) *flag.FlagSet {
 	fs.DurationVar(&c.Retention, "retention", coordinator.DefaultRetention, "how long a transaction stays answerable after phase 2 completed")
 	fs.StringVar(&c.NatsURL, "nats-url", "", "NATS server URL(s), comma-separated: publish lifecycle events on verdict.events.<kind> and the staged messages of committed transactions to JetStream (empty: both off)")
 	fs.IntVar(&c.MaxStagedBytes, "max-staged-bytes", coordinator.DefaultMaxStagedBytes, "largest total size of the messages staged in one transaction (they travel in its COMMIT record)")
+	fs.StringVar(&o.console, "console-addr", "auto", "serve the operators' web console on this host:port (HTTPS with --tls-*); auto: 127.0.0.1:7480 for a single-node cluster, off in a larger one; off: never")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics (Prometheus), /healthz and /readyz over HTTP on this host:port (empty: off)")
 	fs.BoolVar(&c.Profiling, "pprof", false, "also serve Go's profiles (/debug/pprof/) on --metrics-addr; they show the node's internals to whoever reaches it")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", coordinator.DefaultMaxRequestBytes, "largest request a caller may send, answer a node sends, and message between nodes; at least 4 times --max-staged-bytes")
@@ -269,6 +272,8 @@ func run(args []string, started func(*coordinator.Server)) error {
 	if _, ok := cfg.Peers[cfg.ID]; !ok {
 		return fmt.Errorf("--peers has no entry for --id %d", cfg.ID)
 	}
+	consoleAuto := o.console == "auto" && len(cfg.Peers) == 1
+	cfg.ConsoleAddr = consoleAddr(o.console, len(cfg.Peers))
 	// Signals are caught from before the start: one that comes while the
 	// node starts stops it cleanly once started.
 	sig := make(chan os.Signal, 1)
@@ -293,8 +298,18 @@ func run(args []string, started func(*coordinator.Server)) error {
 		logger.Info("OpenTelemetry tracing on: exporting over OTLP (OTEL_EXPORTER_OTLP_* settings)")
 	}
 	srv, err := coordinator.Start(cfg)
+	if err != nil && consoleAuto && errors.Is(err, coordinator.ErrConsoleListen) {
+		// The default console's port is taken (another node on this
+		// host): run without it rather than not at all.
+		logger.Warn("web console off: its default address is taken; give --console-addr", "addr", defaultConsoleAddr, "err", err)
+		cfg.ConsoleAddr = ""
+		srv, err = coordinator.Start(cfg)
+	}
 	if err != nil {
 		return err
+	}
+	if a := srv.ConsoleAddr(); a != "" {
+		logger.Info("web console: open it in a browser", "url", consoleURL(a, cfg.TLS != nil))
 	}
 	logger.Info("verdict serving", "id", cfg.ID, "addr", srv.Addr(), "data_dir", cfg.DataDir, "metrics_addr", srv.MetricsAddr())
 	if started != nil {
@@ -311,6 +326,34 @@ func run(args []string, started func(*coordinator.Server)) error {
 		srv.Stop()
 		return srv.Err()
 	}
+}
+
+// defaultConsoleAddr is where a single-node cluster serves its console
+// unless --console-addr says otherwise.
+const defaultConsoleAddr = "127.0.0.1:7480"
+
+// consoleAddr is the console's address for --console-addr flag in a
+// cluster of members: auto is the default address for a single node and
+// off otherwise.
+func consoleAddr(flag string, members int) string {
+	switch flag {
+	case "off", "":
+		return ""
+	case "auto":
+		if members == 1 {
+			return defaultConsoleAddr
+		}
+		return ""
+	}
+	return flag
+}
+
+// consoleURL is the address of the console to open.
+func consoleURL(addr string, tls bool) string {
+	if tls {
+		return "https://" + addr + "/"
+	}
+	return "http://" + addr + "/"
 }
 
 // newLogger is the node's logger on stderr, at level, as text or JSON.

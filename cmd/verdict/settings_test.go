@@ -151,3 +151,19 @@ func TestTracerProviderFromEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// The console is on by default for a single node only.
+func TestConsoleAddr(t *testing.T) {
+	for _, tc := range []struct {
+		flag    string
+		members int
+		want    string
+	}{
+		{"auto", 1, defaultConsoleAddr}, {"auto", 3, ""}, {"off", 1, ""}, {"", 1, ""},
+		{"0.0.0.0:7480", 3, "0.0.0.0:7480"},
+	} {
+		if got := consoleAddr(tc.flag, tc.members); got != tc.want {
+			t.Errorf("--console-addr %q with %d members: %q, want %q", tc.flag, tc.members, got, tc.want)
+		}
+	}
+}
