@@ -45,7 +45,7 @@ type Server struct {
 	// without it.
 	clis    net.Listener
 	console *http.Server
-	http *http.Server
+	http    *http.Server
 	// wg counts the server's own goroutines: the gRPC and HTTP serve loops
 	// and the node watcher, which ctx (cancelled by Stop) ends.
 	wg     sync.WaitGroup
