@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -29,9 +30,13 @@ func (s *Server) startConsole(coord *service, adm *admin) error {
 	if s.cfg.TLS != nil {
 		l = tls.NewListener(l, s.cfg.TLS.Clone())
 	}
-	c := console.New(console.Backend{Coordinator: coord, Admin: adm, Sample: s.metrics.sample}, s.log.With("component", "console"))
+	c := console.New(console.Backend{Coordinator: coord, Admin: adm, Sample: s.metrics.sample},
+		console.Auth{Token: s.cfg.AdminToken, TLS: s.cfg.TLS != nil}, s.log.With("component", "console"))
 	s.clis = l
-	s.console = &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second}
+	// Failed handshakes (a browser without the client certificate) are
+	// the client's business: logged at debug level.
+	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+	s.console = &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 	s.goroutine(func() { c.Run(s.ctx) })
 	s.goroutine(func() { _ = s.console.Serve(l) })
 	return nil

@@ -34,11 +34,13 @@ type Backend struct {
 
 // Console serves the pages. Start its sampling with Run.
 type Console struct {
-	b     Backend
-	log   *slog.Logger
-	pages map[string]*template.Template
-	live  *ring
-	mux   *http.ServeMux
+	b        Backend
+	auth     Auth
+	sessions *sessions
+	log      *slog.Logger
+	pages    map[string]*template.Template
+	live     *ring
+	mux      *http.ServeMux
 	// now is the clock of the pages (tests fix it).
 	now func() time.Time
 }
@@ -46,10 +48,10 @@ type Console struct {
 // callTimeout bounds each call a page makes.
 const callTimeout = 5 * time.Second
 
-// New returns the console over b.
-func New(b Backend, log *slog.Logger) *Console {
-	c := &Console{b: b, log: log, pages: map[string]*template.Template{}, live: newRing(liveSamples), mux: http.NewServeMux(), now: time.Now}
-	for _, name := range []string{"cluster", "transactions", "transaction", "live"} {
+// New returns the console over b, authorising actions by auth.
+func New(b Backend, auth Auth, log *slog.Logger) *Console {
+	c := &Console{b: b, auth: auth, sessions: newSessions(), log: log, pages: map[string]*template.Template{}, live: newRing(liveSamples), mux: http.NewServeMux(), now: time.Now}
+	for _, name := range []string{"cluster", "transactions", "transaction", "live", "login"} {
 		c.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	static, _ := fs.Sub(staticFS, "static")
@@ -59,6 +61,7 @@ func New(b Backend, log *slog.Logger) *Console {
 	c.mux.HandleFunc("GET /transactions/{txid}", c.transaction)
 	c.mux.HandleFunc("GET /live", c.livePage)
 	c.mux.HandleFunc("GET /live.json", c.liveJSON)
+	c.routeActions()
 	return c
 }
 
@@ -73,15 +76,42 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // page is what every page's layout reads.
 type page struct {
-	Title string
-	Nav   string // the nav entry to mark current
-	Error string // a failed call, said at the top
-	Data  any
+	Title  string
+	Status int    // the HTTP status; 0: 200, or 502 with an Error
+	Nav    string // the nav entry to mark current
+	Error  string // a failed call, said at the top
+	Data   any
+	// Set by render: the form token, who may act (recorded in the audit),
+	// whether a sign-in could make them, what the last action did or why
+	// it failed, and the page's path (to come back to).
+	CSRF      string
+	Operator  string
+	CanAct    bool
+	CanSignIn bool
+	SignedIn  bool
+	Did       string
+	Failed    string
+	Path      string
 }
 
-func (c *Console) render(w http.ResponseWriter, name string, p page) {
+// render writes the page name, with p.Status, or 502 for a page with an
+// Error and no status (the cluster could not be asked).
+func (c *Console) render(w http.ResponseWriter, r *http.Request, name string, p page) {
+	p.CSRF = c.csrfToken(w, r)
+	p.Operator, p.CanAct = c.operator(r)
+	p.CanSignIn = c.auth.Token != ""
+	if ck, err := r.Cookie(sessionCookie); err == nil && c.sessions.valid(ck.Value, c.now()) {
+		p.SignedIn = true
+	}
+	if r.Method == http.MethodGet {
+		p.Did, p.Failed = r.URL.Query().Get("did"), r.URL.Query().Get("failed")
+	}
+	p.Path = r.URL.Path
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if p.Error != "" {
+	switch {
+	case p.Status != 0:
+		w.WriteHeader(p.Status)
+	case p.Error != "":
 		w.WriteHeader(http.StatusBadGateway)
 	}
 	if err := c.pages[name].Execute(w, p); err != nil {
@@ -114,7 +144,7 @@ func (c *Console) cluster(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	st, err := c.b.Admin.Status(ctx, &verdictv1.StatusRequest{})
 	if err != nil {
-		c.render(w, "cluster", page{Title: "Cluster", Nav: "cluster", Error: describe(err)})
+		c.render(w, r, "cluster", page{Title: "Cluster", Nav: "cluster", Error: describe(err)})
 		return
 	}
 	d := clusterData{Status: st}
@@ -131,7 +161,7 @@ func (c *Console) cluster(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Members = append(d.Members, row)
 	}
-	c.render(w, "cluster", page{Title: "Cluster", Nav: "cluster", Data: d})
+	c.render(w, r, "cluster", page{Title: "Cluster", Nav: "cluster", Data: d})
 }
 
 // filter is the transactions page's query: tx list's filters.
@@ -223,7 +253,7 @@ func (c *Console) transactions(w http.ResponseWriter, r *http.Request) {
 	f := filter{State: q.Get("state"), Stuck: q.Get("stuck") != "", OlderThan: q.Get("older"), Participant: strings.TrimSpace(q.Get("participant")), After: q.Get("after"), Done: q.Get("done") != "", Query: strings.TrimSpace(q.Get("q"))}
 	if f.Query != "" {
 		if err := txid.Validate(f.Query); err != nil {
-			c.render(w, "transactions", page{Title: "Transactions", Nav: "transactions", Error: "search: " + err.Error(), Data: transactionsData{Filter: f}})
+			c.render(w, r, "transactions", page{Title: "Transactions", Nav: "transactions", Error: "search: " + err.Error(), Data: transactionsData{Filter: f}})
 			return
 		}
 		http.Redirect(w, r, "/transactions/"+f.Query, http.StatusSeeOther)
@@ -231,15 +261,14 @@ func (c *Console) transactions(w http.ResponseWriter, r *http.Request) {
 	}
 	req, err := f.request()
 	if err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		c.render(w, "transactions", page{Title: "Transactions", Nav: "transactions", Error: err.Error(), Data: transactionsData{Filter: f}})
+		c.render(w, r, "transactions", page{Status: http.StatusBadRequest, Title: "Transactions", Nav: "transactions", Error: err.Error(), Data: transactionsData{Filter: f}})
 		return
 	}
 	ctx, cancel := c.callContext(r)
 	defer cancel()
 	resp, err := c.b.Coordinator.ListTransactions(ctx, req)
 	if err != nil {
-		c.render(w, "transactions", page{Title: "Transactions", Nav: "transactions", Error: describe(err), Data: transactionsData{Filter: f}})
+		c.render(w, r, "transactions", page{Title: "Transactions", Nav: "transactions", Error: describe(err), Data: transactionsData{Filter: f}})
 		return
 	}
 	d := transactionsData{Filter: f, Rows: resp.GetTransactions()}
@@ -247,7 +276,7 @@ func (c *Console) transactions(w http.ResponseWriter, r *http.Request) {
 		d.Next = f.query(n)
 	}
 	d.Counts, d.Counted, d.More = c.counts(ctx)
-	c.render(w, "transactions", page{Title: "Transactions", Nav: "transactions", Data: d})
+	c.render(w, r, "transactions", page{Title: "Transactions", Nav: "transactions", Data: d})
 }
 
 // counts counts the transactions the leader knows (done ones within the
@@ -284,8 +313,7 @@ type participantRow struct {
 func (c *Console) transaction(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("txid")
 	if err := txid.Validate(id); err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		c.render(w, "transaction", page{Title: "Transaction", Nav: "transactions", Error: err.Error()})
+		c.render(w, r, "transaction", page{Status: http.StatusBadRequest, Title: "Transaction", Nav: "transactions", Error: err.Error()})
 		return
 	}
 	ctx, cancel := c.callContext(r)
@@ -293,11 +321,10 @@ func (c *Console) transaction(w http.ResponseWriter, r *http.Request) {
 	resp, err := c.b.Coordinator.GetTransaction(ctx, &verdictv1.GetTransactionRequest{Txid: id})
 	if err != nil {
 		if notFound(err) {
-			w.WriteHeader(http.StatusNotFound)
-			c.render(w, "transaction", page{Title: "Transaction " + id, Nav: "transactions", Error: describe(err) + ": the cluster does not know it, so it is presumed aborted (unless a leader committed it in one phase and lost office before recording it)"})
+			c.render(w, r, "transaction", page{Status: http.StatusNotFound, Title: "Transaction " + id, Nav: "transactions", Error: describe(err) + ": the cluster does not know it, so it is presumed aborted (unless a leader committed it in one phase and lost office before recording it)"})
 			return
 		}
-		c.render(w, "transaction", page{Title: "Transaction " + id, Nav: "transactions", Error: describe(err)})
+		c.render(w, r, "transaction", page{Title: "Transaction " + id, Nav: "transactions", Error: describe(err)})
 		return
 	}
 	tx := resp.GetTransaction()
@@ -315,7 +342,7 @@ func (c *Console) transaction(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Rows = append(d.Rows, row)
 	}
-	c.render(w, "transaction", page{Title: "Transaction " + id, Nav: "transactions", Data: d})
+	c.render(w, r, "transaction", page{Title: "Transaction " + id, Nav: "transactions", Data: d})
 }
 
 // lastVotes are the participants' votes, as the timeline recorded them.

@@ -176,11 +176,11 @@ type liveData struct {
 	Last *point
 }
 
-func (c *Console) livePage(w http.ResponseWriter, _ *http.Request) {
+func (c *Console) livePage(w http.ResponseWriter, r *http.Request) {
 	pts := series(c.live.all())
 	d := liveData{}
 	if len(pts) > 0 {
 		d.Last = &pts[len(pts)-1]
 	}
-	c.render(w, "live", page{Title: "Live", Nav: "live", Data: d})
+	c.render(w, r, "live", page{Title: "Live", Nav: "live", Data: d})
 }
