@@ -65,9 +65,12 @@ func timelineSVG(tx *verdictv1.Transaction, now time.Time) template.HTML {
 		fmt.Fprintf(&b, `<line class="row" x1="%d" y1="%d" x2="%d" y2="%d"/>`, labelWidth, y, chartWidth-10, y)
 		fmt.Fprintf(&b, `<text class="label" x="%d" y="%d">%s</text>`, labelWidth-8, y+4, template.HTMLEscapeString(name))
 	}
-	for _, frac := range []float64{0, 0.5, 1} {
-		t := start.Add(time.Duration(frac * float64(span)))
-		fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="16">+%v</text>`, x(t), t.Sub(start).Round(time.Millisecond))
+	for _, tick := range []struct {
+		frac   float64
+		anchor string
+	}{{0, "start"}, {0.5, "middle"}, {1, "end"}} {
+		t := start.Add(time.Duration(tick.frac * float64(span)))
+		fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="16" text-anchor="%s">+%v</text>`, x(t), tick.anchor, t.Sub(start).Round(time.Millisecond))
 	}
 	for _, e := range events {
 		row := index[e.GetParticipant()]
