@@ -221,7 +221,6 @@ func TestConsoleInBrowser(t *testing.T) {
 	run(t, tab, "forget p2",
 		chromedp.Navigate(base+"/transactions/"+gone),
 		chromedp.WaitVisible(chromedp.CSS(`form[action$="/forget"]`)),
-
 		chromedp.SendKeys(chromedp.CSS(`form[action$="/forget"] input[name="reason"]`), "host lost, data restored by hand"),
 		chromedp.Click(chromedp.CSS(`form[action$="/forget"] input[name="confirm"]`)),
 		chromedp.Click(chromedp.CSS(`form[action$="/forget"] button`)),
