@@ -179,6 +179,11 @@ type Config struct {
 	// Server.ConsoleAddr), serves the operators' web console (package
 	// console) over HTTP, or HTTPS with the node's TLS.
 	ConsoleAddr string
+	// ConsoleHosts are the host names browsers use to reach the console
+	// (an IP address or localhost needs none); a request naming another
+	// host is refused, so that no other site can rebind its name to the
+	// console's address.
+	ConsoleHosts []string
 	// MetricsAddr, if set (host:port; port 0 picks one, see
 	// Server.MetricsAddr), serves over HTTP /metrics (Prometheus, the
 	// node's own registry: Server.Metrics), /healthz (live) and /readyz

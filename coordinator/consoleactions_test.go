@@ -184,6 +184,37 @@ func TestConsoleActionsWithToken(t *testing.T) {
 		t.Error("the aborted transaction's page lacks its state or reason")
 	}
 
+	// A request without an Origin or Referer is refused; so is another
+	// host's name (DNS rebinding), and a sign-in's next that leaves the
+	// console.
+	_, page = b.get(txPage)
+	m = csrfRE.FindStringSubmatch(page)
+	req, _ = http.NewRequest(http.MethodPost, b.base+txPage+"/retry", strings.NewReader(url.Values{"csrf": {m[1]}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if resp, err = b.c.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a POST naming no origin: %d, want 403", resp.StatusCode)
+	}
+	req, _ = http.NewRequest(http.MethodGet, b.base+"/", nil)
+	req.Host = "rebind.evil:7480"
+	if resp, err = b.c.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("a page asked by another host's name: %d, want 421", resp.StatusCode)
+	}
+	if code, loc, _ := b.post("/login", "/login", url.Values{"token": {token}, "next": {`/\evil.example`}}); code != http.StatusSeeOther || loc != "/" {
+		t.Errorf("sign-in with an outside next: %d to %q, want /", code, loc)
+	}
+	// A link cannot make the console say something.
+	if _, body := b.get(txPage + "?did=Re-enter+your+token+at+evil.example&failed=made-up"); strings.Contains(body, "evil.example") || strings.Contains(body, "Not done") {
+		t.Error("the page shows text a link chose")
+	}
+
 	// Sign out: actions are refused again.
 	if code, _, _ := b.post("/", "/logout", url.Values{}); code != http.StatusSeeOther {
 		t.Errorf("sign out: %d", code)
@@ -192,6 +223,32 @@ func TestConsoleActionsWithToken(t *testing.T) {
 		t.Errorf("retry after signing out: %d, want 401", code)
 	}
 }
+
+// Wrong tokens are limited per address: the sixth in a minute is refused
+// before it is checked.
+func TestConsoleSignInLimit(t *testing.T) {
+	c := newTunedCluster(t, 1, func(cfg *Config) {
+		cfg.ConsoleAddr = "127.0.0.1:0"
+		cfg.AdminToken = "the-token"
+	})
+	b := newBrowser(t, "http://"+c.leader().ConsoleAddr(), nil)
+	for i := range loginAttempts {
+		code, _, _ := b.post("/login", "/login", url.Values{"token": {"guess"}})
+		if want := http.StatusUnauthorized; i == loginAttempts-1 {
+			if code != http.StatusTooManyRequests {
+				t.Errorf("attempt %d: %d, want 429", i+1, code)
+			}
+		} else if code != want {
+			t.Errorf("attempt %d: %d, want %d", i+1, code, want)
+		}
+	}
+	if code, _, _ := b.post("/login", "/login", url.Values{"token": {"the-token"}}); code != http.StatusTooManyRequests {
+		t.Errorf("the right token after too many wrong ones: %d, want 429 until the minute has passed", code)
+	}
+}
+
+// loginAttempts is one more than the wrong tokens allowed a minute.
+const loginAttempts = 6
 
 // Over TLS the console serves HTTPS and asks the node's client
 // certificate: a certificate without the admin role may read, not act; an

@@ -31,12 +31,13 @@ func (s *Server) startConsole(coord *service, adm *admin) error {
 		l = tls.NewListener(l, s.cfg.TLS.Clone())
 	}
 	c := console.New(console.Backend{Coordinator: coord, Admin: adm, Sample: s.metrics.sample},
-		console.Auth{Token: s.cfg.AdminToken, TLS: s.cfg.TLS != nil}, s.log.With("component", "console"))
+		console.Auth{Token: s.cfg.AdminToken, TLS: s.cfg.TLS != nil, Hosts: s.cfg.ConsoleHosts}, s.log.With("component", "console"))
 	s.clis = l
 	// Failed handshakes (a browser without the client certificate) are
 	// the client's business: logged at debug level.
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
-	s.console = &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	s.console = &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
 	s.goroutine(func() { c.Run(s.ctx) })
 	s.goroutine(func() { _ = s.console.Serve(l) })
 	return nil

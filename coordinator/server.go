@@ -301,6 +301,14 @@ func (s *Server) Stop() {
 	s.once.Do(func() {
 		s.cancel()
 		s.health.stop()
+		if s.console != nil {
+			// Pages and actions in progress finish before the engine
+			// stops; new ones are refused.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = s.console.Shutdown(ctx)
+			cancel()
+			s.console.Close() // what did not finish in time
+		}
 		s.coord.BeginStop()
 		s.grpc.Stop()
 		s.coord.Stop()
@@ -310,9 +318,7 @@ func (s *Server) Stop() {
 		if s.http != nil {
 			s.http.Close()
 		}
-		if s.console != nil {
-			s.console.Close()
-		}
+
 		s.fwd.close()
 		s.wg.Wait()
 		s.finish(nil)

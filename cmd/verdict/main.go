@@ -198,6 +198,14 @@ func defineFlags(o *options) *flag.FlagSet {
 	fs.StringVar(&c.NatsURL, "nats-url", "", "NATS server URL(s), comma-separated: publish lifecycle events on verdict.events.<kind> and the staged messages of committed transactions to JetStream (empty: both off)")
 	fs.IntVar(&c.MaxStagedBytes, "max-staged-bytes", coordinator.DefaultMaxStagedBytes, "largest total size of the messages staged in one transaction (they travel in its COMMIT record)")
 	fs.StringVar(&o.console, "console-addr", "auto", "serve the operators' web console on this host:port (HTTPS with --tls-*); auto: 127.0.0.1:7480 for a single-node cluster, off in a larger one; off: never")
+	fs.Func("console-host", "a host name browsers use to reach the console, as they send it in the Host header (an IP address or localhost needs none); repeat or comma-separate for several", func(v string) error {
+		for _, h := range strings.Split(v, ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				c.ConsoleHosts = append(c.ConsoleHosts, h)
+			}
+		}
+		return nil
+	})
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics (Prometheus), /healthz and /readyz over HTTP on this host:port (empty: off)")
 	fs.BoolVar(&c.Profiling, "pprof", false, "also serve Go's profiles (/debug/pprof/) on --metrics-addr; they show the node's internals to whoever reaches it")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", coordinator.DefaultMaxRequestBytes, "largest request a caller may send, answer a node sends, and message between nodes; at least 4 times --max-staged-bytes")

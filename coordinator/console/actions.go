@@ -6,9 +6,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
@@ -82,11 +84,11 @@ func (c *Console) act(name string, do func(ctx context.Context, r *http.Request,
 			if _, own := err.(actionError); !own {
 				msg = describe(err)
 			}
-			http.Redirect(w, r, back+"?failed="+url.QueryEscape(name+": "+msg), http.StatusSeeOther)
+			http.Redirect(w, r, back+"?failed="+c.flashes.put(name+": "+msg, c.now()), http.StatusSeeOther)
 			return
 		}
 		c.log.Info("console: operator action", "action", name, "txid", id, "operator", who, "from", r.RemoteAddr)
-		http.Redirect(w, r, back+"?did="+url.QueryEscape(name), http.StatusSeeOther)
+		http.Redirect(w, r, back+"?did="+name, http.StatusSeeOther)
 	}
 }
 
@@ -108,11 +110,11 @@ func (c *Console) transfer(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := c.actionContext(r)
 	defer cancel()
 	if _, err := c.b.Admin.TransferLeadership(ctx, &verdictv1.TransferLeadershipRequest{Id: id}); err != nil {
-		http.Redirect(w, r, "/?failed="+url.QueryEscape("transfer leadership: "+describe(err)), http.StatusSeeOther)
+		http.Redirect(w, r, "/?failed="+c.flashes.put("transfer leadership: "+describe(err), c.now()), http.StatusSeeOther)
 		return
 	}
 	c.log.Info("console: operator action", "action", "transfer leadership", "to", id, "operator", who, "from", r.RemoteAddr)
-	http.Redirect(w, r, "/?did="+url.QueryEscape("transfer leadership to node "+strconv.FormatUint(id, 10)), http.StatusSeeOther)
+	http.Redirect(w, r, "/?did=transfer", http.StatusSeeOther)
 }
 
 // actionContext is the context of an action's call to the Admin service:
@@ -158,18 +160,55 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.refuse(w, r, status, why)
 		return
 	}
+	client := remoteHost(r)
+	if !c.failed.allow(client, c.now(), false) {
+		c.render(w, r, "login", page{Status: http.StatusTooManyRequests, Title: "Sign in", Error: "too many wrong tokens from your address: wait a minute"})
+		return
+	}
 	tok := r.PostFormValue("token")
 	if c.auth.Token == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(c.auth.Token)) != 1 {
+		c.failed.allow(client, c.now(), true)
 		c.log.Warn("console: sign-in with a wrong admin token", "from", r.RemoteAddr)
 		c.render(w, r, "login", page{Status: http.StatusUnauthorized, Title: "Sign in", Error: "that is not the admin token", Data: r.PostFormValue("next")})
 		return
 	}
 	http.SetCookie(w, c.cookie(sessionCookie, c.sessions.add(c.now()), sessionLife))
-	next := r.PostFormValue("next")
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
-		next = "/"
+	http.SetCookie(w, c.cookie(csrfCookie, randomToken(), 0)) // a new form token for the session
+	http.Redirect(w, r, localPath(r.PostFormValue("next")), http.StatusSeeOther)
+}
+
+// localPath is next if it is a path of this console, else "/": a sign-in
+// never sends the browser to another site (no scheme, no host, no "//",
+// no backslash or control character, encoded or not).
+func localPath(next string) string {
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(next, "/") {
+		return "/"
 	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	bad := func(s string) bool {
+		return strings.HasPrefix(s, "//") || strings.Contains(s, `\`) || strings.ContainsFunc(s, unicode.IsControl)
+	}
+	if bad(next) || bad(u.Path) {
+		return "/"
+	}
+	return (&url.URL{Path: path.Clean(u.Path), RawQuery: u.RawQuery}).String()
+}
+
+// remoteHost is the IP address of the request's client.
+func remoteHost(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
+	}
+	return r.RemoteAddr
+}
+
+// didText says what an action did (the page's "did" parameter names it,
+// so that no link can make the console say anything else).
+var didText = map[string]string{
+	"retry":    "phase 2 retried",
+	"abort":    "aborted",
+	"forget":   "participant forgotten (heuristic)",
+	"transfer": "leadership transfer asked",
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {

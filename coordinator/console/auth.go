@@ -4,8 +4,10 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +24,9 @@ type Auth struct {
 	// TLS: the console serves HTTPS with the node's certificates (its
 	// listener verified the client's certificate).
 	TLS bool
+	// Hosts are the host names (besides IP addresses and localhost) the
+	// console answers to, as browsers name it in the Host header.
+	Hosts []string
 }
 
 func (a Auth) open() bool { return a.Token == "" && !a.TLS }
@@ -124,11 +129,55 @@ func (c *Console) checkPost(r *http.Request) (status int, why string) {
 	if origin == "" {
 		origin = r.Header.Get("Referer")
 	}
-	if origin != "" {
-		u, err := url.Parse(origin)
-		if err != nil || u.Host != r.Host {
-			return http.StatusForbidden, "the request came from another site"
-		}
+	if origin == "" {
+		return http.StatusForbidden, "the request names no origin: send it from the console's own pages"
+	}
+	if u, err := url.Parse(origin); err != nil || u.Host != r.Host {
+		return http.StatusForbidden, "the request came from another site"
 	}
 	return 0, ""
+}
+
+// allowedHost reports whether a request's Host may be served: an IP
+// address (a DNS rebinding attack needs a name), localhost, or one of
+// Auth.Hosts. A page of another site whose name was rebound to the
+// console's address would otherwise count as the console's own origin.
+func (c *Console) allowedHost(host string) bool {
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	name = strings.ToLower(strings.Trim(name, "[]"))
+	if net.ParseIP(name) != nil || name == "localhost" {
+		return true
+	}
+	for _, h := range c.auth.Hosts {
+		if strings.EqualFold(h, name) || strings.EqualFold(h, host) {
+			return true
+		}
+	}
+	return false
+}
+
+// loginLimit bounds the failed sign-ins per client address per minute.
+const loginLimit = 5
+
+// failures counts failed sign-ins per client address, for a minute.
+type failures struct {
+	mu    sync.Mutex
+	since time.Time
+	n     map[string]int
+}
+
+// allow reports whether addr may try again, counting a failure if failed.
+func (f *failures) allow(addr string, now time.Time, failed bool) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == nil || now.Sub(f.since) > time.Minute {
+		f.n, f.since = map[string]int{}, now
+	}
+	if failed {
+		f.n[addr]++
+	}
+	return f.n[addr] < loginLimit
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/verdict-tx/verdict/internal/txid"
@@ -37,6 +38,9 @@ type Console struct {
 	b        Backend
 	auth     Auth
 	sessions *sessions
+	failed   failures // sign-ins
+	flashes  *flashes // what the last action did or why it failed
+	counts   countCache
 	log      *slog.Logger
 	pages    map[string]*template.Template
 	live     *ring
@@ -50,7 +54,7 @@ const callTimeout = 5 * time.Second
 
 // New returns the console over b, authorising actions by auth.
 func New(b Backend, auth Auth, log *slog.Logger) *Console {
-	c := &Console{b: b, auth: auth, sessions: newSessions(), log: log, pages: map[string]*template.Template{}, live: newRing(liveSamples), mux: http.NewServeMux(), now: time.Now}
+	c := &Console{b: b, auth: auth, sessions: newSessions(), flashes: newFlashes(), log: log, pages: map[string]*template.Template{}, live: newRing(liveSamples), mux: http.NewServeMux(), now: time.Now}
 	for _, name := range []string{"cluster", "transactions", "transaction", "live", "login"} {
 		c.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
@@ -66,6 +70,10 @@ func New(b Backend, auth Auth, log *slog.Logger) *Console {
 }
 
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !c.allowedHost(r.Host) {
+		http.Error(w, "verdict console: unknown host "+strconv.Quote(r.Host)+": name it with --console-host", http.StatusMisdirectedRequest)
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -104,7 +112,8 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, name string, p 
 		p.SignedIn = true
 	}
 	if r.Method == http.MethodGet {
-		p.Did, p.Failed = r.URL.Query().Get("did"), r.URL.Query().Get("failed")
+		p.Did = didText[r.URL.Query().Get("did")]
+		p.Failed = c.flashes.take(r.URL.Query().Get("failed"), c.now())
 	}
 	p.Path = r.URL.Path
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -232,7 +241,7 @@ const pageSize = 50
 type transactionsData struct {
 	Filter filter
 	Rows   []*verdictv1.Transaction
-	Next   string // the query of the next page, "" on the last
+	Next   template.URL // the next page, "" on the last
 	Counts []stateCount
 	// Counted is how many transactions the counts cover, and More
 	// whether there are more than that.
@@ -273,15 +282,35 @@ func (c *Console) transactions(w http.ResponseWriter, r *http.Request) {
 	}
 	d := transactionsData{Filter: f, Rows: resp.GetTransactions()}
 	if n := resp.GetNextAfterTxid(); n != "" {
-		d.Next = f.query(n)
+		d.Next = template.URL("/transactions?" + f.query(n))
 	}
-	d.Counts, d.Counted, d.More = c.counts(ctx)
+	d.Counts, d.Counted, d.More = c.stateCounts(ctx)
 	c.render(w, r, "transactions", page{Title: "Transactions", Nav: "transactions", Data: d})
 }
 
-// counts counts the transactions the leader knows (done ones within the
-// retention window included) per state, over at most countLimit.
-func (c *Console) counts(ctx context.Context) ([]stateCount, int, bool) {
+// countCache keeps the counts per state for a few seconds: every view of
+// the transactions page would otherwise list thousands at the leader.
+type countCache struct {
+	mu      sync.Mutex
+	at      time.Time
+	counts  []stateCount
+	counted int
+	more    bool
+}
+
+// countsFresh is how long counts are reused.
+const countsFresh = 5 * time.Second
+
+// stateCounts counts the transactions the leader knows (done ones within
+// the retention window included) per state, over at most countLimit (and
+// one answer's bytes), at most once per countsFresh.
+func (c *Console) stateCounts(ctx context.Context) ([]stateCount, int, bool) {
+	cc := &c.counts
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if now := c.now(); now.Sub(cc.at) < countsFresh {
+		return cc.counts, cc.counted, cc.more
+	}
 	resp, err := c.b.Coordinator.ListTransactions(ctx, &verdictv1.ListTransactionsRequest{IncludeDone: true, Limit: countLimit})
 	if err != nil {
 		return nil, 0, false
@@ -294,7 +323,8 @@ func (c *Console) counts(ctx context.Context) ([]stateCount, int, bool) {
 	for _, s := range []string{"active", "preparing", "committed", "aborted"} {
 		out = append(out, stateCount{State: s, N: n[states[s]]})
 	}
-	return out, len(resp.GetTransactions()), resp.GetNextAfterTxid() != ""
+	cc.at, cc.counts, cc.counted, cc.more = c.now(), out, len(resp.GetTransactions()), resp.GetNextAfterTxid() != ""
+	return cc.counts, cc.counted, cc.more
 }
 
 type transactionData struct {

@@ -116,11 +116,14 @@ func series(ss []Sample) []point {
 // readings of a cumulative histogram, interpolating inside the bucket as
 // Prometheus's histogram_quantile does; NaN without observations.
 func quantile(q float64, from, to []Bucket) float64 {
-	if len(to) == 0 || len(from) != len(to) {
+	if len(to) == 0 {
+		return math.NaN()
+	}
+	if len(from) != len(to) {
 		from = make([]Bucket, len(to))
 	}
 	total := to[len(to)-1].Count - from[len(from)-1].Count
-	if len(to) == 0 || total <= 0 {
+	if total <= 0 {
 		return math.NaN()
 	}
 	rank := q * total
