@@ -47,6 +47,7 @@ const (
 var readOnlyAdmin = []string{
 	adminService + "Status",
 	adminService + "Members",
+	adminService + "StateHashes",
 }
 
 // mdClient carries, on a request a follower forwards to the leader, the

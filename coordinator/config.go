@@ -236,7 +236,12 @@ type Config struct {
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 
-	// knobs inject faults in the package's tests; nil otherwise.
+	// TestingKnobs inject faults in tests (of this and other packages);
+	// nil in production.
+	TestingKnobs *engine.TestingKnobs
+
+	// knobs inject faults in the package's tests; nil otherwise. Start
+	// uses TestingKnobs when this is nil.
 	knobs *engine.TestingKnobs
 }
 

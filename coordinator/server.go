@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -129,7 +130,7 @@ func Start(cfg Config) (*Server, error) {
 		Clock:                   cfg.Clock,
 		Logger:                  log,
 		Coordinators:            func() []string { return voters(nodeRef.Load()) },
-		Knobs:                   cfg.knobs,
+		Knobs:                   cmp.Or(cfg.knobs, cfg.TestingKnobs),
 	}, deps)
 	node, err := txlog.StartNode(txlog.Config{
 		ID:              cfg.ID,

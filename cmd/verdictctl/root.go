@@ -166,6 +166,7 @@ var commandExamples = map[string]string{
 	"cluster add":      "4=10.0.0.4:7400 --timeout 1m",
 	"cluster remove":   "4",
 	"cluster transfer": "2",
+	"cluster check":    "-o json",
 	"tx list":          "--stuck --older-than 5m -o json",
 	"tx show":          "01936b2a-0000-7000-8000-000000000001",
 	"tx retry":         "01936b2a-0000-7000-8000-000000000001",

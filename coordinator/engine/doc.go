@@ -68,6 +68,12 @@
 //     of other terms and re-drives phase 2 of every undone decision; the
 //     sweep aborts transactions past their deadline and proposes Prune
 //     records by the log's time (logclock.go).
+//   - State checks (statehash.go): a Checkpoint record changes nothing, and
+//     every node that applies it hashes its transaction table there
+//     (table.Table.Hash, deterministic in the applied records alone), so
+//     the replicas can be compared at one index they all applied
+//     (Admin.CheckState, Admin.StateHashes, verdictctl cluster check). A
+//     snapshot carries its state's hash, checked at restore.
 //   - Operators: the timeline of each transaction (timeline.go), retry
 //     (retry.go), abort (adminabort.go) and the heuristic resolution of a
 //     participant gone for good (heuristic.go).

@@ -172,6 +172,7 @@ func New(cfg Config, d Deps) *Engine {
 	}
 	c.delivery = newDelivery(c.phase2Deps(), cfg.Logger, cfg.MaxRetryBackoff, cfg.StuckAfter, cfg.IdleTimeout)
 	if k := cfg.Knobs; k != nil {
+		c.fsm.skip = k.SkipApply
 		if k.FirstRetry > 0 {
 			c.delivery.baseRetry = k.FirstRetry
 		}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,12 @@ type fsm struct {
 
 	mu    sync.RWMutex
 	state *table.Table
+	// hashes are the state's hashes at the latest checkpoints applied,
+	// oldest first (guarded by mu).
+	hashes []StateHash
+	// skip, if set (TestingKnobs.SkipApply), drops the entries it names:
+	// a replica whose apply went wrong, for the checks that must find it.
+	skip func(index uint64, batch *logv1.LogBatch) bool
 	// observer, once set, is told of every record applied, with its
 	// result, after the entry's lock is released: the engine's side
 	// channel for reacting to applied records (it holds no table state,
@@ -44,8 +51,17 @@ func (f *fsm) Apply(index, term uint64, data []byte) any {
 		f.log.Error("skipping malformed log entry", "index", index, "err", err)
 		return nil
 	}
+	if f.skip != nil && f.skip(index, &b) {
+		return nil
+	}
 	f.mu.Lock()
 	results := f.state.ApplyEntry(term, &b)
+	for _, rec := range b.GetRecords() {
+		if rec.GetCheckpoint() != nil {
+			f.recordHashLocked(index)
+			break
+		}
+	}
 	f.mu.Unlock()
 	if o := f.observer.Load(); o != nil {
 		for i, rec := range b.GetRecords() {
@@ -53,6 +69,37 @@ func (f *fsm) Apply(index, term uint64, data []byte) any {
 		}
 	}
 	return results
+}
+
+// StateHash is the hash of the state right after the checkpoint at Index
+// was applied (see table.Table.Hash).
+type StateHash struct {
+	Index  uint64
+	SHA256 [32]byte
+}
+
+// keptHashes is how many checkpoints' hashes a node keeps.
+const keptHashes = 16
+
+// recordHashLocked records the state's hash at the checkpoint at index;
+// the caller holds f.mu.
+func (f *fsm) recordHashLocked(index uint64) {
+	sum, err := f.state.Hash()
+	if err != nil {
+		f.log.Error("cannot hash the state at a checkpoint", "index", index, "err", err)
+		return
+	}
+	f.hashes = append(f.hashes, StateHash{Index: index, SHA256: sum})
+	if len(f.hashes) > keptHashes {
+		f.hashes = slices.Clone(f.hashes[len(f.hashes)-keptHashes:])
+	}
+}
+
+// stateHashes returns the hashes kept, oldest first.
+func (f *fsm) stateHashes() []StateHash {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return slices.Clone(f.hashes)
 }
 
 // Snapshot implements StateMachine.

@@ -48,4 +48,8 @@ type TestingKnobs struct {
 	// pace of the log's time (logclock.go): a script that drives the
 	// engine's clock drives both.
 	Monotonic func() time.Time
+	// SkipApply, if set, makes the state machine skip the log entries
+	// (index, and the batch they hold) it reports true for: a replica
+	// whose apply went wrong, which the state-hash checks must find.
+	SkipApply func(index uint64, batch *logv1.LogBatch) bool
 }

@@ -1,6 +1,8 @@
 package table
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"slices"
 
@@ -15,6 +17,22 @@ import (
 // undone transactions come first, sorted by txid, then the done ones in the
 // order they became done, which Restore keeps for later Prunes.
 func (s *Table) Snapshot() ([]byte, error) {
+	snap, body, err := s.snapshot()
+	if err != nil || len(body) == 0 {
+		return body, err // the empty state is no bytes, and needs no hash
+	}
+	sum := sha256.Sum256(body)
+	snap.StateSha256 = sum[:]
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(snap)
+	if err != nil {
+		return nil, fmt.Errorf("verdict: marshal state snapshot: %w", err)
+	}
+	return data, nil
+}
+
+// snapshot builds the table's StateSnapshot without its hash, and its
+// deterministic encoding.
+func (s *Table) snapshot() (*logv1.StateSnapshot, []byte, error) {
 	ids := make([]string, 0, len(s.undone))
 	for txid := range s.undone {
 		ids = append(ids, txid)
@@ -31,11 +49,44 @@ func (s *Table) Snapshot() ([]byte, error) {
 		snap.Transactions[i] = s.txs[txid].transaction(txid, false)
 		snap.Transactions[i].Messages = s.messages[txid]
 	}
-	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(snap)
+	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(snap)
 	if err != nil {
-		return nil, fmt.Errorf("verdict: marshal state snapshot: %w", err)
+		return nil, nil, fmt.Errorf("verdict: marshal state snapshot: %w", err)
 	}
-	return data, nil
+	return snap, body, nil
+}
+
+// Hash is the SHA-256 of the table's state: of its snapshot's
+// deterministic encoding (without the hash the snapshot carries). It
+// depends on the applied records alone: replicas that applied the same
+// records hold equal tables, Snapshot lists them in an order of their own
+// (undone by txid, done in the order they became done), never a map's,
+// and Restore rebuilds exactly what Snapshot wrote; the table reads no
+// clock. Its cost is a snapshot's: it is taken at checkpoints only.
+func (s *Table) Hash() ([32]byte, error) {
+	_, body, err := s.snapshot()
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return sha256.Sum256(body), nil
+}
+
+// checkHash verifies the hash snap carries, if any, against its content.
+func checkHash(snap *logv1.StateSnapshot) error {
+	want := snap.GetStateSha256()
+	if len(want) == 0 {
+		return nil // a snapshot of an earlier version
+	}
+	body := proto.Clone(snap).(*logv1.StateSnapshot)
+	body.StateSha256 = nil
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(body)
+	if err != nil {
+		return err
+	}
+	if got := sha256.Sum256(data); !bytes.Equal(got[:], want) {
+		return fmt.Errorf("%w: its content does not match the state hash it carries (%x, content %x)", ErrBadSnapshot, want, got)
+	}
+	return nil
 }
 
 // Restore replaces the whole state with the one serialised in data, as
@@ -43,8 +94,9 @@ func (s *Table) Snapshot() ([]byte, error) {
 // transactions keep their order in data as the order they became done.
 //
 // Restore validates everything before it changes anything: on error (data
-// that does not unmarshal, a transaction without txid, a txid listed twice, a
-// state other than COMMITTED / ABORTED), it returns an error wrapping
+// that does not unmarshal, content that does not match the state hash it
+// carries, a transaction without txid, a txid listed twice, a state other
+// than COMMITTED / ABORTED), it returns an error wrapping
 // [ErrBadSnapshot] and leaves the previous state untouched.
 //
 // The leader-only fields of a Transaction (acked, last_error, stuck, ...)
@@ -53,6 +105,9 @@ func (s *Table) Restore(data []byte) error {
 	var snap logv1.StateSnapshot
 	if err := proto.Unmarshal(data, &snap); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadSnapshot, err)
+	}
+	if err := checkHash(&snap); err != nil {
+		return err
 	}
 	next := New()
 	next.prunedBefore = snap.GetPrunedBeforeUnixMs()

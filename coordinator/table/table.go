@@ -179,6 +179,8 @@ func (s *Table) apply(term uint64, rec *logv1.LogRecord) Result {
 		return Result{}
 	case *logv1.LogRecord_Heuristic:
 		return s.applyHeuristic(k.Heuristic)
+	case *logv1.LogRecord_Checkpoint:
+		return Result{} // changes nothing; the caller hashes the state here
 	default: // nil record, empty oneof, or a kind this version does not know
 		return Result{Reason: ReasonInvalidRecord}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -786,4 +787,65 @@ func TestStateOnePhase(t *testing.T) {
 			wantResults: [][]Result{{{}}, {{}}},
 		},
 	})
+}
+
+// The state hash depends on the records alone: a checkpoint changes
+// nothing, a table restored from a snapshot hashes alike, and a record
+// more changes it.
+func TestHashDeterministic(t *testing.T) {
+	a, b := New(), New()
+	for _, tb := range []*Table{a, b} {
+		tb.ApplyBatch(batch(decision(tx5, aborted, "no", "q")))
+		tb.ApplyBatch(&logv1.LogBatch{Records: []*logv1.LogRecord{{Kind: &logv1.LogRecord_Checkpoint{Checkpoint: &logv1.Checkpoint{}}}}})
+	}
+	ha, err := a.Hash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb, _ := b.Hash()
+	data, err := a.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New()
+	if err := c.Restore(data); err != nil {
+		t.Fatal(err)
+	}
+	hc, _ := c.Hash()
+	if ha != hb || ha != hc {
+		t.Fatalf("hashes differ: %x %x %x", ha, hb, hc)
+	}
+	b.ApplyBatch(batch(decision(tx1, committed, "", "p")))
+	if hb, _ = b.Hash(); hb == ha {
+		t.Fatal("a decision more left the hash unchanged")
+	}
+}
+
+// A snapshot whose content does not match the hash it carries is refused
+// before anything changes.
+func TestRestoreRefusesCorruptSnapshot(t *testing.T) {
+	src := New()
+	src.ApplyBatch(batch(decision(tx5, aborted, "no", "q")))
+	data, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap logv1.StateSnapshot
+	if err := proto.Unmarshal(data, &snap); err != nil {
+		t.Fatal(err)
+	}
+	snap.Transactions[0].Reason = "changed on the way" // still a valid snapshot, but not the one hashed
+	bad, err := proto.MarshalOptions{Deterministic: true}.Marshal(&snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := New()
+	dst.ApplyBatch(batch(decision(tx1, committed, "", "p")))
+	before, _ := dst.Hash()
+	if err := dst.Restore(bad); !errors.Is(err, ErrBadSnapshot) || !strings.Contains(err.Error(), "state hash") {
+		t.Fatalf("restore of a corrupted snapshot: %v, want ErrBadSnapshot about the hash", err)
+	}
+	if after, _ := dst.Hash(); after != before {
+		t.Fatal("a refused snapshot changed the state")
+	}
 }

@@ -2457,6 +2457,239 @@ func (x *RemoveMemberResponse) GetMembers() []*Member {
 	return nil
 }
 
+type CheckStateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckStateRequest) Reset() {
+	*x = CheckStateRequest{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckStateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckStateRequest) ProtoMessage() {}
+
+func (x *CheckStateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckStateRequest.ProtoReflect.Descriptor instead.
+func (*CheckStateRequest) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{38}
+}
+
+type CheckStateResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The log index of the checkpoint.
+	Index         uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckStateResponse) Reset() {
+	*x = CheckStateResponse{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckStateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckStateResponse) ProtoMessage() {}
+
+func (x *CheckStateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckStateResponse.ProtoReflect.Descriptor instead.
+func (*CheckStateResponse) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *CheckStateResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+type StateHashesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateHashesRequest) Reset() {
+	*x = StateHashesRequest{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateHashesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateHashesRequest) ProtoMessage() {}
+
+func (x *StateHashesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateHashesRequest.ProtoReflect.Descriptor instead.
+func (*StateHashesRequest) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{40}
+}
+
+type StateHashesResponse struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	AppliedIndex uint64                 `protobuf:"varint,2,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	// The hashes at the latest checkpoints this node applied, oldest first.
+	Hashes        []*StateHash `protobuf:"bytes,3,rep,name=hashes,proto3" json:"hashes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateHashesResponse) Reset() {
+	*x = StateHashesResponse{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateHashesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateHashesResponse) ProtoMessage() {}
+
+func (x *StateHashesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateHashesResponse.ProtoReflect.Descriptor instead.
+func (*StateHashesResponse) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *StateHashesResponse) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StateHashesResponse) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *StateHashesResponse) GetHashes() []*StateHash {
+	if x != nil {
+		return x.Hashes
+	}
+	return nil
+}
+
+// StateHash is the SHA-256 of a node's transaction table (its
+// deterministic snapshot encoding) right after it applied the checkpoint
+// at index.
+type StateHash struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Sha256        []byte                 `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateHash) Reset() {
+	*x = StateHash{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateHash) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateHash) ProtoMessage() {}
+
+func (x *StateHash) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateHash.ProtoReflect.Descriptor instead.
+func (*StateHash) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *StateHash) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *StateHash) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
 type TransferLeadershipRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The voter to hand leadership to.
@@ -2467,7 +2700,7 @@ type TransferLeadershipRequest struct {
 
 func (x *TransferLeadershipRequest) Reset() {
 	*x = TransferLeadershipRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[38]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2479,7 +2712,7 @@ func (x *TransferLeadershipRequest) String() string {
 func (*TransferLeadershipRequest) ProtoMessage() {}
 
 func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[38]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2492,7 +2725,7 @@ func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{38}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *TransferLeadershipRequest) GetId() uint64 {
@@ -2511,7 +2744,7 @@ type TransferLeadershipResponse struct {
 
 func (x *TransferLeadershipResponse) Reset() {
 	*x = TransferLeadershipResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[39]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2523,7 +2756,7 @@ func (x *TransferLeadershipResponse) String() string {
 func (*TransferLeadershipResponse) ProtoMessage() {}
 
 func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[39]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2536,7 +2769,7 @@ func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{39}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *TransferLeadershipResponse) GetLeader() uint64 {
@@ -2554,7 +2787,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[40]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2566,7 +2799,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[40]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2579,7 +2812,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{40}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{45}
 }
 
 type StatusResponse struct {
@@ -2603,7 +2836,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[41]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2615,7 +2848,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[41]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2628,7 +2861,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{41}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *StatusResponse) GetId() uint64 {
@@ -2709,7 +2942,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[42]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2721,7 +2954,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[42]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2734,7 +2967,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{42}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{47}
 }
 
 type MembersResponse struct {
@@ -2746,7 +2979,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[43]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2758,7 +2991,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[43]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2771,7 +3004,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{43}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *MembersResponse) GetMembers() []*Member {
@@ -2795,7 +3028,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[44]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2807,7 +3040,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[44]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2820,7 +3053,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{44}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Member) GetId() uint64 {
@@ -3002,7 +3235,18 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x13RemoveMemberRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\"D\n" +
 	"\x14RemoveMemberResponse\x12,\n" +
-	"\amembers\x18\x01 \x03(\v2\x12.verdict.v1.MemberR\amembers\"+\n" +
+	"\amembers\x18\x01 \x03(\v2\x12.verdict.v1.MemberR\amembers\"\x13\n" +
+	"\x11CheckStateRequest\"*\n" +
+	"\x12CheckStateResponse\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"\x14\n" +
+	"\x12StateHashesRequest\"y\n" +
+	"\x13StateHashesResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12#\n" +
+	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex\x12-\n" +
+	"\x06hashes\x18\x03 \x03(\v2\x15.verdict.v1.StateHashR\x06hashes\"9\n" +
+	"\tStateHash\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x16\n" +
+	"\x06sha256\x18\x02 \x01(\fR\x06sha256\"+\n" +
 	"\x19TransferLeadershipRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\"4\n" +
 	"\x1aTransferLeadershipResponse\x12\x16\n" +
@@ -3059,14 +3303,17 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\vParticipant\x12B\n" +
 	"\aPrepare\x12\x1a.verdict.v1.PrepareRequest\x1a\x1b.verdict.v1.PrepareResponse\x12C\n" +
 	"\x06Commit\x12\x1b.verdict.v1.DecisionRequest\x1a\x1c.verdict.v1.DecisionResponse\x12B\n" +
-	"\x05Abort\x12\x1b.verdict.v1.DecisionRequest\x1a\x1c.verdict.v1.DecisionResponse2\xae\x05\n" +
+	"\x05Abort\x12\x1b.verdict.v1.DecisionRequest\x1a\x1c.verdict.v1.DecisionResponse2\xcb\x06\n" +
 	"\x05Admin\x12?\n" +
 	"\x06Status\x12\x19.verdict.v1.StatusRequest\x1a\x1a.verdict.v1.StatusResponse\x12B\n" +
 	"\aMembers\x12\x1a.verdict.v1.MembersRequest\x1a\x1b.verdict.v1.MembersResponse\x12]\n" +
 	"\x10RetryTransaction\x12#.verdict.v1.RetryTransactionRequest\x1a$.verdict.v1.RetryTransactionResponse\x12H\n" +
 	"\tAddMember\x12\x1c.verdict.v1.AddMemberRequest\x1a\x1d.verdict.v1.AddMemberResponse\x12Q\n" +
 	"\fRemoveMember\x12\x1f.verdict.v1.RemoveMemberRequest\x1a .verdict.v1.RemoveMemberResponse\x12c\n" +
-	"\x12TransferLeadership\x12%.verdict.v1.TransferLeadershipRequest\x1a&.verdict.v1.TransferLeadershipResponse\x12]\n" +
+	"\x12TransferLeadership\x12%.verdict.v1.TransferLeadershipRequest\x1a&.verdict.v1.TransferLeadershipResponse\x12K\n" +
+	"\n" +
+	"CheckState\x12\x1d.verdict.v1.CheckStateRequest\x1a\x1e.verdict.v1.CheckStateResponse\x12N\n" +
+	"\vStateHashes\x12\x1e.verdict.v1.StateHashesRequest\x1a\x1f.verdict.v1.StateHashesResponse\x12]\n" +
 	"\x10AbortTransaction\x12#.verdict.v1.AbortTransactionRequest\x1a$.verdict.v1.AbortTransactionResponse\x12`\n" +
 	"\x11ForgetTransaction\x12$.verdict.v1.ForgetTransactionRequest\x1a%.verdict.v1.ForgetTransactionResponseB:Z8github.com/verdict-tx/verdict/proto/verdict/v1;verdictv1b\x06proto3"
 
@@ -3083,7 +3330,7 @@ func file_verdict_v1_verdict_proto_rawDescGZIP() []byte {
 }
 
 var file_verdict_v1_verdict_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_verdict_v1_verdict_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_verdict_v1_verdict_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_verdict_v1_verdict_proto_goTypes = []any{
 	(Outcome)(0),                       // 0: verdict.v1.Outcome
 	(TxState)(0),                       // 1: verdict.v1.TxState
@@ -3126,17 +3373,22 @@ var file_verdict_v1_verdict_proto_goTypes = []any{
 	(*AddMemberResponse)(nil),          // 38: verdict.v1.AddMemberResponse
 	(*RemoveMemberRequest)(nil),        // 39: verdict.v1.RemoveMemberRequest
 	(*RemoveMemberResponse)(nil),       // 40: verdict.v1.RemoveMemberResponse
-	(*TransferLeadershipRequest)(nil),  // 41: verdict.v1.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil), // 42: verdict.v1.TransferLeadershipResponse
-	(*StatusRequest)(nil),              // 43: verdict.v1.StatusRequest
-	(*StatusResponse)(nil),             // 44: verdict.v1.StatusResponse
-	(*MembersRequest)(nil),             // 45: verdict.v1.MembersRequest
-	(*MembersResponse)(nil),            // 46: verdict.v1.MembersResponse
-	(*Member)(nil),                     // 47: verdict.v1.Member
-	nil,                                // 48: verdict.v1.StagedMessage.HeadersEntry
+	(*CheckStateRequest)(nil),          // 41: verdict.v1.CheckStateRequest
+	(*CheckStateResponse)(nil),         // 42: verdict.v1.CheckStateResponse
+	(*StateHashesRequest)(nil),         // 43: verdict.v1.StateHashesRequest
+	(*StateHashesResponse)(nil),        // 44: verdict.v1.StateHashesResponse
+	(*StateHash)(nil),                  // 45: verdict.v1.StateHash
+	(*TransferLeadershipRequest)(nil),  // 46: verdict.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 47: verdict.v1.TransferLeadershipResponse
+	(*StatusRequest)(nil),              // 48: verdict.v1.StatusRequest
+	(*StatusResponse)(nil),             // 49: verdict.v1.StatusResponse
+	(*MembersRequest)(nil),             // 50: verdict.v1.MembersRequest
+	(*MembersResponse)(nil),            // 51: verdict.v1.MembersResponse
+	(*Member)(nil),                     // 52: verdict.v1.Member
+	nil,                                // 53: verdict.v1.StagedMessage.HeadersEntry
 }
 var file_verdict_v1_verdict_proto_depIdxs = []int32{
-	48, // 0: verdict.v1.StagedMessage.headers:type_name -> verdict.v1.StagedMessage.HeadersEntry
+	53, // 0: verdict.v1.StagedMessage.headers:type_name -> verdict.v1.StagedMessage.HeadersEntry
 	4,  // 1: verdict.v1.StageMessagesRequest.messages:type_name -> verdict.v1.StagedMessage
 	9,  // 2: verdict.v1.StageMessagesRequest.stamp:type_name -> verdict.v1.TxStamp
 	3,  // 3: verdict.v1.EnlistRequest.participant:type_name -> verdict.v1.ParticipantRef
@@ -3163,53 +3415,58 @@ var file_verdict_v1_verdict_proto_depIdxs = []int32{
 	23, // 24: verdict.v1.AbortTransactionResponse.transaction:type_name -> verdict.v1.Transaction
 	23, // 25: verdict.v1.ForgetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
 	23, // 26: verdict.v1.RetryTransactionResponse.transaction:type_name -> verdict.v1.Transaction
-	47, // 27: verdict.v1.AddMemberResponse.members:type_name -> verdict.v1.Member
-	47, // 28: verdict.v1.RemoveMemberResponse.members:type_name -> verdict.v1.Member
-	47, // 29: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
-	47, // 30: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
-	7,  // 31: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
-	10, // 32: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
-	13, // 33: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
-	15, // 34: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
-	17, // 35: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
-	19, // 36: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
-	21, // 37: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
-	5,  // 38: verdict.v1.Coordinator.StageMessages:input_type -> verdict.v1.StageMessagesRequest
-	26, // 39: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
-	29, // 40: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
-	29, // 41: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
-	43, // 42: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
-	45, // 43: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
-	35, // 44: verdict.v1.Admin.RetryTransaction:input_type -> verdict.v1.RetryTransactionRequest
-	37, // 45: verdict.v1.Admin.AddMember:input_type -> verdict.v1.AddMemberRequest
-	39, // 46: verdict.v1.Admin.RemoveMember:input_type -> verdict.v1.RemoveMemberRequest
-	41, // 47: verdict.v1.Admin.TransferLeadership:input_type -> verdict.v1.TransferLeadershipRequest
-	31, // 48: verdict.v1.Admin.AbortTransaction:input_type -> verdict.v1.AbortTransactionRequest
-	33, // 49: verdict.v1.Admin.ForgetTransaction:input_type -> verdict.v1.ForgetTransactionRequest
-	8,  // 50: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
-	11, // 51: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
-	14, // 52: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
-	16, // 53: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
-	18, // 54: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
-	20, // 55: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
-	22, // 56: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
-	6,  // 57: verdict.v1.Coordinator.StageMessages:output_type -> verdict.v1.StageMessagesResponse
-	27, // 58: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
-	30, // 59: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
-	30, // 60: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
-	44, // 61: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
-	46, // 62: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
-	36, // 63: verdict.v1.Admin.RetryTransaction:output_type -> verdict.v1.RetryTransactionResponse
-	38, // 64: verdict.v1.Admin.AddMember:output_type -> verdict.v1.AddMemberResponse
-	40, // 65: verdict.v1.Admin.RemoveMember:output_type -> verdict.v1.RemoveMemberResponse
-	42, // 66: verdict.v1.Admin.TransferLeadership:output_type -> verdict.v1.TransferLeadershipResponse
-	32, // 67: verdict.v1.Admin.AbortTransaction:output_type -> verdict.v1.AbortTransactionResponse
-	34, // 68: verdict.v1.Admin.ForgetTransaction:output_type -> verdict.v1.ForgetTransactionResponse
-	50, // [50:69] is the sub-list for method output_type
-	31, // [31:50] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	52, // 27: verdict.v1.AddMemberResponse.members:type_name -> verdict.v1.Member
+	52, // 28: verdict.v1.RemoveMemberResponse.members:type_name -> verdict.v1.Member
+	45, // 29: verdict.v1.StateHashesResponse.hashes:type_name -> verdict.v1.StateHash
+	52, // 30: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
+	52, // 31: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
+	7,  // 32: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
+	10, // 33: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
+	13, // 34: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
+	15, // 35: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
+	17, // 36: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
+	19, // 37: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
+	21, // 38: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
+	5,  // 39: verdict.v1.Coordinator.StageMessages:input_type -> verdict.v1.StageMessagesRequest
+	26, // 40: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
+	29, // 41: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
+	29, // 42: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
+	48, // 43: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
+	50, // 44: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
+	35, // 45: verdict.v1.Admin.RetryTransaction:input_type -> verdict.v1.RetryTransactionRequest
+	37, // 46: verdict.v1.Admin.AddMember:input_type -> verdict.v1.AddMemberRequest
+	39, // 47: verdict.v1.Admin.RemoveMember:input_type -> verdict.v1.RemoveMemberRequest
+	46, // 48: verdict.v1.Admin.TransferLeadership:input_type -> verdict.v1.TransferLeadershipRequest
+	41, // 49: verdict.v1.Admin.CheckState:input_type -> verdict.v1.CheckStateRequest
+	43, // 50: verdict.v1.Admin.StateHashes:input_type -> verdict.v1.StateHashesRequest
+	31, // 51: verdict.v1.Admin.AbortTransaction:input_type -> verdict.v1.AbortTransactionRequest
+	33, // 52: verdict.v1.Admin.ForgetTransaction:input_type -> verdict.v1.ForgetTransactionRequest
+	8,  // 53: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
+	11, // 54: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
+	14, // 55: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
+	16, // 56: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
+	18, // 57: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
+	20, // 58: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
+	22, // 59: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
+	6,  // 60: verdict.v1.Coordinator.StageMessages:output_type -> verdict.v1.StageMessagesResponse
+	27, // 61: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
+	30, // 62: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
+	30, // 63: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
+	49, // 64: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
+	51, // 65: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
+	36, // 66: verdict.v1.Admin.RetryTransaction:output_type -> verdict.v1.RetryTransactionResponse
+	38, // 67: verdict.v1.Admin.AddMember:output_type -> verdict.v1.AddMemberResponse
+	40, // 68: verdict.v1.Admin.RemoveMember:output_type -> verdict.v1.RemoveMemberResponse
+	47, // 69: verdict.v1.Admin.TransferLeadership:output_type -> verdict.v1.TransferLeadershipResponse
+	42, // 70: verdict.v1.Admin.CheckState:output_type -> verdict.v1.CheckStateResponse
+	44, // 71: verdict.v1.Admin.StateHashes:output_type -> verdict.v1.StateHashesResponse
+	32, // 72: verdict.v1.Admin.AbortTransaction:output_type -> verdict.v1.AbortTransactionResponse
+	34, // 73: verdict.v1.Admin.ForgetTransaction:output_type -> verdict.v1.ForgetTransactionResponse
+	53, // [53:74] is the sub-list for method output_type
+	32, // [32:53] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_verdict_v1_verdict_proto_init() }
@@ -3223,7 +3480,7 @@ func file_verdict_v1_verdict_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_verdict_v1_verdict_proto_rawDesc), len(file_verdict_v1_verdict_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   46,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -591,6 +591,8 @@ const (
 	Admin_AddMember_FullMethodName          = "/verdict.v1.Admin/AddMember"
 	Admin_RemoveMember_FullMethodName       = "/verdict.v1.Admin/RemoveMember"
 	Admin_TransferLeadership_FullMethodName = "/verdict.v1.Admin/TransferLeadership"
+	Admin_CheckState_FullMethodName         = "/verdict.v1.Admin/CheckState"
+	Admin_StateHashes_FullMethodName        = "/verdict.v1.Admin/StateHashes"
 	Admin_AbortTransaction_FullMethodName   = "/verdict.v1.Admin/AbortTransaction"
 	Admin_ForgetTransaction_FullMethodName  = "/verdict.v1.Admin/ForgetTransaction"
 )
@@ -611,6 +613,13 @@ type AdminClient interface {
 	RemoveMember(ctx context.Context, in *RemoveMemberRequest, opts ...grpc.CallOption) (*RemoveMemberResponse, error)
 	// TransferLeadership hands leadership to another voter.
 	TransferLeadership(ctx context.Context, in *TransferLeadershipRequest, opts ...grpc.CallOption) (*TransferLeadershipResponse, error)
+	// CheckState appends a checkpoint to the log (an operator's action; the
+	// leader serves it) and answers its index once this node applied it:
+	// every member records the hash of its state at that index (StateHashes).
+	CheckState(ctx context.Context, in *CheckStateRequest, opts ...grpc.CallOption) (*CheckStateResponse, error)
+	// StateHashes answers this node's own state hashes at the checkpoints it
+	// applied lately (never forwarded: each member answers for itself).
+	StateHashes(ctx context.Context, in *StateHashesRequest, opts ...grpc.CallOption) (*StateHashesResponse, error)
 	// AbortTransaction aborts a transaction that is not decided yet (ACTIVE
 	// or PREPARING at the leader); a decided one is refused with
 	// FailedPrecondition. Served by the leader.
@@ -690,6 +699,26 @@ func (c *adminClient) TransferLeadership(ctx context.Context, in *TransferLeader
 	return out, nil
 }
 
+func (c *adminClient) CheckState(ctx context.Context, in *CheckStateRequest, opts ...grpc.CallOption) (*CheckStateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckStateResponse)
+	err := c.cc.Invoke(ctx, Admin_CheckState_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) StateHashes(ctx context.Context, in *StateHashesRequest, opts ...grpc.CallOption) (*StateHashesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StateHashesResponse)
+	err := c.cc.Invoke(ctx, Admin_StateHashes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminClient) AbortTransaction(ctx context.Context, in *AbortTransactionRequest, opts ...grpc.CallOption) (*AbortTransactionResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AbortTransactionResponse)
@@ -726,6 +755,13 @@ type AdminServer interface {
 	RemoveMember(context.Context, *RemoveMemberRequest) (*RemoveMemberResponse, error)
 	// TransferLeadership hands leadership to another voter.
 	TransferLeadership(context.Context, *TransferLeadershipRequest) (*TransferLeadershipResponse, error)
+	// CheckState appends a checkpoint to the log (an operator's action; the
+	// leader serves it) and answers its index once this node applied it:
+	// every member records the hash of its state at that index (StateHashes).
+	CheckState(context.Context, *CheckStateRequest) (*CheckStateResponse, error)
+	// StateHashes answers this node's own state hashes at the checkpoints it
+	// applied lately (never forwarded: each member answers for itself).
+	StateHashes(context.Context, *StateHashesRequest) (*StateHashesResponse, error)
 	// AbortTransaction aborts a transaction that is not decided yet (ACTIVE
 	// or PREPARING at the leader); a decided one is refused with
 	// FailedPrecondition. Served by the leader.
@@ -762,6 +798,12 @@ func (UnimplementedAdminServer) RemoveMember(context.Context, *RemoveMemberReque
 }
 func (UnimplementedAdminServer) TransferLeadership(context.Context, *TransferLeadershipRequest) (*TransferLeadershipResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method TransferLeadership not implemented")
+}
+func (UnimplementedAdminServer) CheckState(context.Context, *CheckStateRequest) (*CheckStateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckState not implemented")
+}
+func (UnimplementedAdminServer) StateHashes(context.Context, *StateHashesRequest) (*StateHashesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StateHashes not implemented")
 }
 func (UnimplementedAdminServer) AbortTransaction(context.Context, *AbortTransactionRequest) (*AbortTransactionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AbortTransaction not implemented")
@@ -898,6 +940,42 @@ func _Admin_TransferLeadership_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_CheckState_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckStateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).CheckState(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_CheckState_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).CheckState(ctx, req.(*CheckStateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_StateHashes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StateHashesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).StateHashes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_StateHashes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).StateHashes(ctx, req.(*StateHashesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Admin_AbortTransaction_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(AbortTransactionRequest)
 	if err := dec(in); err != nil {
@@ -964,6 +1042,14 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TransferLeadership",
 			Handler:    _Admin_TransferLeadership_Handler,
+		},
+		{
+			MethodName: "CheckState",
+			Handler:    _Admin_CheckState_Handler,
+		},
+		{
+			MethodName: "StateHashes",
+			Handler:    _Admin_StateHashes_Handler,
 		},
 		{
 			MethodName: "AbortTransaction",

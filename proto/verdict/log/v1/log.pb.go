@@ -82,6 +82,7 @@ type LogRecord struct {
 	//	*LogRecord_Done
 	//	*LogRecord_Prune
 	//	*LogRecord_Heuristic
+	//	*LogRecord_Checkpoint
 	Kind          isLogRecord_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -160,6 +161,15 @@ func (x *LogRecord) GetHeuristic() *v1.HeuristicResolution {
 	return nil
 }
 
+func (x *LogRecord) GetCheckpoint() *Checkpoint {
+	if x != nil {
+		if x, ok := x.Kind.(*LogRecord_Checkpoint); ok {
+			return x.Checkpoint
+		}
+	}
+	return nil
+}
+
 type isLogRecord_Kind interface {
 	isLogRecord_Kind()
 }
@@ -180,6 +190,10 @@ type LogRecord_Heuristic struct {
 	Heuristic *v1.HeuristicResolution `protobuf:"bytes,4,opt,name=heuristic,proto3,oneof"`
 }
 
+type LogRecord_Checkpoint struct {
+	Checkpoint *Checkpoint `protobuf:"bytes,5,opt,name=checkpoint,proto3,oneof"`
+}
+
 func (*LogRecord_Decision) isLogRecord_Kind() {}
 
 func (*LogRecord_Done) isLogRecord_Kind() {}
@@ -187,6 +201,47 @@ func (*LogRecord_Done) isLogRecord_Kind() {}
 func (*LogRecord_Prune) isLogRecord_Kind() {}
 
 func (*LogRecord_Heuristic) isLogRecord_Kind() {}
+
+func (*LogRecord_Checkpoint) isLogRecord_Kind() {}
+
+// Checkpoint changes nothing: every node that applies it records the hash
+// of its state at that index, so that the replicas' states can be compared
+// at one index they have all applied (Admin.CheckState).
+type Checkpoint struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Checkpoint) Reset() {
+	*x = Checkpoint{}
+	mi := &file_verdict_log_v1_log_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Checkpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Checkpoint) ProtoMessage() {}
+
+func (x *Checkpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_log_v1_log_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
+func (*Checkpoint) Descriptor() ([]byte, []int) {
+	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{2}
+}
 
 // Decision is a COMMIT or ABORT record.
 type Decision struct {
@@ -213,7 +268,7 @@ type Decision struct {
 
 func (x *Decision) Reset() {
 	*x = Decision{}
-	mi := &file_verdict_log_v1_log_proto_msgTypes[2]
+	mi := &file_verdict_log_v1_log_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -225,7 +280,7 @@ func (x *Decision) String() string {
 func (*Decision) ProtoMessage() {}
 
 func (x *Decision) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_log_v1_log_proto_msgTypes[2]
+	mi := &file_verdict_log_v1_log_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -238,7 +293,7 @@ func (x *Decision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Decision.ProtoReflect.Descriptor instead.
 func (*Decision) Descriptor() ([]byte, []int) {
-	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{2}
+	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Decision) GetTxid() string {
@@ -313,7 +368,7 @@ type Done struct {
 
 func (x *Done) Reset() {
 	*x = Done{}
-	mi := &file_verdict_log_v1_log_proto_msgTypes[3]
+	mi := &file_verdict_log_v1_log_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -325,7 +380,7 @@ func (x *Done) String() string {
 func (*Done) ProtoMessage() {}
 
 func (x *Done) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_log_v1_log_proto_msgTypes[3]
+	mi := &file_verdict_log_v1_log_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -338,7 +393,7 @@ func (x *Done) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Done.ProtoReflect.Descriptor instead.
 func (*Done) Descriptor() ([]byte, []int) {
-	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{3}
+	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Done) GetTxids() []string {
@@ -374,7 +429,7 @@ type OnePhase struct {
 
 func (x *OnePhase) Reset() {
 	*x = OnePhase{}
-	mi := &file_verdict_log_v1_log_proto_msgTypes[4]
+	mi := &file_verdict_log_v1_log_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -386,7 +441,7 @@ func (x *OnePhase) String() string {
 func (*OnePhase) ProtoMessage() {}
 
 func (x *OnePhase) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_log_v1_log_proto_msgTypes[4]
+	mi := &file_verdict_log_v1_log_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -399,7 +454,7 @@ func (x *OnePhase) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OnePhase.ProtoReflect.Descriptor instead.
 func (*OnePhase) Descriptor() ([]byte, []int) {
-	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{4}
+	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *OnePhase) GetTxid() string {
@@ -436,7 +491,7 @@ type Prune struct {
 
 func (x *Prune) Reset() {
 	*x = Prune{}
-	mi := &file_verdict_log_v1_log_proto_msgTypes[5]
+	mi := &file_verdict_log_v1_log_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -448,7 +503,7 @@ func (x *Prune) String() string {
 func (*Prune) ProtoMessage() {}
 
 func (x *Prune) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_log_v1_log_proto_msgTypes[5]
+	mi := &file_verdict_log_v1_log_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -461,7 +516,7 @@ func (x *Prune) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prune.ProtoReflect.Descriptor instead.
 func (*Prune) Descriptor() ([]byte, []int) {
-	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{5}
+	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Prune) GetBeforeUnixMs() int64 {
@@ -479,13 +534,17 @@ type StateSnapshot struct {
 	// before it that the table does not hold may have been decided, and
 	// answers OUTCOME_EXPIRED, never a guess.
 	PrunedBeforeUnixMs int64 `protobuf:"varint,2,opt,name=pruned_before_unix_ms,json=prunedBeforeUnixMs,proto3" json:"pruned_before_unix_ms,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The SHA-256 of this snapshot's deterministic encoding with this field
+	// empty: a node checks it before it uses the state (empty in snapshots
+	// of earlier versions, which are taken unchecked).
+	StateSha256   []byte `protobuf:"bytes,3,opt,name=state_sha256,json=stateSha256,proto3" json:"state_sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StateSnapshot) Reset() {
 	*x = StateSnapshot{}
-	mi := &file_verdict_log_v1_log_proto_msgTypes[6]
+	mi := &file_verdict_log_v1_log_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -497,7 +556,7 @@ func (x *StateSnapshot) String() string {
 func (*StateSnapshot) ProtoMessage() {}
 
 func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_log_v1_log_proto_msgTypes[6]
+	mi := &file_verdict_log_v1_log_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -510,7 +569,7 @@ func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateSnapshot.ProtoReflect.Descriptor instead.
 func (*StateSnapshot) Descriptor() ([]byte, []int) {
-	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{6}
+	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *StateSnapshot) GetTransactions() []*v1.Transaction {
@@ -527,19 +586,31 @@ func (x *StateSnapshot) GetPrunedBeforeUnixMs() int64 {
 	return 0
 }
 
+func (x *StateSnapshot) GetStateSha256() []byte {
+	if x != nil {
+		return x.StateSha256
+	}
+	return nil
+}
+
 var File_verdict_log_v1_log_proto protoreflect.FileDescriptor
 
 const file_verdict_log_v1_log_proto_rawDesc = "" +
 	"\n" +
 	"\x18verdict/log/v1/log.proto\x12\x0everdict.log.v1\x1a\x18verdict/v1/verdict.proto\"?\n" +
 	"\bLogBatch\x123\n" +
-	"\arecords\x18\x01 \x03(\v2\x19.verdict.log.v1.LogRecordR\arecords\"\xe7\x01\n" +
+	"\arecords\x18\x01 \x03(\v2\x19.verdict.log.v1.LogRecordR\arecords\"\xa5\x02\n" +
 	"\tLogRecord\x126\n" +
 	"\bdecision\x18\x01 \x01(\v2\x18.verdict.log.v1.DecisionH\x00R\bdecision\x12*\n" +
 	"\x04done\x18\x02 \x01(\v2\x14.verdict.log.v1.DoneH\x00R\x04done\x12-\n" +
 	"\x05prune\x18\x03 \x01(\v2\x15.verdict.log.v1.PruneH\x00R\x05prune\x12?\n" +
-	"\theuristic\x18\x04 \x01(\v2\x1f.verdict.v1.HeuristicResolutionH\x00R\theuristicB\x06\n" +
-	"\x04kind\"\xc2\x02\n" +
+	"\theuristic\x18\x04 \x01(\v2\x1f.verdict.v1.HeuristicResolutionH\x00R\theuristic\x12<\n" +
+	"\n" +
+	"checkpoint\x18\x05 \x01(\v2\x1a.verdict.log.v1.CheckpointH\x00R\n" +
+	"checkpointB\x06\n" +
+	"\x04kind\"\f\n" +
+	"\n" +
+	"Checkpoint\"\xc2\x02\n" +
 	"\bDecision\x12\x12\n" +
 	"\x04txid\x18\x01 \x01(\tR\x04txid\x12-\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x13.verdict.v1.OutcomeR\aoutcome\x12>\n" +
@@ -559,10 +630,11 @@ const file_verdict_log_v1_log_proto_rawDesc = "" +
 	"\vparticipant\x18\x02 \x01(\v2\x1a.verdict.v1.ParticipantRefR\vparticipant\x12&\n" +
 	"\x0fdecided_unix_ms\x18\x03 \x01(\x03R\rdecidedUnixMs\"-\n" +
 	"\x05Prune\x12$\n" +
-	"\x0ebefore_unix_ms\x18\x01 \x01(\x03R\fbeforeUnixMs\"\x7f\n" +
+	"\x0ebefore_unix_ms\x18\x01 \x01(\x03R\fbeforeUnixMs\"\xa2\x01\n" +
 	"\rStateSnapshot\x12;\n" +
 	"\ftransactions\x18\x01 \x03(\v2\x17.verdict.v1.TransactionR\ftransactions\x121\n" +
-	"\x15pruned_before_unix_ms\x18\x02 \x01(\x03R\x12prunedBeforeUnixMsB:Z8github.com/verdict-tx/verdict/proto/verdict/log/v1;logv1b\x06proto3"
+	"\x15pruned_before_unix_ms\x18\x02 \x01(\x03R\x12prunedBeforeUnixMs\x12!\n" +
+	"\fstate_sha256\x18\x03 \x01(\fR\vstateSha256B:Z8github.com/verdict-tx/verdict/proto/verdict/log/v1;logv1b\x06proto3"
 
 var (
 	file_verdict_log_v1_log_proto_rawDescOnce sync.Once
@@ -576,38 +648,40 @@ func file_verdict_log_v1_log_proto_rawDescGZIP() []byte {
 	return file_verdict_log_v1_log_proto_rawDescData
 }
 
-var file_verdict_log_v1_log_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_verdict_log_v1_log_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_verdict_log_v1_log_proto_goTypes = []any{
 	(*LogBatch)(nil),               // 0: verdict.log.v1.LogBatch
 	(*LogRecord)(nil),              // 1: verdict.log.v1.LogRecord
-	(*Decision)(nil),               // 2: verdict.log.v1.Decision
-	(*Done)(nil),                   // 3: verdict.log.v1.Done
-	(*OnePhase)(nil),               // 4: verdict.log.v1.OnePhase
-	(*Prune)(nil),                  // 5: verdict.log.v1.Prune
-	(*StateSnapshot)(nil),          // 6: verdict.log.v1.StateSnapshot
-	(*v1.HeuristicResolution)(nil), // 7: verdict.v1.HeuristicResolution
-	(v1.Outcome)(0),                // 8: verdict.v1.Outcome
-	(*v1.ParticipantRef)(nil),      // 9: verdict.v1.ParticipantRef
-	(*v1.StagedMessage)(nil),       // 10: verdict.v1.StagedMessage
-	(*v1.Transaction)(nil),         // 11: verdict.v1.Transaction
+	(*Checkpoint)(nil),             // 2: verdict.log.v1.Checkpoint
+	(*Decision)(nil),               // 3: verdict.log.v1.Decision
+	(*Done)(nil),                   // 4: verdict.log.v1.Done
+	(*OnePhase)(nil),               // 5: verdict.log.v1.OnePhase
+	(*Prune)(nil),                  // 6: verdict.log.v1.Prune
+	(*StateSnapshot)(nil),          // 7: verdict.log.v1.StateSnapshot
+	(*v1.HeuristicResolution)(nil), // 8: verdict.v1.HeuristicResolution
+	(v1.Outcome)(0),                // 9: verdict.v1.Outcome
+	(*v1.ParticipantRef)(nil),      // 10: verdict.v1.ParticipantRef
+	(*v1.StagedMessage)(nil),       // 11: verdict.v1.StagedMessage
+	(*v1.Transaction)(nil),         // 12: verdict.v1.Transaction
 }
 var file_verdict_log_v1_log_proto_depIdxs = []int32{
 	1,  // 0: verdict.log.v1.LogBatch.records:type_name -> verdict.log.v1.LogRecord
-	2,  // 1: verdict.log.v1.LogRecord.decision:type_name -> verdict.log.v1.Decision
-	3,  // 2: verdict.log.v1.LogRecord.done:type_name -> verdict.log.v1.Done
-	5,  // 3: verdict.log.v1.LogRecord.prune:type_name -> verdict.log.v1.Prune
-	7,  // 4: verdict.log.v1.LogRecord.heuristic:type_name -> verdict.v1.HeuristicResolution
-	8,  // 5: verdict.log.v1.Decision.outcome:type_name -> verdict.v1.Outcome
-	9,  // 6: verdict.log.v1.Decision.participants:type_name -> verdict.v1.ParticipantRef
-	10, // 7: verdict.log.v1.Decision.messages:type_name -> verdict.v1.StagedMessage
-	4,  // 8: verdict.log.v1.Done.one_phase:type_name -> verdict.log.v1.OnePhase
-	9,  // 9: verdict.log.v1.OnePhase.participant:type_name -> verdict.v1.ParticipantRef
-	11, // 10: verdict.log.v1.StateSnapshot.transactions:type_name -> verdict.v1.Transaction
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	3,  // 1: verdict.log.v1.LogRecord.decision:type_name -> verdict.log.v1.Decision
+	4,  // 2: verdict.log.v1.LogRecord.done:type_name -> verdict.log.v1.Done
+	6,  // 3: verdict.log.v1.LogRecord.prune:type_name -> verdict.log.v1.Prune
+	8,  // 4: verdict.log.v1.LogRecord.heuristic:type_name -> verdict.v1.HeuristicResolution
+	2,  // 5: verdict.log.v1.LogRecord.checkpoint:type_name -> verdict.log.v1.Checkpoint
+	9,  // 6: verdict.log.v1.Decision.outcome:type_name -> verdict.v1.Outcome
+	10, // 7: verdict.log.v1.Decision.participants:type_name -> verdict.v1.ParticipantRef
+	11, // 8: verdict.log.v1.Decision.messages:type_name -> verdict.v1.StagedMessage
+	5,  // 9: verdict.log.v1.Done.one_phase:type_name -> verdict.log.v1.OnePhase
+	10, // 10: verdict.log.v1.OnePhase.participant:type_name -> verdict.v1.ParticipantRef
+	12, // 11: verdict.log.v1.StateSnapshot.transactions:type_name -> verdict.v1.Transaction
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_verdict_log_v1_log_proto_init() }
@@ -620,6 +694,7 @@ func file_verdict_log_v1_log_proto_init() {
 		(*LogRecord_Done)(nil),
 		(*LogRecord_Prune)(nil),
 		(*LogRecord_Heuristic)(nil),
+		(*LogRecord_Checkpoint)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -627,7 +702,7 @@ func file_verdict_log_v1_log_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_verdict_log_v1_log_proto_rawDesc), len(file_verdict_log_v1_log_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,28 @@
+package coordinator
+
+import (
+	"context"
+
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// CheckState appends a checkpoint at the leader (an operator's action:
+// it writes to the log) and answers its index.
+func (a *admin) CheckState(ctx context.Context, req *verdictv1.CheckStateRequest) (*verdictv1.CheckStateResponse, error) {
+	return forwardAdmin(ctx, a.fwd, req, func(ctx context.Context, _ *verdictv1.CheckStateRequest) (*verdictv1.CheckStateResponse, error) {
+		index, err := a.coord.Checkpoint(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return &verdictv1.CheckStateResponse{Index: index}, nil
+	}, verdictv1.AdminClient.CheckState)
+}
+
+// StateHashes answers this node's own hashes: it is never forwarded.
+func (a *admin) StateHashes(ctx context.Context, _ *verdictv1.StateHashesRequest) (*verdictv1.StateHashesResponse, error) {
+	resp := &verdictv1.StateHashesResponse{Id: a.node.ID(), AppliedIndex: a.node.Status().Applied}
+	for _, h := range a.coord.StateHashes() {
+		resp.Hashes = append(resp.Hashes, &verdictv1.StateHash{Index: h.Index, Sha256: h.SHA256[:]})
+	}
+	return resp, nil
+}
