@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
@@ -17,18 +18,20 @@ import (
 // undone transactions come first, sorted by txid, then the done ones in the
 // order they became done, which Restore keeps for later Prunes.
 func (s *Table) Snapshot() ([]byte, error) {
-	snap, body, err := s.snapshot()
+	_, body, err := s.snapshot()
 	if err != nil || len(body) == 0 {
 		return body, err // the empty state is no bytes, and needs no hash
 	}
+	// state_sha256 is the last field: appended to the deterministic
+	// encoding of the rest, it gives the deterministic encoding of the
+	// whole, without marshaling the table twice.
 	sum := sha256.Sum256(body)
-	snap.StateSha256 = sum[:]
-	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(snap)
-	if err != nil {
-		return nil, fmt.Errorf("verdict: marshal state snapshot: %w", err)
-	}
-	return data, nil
+	data := protowire.AppendTag(body, stateHashField, protowire.BytesType)
+	return protowire.AppendBytes(data, sum[:]), nil
 }
+
+// stateHashField is StateSnapshot.state_sha256's field number.
+const stateHashField = 3
 
 // snapshot builds the table's StateSnapshot without its hash, and its
 // deterministic encoding.
