@@ -67,6 +67,7 @@ func DefaultConfig() Config {
 		ElectionTicks:           DefaultElectionTicks,
 		SnapshotEntries:         DefaultSnapshotEntries,
 		CompactionLag:           DefaultCompactionLag,
+		StateCheckInterval:      DefaultStateCheckInterval,
 	}
 }
 
@@ -225,6 +226,10 @@ type Config struct {
 	// DialOptions for connections to peers and participants. Default: TLS
 	// from the TLS field, or insecure without it.
 	DialOptions []grpc.DialOption
+	// StateCheckInterval is how often the leader compares the members'
+	// states at a checkpoint it appends (statecheck.go). Default
+	// DefaultStateCheckInterval, 5m.
+	StateCheckInterval time.Duration
 	// TracerProvider, if set, traces the node's calls with OpenTelemetry:
 	// the calls it serves and makes (to participants, and a follower's
 	// forwarding to the leader; not Raft's or health checks), each
@@ -290,6 +295,7 @@ func (c *Config) validate() error {
 		orDefault("ElectionTicks", &c.ElectionTicks, DefaultElectionTicks),
 		orDefault("SnapshotEntries", &c.SnapshotEntries, DefaultSnapshotEntries),
 		orDefault("CompactionLag", &c.CompactionLag, DefaultCompactionLag),
+		orDefault("StateCheckInterval", &c.StateCheckInterval, DefaultStateCheckInterval),
 	} {
 		if err != nil {
 			return err

@@ -22,6 +22,7 @@ type metrics struct {
 	retries       prometheus.Counter
 	fsync         prometheus.Histogram
 	snapshotBytes prometheus.Histogram
+	mismatches    prometheus.Counter
 }
 
 var (
@@ -59,6 +60,10 @@ func newMetrics() *metrics {
 			Help:    "Size of the Raft snapshots this node wrote (its own, or received from the leader).",
 			Buckets: prometheus.ExponentialBuckets(1024, 4, 12), // 1 KiB to 4 GiB
 		}),
+		mismatches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "verdict_state_mismatches_total",
+			Help: "Members found, by this node's state checks as the leader, to hold another state than the others at a checkpoint.",
+		}),
 	}
 	// Every label value exists from the start, so that rates and alerts see
 	// zeros instead of missing series.
@@ -68,7 +73,7 @@ func newMetrics() *metrics {
 	for _, c := range engine.AbortCauses {
 		m.aborts.WithLabelValues(string(c))
 	}
-	m.reg.MustRegister(m.commits, m.aborts, m.commitLatency, m.retries, m.fsync, m.snapshotBytes,
+	m.reg.MustRegister(m.commits, m.aborts, m.commitLatency, m.retries, m.fsync, m.snapshotBytes, m.mismatches,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -42,6 +42,8 @@ type Server struct {
 	health  *health
 	// mlis and http serve Config.MetricsAddr; nil without it.
 	mlis net.Listener
+	// admin is the Admin service, which the state checks call in process.
+	admin *admin
 	// clis and console serve the web console on Config.ConsoleAddr; nil
 	// without it.
 	clis    net.Listener
@@ -190,6 +192,7 @@ func Start(cfg Config) (*Server, error) {
 	}
 	coordSvc := &service{c: c, fwd: s.fwd, maxParticipants: cfg.MaxParticipants}
 	adminSvc := &admin{node: node, coord: c, fwd: s.fwd}
+	s.admin = adminSvc
 	verdictv1.RegisterCoordinatorServer(s.grpc, coordSvc)
 	verdictv1.RegisterAdminServer(s.grpc, adminSvc)
 	node.Register(s.grpc)
@@ -204,6 +207,9 @@ func Start(cfg Config) (*Server, error) {
 	s.metrics.watchConnections(hosts)
 	s.goroutine(func() { _ = s.grpc.Serve(hosts) })
 	s.goroutine(s.watchNode)
+	if cfg.StateCheckInterval > 0 {
+		s.goroutine(func() { s.checkStates(cfg.StateCheckInterval) })
+	}
 	if mlis != nil {
 		s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 		s.goroutine(func() { _ = s.http.Serve(mlis) })

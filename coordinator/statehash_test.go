@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/verdict-tx/verdict/coordinator/engine"
 	"github.com/verdict-tx/verdict/internal/testwait"
 	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
@@ -132,4 +134,39 @@ func TestStateHashFindsCorruption(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The leader checks on its own (--state-check-interval): a follower that
+// went wrong is found, logged and counted, and a healthy cluster is not.
+func TestLeaderStateCheck(t *testing.T) {
+	var corrupt atomic.Uint64
+	c := newTunedCluster(t, 3, func(cfg *Config) {
+		id := cfg.ID
+		cfg.StateCheckInterval = 100 * time.Millisecond
+		cfg.knobs = &engine.TestingKnobs{SkipApply: func(_ uint64, b *logv1.LogBatch) bool {
+			for _, r := range b.GetRecords() {
+				if r.GetDecision() != nil && r.GetCheckpoint() == nil {
+					return corrupt.CompareAndSwap(id, 0)
+				}
+			}
+			return false
+		}}
+	})
+	lead := c.leader()
+	if differ := lead.checkStatesOnce(); len(differ) != 0 {
+		t.Fatalf("a healthy cluster: members %v differ", differ)
+	}
+	p1, p2 := startParticipant(t, "p1", c.endpoints()), startParticipant(t, "p2", c.endpoints())
+	cl := dial(t, c.endpoints()...)
+	bad := c.follower().Node().ID()
+	corrupt.Store(bad)
+	if _, err := runTx(context.Background(), cl, p1, p2); err != nil {
+		t.Fatal(err)
+	}
+	if differ := lead.checkStatesOnce(); len(differ) != 1 || differ[0] != bad {
+		t.Fatalf("members %v differ, want [%d]", differ, bad)
+	}
+	testwait.For(t, 10*time.Second, "the periodic check counting the mismatch", func() bool {
+		return testutil.ToFloat64(lead.metrics.mismatches) >= 2
+	})
 }

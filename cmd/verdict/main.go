@@ -194,6 +194,7 @@ func defineFlags(o *options) *flag.FlagSet {
 	fs.DurationVar(&c.StuckAfter, "stuck-after", coordinator.DefaultStuckAfter, "mark a transaction stuck once phase 2 has failed to reach a participant this long")
 	fs.DurationVar(&c.TickInterval, "tick", coordinator.DefaultTickInterval, "raft tick: the heartbeat interval; followers elect a new leader after --election-ticks to twice that many ticks without one")
 	fs.IntVar(&c.ElectionTicks, "election-ticks", coordinator.DefaultElectionTicks, "raft election timeout, in ticks")
+	fs.DurationVar(&c.StateCheckInterval, "state-check-interval", coordinator.DefaultStateCheckInterval, "how often the leader compares the members' states at a checkpoint (a member that differs is logged at error level and counted in verdict_state_mismatches_total); verdictctl cluster check does it at once")
 	fs.DurationVar(&c.Retention, "retention", coordinator.DefaultRetention, "how long a transaction stays answerable after phase 2 completed")
 	fs.StringVar(&c.NatsURL, "nats-url", "", "NATS server URL(s), comma-separated: publish lifecycle events on verdict.events.<kind> and the staged messages of committed transactions to JetStream (empty: both off)")
 	fs.IntVar(&c.MaxStagedBytes, "max-staged-bytes", coordinator.DefaultMaxStagedBytes, "largest total size of the messages staged in one transaction (they travel in its COMMIT record)")

@@ -1,0 +1,118 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"time"
+
+	"google.golang.org/grpc"
+
+	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
+)
+
+// DefaultStateCheckInterval is how often the leader compares the members'
+// states by default.
+const DefaultStateCheckInterval = 5 * time.Minute
+
+// stateCheckWait bounds how long one check waits for the members to apply
+// its checkpoint.
+const stateCheckWait = 30 * time.Second
+
+// checkStates runs the leader's own state checks, every interval, until
+// the server stops: it appends a
+// checkpoint, gathers every member's hash there (its own included) and
+// compares them. A member whose hash differs from the majority's is logged
+// at error level and counted (verdict_state_mismatches_total).
+func (s *Server) checkStates(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, ok := s.coord.LeaderTerm(); !ok {
+			continue
+		}
+		s.checkStatesOnce()
+	}
+}
+
+// checkStatesOnce runs one check as the leader; it reports the members
+// that differ (their ids), for tests.
+func (s *Server) checkStatesOnce() []uint64 {
+	ctx, cancel := context.WithTimeout(s.ctx, stateCheckWait)
+	defer cancel()
+	index, err := s.coord.Checkpoint(ctx)
+	if err != nil {
+		s.log.Warn("state check: cannot append a checkpoint", "err", err)
+		return nil
+	}
+	hashes := map[uint64][]byte{}
+	for _, m := range s.node.Status().Members {
+		if h := s.memberHash(ctx, m.ID, m.Address, index); h != nil {
+			hashes[m.ID] = h
+		}
+	}
+	count := map[string]int{}
+	for _, h := range hashes {
+		count[string(h)]++
+	}
+	var major string
+	for h, n := range count {
+		if n > count[major] || (n == count[major] && h < major) {
+			major = h
+		}
+	}
+	var differ []uint64
+	for id, h := range hashes {
+		if !bytes.Equal(h, []byte(major)) {
+			differ = append(differ, id)
+			s.metrics.mismatches.Inc()
+			s.log.Error("state check: a member's state differs from the others' at a checkpoint",
+				"member", id, "index", index, "sha256", hex.EncodeToString(h), "others", hex.EncodeToString([]byte(major)))
+		}
+	}
+	if len(differ) == 0 {
+		s.log.Debug("state check: every member agrees", "index", index, "members", len(hashes))
+	}
+	return differ
+}
+
+// memberHash asks member id (this node itself in process) for its state
+// hash at index, until it has applied it or ctx ends; nil if it never
+// answers.
+func (s *Server) memberHash(ctx context.Context, id uint64, addr string, index uint64) []byte {
+	ask := func(ctx context.Context) (*verdictv1.StateHashesResponse, error) {
+		return s.admin.StateHashes(ctx, &verdictv1.StateHashesRequest{})
+	}
+	if id != s.node.ID() {
+		conn, err := grpc.NewClient(addr, s.cfg.DialOptions...)
+		if err != nil {
+			return nil
+		}
+		defer conn.Close()
+		ask = func(ctx context.Context) (*verdictv1.StateHashesResponse, error) {
+			return verdictv1.NewAdminClient(conn).StateHashes(ctx, &verdictv1.StateHashesRequest{})
+		}
+	}
+	for {
+		if resp, err := ask(ctx); err == nil {
+			for _, h := range resp.GetHashes() {
+				if h.GetIndex() == index {
+					return h.GetSha256()
+				}
+			}
+			if resp.GetAppliedIndex() >= index {
+				return nil // restored a snapshot past it: nothing to compare
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
