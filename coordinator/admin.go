@@ -2,6 +2,8 @@ package coordinator
 
 import (
 	"context"
+	"maps"
+	"slices"
 
 	"github.com/verdict-tx/verdict/coordinator/engine"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
@@ -21,7 +23,12 @@ func (a *admin) Status(ctx context.Context, _ *verdictv1.StatusRequest) (*verdic
 	st := a.node.Status()
 	_, leaderAddr := a.node.Leader()
 	_, ready := a.coord.LeaderTerm()
+	var diverged []*verdictv1.DivergedMember
+	for _, id := range slices.Sorted(maps.Keys(a.coord.Diverged())) {
+		diverged = append(diverged, &verdictv1.DivergedMember{Id: id, SinceIndex: a.coord.Diverged()[id]})
+	}
 	return &verdictv1.StatusResponse{
+		Diverged:           diverged,
 		Id:                 st.ID,
 		Leader:             st.Leader,
 		LeaderAddress:      leaderAddr,

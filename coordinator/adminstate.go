@@ -3,6 +3,9 @@ package coordinator
 import (
 	"context"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -25,4 +28,23 @@ func (a *admin) StateHashes(ctx context.Context, _ *verdictv1.StateHashesRequest
 		resp.Hashes = append(resp.Hashes, &verdictv1.StateHash{Index: h.Index, Sha256: h.SHA256[:]})
 	}
 	return resp, nil
+}
+
+// ClearDivergence clears a member's diverged mark for an operator; the
+// leader serves it.
+func (a *admin) ClearDivergence(ctx context.Context, req *verdictv1.ClearDivergenceRequest) (*verdictv1.ClearDivergenceResponse, error) {
+	if req.GetId() == 0 {
+		return nil, status.Error(codes.InvalidArgument, "verdict: name the member to clear")
+	}
+	who, err := a.fwd.auth.callerIdentity(ctx, req.GetOperator())
+	if err != nil {
+		return nil, err
+	}
+	req.Operator = who
+	return forwardAdmin(ctx, a.fwd, req, func(ctx context.Context, req *verdictv1.ClearDivergenceRequest) (*verdictv1.ClearDivergenceResponse, error) {
+		if err := a.coord.ClearDiverged(ctx, req.GetId(), req.GetOperator()); err != nil {
+			return nil, err
+		}
+		return &verdictv1.ClearDivergenceResponse{}, nil
+	}, verdictv1.AdminClient.ClearDivergence)
 }

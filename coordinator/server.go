@@ -118,6 +118,7 @@ func Start(cfg Config) (*Server, error) {
 		deps.Publisher = link
 	}
 	c := engine.New(engine.Config{
+		Self:                    cfg.ID,
 		DefaultTimeout:          cfg.DefaultTimeout,
 		MaxTimeout:              cfg.MaxTimeout,
 		MaxParticipants:         cfg.MaxParticipants,
@@ -210,6 +211,7 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.StateCheckInterval > 0 {
 		s.goroutine(func() { s.checkStates(cfg.StateCheckInterval) })
 	}
+	s.goroutine(s.refuseLeadership)
 	if mlis != nil {
 		s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 		s.goroutine(func() { _ = s.http.Serve(mlis) })

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"fmt"
 	"time"
 
 	"google.golang.org/grpc"
 
+	"github.com/verdict-tx/verdict/coordinator/engine"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -66,13 +68,29 @@ func (s *Server) checkStatesOnce() []uint64 {
 			major = h
 		}
 	}
+	// A member is marked only against a strict majority of the members
+	// that answered: with a tie, no side can be called the wrong one.
+	sure := 2*count[major] > len(hashes)
 	var differ []uint64
 	for id, h := range hashes {
-		if !bytes.Equal(h, []byte(major)) {
-			differ = append(differ, id)
-			s.metrics.mismatches.Inc()
-			s.log.Error("state check: a member's state differs from the others' at a checkpoint",
-				"member", id, "index", index, "sha256", hex.EncodeToString(h), "others", hex.EncodeToString([]byte(major)))
+		if bytes.Equal(h, []byte(major)) {
+			continue
+		}
+		differ = append(differ, id)
+		s.metrics.mismatches.Inc()
+		s.log.Error("state check: a member's state differs from the others' at a checkpoint",
+			"member", id, "index", index, "sha256", hex.EncodeToString(h), "others", hex.EncodeToString([]byte(major)), "marked", sure)
+		if !sure {
+			continue
+		}
+		if _, marked := s.coord.Diverged()[id]; !marked {
+			if err := s.coord.MarkDiverged(ctx, id, index); err != nil {
+				s.log.Warn("state check: cannot mark the member diverged", "member", id, "err", err)
+			}
+		}
+		if s.nats != nil {
+			s.nats.Emit(engine.Event{Kind: engine.EventStateMismatch, Time: time.Now(),
+				Reason: fmt.Sprintf("member %d's state differs from the others' at checkpoint %d: it follows but does not lead until an operator clears it (verdictctl cluster clear-divergence %d)", id, index, id)})
 		}
 	}
 	if len(differ) == 0 {
@@ -115,4 +133,56 @@ func (s *Server) memberHash(ctx context.Context, id uint64, addr string, index u
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// refuseLeadership hands leadership away while this node is marked
+// diverged: its engine answers nothing as leader (engine.leaderTerm), and
+// the cluster needs one that does. Checked every second.
+func (s *Server) refuseLeadership() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, leads := s.node.LeaderTerm(); !leads {
+			continue
+		}
+		if _, marked := s.coord.Diverged()[s.node.ID()]; !marked {
+			continue
+		}
+		to := s.healthiestVoter()
+		if to == 0 {
+			s.log.Error("this node is marked diverged but no other voter can take leadership")
+			continue
+		}
+		s.log.Error("this node is marked diverged: handing leadership away", "to", to)
+		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		if err := s.node.TransferLeadership(ctx, to); err != nil {
+			s.log.Warn("cannot hand leadership away", "to", to, "err", err)
+		}
+		cancel()
+	}
+}
+
+// healthiestVoter is the voter, other than this node and not marked
+// diverged, with the highest match index; 0 for none.
+func (s *Server) healthiestVoter() uint64 {
+	diverged := s.coord.Diverged()
+	var best uint64
+	var bestMatch uint64
+	for _, m := range s.node.Status().Members {
+		if m.ID == s.node.ID() || m.Learner {
+			continue
+		}
+		if _, bad := diverged[m.ID]; bad {
+			continue
+		}
+		if best == 0 || m.Match > bestMatch {
+			best, bestMatch = m.ID, m.Match
+		}
+	}
+	return best
 }

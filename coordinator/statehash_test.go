@@ -170,3 +170,76 @@ func TestLeaderStateCheck(t *testing.T) {
 		return testutil.ToFloat64(lead.metrics.mismatches) >= 2
 	})
 }
+
+// A member the leader's check finds diverged is marked in the log: it
+// follows, but does not lead (handed leadership, it hands it on), and the
+// cluster goes on committing; an operator clears the mark.
+func TestDivergedMemberDoesNotLead(t *testing.T) {
+	var corrupt atomic.Uint64
+	c := newTunedCluster(t, 3, func(cfg *Config) {
+		id := cfg.ID
+		cfg.StateCheckInterval = time.Hour // the test runs the check itself
+		cfg.knobs = &engine.TestingKnobs{SkipApply: func(_ uint64, b *logv1.LogBatch) bool {
+			for _, r := range b.GetRecords() {
+				if r.GetDecision() != nil && r.GetCheckpoint() == nil {
+					return corrupt.CompareAndSwap(id, 0)
+				}
+			}
+			return false
+		}}
+	})
+	lead := c.leader()
+	p1, p2 := startParticipant(t, "p1", c.endpoints()), startParticipant(t, "p2", c.endpoints())
+	cl := dial(t, c.endpoints()...)
+	ctx := context.Background()
+	badNode := c.follower()
+	bad := badNode.Node().ID()
+	corrupt.Store(bad)
+	if _, err := runTx(ctx, cl, p1, p2); err != nil {
+		t.Fatal(err)
+	}
+	if differ := lead.checkStatesOnce(); len(differ) != 1 || differ[0] != bad {
+		t.Fatalf("members %v differ, want [%d]", differ, bad)
+	}
+	testwait.For(t, 15*time.Second, "the member marked diverged", func() bool {
+		st, err := adminClient(t, lead.Addr()).Status(callCtx(t), &verdictv1.StatusRequest{})
+		return err == nil && len(st.GetDiverged()) == 1 && st.GetDiverged()[0].GetId() == bad
+	})
+	testwait.For(t, 10*time.Second, "the marked member to know its mark", func() bool {
+		_, marked := badNode.coord.Diverged()[bad]
+		return marked
+	})
+
+	// Handed leadership, it hands it on, and never serves as leader.
+	if _, err := adminClient(t, lead.Addr()).TransferLeadership(callCtx(t), &verdictv1.TransferLeadershipRequest{Id: bad}); err != nil {
+		t.Logf("transfer to the marked member: %v", err) // it may hand it on before the call sees it
+	}
+	testwait.For(t, 20*time.Second, "a ready leader other than the marked member", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for id, s := range c.nodes {
+			if _, ok := s.coord.LeaderTerm(); ok && id != bad {
+				return true
+			}
+		}
+		return false
+	})
+	if _, ok := badNode.coord.LeaderTerm(); ok {
+		t.Fatal("the marked member serves as the ready leader")
+	}
+	if _, err := runTx(ctx, cl, p1, p2); err != nil {
+		t.Fatalf("a commit with a member marked: %v", err)
+	}
+
+	// An operator clears the mark.
+	if _, err := adminClient(t, c.leader().Addr()).ClearDivergence(callCtx(t), &verdictv1.ClearDivergenceRequest{Id: bad, Operator: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, "the mark cleared everywhere", func() bool {
+		_, marked := badNode.coord.Diverged()[bad]
+		return !marked
+	})
+	if _, err := adminClient(t, c.leader().Addr()).ClearDivergence(callCtx(t), &verdictv1.ClearDivergenceRequest{Id: bad}); err == nil {
+		t.Error("clearing a member that is not marked succeeded")
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -25,6 +26,7 @@ func TestClusterCheck(t *testing.T) {
 	var corrupt atomic.Uint64
 	c := startClusterWith(t, 3, func(cfg *coordinator.Config) {
 		id := cfg.ID
+		cfg.StateCheckInterval = 200 * time.Millisecond
 		cfg.TestingKnobs = &engine.TestingKnobs{SkipApply: func(_ uint64, b *logv1.LogBatch) bool {
 			decision := false
 			for _, r := range b.GetRecords() {
@@ -99,5 +101,20 @@ func TestClusterCheck(t *testing.T) {
 		if n.ID == bad && n.Since != rep.Index {
 			t.Errorf("node %d differs since %d, want the new checkpoint %d (the earlier one was consistent)", bad, n.Since, rep.Index)
 		}
+	}
+
+	// The leader's own check marks it; cluster status says so; an
+	// operator clears the mark.
+	testwait.For(t, 15*time.Second, "cluster status showing the member diverged", func() bool {
+		code, out, _ := ctl(t, "cluster", "status", c.endpoints(), "-o", "json")
+		var st clusterStatus
+		return code == exitOK && json.Unmarshal([]byte(out), &st) == nil && len(st.Diverged) == 1 && st.Diverged[0].ID == bad
+	})
+	_, out, _ = ctl(t, "cluster", "status", c.endpoints())
+	if !strings.Contains(out, "DIVERGED since checkpoint") {
+		t.Errorf("cluster status does not show the diverged member:\n%s", out)
+	}
+	if code, out, errs := ctl(t, "cluster", "clear-divergence", fmt.Sprint(bad), ep, "--operator", "test"); code != exitOK || !strings.Contains(out, "cleared") {
+		t.Errorf("cluster clear-divergence: exit %d\n%s%s", code, out, errs)
 	}
 }

@@ -35,6 +35,14 @@ type clusterStatus struct {
 	Leader  uint64       `json:"leader"`
 	Members []member     `json:"members"`
 	Nodes   []nodeStatus `json:"nodes"`
+	// Diverged are the members whose state differed from the others' at
+	// a checkpoint: they follow but do not lead.
+	Diverged []diverged `json:"diverged"`
+}
+
+type diverged struct {
+	ID         uint64 `json:"id"`
+	SinceIndex uint64 `json:"since_index"`
 }
 
 func setupClusterStatus(fs *flag.FlagSet) func(e *env, args []string) int {
@@ -87,7 +95,7 @@ func (e *env) clusterStatus(eps []string) clusterStatus {
 		}()
 	}
 	wg.Wait()
-	st := clusterStatus{Members: []member{}, Nodes: nodes}
+	st := clusterStatus{Members: []member{}, Nodes: nodes, Diverged: []diverged{}}
 	var bestTerm uint64
 	for _, r := range resps {
 		if r == nil || r.GetTerm() < bestTerm {
@@ -99,6 +107,10 @@ func (e *env) clusterStatus(eps []string) clusterStatus {
 		st.Members = st.Members[:0]
 		for _, m := range r.GetMembers() {
 			st.Members = append(st.Members, member{ID: m.GetId(), Address: m.GetAddress(), Learner: m.GetLearner()})
+		}
+		st.Diverged = st.Diverged[:0]
+		for _, d := range r.GetDiverged() {
+			st.Diverged = append(st.Diverged, diverged{ID: d.GetId(), SinceIndex: d.GetSinceIndex()})
 		}
 	}
 	return st
@@ -125,6 +137,11 @@ func printClusterStatus(e *env, st clusterStatus) {
 		}
 		if m.ID == st.Leader {
 			role += ", leader"
+		}
+		for _, d := range st.Diverged {
+			if d.ID == m.ID {
+				role += fmt.Sprintf(", DIVERGED since checkpoint %d (does not lead; verdictctl cluster clear-divergence %d once repaired)", d.SinceIndex, d.ID)
+			}
 		}
 		fmt.Fprintf(w, "%d\t%s\t%s\n", m.ID, m.Address, role)
 	}

@@ -226,3 +226,23 @@ func printMembers(w io.Writer, ms []*verdictv1.Member) {
 	}
 	t.Flush()
 }
+
+// setupClusterClearDivergence is "verdictctl cluster clear-divergence ID":
+// the member may lead again (once its state is repaired: a member still
+// different is marked again at the leader's next check).
+func setupClusterClearDivergence(fs *flag.FlagSet) func(e *env, args []string) int {
+	operator := operatorFlag(fs)
+	return func(e *env, args []string) int {
+		id, ok := e.memberIDArg("cluster clear-divergence", args)
+		if !ok {
+			return exitUsage
+		}
+		return callCluster(e, "cluster clear-divergence",
+			func(ctx context.Context, conn *coordconn.Conn) (*verdictv1.ClearDivergenceResponse, error) {
+				return conn.Admin().ClearDivergence(ctx, &verdictv1.ClearDivergenceRequest{Id: id, Operator: *operator})
+			},
+			func(*verdictv1.ClearDivergenceResponse) {
+				fmt.Fprintf(e.stdout, "Node %d's diverged mark is cleared: it may lead again.\n", id)
+			})
+	}
+}

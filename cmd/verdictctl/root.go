@@ -162,19 +162,20 @@ func exampleOf(c *command) string {
 }
 
 var commandExamples = map[string]string{
-	"cluster status":   "--endpoints 127.0.0.1:7401,127.0.0.1:7402,127.0.0.1:7403",
-	"cluster add":      "4=10.0.0.4:7400 --timeout 1m",
-	"cluster remove":   "4",
-	"cluster transfer": "2",
-	"cluster check":    "-o json",
-	"tx list":          "--stuck --older-than 5m -o json",
-	"tx show":          "01936b2a-0000-7000-8000-000000000001",
-	"tx retry":         "01936b2a-0000-7000-8000-000000000001",
-	"tx abort":         "01936b2a-0000-7000-8000-000000000001 --reason \"customer cancelled\"",
-	"tx forget":        "01936b2a-0000-7000-8000-000000000001 --participant orders --reason \"host lost, data restored\"",
-	"pg prepared":      "--dsn postgres://postgres@127.0.0.1:5432/orders --resolve",
-	"bench":            "--duration 10s --concurrency 64 --participants 2",
-	"probe":            "http://127.0.0.1:9090/readyz",
+	"cluster status":           "--endpoints 127.0.0.1:7401,127.0.0.1:7402,127.0.0.1:7403",
+	"cluster add":              "4=10.0.0.4:7400 --timeout 1m",
+	"cluster remove":           "4",
+	"cluster transfer":         "2",
+	"cluster check":            "-o json",
+	"cluster clear-divergence": "3 --operator alice",
+	"tx list":                  "--stuck --older-than 5m -o json",
+	"tx show":                  "01936b2a-0000-7000-8000-000000000001",
+	"tx retry":                 "01936b2a-0000-7000-8000-000000000001",
+	"tx abort":                 "01936b2a-0000-7000-8000-000000000001 --reason \"customer cancelled\"",
+	"tx forget":                "01936b2a-0000-7000-8000-000000000001 --participant orders --reason \"host lost, data restored\"",
+	"pg prepared":              "--dsn postgres://postgres@127.0.0.1:5432/orders --resolve",
+	"bench":                    "--duration 10s --concurrency 64 --participants 2",
+	"probe":                    "http://127.0.0.1:9090/readyz",
 }
 
 // flagError is a flag the command line got wrong.

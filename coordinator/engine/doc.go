@@ -73,7 +73,10 @@
 //     (table.Table.Hash, deterministic in the applied records alone), so
 //     the replicas can be compared at one index they all applied
 //     (Admin.CheckState, Admin.StateHashes, verdictctl cluster check). A
-//     snapshot carries its state's hash, checked at restore.
+//     snapshot carries its state's hash, checked at restore. A member the
+//     leader's check finds different is marked with a Divergence record
+//     (MarkDiverged): a marked node is never the ready leader (leaderTerm)
+//     until ClearDiverged.
 //   - Operators: the timeline of each transaction (timeline.go), retry
 //     (retry.go), abort (adminabort.go) and the heuristic resolution of a
 //     participant gone for good (heuristic.go).

@@ -24,6 +24,9 @@ const reasonUnknownTx = "unknown transaction: not begun at this leader, lost in 
 // Config is what the engine is told by the node (coordinator.Config).
 // The node has checked every value and filled in the defaults.
 type Config struct {
+	// Self is this node's id: a node marked diverged (statehash.go) does
+	// not lead.
+	Self            uint64
 	DefaultTimeout  time.Duration
 	MaxTimeout      time.Duration
 	MaxParticipants int
@@ -171,6 +174,7 @@ func New(cfg Config, d Deps) *Engine {
 		cancel:       cancel,
 	}
 	c.delivery = newDelivery(c.phase2Deps(), cfg.Logger, cfg.MaxRetryBackoff, cfg.StuckAfter, cfg.IdleTimeout)
+	c.fsm.self = cfg.Self
 	if k := cfg.Knobs; k != nil {
 		c.fsm.skip = k.SkipApply
 		if k.FirstRetry > 0 {
@@ -217,6 +221,9 @@ func (c *Engine) leaderTerm() (uint64, bool) {
 	term, ok := c.log.LeaderTerm()
 	if ok && c.readyTerm.Load() != term {
 		return term, false // the new term's start is not handled yet
+	}
+	if ok && c.fsm.isSelfDiverged() {
+		return term, false // its state differed from the others': it does not lead
 	}
 	return term, ok
 }

@@ -28,6 +28,10 @@ type fsm struct {
 	// skip, if set (TestingKnobs.SkipApply), drops the entries it names:
 	// a replica whose apply went wrong, for the checks that must find it.
 	skip func(index uint64, batch *logv1.LogBatch) bool
+	// self is this node's id, and selfDiverged whether the table marks it
+	// diverged: read on every leadership check, so kept apart from mu.
+	self         uint64
+	selfDiverged atomic.Bool
 	// observer, once set, is told of every record applied, with its
 	// result, after the entry's lock is released: the engine's side
 	// channel for reacting to applied records (it holds no table state,
@@ -56,6 +60,11 @@ func (f *fsm) Apply(index, term uint64, data []byte) any {
 	}
 	f.mu.Lock()
 	results := f.state.ApplyEntry(term, &b)
+	for _, rec := range b.GetRecords() {
+		if rec.GetDivergence() != nil {
+			f.selfDiverged.Store(f.state.IsDiverged(f.self))
+		}
+	}
 	for _, rec := range b.GetRecords() {
 		if rec.GetCheckpoint() != nil {
 			f.recordHashLocked(index)
@@ -95,6 +104,16 @@ func (f *fsm) recordHashLocked(index uint64) {
 	}
 }
 
+// isSelfDiverged reports whether this node is marked diverged.
+func (f *fsm) isSelfDiverged() bool { return f.selfDiverged.Load() }
+
+// diverged returns the members marked diverged.
+func (f *fsm) diverged() map[uint64]uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.Diverged()
+}
+
 // stateHashes returns the hashes kept, oldest first.
 func (f *fsm) stateHashes() []StateHash {
 	f.mu.RLock()
@@ -113,7 +132,9 @@ func (f *fsm) Snapshot() ([]byte, error) {
 func (f *fsm) Restore(data []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.state.Restore(data)
+	err := f.state.Restore(data)
+	f.selfDiverged.Store(f.state.IsDiverged(f.self))
+	return err
 }
 
 // CheckSnapshot implements StateMachine: it decodes data into a

@@ -109,6 +109,10 @@ const (
 	// EventHeuristic: an operator resolved a participant's phase 2 by hand
 	// (tx forget); the reason names the participant, the operator and why.
 	EventHeuristic = "heuristic"
+	// EventStateMismatch: the leader's state check found a member whose
+	// state differs from the others' at a checkpoint (no txid; the reason
+	// names the member and the checkpoint).
+	EventStateMismatch = "state_mismatch"
 )
 
 // Observer counts the engine's work (the node's metrics). Its methods must

@@ -35,3 +35,31 @@ func (c *Engine) Checkpoint(ctx context.Context) (uint64, error) {
 // StateHashes returns this node's state hashes at the latest checkpoints
 // it applied, oldest first.
 func (c *Engine) StateHashes() []StateHash { return c.fsm.stateHashes() }
+
+// MarkDiverged records, as the leader, that member node's state differed
+// from the others' at the checkpoint at index: it follows from then on,
+// but does not lead (leaderTerm), until ClearDiverged. The mark is in the
+// log and the snapshots, so every node, the marked one included, knows it.
+func (c *Engine) MarkDiverged(ctx context.Context, node, index uint64) error {
+	return c.proposeDivergence(ctx, &logv1.Divergence{Node: node, SinceIndex: index})
+}
+
+// ClearDiverged clears member node's mark, for operator.
+func (c *Engine) ClearDiverged(ctx context.Context, node uint64, operator string) error {
+	if _, ok := c.fsm.diverged()[node]; !ok {
+		return errorf(ErrNotActive, "verdict: member %d is not marked diverged", node)
+	}
+	return c.proposeDivergence(ctx, &logv1.Divergence{Node: node, Cleared: true, Operator: operator})
+}
+
+func (c *Engine) proposeDivergence(ctx context.Context, d *logv1.Divergence) error {
+	if _, ok := c.leaderTerm(); !ok {
+		return errNotLeader()
+	}
+	_, err := c.prop.submit(ctx, &logv1.LogRecord{Kind: &logv1.LogRecord_Divergence{Divergence: d}}, true)
+	return err
+}
+
+// Diverged returns the members marked diverged: node id → the checkpoint
+// at which they differed.
+func (c *Engine) Diverged() map[uint64]uint64 { return c.fsm.diverged() }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"maps"
 	"slices"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -45,6 +46,9 @@ func (s *Table) snapshot() (*logv1.StateSnapshot, []byte, error) {
 	snap := &logv1.StateSnapshot{
 		Transactions:       make([]*verdictv1.Transaction, len(ids)),
 		PrunedBeforeUnixMs: s.prunedBefore,
+	}
+	for _, node := range slices.Sorted(maps.Keys(s.diverged)) {
+		snap.Diverged = append(snap.Diverged, &logv1.Divergence{Node: node, SinceIndex: s.diverged[node]})
 	}
 	for i, txid := range ids {
 		// Marshal only reads: no need to copy the participants or the
@@ -114,6 +118,9 @@ func (s *Table) Restore(data []byte) error {
 	}
 	next := New()
 	next.prunedBefore = snap.GetPrunedBeforeUnixMs()
+	for _, d := range snap.GetDiverged() {
+		next.applyDivergence(d)
+	}
 	for i, tx := range snap.GetTransactions() {
 		txid := tx.GetTxid()
 		if txid == "" {

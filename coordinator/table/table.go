@@ -2,6 +2,7 @@ package table
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"time"
 
@@ -94,6 +95,9 @@ type Table struct {
 	// any (a separate map, so that transactions without messages cost the
 	// table nothing). They are dropped at DONE: they are published by then.
 	messages map[string][]*verdictv1.StagedMessage
+	// diverged are the members marked diverged (Divergence records): node
+	// id → the checkpoint at which they differed.
+	diverged map[uint64]uint64
 	// refs interns participant refs: the transactions of a service mostly
 	// name the same few participants, so each table entry holds pointers to
 	// one shared copy instead of its own.
@@ -181,9 +185,39 @@ func (s *Table) apply(term uint64, rec *logv1.LogRecord) Result {
 		return s.applyHeuristic(k.Heuristic)
 	case *logv1.LogRecord_Checkpoint:
 		return Result{} // changes nothing; the caller hashes the state here
+	case *logv1.LogRecord_Divergence:
+		s.applyDivergence(k.Divergence)
+		return Result{}
 	default: // nil record, empty oneof, or a kind this version does not know
 		return Result{Reason: ReasonInvalidRecord}
 	}
+}
+
+// applyDivergence marks a member diverged (keeping the first checkpoint
+// it differed at), or clears its mark.
+func (s *Table) applyDivergence(d *logv1.Divergence) {
+	switch node := d.GetNode(); {
+	case node == 0:
+	case d.GetCleared():
+		delete(s.diverged, node)
+	default:
+		if _, ok := s.diverged[node]; !ok {
+			if s.diverged == nil {
+				s.diverged = map[uint64]uint64{}
+			}
+			s.diverged[node] = d.GetSinceIndex()
+		}
+	}
+}
+
+// Diverged returns the members marked diverged: node id → the checkpoint
+// at which they differed.
+func (s *Table) Diverged() map[uint64]uint64 { return maps.Clone(s.diverged) }
+
+// IsDiverged reports whether node is marked diverged.
+func (s *Table) IsDiverged(node uint64) bool {
+	_, ok := s.diverged[node]
+	return ok
 }
 
 // applyDecision records d unless its txid is decided already (rule 1).

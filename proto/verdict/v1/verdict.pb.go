@@ -2538,6 +2538,95 @@ func (x *CheckStateResponse) GetIndex() uint64 {
 	return 0
 }
 
+type ClearDivergenceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Who asks, for the log.
+	Operator      string `protobuf:"bytes,2,opt,name=operator,proto3" json:"operator,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClearDivergenceRequest) Reset() {
+	*x = ClearDivergenceRequest{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClearDivergenceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClearDivergenceRequest) ProtoMessage() {}
+
+func (x *ClearDivergenceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClearDivergenceRequest.ProtoReflect.Descriptor instead.
+func (*ClearDivergenceRequest) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ClearDivergenceRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ClearDivergenceRequest) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+type ClearDivergenceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClearDivergenceResponse) Reset() {
+	*x = ClearDivergenceResponse{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClearDivergenceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClearDivergenceResponse) ProtoMessage() {}
+
+func (x *ClearDivergenceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClearDivergenceResponse.ProtoReflect.Descriptor instead.
+func (*ClearDivergenceResponse) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{41}
+}
+
 type StateHashesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2546,7 +2635,7 @@ type StateHashesRequest struct {
 
 func (x *StateHashesRequest) Reset() {
 	*x = StateHashesRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[40]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2558,7 +2647,7 @@ func (x *StateHashesRequest) String() string {
 func (*StateHashesRequest) ProtoMessage() {}
 
 func (x *StateHashesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[40]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2571,7 +2660,7 @@ func (x *StateHashesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateHashesRequest.ProtoReflect.Descriptor instead.
 func (*StateHashesRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{40}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{42}
 }
 
 type StateHashesResponse struct {
@@ -2586,7 +2675,7 @@ type StateHashesResponse struct {
 
 func (x *StateHashesResponse) Reset() {
 	*x = StateHashesResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[41]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2598,7 +2687,7 @@ func (x *StateHashesResponse) String() string {
 func (*StateHashesResponse) ProtoMessage() {}
 
 func (x *StateHashesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[41]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2611,7 +2700,7 @@ func (x *StateHashesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateHashesResponse.ProtoReflect.Descriptor instead.
 func (*StateHashesResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{41}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *StateHashesResponse) GetId() uint64 {
@@ -2648,7 +2737,7 @@ type StateHash struct {
 
 func (x *StateHash) Reset() {
 	*x = StateHash{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[42]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2660,7 +2749,7 @@ func (x *StateHash) String() string {
 func (*StateHash) ProtoMessage() {}
 
 func (x *StateHash) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[42]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2673,7 +2762,7 @@ func (x *StateHash) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateHash.ProtoReflect.Descriptor instead.
 func (*StateHash) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{42}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *StateHash) GetIndex() uint64 {
@@ -2700,7 +2789,7 @@ type TransferLeadershipRequest struct {
 
 func (x *TransferLeadershipRequest) Reset() {
 	*x = TransferLeadershipRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[43]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2712,7 +2801,7 @@ func (x *TransferLeadershipRequest) String() string {
 func (*TransferLeadershipRequest) ProtoMessage() {}
 
 func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[43]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2725,7 +2814,7 @@ func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{43}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *TransferLeadershipRequest) GetId() uint64 {
@@ -2744,7 +2833,7 @@ type TransferLeadershipResponse struct {
 
 func (x *TransferLeadershipResponse) Reset() {
 	*x = TransferLeadershipResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[44]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2756,7 +2845,7 @@ func (x *TransferLeadershipResponse) String() string {
 func (*TransferLeadershipResponse) ProtoMessage() {}
 
 func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[44]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2769,7 +2858,7 @@ func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{44}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *TransferLeadershipResponse) GetLeader() uint64 {
@@ -2787,7 +2876,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[45]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2799,7 +2888,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[45]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2812,7 +2901,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{45}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{47}
 }
 
 type StatusResponse struct {
@@ -2830,13 +2919,16 @@ type StatusResponse struct {
 	// retention window included), and those of them without DONE.
 	Transactions       uint64 `protobuf:"varint,9,opt,name=transactions,proto3" json:"transactions,omitempty"`
 	UndoneTransactions uint64 `protobuf:"varint,10,opt,name=undone_transactions,json=undoneTransactions,proto3" json:"undone_transactions,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Members whose state differed from the others' at a checkpoint: they
+	// follow but do not lead until an operator clears the mark.
+	Diverged      []*DivergedMember `protobuf:"bytes,11,rep,name=diverged,proto3" json:"diverged,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[46]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2848,7 +2940,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[46]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2861,7 +2953,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{46}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *StatusResponse) GetId() uint64 {
@@ -2934,6 +3026,65 @@ func (x *StatusResponse) GetUndoneTransactions() uint64 {
 	return 0
 }
 
+func (x *StatusResponse) GetDiverged() []*DivergedMember {
+	if x != nil {
+		return x.Diverged
+	}
+	return nil
+}
+
+type DivergedMember struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	SinceIndex    uint64                 `protobuf:"varint,2,opt,name=since_index,json=sinceIndex,proto3" json:"since_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DivergedMember) Reset() {
+	*x = DivergedMember{}
+	mi := &file_verdict_v1_verdict_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DivergedMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DivergedMember) ProtoMessage() {}
+
+func (x *DivergedMember) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_v1_verdict_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DivergedMember.ProtoReflect.Descriptor instead.
+func (*DivergedMember) Descriptor() ([]byte, []int) {
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *DivergedMember) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *DivergedMember) GetSinceIndex() uint64 {
+	if x != nil {
+		return x.SinceIndex
+	}
+	return 0
+}
+
 type MembersRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2942,7 +3093,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[47]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2954,7 +3105,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[47]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2967,7 +3118,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{47}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{50}
 }
 
 type MembersResponse struct {
@@ -2979,7 +3130,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[48]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2991,7 +3142,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[48]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3004,7 +3155,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{48}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *MembersResponse) GetMembers() []*Member {
@@ -3028,7 +3179,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_verdict_v1_verdict_proto_msgTypes[49]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3040,7 +3191,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_v1_verdict_proto_msgTypes[49]
+	mi := &file_verdict_v1_verdict_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3053,7 +3204,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{49}
+	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Member) GetId() uint64 {
@@ -3238,7 +3389,11 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\amembers\x18\x01 \x03(\v2\x12.verdict.v1.MemberR\amembers\"\x13\n" +
 	"\x11CheckStateRequest\"*\n" +
 	"\x12CheckStateResponse\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index\"\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"D\n" +
+	"\x16ClearDivergenceRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1a\n" +
+	"\boperator\x18\x02 \x01(\tR\boperator\"\x19\n" +
+	"\x17ClearDivergenceResponse\"\x14\n" +
 	"\x12StateHashesRequest\"y\n" +
 	"\x13StateHashesResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12#\n" +
@@ -3251,7 +3406,7 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\"4\n" +
 	"\x1aTransferLeadershipResponse\x12\x16\n" +
 	"\x06leader\x18\x01 \x01(\x04R\x06leader\"\x0f\n" +
-	"\rStatusRequest\"\xe1\x02\n" +
+	"\rStatusRequest\"\x99\x03\n" +
 	"\x0eStatusResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06leader\x18\x02 \x01(\x04R\x06leader\x12%\n" +
@@ -3263,7 +3418,12 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\fleader_ready\x18\b \x01(\bR\vleaderReady\x12\"\n" +
 	"\ftransactions\x18\t \x01(\x04R\ftransactions\x12/\n" +
 	"\x13undone_transactions\x18\n" +
-	" \x01(\x04R\x12undoneTransactions\"\x10\n" +
+	" \x01(\x04R\x12undoneTransactions\x126\n" +
+	"\bdiverged\x18\v \x03(\v2\x1a.verdict.v1.DivergedMemberR\bdiverged\"A\n" +
+	"\x0eDivergedMember\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
+	"\vsince_index\x18\x02 \x01(\x04R\n" +
+	"sinceIndex\"\x10\n" +
 	"\x0eMembersRequest\"?\n" +
 	"\x0fMembersResponse\x12,\n" +
 	"\amembers\x18\x01 \x03(\v2\x12.verdict.v1.MemberR\amembers\"m\n" +
@@ -3303,7 +3463,7 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\vParticipant\x12B\n" +
 	"\aPrepare\x12\x1a.verdict.v1.PrepareRequest\x1a\x1b.verdict.v1.PrepareResponse\x12C\n" +
 	"\x06Commit\x12\x1b.verdict.v1.DecisionRequest\x1a\x1c.verdict.v1.DecisionResponse\x12B\n" +
-	"\x05Abort\x12\x1b.verdict.v1.DecisionRequest\x1a\x1c.verdict.v1.DecisionResponse2\xcb\x06\n" +
+	"\x05Abort\x12\x1b.verdict.v1.DecisionRequest\x1a\x1c.verdict.v1.DecisionResponse2\xa7\a\n" +
 	"\x05Admin\x12?\n" +
 	"\x06Status\x12\x19.verdict.v1.StatusRequest\x1a\x1a.verdict.v1.StatusResponse\x12B\n" +
 	"\aMembers\x12\x1a.verdict.v1.MembersRequest\x1a\x1b.verdict.v1.MembersResponse\x12]\n" +
@@ -3313,7 +3473,8 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x12TransferLeadership\x12%.verdict.v1.TransferLeadershipRequest\x1a&.verdict.v1.TransferLeadershipResponse\x12K\n" +
 	"\n" +
 	"CheckState\x12\x1d.verdict.v1.CheckStateRequest\x1a\x1e.verdict.v1.CheckStateResponse\x12N\n" +
-	"\vStateHashes\x12\x1e.verdict.v1.StateHashesRequest\x1a\x1f.verdict.v1.StateHashesResponse\x12]\n" +
+	"\vStateHashes\x12\x1e.verdict.v1.StateHashesRequest\x1a\x1f.verdict.v1.StateHashesResponse\x12Z\n" +
+	"\x0fClearDivergence\x12\".verdict.v1.ClearDivergenceRequest\x1a#.verdict.v1.ClearDivergenceResponse\x12]\n" +
 	"\x10AbortTransaction\x12#.verdict.v1.AbortTransactionRequest\x1a$.verdict.v1.AbortTransactionResponse\x12`\n" +
 	"\x11ForgetTransaction\x12$.verdict.v1.ForgetTransactionRequest\x1a%.verdict.v1.ForgetTransactionResponseB:Z8github.com/verdict-tx/verdict/proto/verdict/v1;verdictv1b\x06proto3"
 
@@ -3330,7 +3491,7 @@ func file_verdict_v1_verdict_proto_rawDescGZIP() []byte {
 }
 
 var file_verdict_v1_verdict_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_verdict_v1_verdict_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_verdict_v1_verdict_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_verdict_v1_verdict_proto_goTypes = []any{
 	(Outcome)(0),                       // 0: verdict.v1.Outcome
 	(TxState)(0),                       // 1: verdict.v1.TxState
@@ -3375,20 +3536,23 @@ var file_verdict_v1_verdict_proto_goTypes = []any{
 	(*RemoveMemberResponse)(nil),       // 40: verdict.v1.RemoveMemberResponse
 	(*CheckStateRequest)(nil),          // 41: verdict.v1.CheckStateRequest
 	(*CheckStateResponse)(nil),         // 42: verdict.v1.CheckStateResponse
-	(*StateHashesRequest)(nil),         // 43: verdict.v1.StateHashesRequest
-	(*StateHashesResponse)(nil),        // 44: verdict.v1.StateHashesResponse
-	(*StateHash)(nil),                  // 45: verdict.v1.StateHash
-	(*TransferLeadershipRequest)(nil),  // 46: verdict.v1.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil), // 47: verdict.v1.TransferLeadershipResponse
-	(*StatusRequest)(nil),              // 48: verdict.v1.StatusRequest
-	(*StatusResponse)(nil),             // 49: verdict.v1.StatusResponse
-	(*MembersRequest)(nil),             // 50: verdict.v1.MembersRequest
-	(*MembersResponse)(nil),            // 51: verdict.v1.MembersResponse
-	(*Member)(nil),                     // 52: verdict.v1.Member
-	nil,                                // 53: verdict.v1.StagedMessage.HeadersEntry
+	(*ClearDivergenceRequest)(nil),     // 43: verdict.v1.ClearDivergenceRequest
+	(*ClearDivergenceResponse)(nil),    // 44: verdict.v1.ClearDivergenceResponse
+	(*StateHashesRequest)(nil),         // 45: verdict.v1.StateHashesRequest
+	(*StateHashesResponse)(nil),        // 46: verdict.v1.StateHashesResponse
+	(*StateHash)(nil),                  // 47: verdict.v1.StateHash
+	(*TransferLeadershipRequest)(nil),  // 48: verdict.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 49: verdict.v1.TransferLeadershipResponse
+	(*StatusRequest)(nil),              // 50: verdict.v1.StatusRequest
+	(*StatusResponse)(nil),             // 51: verdict.v1.StatusResponse
+	(*DivergedMember)(nil),             // 52: verdict.v1.DivergedMember
+	(*MembersRequest)(nil),             // 53: verdict.v1.MembersRequest
+	(*MembersResponse)(nil),            // 54: verdict.v1.MembersResponse
+	(*Member)(nil),                     // 55: verdict.v1.Member
+	nil,                                // 56: verdict.v1.StagedMessage.HeadersEntry
 }
 var file_verdict_v1_verdict_proto_depIdxs = []int32{
-	53, // 0: verdict.v1.StagedMessage.headers:type_name -> verdict.v1.StagedMessage.HeadersEntry
+	56, // 0: verdict.v1.StagedMessage.headers:type_name -> verdict.v1.StagedMessage.HeadersEntry
 	4,  // 1: verdict.v1.StageMessagesRequest.messages:type_name -> verdict.v1.StagedMessage
 	9,  // 2: verdict.v1.StageMessagesRequest.stamp:type_name -> verdict.v1.TxStamp
 	3,  // 3: verdict.v1.EnlistRequest.participant:type_name -> verdict.v1.ParticipantRef
@@ -3415,58 +3579,61 @@ var file_verdict_v1_verdict_proto_depIdxs = []int32{
 	23, // 24: verdict.v1.AbortTransactionResponse.transaction:type_name -> verdict.v1.Transaction
 	23, // 25: verdict.v1.ForgetTransactionResponse.transaction:type_name -> verdict.v1.Transaction
 	23, // 26: verdict.v1.RetryTransactionResponse.transaction:type_name -> verdict.v1.Transaction
-	52, // 27: verdict.v1.AddMemberResponse.members:type_name -> verdict.v1.Member
-	52, // 28: verdict.v1.RemoveMemberResponse.members:type_name -> verdict.v1.Member
-	45, // 29: verdict.v1.StateHashesResponse.hashes:type_name -> verdict.v1.StateHash
-	52, // 30: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
-	52, // 31: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
-	7,  // 32: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
-	10, // 33: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
-	13, // 34: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
-	15, // 35: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
-	17, // 36: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
-	19, // 37: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
-	21, // 38: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
-	5,  // 39: verdict.v1.Coordinator.StageMessages:input_type -> verdict.v1.StageMessagesRequest
-	26, // 40: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
-	29, // 41: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
-	29, // 42: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
-	48, // 43: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
-	50, // 44: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
-	35, // 45: verdict.v1.Admin.RetryTransaction:input_type -> verdict.v1.RetryTransactionRequest
-	37, // 46: verdict.v1.Admin.AddMember:input_type -> verdict.v1.AddMemberRequest
-	39, // 47: verdict.v1.Admin.RemoveMember:input_type -> verdict.v1.RemoveMemberRequest
-	46, // 48: verdict.v1.Admin.TransferLeadership:input_type -> verdict.v1.TransferLeadershipRequest
-	41, // 49: verdict.v1.Admin.CheckState:input_type -> verdict.v1.CheckStateRequest
-	43, // 50: verdict.v1.Admin.StateHashes:input_type -> verdict.v1.StateHashesRequest
-	31, // 51: verdict.v1.Admin.AbortTransaction:input_type -> verdict.v1.AbortTransactionRequest
-	33, // 52: verdict.v1.Admin.ForgetTransaction:input_type -> verdict.v1.ForgetTransactionRequest
-	8,  // 53: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
-	11, // 54: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
-	14, // 55: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
-	16, // 56: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
-	18, // 57: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
-	20, // 58: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
-	22, // 59: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
-	6,  // 60: verdict.v1.Coordinator.StageMessages:output_type -> verdict.v1.StageMessagesResponse
-	27, // 61: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
-	30, // 62: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
-	30, // 63: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
-	49, // 64: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
-	51, // 65: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
-	36, // 66: verdict.v1.Admin.RetryTransaction:output_type -> verdict.v1.RetryTransactionResponse
-	38, // 67: verdict.v1.Admin.AddMember:output_type -> verdict.v1.AddMemberResponse
-	40, // 68: verdict.v1.Admin.RemoveMember:output_type -> verdict.v1.RemoveMemberResponse
-	47, // 69: verdict.v1.Admin.TransferLeadership:output_type -> verdict.v1.TransferLeadershipResponse
-	42, // 70: verdict.v1.Admin.CheckState:output_type -> verdict.v1.CheckStateResponse
-	44, // 71: verdict.v1.Admin.StateHashes:output_type -> verdict.v1.StateHashesResponse
-	32, // 72: verdict.v1.Admin.AbortTransaction:output_type -> verdict.v1.AbortTransactionResponse
-	34, // 73: verdict.v1.Admin.ForgetTransaction:output_type -> verdict.v1.ForgetTransactionResponse
-	53, // [53:74] is the sub-list for method output_type
-	32, // [32:53] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	55, // 27: verdict.v1.AddMemberResponse.members:type_name -> verdict.v1.Member
+	55, // 28: verdict.v1.RemoveMemberResponse.members:type_name -> verdict.v1.Member
+	47, // 29: verdict.v1.StateHashesResponse.hashes:type_name -> verdict.v1.StateHash
+	55, // 30: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
+	52, // 31: verdict.v1.StatusResponse.diverged:type_name -> verdict.v1.DivergedMember
+	55, // 32: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
+	7,  // 33: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
+	10, // 34: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
+	13, // 35: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
+	15, // 36: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
+	17, // 37: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
+	19, // 38: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
+	21, // 39: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
+	5,  // 40: verdict.v1.Coordinator.StageMessages:input_type -> verdict.v1.StageMessagesRequest
+	26, // 41: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
+	29, // 42: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
+	29, // 43: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
+	50, // 44: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
+	53, // 45: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
+	35, // 46: verdict.v1.Admin.RetryTransaction:input_type -> verdict.v1.RetryTransactionRequest
+	37, // 47: verdict.v1.Admin.AddMember:input_type -> verdict.v1.AddMemberRequest
+	39, // 48: verdict.v1.Admin.RemoveMember:input_type -> verdict.v1.RemoveMemberRequest
+	48, // 49: verdict.v1.Admin.TransferLeadership:input_type -> verdict.v1.TransferLeadershipRequest
+	41, // 50: verdict.v1.Admin.CheckState:input_type -> verdict.v1.CheckStateRequest
+	45, // 51: verdict.v1.Admin.StateHashes:input_type -> verdict.v1.StateHashesRequest
+	43, // 52: verdict.v1.Admin.ClearDivergence:input_type -> verdict.v1.ClearDivergenceRequest
+	31, // 53: verdict.v1.Admin.AbortTransaction:input_type -> verdict.v1.AbortTransactionRequest
+	33, // 54: verdict.v1.Admin.ForgetTransaction:input_type -> verdict.v1.ForgetTransactionRequest
+	8,  // 55: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
+	11, // 56: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
+	14, // 57: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
+	16, // 58: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
+	18, // 59: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
+	20, // 60: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
+	22, // 61: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
+	6,  // 62: verdict.v1.Coordinator.StageMessages:output_type -> verdict.v1.StageMessagesResponse
+	27, // 63: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
+	30, // 64: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
+	30, // 65: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
+	51, // 66: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
+	54, // 67: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
+	36, // 68: verdict.v1.Admin.RetryTransaction:output_type -> verdict.v1.RetryTransactionResponse
+	38, // 69: verdict.v1.Admin.AddMember:output_type -> verdict.v1.AddMemberResponse
+	40, // 70: verdict.v1.Admin.RemoveMember:output_type -> verdict.v1.RemoveMemberResponse
+	49, // 71: verdict.v1.Admin.TransferLeadership:output_type -> verdict.v1.TransferLeadershipResponse
+	42, // 72: verdict.v1.Admin.CheckState:output_type -> verdict.v1.CheckStateResponse
+	46, // 73: verdict.v1.Admin.StateHashes:output_type -> verdict.v1.StateHashesResponse
+	44, // 74: verdict.v1.Admin.ClearDivergence:output_type -> verdict.v1.ClearDivergenceResponse
+	32, // 75: verdict.v1.Admin.AbortTransaction:output_type -> verdict.v1.AbortTransactionResponse
+	34, // 76: verdict.v1.Admin.ForgetTransaction:output_type -> verdict.v1.ForgetTransactionResponse
+	55, // [55:77] is the sub-list for method output_type
+	33, // [33:55] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_verdict_v1_verdict_proto_init() }
@@ -3480,7 +3647,7 @@ func file_verdict_v1_verdict_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_verdict_v1_verdict_proto_rawDesc), len(file_verdict_v1_verdict_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   51,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -593,6 +593,7 @@ const (
 	Admin_TransferLeadership_FullMethodName = "/verdict.v1.Admin/TransferLeadership"
 	Admin_CheckState_FullMethodName         = "/verdict.v1.Admin/CheckState"
 	Admin_StateHashes_FullMethodName        = "/verdict.v1.Admin/StateHashes"
+	Admin_ClearDivergence_FullMethodName    = "/verdict.v1.Admin/ClearDivergence"
 	Admin_AbortTransaction_FullMethodName   = "/verdict.v1.Admin/AbortTransaction"
 	Admin_ForgetTransaction_FullMethodName  = "/verdict.v1.Admin/ForgetTransaction"
 )
@@ -620,6 +621,10 @@ type AdminClient interface {
 	// StateHashes answers this node's own state hashes at the checkpoints it
 	// applied lately (never forwarded: each member answers for itself).
 	StateHashes(ctx context.Context, in *StateHashesRequest, opts ...grpc.CallOption) (*StateHashesResponse, error)
+	// ClearDivergence clears a member's diverged mark (an operator's
+	// action, once its state is repaired: a fresh data dir, for one), so
+	// that it may lead again.
+	ClearDivergence(ctx context.Context, in *ClearDivergenceRequest, opts ...grpc.CallOption) (*ClearDivergenceResponse, error)
 	// AbortTransaction aborts a transaction that is not decided yet (ACTIVE
 	// or PREPARING at the leader); a decided one is refused with
 	// FailedPrecondition. Served by the leader.
@@ -719,6 +724,16 @@ func (c *adminClient) StateHashes(ctx context.Context, in *StateHashesRequest, o
 	return out, nil
 }
 
+func (c *adminClient) ClearDivergence(ctx context.Context, in *ClearDivergenceRequest, opts ...grpc.CallOption) (*ClearDivergenceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClearDivergenceResponse)
+	err := c.cc.Invoke(ctx, Admin_ClearDivergence_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminClient) AbortTransaction(ctx context.Context, in *AbortTransactionRequest, opts ...grpc.CallOption) (*AbortTransactionResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AbortTransactionResponse)
@@ -762,6 +777,10 @@ type AdminServer interface {
 	// StateHashes answers this node's own state hashes at the checkpoints it
 	// applied lately (never forwarded: each member answers for itself).
 	StateHashes(context.Context, *StateHashesRequest) (*StateHashesResponse, error)
+	// ClearDivergence clears a member's diverged mark (an operator's
+	// action, once its state is repaired: a fresh data dir, for one), so
+	// that it may lead again.
+	ClearDivergence(context.Context, *ClearDivergenceRequest) (*ClearDivergenceResponse, error)
 	// AbortTransaction aborts a transaction that is not decided yet (ACTIVE
 	// or PREPARING at the leader); a decided one is refused with
 	// FailedPrecondition. Served by the leader.
@@ -804,6 +823,9 @@ func (UnimplementedAdminServer) CheckState(context.Context, *CheckStateRequest) 
 }
 func (UnimplementedAdminServer) StateHashes(context.Context, *StateHashesRequest) (*StateHashesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method StateHashes not implemented")
+}
+func (UnimplementedAdminServer) ClearDivergence(context.Context, *ClearDivergenceRequest) (*ClearDivergenceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClearDivergence not implemented")
 }
 func (UnimplementedAdminServer) AbortTransaction(context.Context, *AbortTransactionRequest) (*AbortTransactionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AbortTransaction not implemented")
@@ -976,6 +998,24 @@ func _Admin_StateHashes_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_ClearDivergence_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClearDivergenceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ClearDivergence(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ClearDivergence_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ClearDivergence(ctx, req.(*ClearDivergenceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Admin_AbortTransaction_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(AbortTransactionRequest)
 	if err := dec(in); err != nil {
@@ -1050,6 +1090,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "StateHashes",
 			Handler:    _Admin_StateHashes_Handler,
+		},
+		{
+			MethodName: "ClearDivergence",
+			Handler:    _Admin_ClearDivergence_Handler,
 		},
 		{
 			MethodName: "AbortTransaction",

@@ -83,6 +83,7 @@ type LogRecord struct {
 	//	*LogRecord_Prune
 	//	*LogRecord_Heuristic
 	//	*LogRecord_Checkpoint
+	//	*LogRecord_Divergence
 	Kind          isLogRecord_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -170,6 +171,15 @@ func (x *LogRecord) GetCheckpoint() *Checkpoint {
 	return nil
 }
 
+func (x *LogRecord) GetDivergence() *Divergence {
+	if x != nil {
+		if x, ok := x.Kind.(*LogRecord_Divergence); ok {
+			return x.Divergence
+		}
+	}
+	return nil
+}
+
 type isLogRecord_Kind interface {
 	isLogRecord_Kind()
 }
@@ -194,6 +204,10 @@ type LogRecord_Checkpoint struct {
 	Checkpoint *Checkpoint `protobuf:"bytes,5,opt,name=checkpoint,proto3,oneof"`
 }
 
+type LogRecord_Divergence struct {
+	Divergence *Divergence `protobuf:"bytes,6,opt,name=divergence,proto3,oneof"`
+}
+
 func (*LogRecord_Decision) isLogRecord_Kind() {}
 
 func (*LogRecord_Done) isLogRecord_Kind() {}
@@ -203,6 +217,82 @@ func (*LogRecord_Prune) isLogRecord_Kind() {}
 func (*LogRecord_Heuristic) isLogRecord_Kind() {}
 
 func (*LogRecord_Checkpoint) isLogRecord_Kind() {}
+
+func (*LogRecord_Divergence) isLogRecord_Kind() {}
+
+// Divergence marks a member whose state differed from the others' at a
+// checkpoint (the leader's state check), or clears the mark (an
+// operator's action). A marked member follows but does not lead.
+type Divergence struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  uint64                 `protobuf:"varint,1,opt,name=node,proto3" json:"node,omitempty"`
+	// The checkpoint at which it differed.
+	SinceIndex uint64 `protobuf:"varint,2,opt,name=since_index,json=sinceIndex,proto3" json:"since_index,omitempty"`
+	// Clears the mark instead.
+	Cleared bool `protobuf:"varint,3,opt,name=cleared,proto3" json:"cleared,omitempty"`
+	// Who cleared it, for the log.
+	Operator      string `protobuf:"bytes,4,opt,name=operator,proto3" json:"operator,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Divergence) Reset() {
+	*x = Divergence{}
+	mi := &file_verdict_log_v1_log_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Divergence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Divergence) ProtoMessage() {}
+
+func (x *Divergence) ProtoReflect() protoreflect.Message {
+	mi := &file_verdict_log_v1_log_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Divergence.ProtoReflect.Descriptor instead.
+func (*Divergence) Descriptor() ([]byte, []int) {
+	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Divergence) GetNode() uint64 {
+	if x != nil {
+		return x.Node
+	}
+	return 0
+}
+
+func (x *Divergence) GetSinceIndex() uint64 {
+	if x != nil {
+		return x.SinceIndex
+	}
+	return 0
+}
+
+func (x *Divergence) GetCleared() bool {
+	if x != nil {
+		return x.Cleared
+	}
+	return false
+}
+
+func (x *Divergence) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
 
 // Checkpoint changes nothing: every node that applies it records the hash
 // of its state at that index, so that the replicas' states can be compared
@@ -215,7 +305,7 @@ type Checkpoint struct {
 
 func (x *Checkpoint) Reset() {
 	*x = Checkpoint{}
-	mi := &file_verdict_log_v1_log_proto_msgTypes[2]
+	mi := &file_verdict_log_v1_log_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -227,7 +317,7 @@ func (x *Checkpoint) String() string {
 func (*Checkpoint) ProtoMessage() {}
 
 func (x *Checkpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_log_v1_log_proto_msgTypes[2]
+	mi := &file_verdict_log_v1_log_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -240,7 +330,7 @@ func (x *Checkpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
 func (*Checkpoint) Descriptor() ([]byte, []int) {
-	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{2}
+	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{3}
 }
 
 // Decision is a COMMIT or ABORT record.
@@ -268,7 +358,7 @@ type Decision struct {
 
 func (x *Decision) Reset() {
 	*x = Decision{}
-	mi := &file_verdict_log_v1_log_proto_msgTypes[3]
+	mi := &file_verdict_log_v1_log_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -280,7 +370,7 @@ func (x *Decision) String() string {
 func (*Decision) ProtoMessage() {}
 
 func (x *Decision) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_log_v1_log_proto_msgTypes[3]
+	mi := &file_verdict_log_v1_log_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -293,7 +383,7 @@ func (x *Decision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Decision.ProtoReflect.Descriptor instead.
 func (*Decision) Descriptor() ([]byte, []int) {
-	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{3}
+	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Decision) GetTxid() string {
@@ -368,7 +458,7 @@ type Done struct {
 
 func (x *Done) Reset() {
 	*x = Done{}
-	mi := &file_verdict_log_v1_log_proto_msgTypes[4]
+	mi := &file_verdict_log_v1_log_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -380,7 +470,7 @@ func (x *Done) String() string {
 func (*Done) ProtoMessage() {}
 
 func (x *Done) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_log_v1_log_proto_msgTypes[4]
+	mi := &file_verdict_log_v1_log_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -393,7 +483,7 @@ func (x *Done) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Done.ProtoReflect.Descriptor instead.
 func (*Done) Descriptor() ([]byte, []int) {
-	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{4}
+	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Done) GetTxids() []string {
@@ -429,7 +519,7 @@ type OnePhase struct {
 
 func (x *OnePhase) Reset() {
 	*x = OnePhase{}
-	mi := &file_verdict_log_v1_log_proto_msgTypes[5]
+	mi := &file_verdict_log_v1_log_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -441,7 +531,7 @@ func (x *OnePhase) String() string {
 func (*OnePhase) ProtoMessage() {}
 
 func (x *OnePhase) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_log_v1_log_proto_msgTypes[5]
+	mi := &file_verdict_log_v1_log_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -454,7 +544,7 @@ func (x *OnePhase) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OnePhase.ProtoReflect.Descriptor instead.
 func (*OnePhase) Descriptor() ([]byte, []int) {
-	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{5}
+	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *OnePhase) GetTxid() string {
@@ -491,7 +581,7 @@ type Prune struct {
 
 func (x *Prune) Reset() {
 	*x = Prune{}
-	mi := &file_verdict_log_v1_log_proto_msgTypes[6]
+	mi := &file_verdict_log_v1_log_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -503,7 +593,7 @@ func (x *Prune) String() string {
 func (*Prune) ProtoMessage() {}
 
 func (x *Prune) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_log_v1_log_proto_msgTypes[6]
+	mi := &file_verdict_log_v1_log_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -516,7 +606,7 @@ func (x *Prune) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prune.ProtoReflect.Descriptor instead.
 func (*Prune) Descriptor() ([]byte, []int) {
-	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{6}
+	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Prune) GetBeforeUnixMs() int64 {
@@ -537,14 +627,16 @@ type StateSnapshot struct {
 	// The SHA-256 of this snapshot's deterministic encoding with this field
 	// empty: a node checks it before it uses the state (empty in snapshots
 	// of earlier versions, which are taken unchecked).
-	StateSha256   []byte `protobuf:"bytes,3,opt,name=state_sha256,json=stateSha256,proto3" json:"state_sha256,omitempty"`
+	StateSha256 []byte `protobuf:"bytes,3,opt,name=state_sha256,json=stateSha256,proto3" json:"state_sha256,omitempty"`
+	// The members marked diverged, by node id.
+	Diverged      []*Divergence `protobuf:"bytes,4,rep,name=diverged,proto3" json:"diverged,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StateSnapshot) Reset() {
 	*x = StateSnapshot{}
-	mi := &file_verdict_log_v1_log_proto_msgTypes[7]
+	mi := &file_verdict_log_v1_log_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -556,7 +648,7 @@ func (x *StateSnapshot) String() string {
 func (*StateSnapshot) ProtoMessage() {}
 
 func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_verdict_log_v1_log_proto_msgTypes[7]
+	mi := &file_verdict_log_v1_log_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -569,7 +661,7 @@ func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateSnapshot.ProtoReflect.Descriptor instead.
 func (*StateSnapshot) Descriptor() ([]byte, []int) {
-	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{7}
+	return file_verdict_log_v1_log_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StateSnapshot) GetTransactions() []*v1.Transaction {
@@ -593,13 +685,20 @@ func (x *StateSnapshot) GetStateSha256() []byte {
 	return nil
 }
 
+func (x *StateSnapshot) GetDiverged() []*Divergence {
+	if x != nil {
+		return x.Diverged
+	}
+	return nil
+}
+
 var File_verdict_log_v1_log_proto protoreflect.FileDescriptor
 
 const file_verdict_log_v1_log_proto_rawDesc = "" +
 	"\n" +
 	"\x18verdict/log/v1/log.proto\x12\x0everdict.log.v1\x1a\x18verdict/v1/verdict.proto\"?\n" +
 	"\bLogBatch\x123\n" +
-	"\arecords\x18\x01 \x03(\v2\x19.verdict.log.v1.LogRecordR\arecords\"\xa5\x02\n" +
+	"\arecords\x18\x01 \x03(\v2\x19.verdict.log.v1.LogRecordR\arecords\"\xe3\x02\n" +
 	"\tLogRecord\x126\n" +
 	"\bdecision\x18\x01 \x01(\v2\x18.verdict.log.v1.DecisionH\x00R\bdecision\x12*\n" +
 	"\x04done\x18\x02 \x01(\v2\x14.verdict.log.v1.DoneH\x00R\x04done\x12-\n" +
@@ -607,8 +706,18 @@ const file_verdict_log_v1_log_proto_rawDesc = "" +
 	"\theuristic\x18\x04 \x01(\v2\x1f.verdict.v1.HeuristicResolutionH\x00R\theuristic\x12<\n" +
 	"\n" +
 	"checkpoint\x18\x05 \x01(\v2\x1a.verdict.log.v1.CheckpointH\x00R\n" +
-	"checkpointB\x06\n" +
-	"\x04kind\"\f\n" +
+	"checkpoint\x12<\n" +
+	"\n" +
+	"divergence\x18\x06 \x01(\v2\x1a.verdict.log.v1.DivergenceH\x00R\n" +
+	"divergenceB\x06\n" +
+	"\x04kind\"w\n" +
+	"\n" +
+	"Divergence\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\x04R\x04node\x12\x1f\n" +
+	"\vsince_index\x18\x02 \x01(\x04R\n" +
+	"sinceIndex\x12\x18\n" +
+	"\acleared\x18\x03 \x01(\bR\acleared\x12\x1a\n" +
+	"\boperator\x18\x04 \x01(\tR\boperator\"\f\n" +
 	"\n" +
 	"Checkpoint\"\xc2\x02\n" +
 	"\bDecision\x12\x12\n" +
@@ -630,11 +739,12 @@ const file_verdict_log_v1_log_proto_rawDesc = "" +
 	"\vparticipant\x18\x02 \x01(\v2\x1a.verdict.v1.ParticipantRefR\vparticipant\x12&\n" +
 	"\x0fdecided_unix_ms\x18\x03 \x01(\x03R\rdecidedUnixMs\"-\n" +
 	"\x05Prune\x12$\n" +
-	"\x0ebefore_unix_ms\x18\x01 \x01(\x03R\fbeforeUnixMs\"\xa2\x01\n" +
+	"\x0ebefore_unix_ms\x18\x01 \x01(\x03R\fbeforeUnixMs\"\xda\x01\n" +
 	"\rStateSnapshot\x12;\n" +
 	"\ftransactions\x18\x01 \x03(\v2\x17.verdict.v1.TransactionR\ftransactions\x121\n" +
 	"\x15pruned_before_unix_ms\x18\x02 \x01(\x03R\x12prunedBeforeUnixMs\x12!\n" +
-	"\fstate_sha256\x18\x03 \x01(\fR\vstateSha256B:Z8github.com/verdict-tx/verdict/proto/verdict/log/v1;logv1b\x06proto3"
+	"\fstate_sha256\x18\x03 \x01(\fR\vstateSha256\x126\n" +
+	"\bdiverged\x18\x04 \x03(\v2\x1a.verdict.log.v1.DivergenceR\bdivergedB:Z8github.com/verdict-tx/verdict/proto/verdict/log/v1;logv1b\x06proto3"
 
 var (
 	file_verdict_log_v1_log_proto_rawDescOnce sync.Once
@@ -648,40 +758,43 @@ func file_verdict_log_v1_log_proto_rawDescGZIP() []byte {
 	return file_verdict_log_v1_log_proto_rawDescData
 }
 
-var file_verdict_log_v1_log_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_verdict_log_v1_log_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_verdict_log_v1_log_proto_goTypes = []any{
 	(*LogBatch)(nil),               // 0: verdict.log.v1.LogBatch
 	(*LogRecord)(nil),              // 1: verdict.log.v1.LogRecord
-	(*Checkpoint)(nil),             // 2: verdict.log.v1.Checkpoint
-	(*Decision)(nil),               // 3: verdict.log.v1.Decision
-	(*Done)(nil),                   // 4: verdict.log.v1.Done
-	(*OnePhase)(nil),               // 5: verdict.log.v1.OnePhase
-	(*Prune)(nil),                  // 6: verdict.log.v1.Prune
-	(*StateSnapshot)(nil),          // 7: verdict.log.v1.StateSnapshot
-	(*v1.HeuristicResolution)(nil), // 8: verdict.v1.HeuristicResolution
-	(v1.Outcome)(0),                // 9: verdict.v1.Outcome
-	(*v1.ParticipantRef)(nil),      // 10: verdict.v1.ParticipantRef
-	(*v1.StagedMessage)(nil),       // 11: verdict.v1.StagedMessage
-	(*v1.Transaction)(nil),         // 12: verdict.v1.Transaction
+	(*Divergence)(nil),             // 2: verdict.log.v1.Divergence
+	(*Checkpoint)(nil),             // 3: verdict.log.v1.Checkpoint
+	(*Decision)(nil),               // 4: verdict.log.v1.Decision
+	(*Done)(nil),                   // 5: verdict.log.v1.Done
+	(*OnePhase)(nil),               // 6: verdict.log.v1.OnePhase
+	(*Prune)(nil),                  // 7: verdict.log.v1.Prune
+	(*StateSnapshot)(nil),          // 8: verdict.log.v1.StateSnapshot
+	(*v1.HeuristicResolution)(nil), // 9: verdict.v1.HeuristicResolution
+	(v1.Outcome)(0),                // 10: verdict.v1.Outcome
+	(*v1.ParticipantRef)(nil),      // 11: verdict.v1.ParticipantRef
+	(*v1.StagedMessage)(nil),       // 12: verdict.v1.StagedMessage
+	(*v1.Transaction)(nil),         // 13: verdict.v1.Transaction
 }
 var file_verdict_log_v1_log_proto_depIdxs = []int32{
 	1,  // 0: verdict.log.v1.LogBatch.records:type_name -> verdict.log.v1.LogRecord
-	3,  // 1: verdict.log.v1.LogRecord.decision:type_name -> verdict.log.v1.Decision
-	4,  // 2: verdict.log.v1.LogRecord.done:type_name -> verdict.log.v1.Done
-	6,  // 3: verdict.log.v1.LogRecord.prune:type_name -> verdict.log.v1.Prune
-	8,  // 4: verdict.log.v1.LogRecord.heuristic:type_name -> verdict.v1.HeuristicResolution
-	2,  // 5: verdict.log.v1.LogRecord.checkpoint:type_name -> verdict.log.v1.Checkpoint
-	9,  // 6: verdict.log.v1.Decision.outcome:type_name -> verdict.v1.Outcome
-	10, // 7: verdict.log.v1.Decision.participants:type_name -> verdict.v1.ParticipantRef
-	11, // 8: verdict.log.v1.Decision.messages:type_name -> verdict.v1.StagedMessage
-	5,  // 9: verdict.log.v1.Done.one_phase:type_name -> verdict.log.v1.OnePhase
-	10, // 10: verdict.log.v1.OnePhase.participant:type_name -> verdict.v1.ParticipantRef
-	12, // 11: verdict.log.v1.StateSnapshot.transactions:type_name -> verdict.v1.Transaction
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	4,  // 1: verdict.log.v1.LogRecord.decision:type_name -> verdict.log.v1.Decision
+	5,  // 2: verdict.log.v1.LogRecord.done:type_name -> verdict.log.v1.Done
+	7,  // 3: verdict.log.v1.LogRecord.prune:type_name -> verdict.log.v1.Prune
+	9,  // 4: verdict.log.v1.LogRecord.heuristic:type_name -> verdict.v1.HeuristicResolution
+	3,  // 5: verdict.log.v1.LogRecord.checkpoint:type_name -> verdict.log.v1.Checkpoint
+	2,  // 6: verdict.log.v1.LogRecord.divergence:type_name -> verdict.log.v1.Divergence
+	10, // 7: verdict.log.v1.Decision.outcome:type_name -> verdict.v1.Outcome
+	11, // 8: verdict.log.v1.Decision.participants:type_name -> verdict.v1.ParticipantRef
+	12, // 9: verdict.log.v1.Decision.messages:type_name -> verdict.v1.StagedMessage
+	6,  // 10: verdict.log.v1.Done.one_phase:type_name -> verdict.log.v1.OnePhase
+	11, // 11: verdict.log.v1.OnePhase.participant:type_name -> verdict.v1.ParticipantRef
+	13, // 12: verdict.log.v1.StateSnapshot.transactions:type_name -> verdict.v1.Transaction
+	2,  // 13: verdict.log.v1.StateSnapshot.diverged:type_name -> verdict.log.v1.Divergence
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_verdict_log_v1_log_proto_init() }
@@ -695,6 +808,7 @@ func file_verdict_log_v1_log_proto_init() {
 		(*LogRecord_Prune)(nil),
 		(*LogRecord_Heuristic)(nil),
 		(*LogRecord_Checkpoint)(nil),
+		(*LogRecord_Divergence)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -702,7 +816,7 @@ func file_verdict_log_v1_log_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_verdict_log_v1_log_proto_rawDesc), len(file_verdict_log_v1_log_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
