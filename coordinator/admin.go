@@ -17,6 +17,9 @@ type admin struct {
 	node  *txlog.Node
 	coord *engine.Engine
 	fwd   *forwarder
+	// checkNow asks the leader's state checker for a comparison at once
+	// (statecheck.go); nil: none.
+	checkNow func()
 }
 
 func (a *admin) Status(ctx context.Context, _ *verdictv1.StatusRequest) (*verdictv1.StatusResponse, error) {

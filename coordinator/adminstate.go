@@ -17,6 +17,9 @@ func (a *admin) CheckState(ctx context.Context, req *verdictv1.CheckStateRequest
 		if err != nil {
 			return nil, err
 		}
+		if a.checkNow != nil {
+			a.checkNow() // the leader compares (and marks) on its own too
+		}
 		return &verdictv1.CheckStateResponse{Index: index}, nil
 	}, verdictv1.AdminClient.CheckState)
 }

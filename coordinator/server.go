@@ -44,6 +44,8 @@ type Server struct {
 	mlis net.Listener
 	// admin is the Admin service, which the state checks call in process.
 	admin *admin
+	// checkNow wakes the leader's state checker (requestStateCheck).
+	checkNow chan struct{}
 	// clis and console serve the web console on Config.ConsoleAddr; nil
 	// without it.
 	clis    net.Listener
@@ -166,20 +168,21 @@ func Start(cfg Config) (*Server, error) {
 	au := newAuth(&cfg, node)
 	sctx, scancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:     cfg,
-		log:     log,
-		lis:     lis,
-		node:    node,
-		coord:   c,
-		parts:   parts,
-		nats:    link,
-		fwd:     newForwarder(node, c.LeaderTerm, cfg.DialOptions, au),
-		metrics: m,
-		health:  newHealth(node),
-		mlis:    mlis,
-		done:    make(chan struct{}),
-		ctx:     sctx,
-		cancel:  scancel,
+		cfg:      cfg,
+		log:      log,
+		lis:      lis,
+		node:     node,
+		coord:    c,
+		parts:    parts,
+		nats:     link,
+		fwd:      newForwarder(node, c.LeaderTerm, cfg.DialOptions, au),
+		metrics:  m,
+		health:   newHealth(node),
+		mlis:     mlis,
+		done:     make(chan struct{}),
+		checkNow: make(chan struct{}, 1),
+		ctx:      sctx,
+		cancel:   scancel,
 		grpc: grpc.NewServer(slices.Concat(serverCredentials(&cfg), connOptions(&cfg), tracing.ServerOptions(cfg.TracerProvider), []grpc.ServerOption{
 			grpc.ChainUnaryInterceptor(au.unary),
 			grpc.ChainStreamInterceptor(au.stream),
@@ -192,7 +195,7 @@ func Start(cfg Config) (*Server, error) {
 		})...),
 	}
 	coordSvc := &service{c: c, fwd: s.fwd, maxParticipants: cfg.MaxParticipants}
-	adminSvc := &admin{node: node, coord: c, fwd: s.fwd}
+	adminSvc := &admin{node: node, coord: c, fwd: s.fwd, checkNow: s.requestStateCheck}
 	s.admin = adminSvc
 	verdictv1.RegisterCoordinatorServer(s.grpc, coordSvc)
 	verdictv1.RegisterAdminServer(s.grpc, adminSvc)
@@ -212,6 +215,7 @@ func Start(cfg Config) (*Server, error) {
 		s.goroutine(func() { s.checkStates(cfg.StateCheckInterval) })
 	}
 	s.goroutine(s.refuseLeadership)
+	s.goroutine(s.checkAfterStart)
 	if mlis != nil {
 		s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 		s.goroutine(func() { _ = s.http.Serve(mlis) })

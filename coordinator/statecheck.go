@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/verdict-tx/verdict/coordinator/engine"
+	"github.com/verdict-tx/verdict/internal/bearer"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
 
@@ -21,8 +23,10 @@ const DefaultStateCheckInterval = 5 * time.Minute
 // its checkpoint.
 const stateCheckWait = 30 * time.Second
 
-// checkStates runs the leader's own state checks, every interval, until
-// the server stops: it appends a
+// checkStates runs the leader's own state checks, every interval and
+// whenever a checkpoint is asked for (Admin.CheckState: an operator's
+// verdictctl cluster check, or a member that has just started), until the
+// server stops: it appends a
 // checkpoint, gathers every member's hash there (its own included) and
 // compares them. A member whose hash differs from the majority's is logged
 // at error level and counted (verdict_state_mismatches_total).
@@ -34,6 +38,7 @@ func (s *Server) checkStates(interval time.Duration) {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
+		case <-s.checkNow:
 		}
 		if _, ok := s.coord.LeaderTerm(); !ok {
 			continue
@@ -185,4 +190,35 @@ func (s *Server) healthiestVoter() uint64 {
 		}
 	}
 	return best
+}
+
+// requestStateCheck asks checkStates for a comparison at once; it does not
+// block (one pending request is enough).
+func (s *Server) requestStateCheck() {
+	select {
+	case s.checkNow <- struct{}{}:
+	default:
+	}
+}
+
+// checkAfterStart asks, once this node is ready after its start, for a
+// state check: a node that restarted is compared with the others at once
+// (the leader runs it; a follower's request is forwarded there).
+func (s *Server) checkAfterStart() {
+	for !s.health.isReady() {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, stateCheckWait)
+	defer cancel()
+	if s.cfg.AdminToken != "" {
+		// In plaintext a forwarded action carries the admin token.
+		ctx = metadata.NewIncomingContext(ctx, metadata.Pairs(bearer.Header, bearer.Value(s.cfg.AdminToken)))
+	}
+	if _, err := s.admin.CheckState(ctx, &verdictv1.CheckStateRequest{}); err != nil {
+		s.log.Debug("state check after start not run", "err", err)
+	}
 }
