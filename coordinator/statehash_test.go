@@ -58,8 +58,8 @@ func checkAgree(t *testing.T, c *testCluster, what string) {
 }
 
 // Three nodes under load agree at every checkpoint: after transactions,
-// after snapshots and log compaction, and after a follower's restart
-// (from its own snapshot and log) and a leader change.
+// after snapshots and log compaction, after a follower's restart (from its
+// own snapshot and log), a leader change, and a fourth node's joining.
 func TestStateHashesAgree(t *testing.T) {
 	c := newTunedCluster(t, 3, func(cfg *Config) {
 		cfg.SnapshotEntries = 20
@@ -103,6 +103,19 @@ func TestStateHashesAgree(t *testing.T) {
 	}
 	load(5)
 	checkAgree(t, c, "after a leader change")
+	// A membership change: node 4 joins (catching up by snapshot) and is
+	// compared too.
+	c.addNode(adminClient(t, c.leader().Addr()), 4)
+	testwait.For(t, 20*time.Second, "node 4 a voter", func() bool {
+		for _, m := range c.leader().Node().Status().Members {
+			if m.ID == 4 && !m.Learner {
+				return true
+			}
+		}
+		return false
+	})
+	load(5)
+	checkAgree(t, c, "after node 4 joined")
 }
 
 // A node whose state went wrong behind the log's back (it skipped one

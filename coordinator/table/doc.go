@@ -1,6 +1,7 @@
 // Package table is the coordinator's replicated state machine: the table of
-// decided transactions that the COMMIT, ABORT, DONE, Prune and
-// HeuristicResolution records of the decision log build. Records go in
+// decided transactions that the COMMIT, ABORT, DONE, Prune,
+// HeuristicResolution, Checkpoint and Divergence records of the decision
+// log build. Records go in
 // ([Table.ApplyEntry]), the table comes out ([Table.Get], [Table.Undone],
 // [Table.ListMatching], [Table.Snapshot]); the rules of two-phase commit it
 // enforces (the first decision wins, DONE never changes an outcome, ...)
@@ -19,6 +20,14 @@
 //     meets them in, and a snapshot lists the undone transactions by txid,
 //     then the done ones in the order they became done, marshaled
 //     deterministically.
+//
+// The state hash ([Table.Hash], compared across replicas at checkpoints)
+// is the SHA-256 of that snapshot encoding, so it is as deterministic as
+// the snapshot: equal on every replica at the same applied index, whatever
+// the map order, the node's clock or its restarts (Restore rebuilds
+// exactly what Snapshot wrote). Checkpoint records change nothing;
+// Divergence records mark (or clear) a member whose hash differed, which
+// snapshots keep too.
 //
 // It imports only the log records (proto/verdict/log/v1), the public types
 // they carry (proto/verdict/v1), protobuf, internal/txid (to read a txid's
