@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -57,10 +58,19 @@ func (s *Server) checkStatesOnce() []uint64 {
 		s.log.Warn("state check: cannot append a checkpoint", "err", err)
 		return nil
 	}
+	// Every member at once: one that is down must not use up the others'
+	// time.
+	members := s.node.Status().Members
+	answers := make([][]byte, len(members))
+	var wg sync.WaitGroup
+	for i, m := range members {
+		wg.Go(func() { answers[i] = s.memberHash(ctx, m.ID, m.Address, index) })
+	}
+	wg.Wait()
 	hashes := map[uint64][]byte{}
-	for _, m := range s.node.Status().Members {
-		if h := s.memberHash(ctx, m.ID, m.Address, index); h != nil {
-			hashes[m.ID] = h
+	for i, m := range members {
+		if answers[i] != nil {
+			hashes[m.ID] = answers[i]
 		}
 	}
 	count := map[string]int{}
@@ -82,16 +92,21 @@ func (s *Server) checkStatesOnce() []uint64 {
 			continue
 		}
 		differ = append(differ, id)
+		if _, marked := s.coord.Diverged()[id]; marked {
+			s.log.Warn("state check: a member marked diverged still differs", "member", id, "index", index)
+			continue
+		}
+		// Found now: said once, at error level, counted, announced, and
+		// marked when a strict majority agrees.
 		s.metrics.mismatches.Inc()
 		s.log.Error("state check: a member's state differs from the others' at a checkpoint",
 			"member", id, "index", index, "sha256", hex.EncodeToString(h), "others", hex.EncodeToString([]byte(major)), "marked", sure)
 		if !sure {
 			continue
 		}
-		if _, marked := s.coord.Diverged()[id]; !marked {
-			if err := s.coord.MarkDiverged(ctx, id, index); err != nil {
-				s.log.Warn("state check: cannot mark the member diverged", "member", id, "err", err)
-			}
+		if err := s.coord.MarkDiverged(ctx, id, index); err != nil {
+			s.log.Warn("state check: cannot mark the member diverged", "member", id, "err", err)
+			continue
 		}
 		if s.nats != nil {
 			s.nats.Emit(engine.Event{Kind: engine.EventStateMismatch, Time: time.Now(),

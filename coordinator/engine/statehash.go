@@ -44,17 +44,25 @@ func (c *Engine) MarkDiverged(ctx context.Context, node, index uint64) error {
 	return c.proposeDivergence(ctx, &logv1.Divergence{Node: node, SinceIndex: index})
 }
 
-// ClearDiverged clears member node's mark, for operator.
+// ClearDiverged clears member node's mark, for operator. A marked node
+// that leads (when the unmarked voters cannot) may clear marks too, its
+// own included: it is the way out of a cluster whose quorum is marked.
 func (c *Engine) ClearDiverged(ctx context.Context, node uint64, operator string) error {
 	if _, ok := c.fsm.diverged()[node]; !ok {
 		return errorf(ErrNotActive, "verdict: member %d is not marked diverged", node)
+	}
+	term, ok := c.log.LeaderTerm()
+	if !ok || c.readyTerm.Load() != term {
+		return errNotLeader()
 	}
 	return c.proposeDivergence(ctx, &logv1.Divergence{Node: node, Cleared: true, Operator: operator})
 }
 
 func (c *Engine) proposeDivergence(ctx context.Context, d *logv1.Divergence) error {
-	if _, ok := c.leaderTerm(); !ok {
-		return errNotLeader()
+	if !d.GetCleared() {
+		if _, ok := c.leaderTerm(); !ok {
+			return errNotLeader()
+		}
 	}
 	_, err := c.prop.submit(ctx, &logv1.LogRecord{Kind: &logv1.LogRecord_Divergence{Divergence: d}}, true)
 	return err

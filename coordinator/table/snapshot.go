@@ -32,7 +32,7 @@ func (s *Table) Snapshot() ([]byte, error) {
 }
 
 // stateHashField is StateSnapshot.state_sha256's field number.
-const stateHashField = 3
+const stateHashField = 15
 
 // snapshot builds the table's StateSnapshot without its hash, and its
 // deterministic encoding.

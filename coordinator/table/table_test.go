@@ -855,6 +855,7 @@ func TestRestoreRefusesCorruptSnapshot(t *testing.T) {
 func TestSnapshotHashFieldIsCanonical(t *testing.T) {
 	src := New()
 	src.ApplyBatch(batch(decision(tx5, aborted, "no", "q")))
+	src.ApplyBatch(&logv1.LogBatch{Records: []*logv1.LogRecord{{Kind: &logv1.LogRecord_Divergence{Divergence: &logv1.Divergence{Node: 3, SinceIndex: 9}}}}})
 	data, err := src.Snapshot()
 	if err != nil {
 		t.Fatal(err)
