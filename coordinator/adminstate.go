@@ -25,10 +25,17 @@ func (a *admin) CheckState(ctx context.Context, req *verdictv1.CheckStateRequest
 }
 
 // StateHashes answers this node's own hashes: it is never forwarded.
-func (a *admin) StateHashes(ctx context.Context, _ *verdictv1.StateHashesRequest) (*verdictv1.StateHashesResponse, error) {
+func (a *admin) StateHashes(ctx context.Context, req *verdictv1.StateHashesRequest) (*verdictv1.StateHashesResponse, error) {
 	resp := &verdictv1.StateHashesResponse{Id: a.node.ID(), AppliedIndex: a.node.Status().Applied}
 	for _, h := range a.coord.StateHashes() {
 		resp.Hashes = append(resp.Hashes, &verdictv1.StateHash{Index: h.Index, Sha256: h.SHA256[:]})
+	}
+	if req.GetCurrent() {
+		h, err := a.coord.CurrentStateHash()
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "verdict: hash the state: %v", err)
+		}
+		resp.Current = &verdictv1.StateHash{Index: h.Index, Sha256: h.SHA256[:]}
 	}
 	return resp, nil
 }

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -78,6 +79,23 @@ func TestStateHashesAgree(t *testing.T) {
 	}
 	load(10)
 	checkAgree(t, c, "after 10 transactions")
+	// Asked for its hash now, each node answers its state at the last
+	// index it applied: equal wherever that index is.
+	testwait.For(t, 10*time.Second, "equal current hashes at one applied index", func() bool {
+		seen := map[uint64][]byte{}
+		for _, id := range []uint64{1, 2, 3} {
+			resp, err := adminClient(t, c.peers[id]).StateHashes(callCtx(t), &verdictv1.StateHashesRequest{Current: true})
+			if err != nil {
+				return false
+			}
+			cur := resp.GetCurrent()
+			if prev, ok := seen[cur.GetIndex()]; ok && !bytes.Equal(prev, cur.GetSha256()) {
+				t.Fatalf("two nodes differ at applied index %d", cur.GetIndex())
+			}
+			seen[cur.GetIndex()] = cur.GetSha256()
+		}
+		return len(seen) == 1 // all at the same index
+	})
 	load(60) // past several snapshots and compactions
 	checkAgree(t, c, "after snapshots")
 	f := c.follower()

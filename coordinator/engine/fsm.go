@@ -23,8 +23,9 @@ type fsm struct {
 	mu    sync.RWMutex
 	state *table.Table
 	// hashes are the state's hashes at the latest checkpoints applied,
-	// oldest first (guarded by mu).
-	hashes []StateHash
+	// oldest first, and applied the last index applied (guarded by mu).
+	hashes  []StateHash
+	applied uint64
 	// skip, if set (TestingKnobs.SkipApply), drops the entries it names:
 	// a replica whose apply went wrong, for the checks that must find it.
 	skip func(index uint64, batch *logv1.LogBatch) bool
@@ -59,6 +60,7 @@ func (f *fsm) Apply(index, term uint64, data []byte) any {
 		return nil
 	}
 	f.mu.Lock()
+	f.applied = index
 	results := f.state.ApplyEntry(term, &b)
 	for _, rec := range b.GetRecords() {
 		if rec.GetDivergence() != nil {
@@ -112,6 +114,14 @@ func (f *fsm) diverged() map[uint64]uint64 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.state.Diverged()
+}
+
+// currentHash hashes the state now, at the last index applied.
+func (f *fsm) currentHash() (StateHash, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	sum, err := f.state.Hash()
+	return StateHash{Index: f.applied, SHA256: sum}, err
 }
 
 // stateHashes returns the hashes kept, oldest first.

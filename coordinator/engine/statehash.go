@@ -71,3 +71,7 @@ func (c *Engine) proposeDivergence(ctx context.Context, d *logv1.Divergence) err
 // Diverged returns the members marked diverged: node id → the checkpoint
 // at which they differed.
 func (c *Engine) Diverged() map[uint64]uint64 { return c.fsm.diverged() }
+
+// CurrentStateHash hashes this node's state now, at the last index it
+// applied (as costly as a snapshot).
+func (c *Engine) CurrentStateHash() (StateHash, error) { return c.fsm.currentHash() }

@@ -2628,7 +2628,10 @@ func (*ClearDivergenceResponse) Descriptor() ([]byte, []int) {
 }
 
 type StateHashesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Also hash the state now, at the last index applied (as costly as a
+	// snapshot: for an operator's look, not for polling).
+	Current       bool `protobuf:"varint,1,opt,name=current,proto3" json:"current,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2663,12 +2666,21 @@ func (*StateHashesRequest) Descriptor() ([]byte, []int) {
 	return file_verdict_v1_verdict_proto_rawDescGZIP(), []int{42}
 }
 
+func (x *StateHashesRequest) GetCurrent() bool {
+	if x != nil {
+		return x.Current
+	}
+	return false
+}
+
 type StateHashesResponse struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Id           uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	AppliedIndex uint64                 `protobuf:"varint,2,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	// The hashes at the latest checkpoints this node applied, oldest first.
-	Hashes        []*StateHash `protobuf:"bytes,3,rep,name=hashes,proto3" json:"hashes,omitempty"`
+	Hashes []*StateHash `protobuf:"bytes,3,rep,name=hashes,proto3" json:"hashes,omitempty"`
+	// With current: the hash at the last index this node applied.
+	Current       *StateHash `protobuf:"bytes,4,opt,name=current,proto3" json:"current,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2720,6 +2732,13 @@ func (x *StateHashesResponse) GetAppliedIndex() uint64 {
 func (x *StateHashesResponse) GetHashes() []*StateHash {
 	if x != nil {
 		return x.Hashes
+	}
+	return nil
+}
+
+func (x *StateHashesResponse) GetCurrent() *StateHash {
+	if x != nil {
+		return x.Current
 	}
 	return nil
 }
@@ -3393,12 +3412,14 @@ const file_verdict_v1_verdict_proto_rawDesc = "" +
 	"\x16ClearDivergenceRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1a\n" +
 	"\boperator\x18\x02 \x01(\tR\boperator\"\x19\n" +
-	"\x17ClearDivergenceResponse\"\x14\n" +
-	"\x12StateHashesRequest\"y\n" +
+	"\x17ClearDivergenceResponse\".\n" +
+	"\x12StateHashesRequest\x12\x18\n" +
+	"\acurrent\x18\x01 \x01(\bR\acurrent\"\xaa\x01\n" +
 	"\x13StateHashesResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12#\n" +
 	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex\x12-\n" +
-	"\x06hashes\x18\x03 \x03(\v2\x15.verdict.v1.StateHashR\x06hashes\"9\n" +
+	"\x06hashes\x18\x03 \x03(\v2\x15.verdict.v1.StateHashR\x06hashes\x12/\n" +
+	"\acurrent\x18\x04 \x01(\v2\x15.verdict.v1.StateHashR\acurrent\"9\n" +
 	"\tStateHash\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x16\n" +
 	"\x06sha256\x18\x02 \x01(\fR\x06sha256\"+\n" +
@@ -3582,58 +3603,59 @@ var file_verdict_v1_verdict_proto_depIdxs = []int32{
 	55, // 27: verdict.v1.AddMemberResponse.members:type_name -> verdict.v1.Member
 	55, // 28: verdict.v1.RemoveMemberResponse.members:type_name -> verdict.v1.Member
 	47, // 29: verdict.v1.StateHashesResponse.hashes:type_name -> verdict.v1.StateHash
-	55, // 30: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
-	52, // 31: verdict.v1.StatusResponse.diverged:type_name -> verdict.v1.DivergedMember
-	55, // 32: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
-	7,  // 33: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
-	10, // 34: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
-	13, // 35: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
-	15, // 36: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
-	17, // 37: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
-	19, // 38: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
-	21, // 39: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
-	5,  // 40: verdict.v1.Coordinator.StageMessages:input_type -> verdict.v1.StageMessagesRequest
-	26, // 41: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
-	29, // 42: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
-	29, // 43: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
-	50, // 44: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
-	53, // 45: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
-	35, // 46: verdict.v1.Admin.RetryTransaction:input_type -> verdict.v1.RetryTransactionRequest
-	37, // 47: verdict.v1.Admin.AddMember:input_type -> verdict.v1.AddMemberRequest
-	39, // 48: verdict.v1.Admin.RemoveMember:input_type -> verdict.v1.RemoveMemberRequest
-	48, // 49: verdict.v1.Admin.TransferLeadership:input_type -> verdict.v1.TransferLeadershipRequest
-	41, // 50: verdict.v1.Admin.CheckState:input_type -> verdict.v1.CheckStateRequest
-	45, // 51: verdict.v1.Admin.StateHashes:input_type -> verdict.v1.StateHashesRequest
-	43, // 52: verdict.v1.Admin.ClearDivergence:input_type -> verdict.v1.ClearDivergenceRequest
-	31, // 53: verdict.v1.Admin.AbortTransaction:input_type -> verdict.v1.AbortTransactionRequest
-	33, // 54: verdict.v1.Admin.ForgetTransaction:input_type -> verdict.v1.ForgetTransactionRequest
-	8,  // 55: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
-	11, // 56: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
-	14, // 57: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
-	16, // 58: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
-	18, // 59: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
-	20, // 60: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
-	22, // 61: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
-	6,  // 62: verdict.v1.Coordinator.StageMessages:output_type -> verdict.v1.StageMessagesResponse
-	27, // 63: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
-	30, // 64: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
-	30, // 65: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
-	51, // 66: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
-	54, // 67: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
-	36, // 68: verdict.v1.Admin.RetryTransaction:output_type -> verdict.v1.RetryTransactionResponse
-	38, // 69: verdict.v1.Admin.AddMember:output_type -> verdict.v1.AddMemberResponse
-	40, // 70: verdict.v1.Admin.RemoveMember:output_type -> verdict.v1.RemoveMemberResponse
-	49, // 71: verdict.v1.Admin.TransferLeadership:output_type -> verdict.v1.TransferLeadershipResponse
-	42, // 72: verdict.v1.Admin.CheckState:output_type -> verdict.v1.CheckStateResponse
-	46, // 73: verdict.v1.Admin.StateHashes:output_type -> verdict.v1.StateHashesResponse
-	44, // 74: verdict.v1.Admin.ClearDivergence:output_type -> verdict.v1.ClearDivergenceResponse
-	32, // 75: verdict.v1.Admin.AbortTransaction:output_type -> verdict.v1.AbortTransactionResponse
-	34, // 76: verdict.v1.Admin.ForgetTransaction:output_type -> verdict.v1.ForgetTransactionResponse
-	55, // [55:77] is the sub-list for method output_type
-	33, // [33:55] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	47, // 30: verdict.v1.StateHashesResponse.current:type_name -> verdict.v1.StateHash
+	55, // 31: verdict.v1.StatusResponse.members:type_name -> verdict.v1.Member
+	52, // 32: verdict.v1.StatusResponse.diverged:type_name -> verdict.v1.DivergedMember
+	55, // 33: verdict.v1.MembersResponse.members:type_name -> verdict.v1.Member
+	7,  // 34: verdict.v1.Coordinator.Begin:input_type -> verdict.v1.BeginRequest
+	10, // 35: verdict.v1.Coordinator.Enlist:input_type -> verdict.v1.EnlistRequest
+	13, // 36: verdict.v1.Coordinator.Commit:input_type -> verdict.v1.CommitRequest
+	15, // 37: verdict.v1.Coordinator.Abort:input_type -> verdict.v1.AbortRequest
+	17, // 38: verdict.v1.Coordinator.Outcome:input_type -> verdict.v1.OutcomeRequest
+	19, // 39: verdict.v1.Coordinator.GetTransaction:input_type -> verdict.v1.GetTransactionRequest
+	21, // 40: verdict.v1.Coordinator.ListTransactions:input_type -> verdict.v1.ListTransactionsRequest
+	5,  // 41: verdict.v1.Coordinator.StageMessages:input_type -> verdict.v1.StageMessagesRequest
+	26, // 42: verdict.v1.Participant.Prepare:input_type -> verdict.v1.PrepareRequest
+	29, // 43: verdict.v1.Participant.Commit:input_type -> verdict.v1.DecisionRequest
+	29, // 44: verdict.v1.Participant.Abort:input_type -> verdict.v1.DecisionRequest
+	50, // 45: verdict.v1.Admin.Status:input_type -> verdict.v1.StatusRequest
+	53, // 46: verdict.v1.Admin.Members:input_type -> verdict.v1.MembersRequest
+	35, // 47: verdict.v1.Admin.RetryTransaction:input_type -> verdict.v1.RetryTransactionRequest
+	37, // 48: verdict.v1.Admin.AddMember:input_type -> verdict.v1.AddMemberRequest
+	39, // 49: verdict.v1.Admin.RemoveMember:input_type -> verdict.v1.RemoveMemberRequest
+	48, // 50: verdict.v1.Admin.TransferLeadership:input_type -> verdict.v1.TransferLeadershipRequest
+	41, // 51: verdict.v1.Admin.CheckState:input_type -> verdict.v1.CheckStateRequest
+	45, // 52: verdict.v1.Admin.StateHashes:input_type -> verdict.v1.StateHashesRequest
+	43, // 53: verdict.v1.Admin.ClearDivergence:input_type -> verdict.v1.ClearDivergenceRequest
+	31, // 54: verdict.v1.Admin.AbortTransaction:input_type -> verdict.v1.AbortTransactionRequest
+	33, // 55: verdict.v1.Admin.ForgetTransaction:input_type -> verdict.v1.ForgetTransactionRequest
+	8,  // 56: verdict.v1.Coordinator.Begin:output_type -> verdict.v1.BeginResponse
+	11, // 57: verdict.v1.Coordinator.Enlist:output_type -> verdict.v1.EnlistResponse
+	14, // 58: verdict.v1.Coordinator.Commit:output_type -> verdict.v1.CommitResponse
+	16, // 59: verdict.v1.Coordinator.Abort:output_type -> verdict.v1.AbortResponse
+	18, // 60: verdict.v1.Coordinator.Outcome:output_type -> verdict.v1.OutcomeResponse
+	20, // 61: verdict.v1.Coordinator.GetTransaction:output_type -> verdict.v1.GetTransactionResponse
+	22, // 62: verdict.v1.Coordinator.ListTransactions:output_type -> verdict.v1.ListTransactionsResponse
+	6,  // 63: verdict.v1.Coordinator.StageMessages:output_type -> verdict.v1.StageMessagesResponse
+	27, // 64: verdict.v1.Participant.Prepare:output_type -> verdict.v1.PrepareResponse
+	30, // 65: verdict.v1.Participant.Commit:output_type -> verdict.v1.DecisionResponse
+	30, // 66: verdict.v1.Participant.Abort:output_type -> verdict.v1.DecisionResponse
+	51, // 67: verdict.v1.Admin.Status:output_type -> verdict.v1.StatusResponse
+	54, // 68: verdict.v1.Admin.Members:output_type -> verdict.v1.MembersResponse
+	36, // 69: verdict.v1.Admin.RetryTransaction:output_type -> verdict.v1.RetryTransactionResponse
+	38, // 70: verdict.v1.Admin.AddMember:output_type -> verdict.v1.AddMemberResponse
+	40, // 71: verdict.v1.Admin.RemoveMember:output_type -> verdict.v1.RemoveMemberResponse
+	49, // 72: verdict.v1.Admin.TransferLeadership:output_type -> verdict.v1.TransferLeadershipResponse
+	42, // 73: verdict.v1.Admin.CheckState:output_type -> verdict.v1.CheckStateResponse
+	46, // 74: verdict.v1.Admin.StateHashes:output_type -> verdict.v1.StateHashesResponse
+	44, // 75: verdict.v1.Admin.ClearDivergence:output_type -> verdict.v1.ClearDivergenceResponse
+	32, // 76: verdict.v1.Admin.AbortTransaction:output_type -> verdict.v1.AbortTransactionResponse
+	34, // 77: verdict.v1.Admin.ForgetTransaction:output_type -> verdict.v1.ForgetTransactionResponse
+	56, // [56:78] is the sub-list for method output_type
+	34, // [34:56] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_verdict_v1_verdict_proto_init() }
