@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -87,14 +88,39 @@ func shot(dir, name string) chromedp.Action[chromedp.Void] {
 	})
 }
 
+// loads runs an action that leads to another page (a link followed, a
+// form sent) and waits for that page's load, so that the steps after it
+// query the new document rather than the one being left.
+func loads(a chromedp.Action[chromedp.Void]) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.WaitEvent(page.LoadEventFired, nil, a)(ctx, t)
+		return chromedp.Void{}, err
+	}
+}
+
 // run runs steps in the tab, failing the test with what failed.
-func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+func run(t *testing.T, tab context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	ctx, cancel := context.WithTimeout(tab, stepTimeout)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatalf("%s: %v", what, err)
+		t.Fatalf("%s: %v\n%s", what, err, whereNow(tab))
 	}
+}
+
+// whereNow describes the page the tab shows, for a failed step's message.
+func whereNow(tab context.Context) string {
+	ctx, cancel := context.WithTimeout(tab, 5*time.Second)
+	defer cancel()
+	url, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		return "(the page cannot be read: " + err.Error() + ")"
+	}
+	body, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+	if err != nil {
+		return "at " + url + " (its text cannot be read: " + err.Error() + ")"
+	}
+	return "at " + url + ", which shows:\n" + body
 }
 
 // text is the visible text of the page's main content.
@@ -155,10 +181,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	run(t, tab, "filter stuck",
 		chromedp.Navigate(base+"/transactions"),
 		chromedp.Click(chromedp.CSS(`input[name="stuck"]`)),
-		chromedp.Click(chromedp.CSS(`.filters button[type="submit"]`)),
+		loads(chromedp.Click(chromedp.CSS(`.filters button[type="submit"]`))),
 		chromedp.WaitVisible(chromedp.CSS(`a[href="/transactions/`+stuck+`"]`)),
 		shot(dir, "transactions"))
-	run(t, tab, "open it", chromedp.Click(chromedp.CSS(`a[href="/transactions/`+stuck+`"]`)),
+	run(t, tab, "open it", loads(chromedp.Click(chromedp.CSS(`a[href="/transactions/`+stuck+`"]`))),
 		chromedp.WaitVisible(chromedp.CSS("svg.timeline")))
 	run(t, tab, "the stuck transaction", shot(dir, "transaction-stuck"))
 	failedMarks, err := chromedp.Run(tab, chromedp.Evaluate[int](`document.querySelectorAll("svg.timeline .mark.failed").length`))
@@ -176,14 +202,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	// automatic delivery come first after all, the retry is refused as
 	// done, which the page says: either way it ends done.)
 	run(t, tab, "sign in",
-		chromedp.Click(chromedp.CSS(`a[href^="/login"]`)),
+		loads(chromedp.Click(chromedp.CSS(`a[href^="/login"]`))),
 		chromedp.WaitVisible(chromedp.CSS("#token")),
-		chromedp.SendKeys(chromedp.CSS("#token"), token+kb.Enter),
+		loads(chromedp.SendKeys(chromedp.CSS("#token"), token+kb.Enter)),
 		chromedp.WaitVisible(chromedp.CSS(`form[action$="/retry"] button`)),
 		chromedp.Focus(chromedp.CSS(`form[action$="/retry"] button`)))
 	flaky.fail.Store(false)
 	run(t, tab, "retry from the keyboard",
-		chromedp.KeyEvent(kb.Enter),
+		loads(chromedp.KeyEvent(kb.Enter)),
 		chromedp.WaitVisible(chromedp.CSS(".done, .error")))
 	waitState(t, stuck, participant.TxCommitted, p2)
 	testwait.For(t, 15*time.Second, "the page to show it done", func() bool {
@@ -204,7 +230,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Navigate(base+"/transactions/"+tx.ID()),
 		chromedp.WaitVisible(chromedp.CSS(`form[action$="/abort"]`)),
 		chromedp.SendKeys(chromedp.CSS(`form[action$="/abort"] input[name="reason"]`), "customer cancelled"),
-		chromedp.Click(chromedp.CSS(`form[action$="/abort"] button`)),
+		loads(chromedp.Click(chromedp.CSS(`form[action$="/abort"] button`))),
 		chromedp.WaitVisible(chromedp.CSS(".done")))
 	waitState(t, tx.ID(), participant.TxAborted, p1)
 	if s := text(t, tab); !strings.Contains(s, "aborted") || !strings.Contains(s, "customer cancelled") {
@@ -223,7 +249,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`form[action$="/forget"]`)),
 		chromedp.SendKeys(chromedp.CSS(`form[action$="/forget"] input[name="reason"]`), "host lost, data restored by hand"),
 		chromedp.Click(chromedp.CSS(`form[action$="/forget"] input[name="confirm"]`)),
-		chromedp.Click(chromedp.CSS(`form[action$="/forget"] button`)),
+		loads(chromedp.Click(chromedp.CSS(`form[action$="/forget"] button`))),
 		chromedp.WaitVisible(chromedp.CSS(".done")),
 		shot(dir, "transaction-forgotten"))
 	if s := text(t, tab); !strings.Contains(s, "resolved by hand (heuristic)") || !strings.Contains(s, "console (admin token)") || !strings.Contains(s, "host lost") {
