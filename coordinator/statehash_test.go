@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -98,6 +99,28 @@ func TestStateHashesAgree(t *testing.T) {
 	})
 	load(60) // past several snapshots and compactions
 	checkAgree(t, c, "after snapshots")
+	// Checkpoints taken while transactions commit, from several
+	// initiators at once, agree too.
+	var wg sync.WaitGroup
+	failed := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() {
+			for range 15 {
+				if _, err := runTx(ctx, cl, p1, p2); err != nil {
+					failed <- err
+					return
+				}
+			}
+		})
+	}
+	for i := range 3 {
+		checkAgree(t, c, fmt.Sprintf("under load, check %d", i+1))
+	}
+	wg.Wait()
+	close(failed)
+	for err := range failed {
+		t.Fatal(err)
+	}
 	f := c.follower()
 	id := f.Node().ID()
 	c.stop(id)
