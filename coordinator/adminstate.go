@@ -51,7 +51,7 @@ func (a *admin) ClearDivergence(ctx context.Context, req *verdictv1.ClearDiverge
 		return nil, err
 	}
 	req.Operator = who
-	return forwardAdmin(ctx, a.fwd, req, func(ctx context.Context, req *verdictv1.ClearDivergenceRequest) (*verdictv1.ClearDivergenceResponse, error) {
+	return forwardCluster(ctx, a.fwd, req, func(ctx context.Context, req *verdictv1.ClearDivergenceRequest) (*verdictv1.ClearDivergenceResponse, error) {
 		if err := a.coord.ClearDiverged(ctx, req.GetId(), req.GetOperator()); err != nil {
 			return nil, err
 		}

@@ -44,12 +44,13 @@ func newForwarder(node *txlog.Node, leading func() (uint64, bool), dial []grpc.D
 // close closes the connections to other nodes.
 func (f *forwarder) close() { f.conns.close() }
 
-// route returns nil if this node should serve the request itself (it is the
-// ready leader), or a connection to the leader.
-func (f *forwarder) route(ctx context.Context) (grpc.ClientConnInterface, error) {
+// route returns nil if this node should serve the request itself (leading
+// says it does: f.leading, the ready leader, for most requests), or a
+// connection to the leader.
+func (f *forwarder) route(ctx context.Context, leading func() (uint64, bool)) (grpc.ClientConnInterface, error) {
 	deadline := time.Now().Add(leaderWait)
 	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
-		if _, ok := f.leading(); ok {
+		if _, ok := leading(); ok {
 			return nil, nil
 		}
 		if err := f.node.Err(); err != nil {
@@ -91,7 +92,7 @@ func forward[Req, Resp any](
 	local func(context.Context, Req) (Resp, error),
 	remote func(verdictv1.CoordinatorClient, context.Context, Req, ...grpc.CallOption) (Resp, error),
 ) (Resp, error) {
-	return forwardTo(ctx, f, req, local, verdictv1.NewCoordinatorClient, remote)
+	return forwardTo(ctx, f, f.leading, req, local, verdictv1.NewCoordinatorClient, remote)
 }
 
 // forwardAdmin is forward for Admin requests that only the leader serves.
@@ -100,16 +101,28 @@ func forwardAdmin[Req, Resp any](
 	local func(context.Context, Req) (Resp, error),
 	remote func(verdictv1.AdminClient, context.Context, Req, ...grpc.CallOption) (Resp, error),
 ) (Resp, error) {
-	return forwardTo(ctx, f, req, local, verdictv1.NewAdminClient, remote)
+	return forwardTo(ctx, f, f.leading, req, local, verdictv1.NewAdminClient, remote)
+}
+
+// forwardCluster is forwardAdmin for the requests that change the cluster
+// itself (membership, leadership, divergence marks): the Raft leader
+// serves them even while it serves no transactions because its state is
+// marked diverged, since they are the way out of that.
+func forwardCluster[Req, Resp any](
+	ctx context.Context, f *forwarder, req Req,
+	local func(context.Context, Req) (Resp, error),
+	remote func(verdictv1.AdminClient, context.Context, Req, ...grpc.CallOption) (Resp, error),
+) (Resp, error) {
+	return forwardTo(ctx, f, f.node.LeaderTerm, req, local, verdictv1.NewAdminClient, remote)
 }
 
 func forwardTo[C, Req, Resp any](
-	ctx context.Context, f *forwarder, req Req,
+	ctx context.Context, f *forwarder, leading func() (uint64, bool), req Req,
 	local func(context.Context, Req) (Resp, error),
 	newClient func(grpc.ClientConnInterface) C,
 	remote func(C, context.Context, Req, ...grpc.CallOption) (Resp, error),
 ) (Resp, error) {
-	conn, err := f.route(ctx)
+	conn, err := f.route(ctx, leading)
 	if err != nil {
 		var zero Resp
 		return zero, err

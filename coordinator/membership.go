@@ -27,7 +27,7 @@ func (a *admin) AddMember(ctx context.Context, req *verdictv1.AddMemberRequest) 
 	if err := txlog.CheckAddress(req.GetAddress()); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "verdict: member %d: %v", req.GetId(), err)
 	}
-	return forwardAdmin(ctx, a.fwd, req, a.addMember, verdictv1.AdminClient.AddMember)
+	return forwardCluster(ctx, a.fwd, req, a.addMember, verdictv1.AdminClient.AddMember)
 }
 
 func (a *admin) addMember(ctx context.Context, req *verdictv1.AddMemberRequest) (*verdictv1.AddMemberResponse, error) {
@@ -46,7 +46,7 @@ func (a *admin) RemoveMember(ctx context.Context, req *verdictv1.RemoveMemberReq
 	if err := validateMemberID(req.GetId()); err != nil {
 		return nil, err
 	}
-	return forwardAdmin(ctx, a.fwd, req, a.removeMember, verdictv1.AdminClient.RemoveMember)
+	return forwardCluster(ctx, a.fwd, req, a.removeMember, verdictv1.AdminClient.RemoveMember)
 }
 
 func (a *admin) removeMember(ctx context.Context, req *verdictv1.RemoveMemberRequest) (*verdictv1.RemoveMemberResponse, error) {
@@ -60,7 +60,7 @@ func (a *admin) TransferLeadership(ctx context.Context, req *verdictv1.TransferL
 	if err := validateMemberID(req.GetId()); err != nil {
 		return nil, err
 	}
-	return forwardAdmin(ctx, a.fwd, req, a.transferLeadership, verdictv1.AdminClient.TransferLeadership)
+	return forwardCluster(ctx, a.fwd, req, a.transferLeadership, verdictv1.AdminClient.TransferLeadership)
 }
 
 func (a *admin) transferLeadership(ctx context.Context, req *verdictv1.TransferLeadershipRequest) (*verdictv1.TransferLeadershipResponse, error) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/verdict-tx/verdict/coordinator/engine"
 	"github.com/verdict-tx/verdict/internal/testwait"
+	"github.com/verdict-tx/verdict/participant"
 	logv1 "github.com/verdict-tx/verdict/proto/verdict/log/v1"
 	verdictv1 "github.com/verdict-tx/verdict/proto/verdict/v1"
 )
@@ -328,5 +329,56 @@ func TestDivergedMemberDoesNotLead(t *testing.T) {
 	})
 	if err := ready.coord.ClearDiverged(ctx, bad, "test"); !errors.Is(err, engine.ErrNotActive) {
 		t.Errorf("clearing a member that is not marked: %v, want ErrNotActive", err)
+	}
+}
+
+// A leader marked diverged serves no transactions and drives no phase 2
+// from its table, yet stays the way out: with no member to hand
+// leadership to, an operator clears its mark through it
+// (Admin.ClearDivergence, served by the Raft leader even while marked),
+// and it serves again and finishes the phase 2 it left.
+func TestMarkedLeaderClearsItsOwnMark(t *testing.T) {
+	c := newTunedCluster(t, 1, func(cfg *Config) {
+		cfg.knobs = &engine.TestingKnobs{FirstRetry: 20 * time.Millisecond}
+		cfg.MaxRetryBackoff = 50 * time.Millisecond
+	})
+	lead := c.leader()
+	p1, p2, flaky, cl := c.withFailingP2()
+	ctx := context.Background()
+	undone, err := runTx(ctx, cl, p1, p2) // committed, p2's phase 2 failing
+	if err != nil {
+		t.Fatal(err)
+	}
+	index, _ := checkpointHashes(t, c, "before the mark")
+	if err := lead.coord.MarkDiverged(ctx, lead.Node().ID(), index); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, "the marked leader to stop serving", func() bool {
+		_, ok := lead.coord.LeaderTerm()
+		return !ok
+	})
+	bctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if _, err := runTx(bctx, cl, p1); err == nil {
+		t.Fatal("a marked leader served a transaction")
+	}
+	// p2 is back, but the marked leader delivers nothing: for a second,
+	// twenty times its retry backoff, p2 stays prepared.
+	flaky.fail.Store(false)
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if st := p2.res.State(undone); st != participant.TxPrepared {
+			t.Fatalf("a marked leader drove phase 2: %s is %v at p2", undone, st)
+		}
+	}
+	if _, err := adminClient(t, lead.Addr()).ClearDivergence(callCtx(t), &verdictv1.ClearDivergenceRequest{Id: lead.Node().ID(), Operator: "test"}); err != nil {
+		t.Fatalf("clear the leader's own mark: %v", err)
+	}
+	testwait.For(t, 10*time.Second, "the leader ready again", func() bool {
+		_, ok := lead.coord.LeaderTerm()
+		return ok
+	})
+	waitState(t, undone, participant.TxCommitted, p2)
+	if _, err := runTx(ctx, cl, p1); err != nil {
+		t.Fatalf("a commit once the mark is cleared: %v", err)
 	}
 }

@@ -124,7 +124,8 @@ type Engine struct {
 	// readyTerm is the leader term whose start watchLeadership has handled
 	// (the state of older terms forgotten): the engine serves as the
 	// leader only in that term, so nothing it records in the new term is
-	// wiped by a reset that comes late.
+	// wiped by a reset that comes late. It is 0 while no term is ready:
+	// on a follower, and on a leader marked diverged.
 	readyTerm atomic.Uint64
 }
 
@@ -240,8 +241,15 @@ func (c *Engine) OnLeadership(bool, uint64) {
 
 // watchLeadership reacts to leadership changes: transactions of another term
 // are forgotten (a newer leader may have answered "aborted" for them), and a
-// new ready leader re-drives phase 2 of every undone decision.
+// new ready leader re-drives phase 2 of every undone decision. A leader
+// whose state is marked diverged is not ready: it drives nothing from its
+// table until the mark is cleared (the fsm wakes this loop when the mark
+// changes), and no term is ready meanwhile.
 func (c *Engine) watchLeadership() {
+	var handled struct {
+		term  uint64
+		ready bool
+	}
 	for {
 		select {
 		case <-c.leaderEvents:
@@ -249,20 +257,29 @@ func (c *Engine) watchLeadership() {
 			return
 		}
 		term, ready := c.log.LeaderTerm()
-		if term == c.readyTerm.Load() {
+		diverged := ready && c.fsm.isSelfDiverged()
+		ready = ready && !diverged
+		if term == handled.term && ready == handled.ready {
 			continue
 		}
-		c.active.clearExcept(term)
+		handled.term, handled.ready = term, ready
+		c.readyTerm.Store(0) // no term is ready while this runs
+		keep := uint64(0)    // the term whose transactions stay active
+		if ready {
+			keep = term
+		}
+		c.active.clearExcept(keep)
 		c.delivery.reset()
 		c.timeline.reset()
-		if ready {
+		switch {
+		case ready:
 			c.startLogClock()
-		}
-		c.readyTerm.Store(term)
-		if ready {
+			c.readyTerm.Store(term)
 			c.cfg.log.Info("leader ready: re-driving undone decisions", "term", term)
 			c.recover()
-		} else {
+		case diverged:
+			c.cfg.log.Error("leading, but this node's state is marked diverged: it serves no transactions and drives no phase 2 until an operator clears the mark", "term", term)
+		default:
 			c.cfg.log.Info("not the leader: active transactions forgotten")
 		}
 	}

@@ -82,6 +82,10 @@ func (c *Engine) applied(rec *logv1.LogRecord, res table.Result) {
 		}
 	case *logv1.LogRecord_Done:
 		c.delivery.doneApplied(k.Done.GetTxids())
+	case *logv1.LogRecord_Divergence:
+		if k.Divergence.GetNode() == c.fsm.self {
+			c.OnLeadership(false, 0) // marked or cleared: whether it leads changed
+		}
 	}
 }
 

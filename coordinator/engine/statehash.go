@@ -51,8 +51,7 @@ func (c *Engine) ClearDiverged(ctx context.Context, node uint64, operator string
 	if _, ok := c.fsm.diverged()[node]; !ok {
 		return errorf(ErrNotActive, "verdict: member %d is not marked diverged", node)
 	}
-	term, ok := c.log.LeaderTerm()
-	if !ok || c.readyTerm.Load() != term {
+	if _, ok := c.log.LeaderTerm(); !ok { // the Raft leader, marked or not
 		return errNotLeader()
 	}
 	return c.proposeDivergence(ctx, &logv1.Divergence{Node: node, Cleared: true, Operator: operator})
