@@ -19,20 +19,26 @@ import (
 // undone transactions come first, sorted by txid, then the done ones in the
 // order they became done, which Restore keeps for later Prunes.
 func (s *Table) Snapshot() ([]byte, error) {
-	_, body, err := s.snapshot()
+	snap, body, err := s.snapshot()
 	if err != nil || len(body) == 0 {
 		return body, err // the empty state is no bytes, and needs no hash
 	}
-	// state_sha256 is the last field: appended to the deterministic
+	sum := sha256.Sum256(body)
+	if len(snap.GetDiverged()) > 0 {
+		// Rare: marshal again, so that the hash (field 3) comes before
+		// the marks (field 4), as a deterministic encoding orders them.
+		snap.StateSha256 = sum[:]
+		return proto.MarshalOptions{Deterministic: true}.Marshal(snap)
+	}
+	// state_sha256 is then the last field: appended to the deterministic
 	// encoding of the rest, it gives the deterministic encoding of the
 	// whole, without marshaling the table twice.
-	sum := sha256.Sum256(body)
 	data := protowire.AppendTag(body, stateHashField, protowire.BytesType)
 	return protowire.AppendBytes(data, sum[:]), nil
 }
 
 // stateHashField is StateSnapshot.state_sha256's field number.
-const stateHashField = 15
+const stateHashField = 3
 
 // snapshot builds the table's StateSnapshot without its hash, and its
 // deterministic encoding.

@@ -850,26 +850,34 @@ func TestRestoreRefusesCorruptSnapshot(t *testing.T) {
 	}
 }
 
-// The appended hash field is the deterministic encoding of the whole
-// snapshot: marshaling the decoded snapshot gives the same bytes.
+// A snapshot, hash included, is the deterministic encoding of the whole:
+// marshaling the decoded snapshot gives the same bytes, with and without
+// members marked diverged.
 func TestSnapshotHashFieldIsCanonical(t *testing.T) {
-	src := New()
-	src.ApplyBatch(batch(decision(tx5, aborted, "no", "q")))
-	src.ApplyBatch(&logv1.LogBatch{Records: []*logv1.LogRecord{{Kind: &logv1.LogRecord_Divergence{Divergence: &logv1.Divergence{Node: 3, SinceIndex: 9}}}}})
-	data, err := src.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var snap logv1.StateSnapshot
-	if err := proto.Unmarshal(data, &snap); err != nil {
-		t.Fatal(err)
-	}
-	if len(snap.GetStateSha256()) != 32 {
-		t.Fatalf("state_sha256 = %x", snap.GetStateSha256())
-	}
-	again, err := proto.MarshalOptions{Deterministic: true}.Marshal(&snap)
-	if err != nil || !bytes.Equal(again, data) {
-		t.Fatalf("re-marshaled snapshot differs (%v)", err)
+	for _, marked := range []bool{false, true} {
+		src := New()
+		src.ApplyBatch(batch(decision(tx5, aborted, "no", "q")))
+		if marked {
+			src.ApplyBatch(&logv1.LogBatch{Records: []*logv1.LogRecord{{Kind: &logv1.LogRecord_Divergence{Divergence: &logv1.Divergence{Node: 3, SinceIndex: 9}}}}})
+		}
+		data, err := src.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var snap logv1.StateSnapshot
+		if err := proto.Unmarshal(data, &snap); err != nil {
+			t.Fatal(err)
+		}
+		if len(snap.GetStateSha256()) != 32 || len(snap.GetDiverged()) != map[bool]int{false: 0, true: 1}[marked] {
+			t.Fatalf("marked %v: state_sha256 = %x, diverged %v", marked, snap.GetStateSha256(), snap.GetDiverged())
+		}
+		again, err := proto.MarshalOptions{Deterministic: true}.Marshal(&snap)
+		if err != nil || !bytes.Equal(again, data) {
+			t.Fatalf("marked %v: re-marshaled snapshot differs (%v)", marked, err)
+		}
+		if err := New().Restore(data); err != nil {
+			t.Fatalf("marked %v: %v", marked, err)
+		}
 	}
 	fd := (&logv1.StateSnapshot{}).ProtoReflect().Descriptor().Fields().ByNumber(stateHashField)
 	if fd == nil || fd.Name() != "state_sha256" {

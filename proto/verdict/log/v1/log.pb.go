@@ -627,10 +627,9 @@ type StateSnapshot struct {
 	// The SHA-256 of this snapshot's deterministic encoding with this field
 	// empty: a node checks it before it uses the state (empty in snapshots
 	// of earlier versions, which are taken unchecked).
+	StateSha256 []byte `protobuf:"bytes,3,opt,name=state_sha256,json=stateSha256,proto3" json:"state_sha256,omitempty"`
 	// The members marked diverged, by node id.
-	Diverged []*Divergence `protobuf:"bytes,3,rep,name=diverged,proto3" json:"diverged,omitempty"`
-	// (The last field: Snapshot appends it to the encoding of the others.)
-	StateSha256   []byte `protobuf:"bytes,15,opt,name=state_sha256,json=stateSha256,proto3" json:"state_sha256,omitempty"`
+	Diverged      []*Divergence `protobuf:"bytes,4,rep,name=diverged,proto3" json:"diverged,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -679,16 +678,16 @@ func (x *StateSnapshot) GetPrunedBeforeUnixMs() int64 {
 	return 0
 }
 
-func (x *StateSnapshot) GetDiverged() []*Divergence {
+func (x *StateSnapshot) GetStateSha256() []byte {
 	if x != nil {
-		return x.Diverged
+		return x.StateSha256
 	}
 	return nil
 }
 
-func (x *StateSnapshot) GetStateSha256() []byte {
+func (x *StateSnapshot) GetDiverged() []*Divergence {
 	if x != nil {
-		return x.StateSha256
+		return x.Diverged
 	}
 	return nil
 }
@@ -743,9 +742,9 @@ const file_verdict_log_v1_log_proto_rawDesc = "" +
 	"\x0ebefore_unix_ms\x18\x01 \x01(\x03R\fbeforeUnixMs\"\xda\x01\n" +
 	"\rStateSnapshot\x12;\n" +
 	"\ftransactions\x18\x01 \x03(\v2\x17.verdict.v1.TransactionR\ftransactions\x121\n" +
-	"\x15pruned_before_unix_ms\x18\x02 \x01(\x03R\x12prunedBeforeUnixMs\x126\n" +
-	"\bdiverged\x18\x03 \x03(\v2\x1a.verdict.log.v1.DivergenceR\bdiverged\x12!\n" +
-	"\fstate_sha256\x18\x0f \x01(\fR\vstateSha256B:Z8github.com/verdict-tx/verdict/proto/verdict/log/v1;logv1b\x06proto3"
+	"\x15pruned_before_unix_ms\x18\x02 \x01(\x03R\x12prunedBeforeUnixMs\x12!\n" +
+	"\fstate_sha256\x18\x03 \x01(\fR\vstateSha256\x126\n" +
+	"\bdiverged\x18\x04 \x03(\v2\x1a.verdict.log.v1.DivergenceR\bdivergedB:Z8github.com/verdict-tx/verdict/proto/verdict/log/v1;logv1b\x06proto3"
 
 var (
 	file_verdict_log_v1_log_proto_rawDescOnce sync.Once
