@@ -31,9 +31,14 @@ func (a *admin) StateHashes(ctx context.Context, req *verdictv1.StateHashesReque
 		resp.Hashes = append(resp.Hashes, &verdictv1.StateHash{Index: h.Index, Sha256: h.SHA256[:]})
 	}
 	if req.GetCurrent() {
+		// As costly as a snapshot, and it holds up applying: an
+		// operator's, not anyone's.
+		if err := a.fwd.auth.adminOnly(ctx, adminService+"StateHashes (current)"); err != nil {
+			return nil, err
+		}
 		h, err := a.coord.CurrentStateHash()
 		if err != nil {
-			return nil, status.Errorf(codes.Internal, "verdict: hash the state: %v", err)
+			return nil, toStatus(err)
 		}
 		resp.Current = &verdictv1.StateHash{Index: h.Index, Sha256: h.SHA256[:]}
 	}

@@ -227,6 +227,17 @@ func TestAdminTokenPlaintext(t *testing.T) {
 			if _, err := a.Status(ctx, &verdictv1.StatusRequest{}); err != nil {
 				t.Errorf("node %d, token %q: Status = %v", s.Node().ID(), tok, err)
 			}
+			// The kept hashes are anyone's to read; a hash of the state
+			// now (as costly as a snapshot) is an operator's.
+			if _, err := a.StateHashes(ctx, &verdictv1.StateHashesRequest{}); err != nil {
+				t.Errorf("node %d, token %q: StateHashes = %v", s.Node().ID(), tok, err)
+			}
+			want := want
+			if want == codes.NotFound {
+				want = codes.OK
+			}
+			_, err = a.StateHashes(ctx, &verdictv1.StateHashesRequest{Current: true})
+			wantCode(t, fmt.Sprintf("node %d, token %q: StateHashes current", s.Node().ID(), tok), err, want)
 		}
 	}
 }

@@ -138,6 +138,12 @@ func (s *Server) memberHash(ctx context.Context, id uint64, addr string, index u
 	}
 	for {
 		if resp, err := ask(ctx); err == nil {
+			if resp.GetId() != id {
+				// Another server at the member's address (a reused
+				// address): its state is not the member's.
+				s.log.Warn("state check: another node answers at a member's address", "member", id, "address", addr, "answered", resp.GetId())
+				return nil
+			}
 			for _, h := range resp.GetHashes() {
 				if h.GetIndex() == index {
 					return h.GetSha256()
@@ -161,6 +167,7 @@ func (s *Server) memberHash(ctx context.Context, id uint64, addr string, index u
 func (s *Server) refuseLeadership() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	stranded := false // said that no voter can take leadership
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -168,16 +175,22 @@ func (s *Server) refuseLeadership() {
 		case <-t.C:
 		}
 		if _, leads := s.node.LeaderTerm(); !leads {
+			stranded = false
 			continue
 		}
 		if _, marked := s.coord.Diverged()[s.node.ID()]; !marked {
+			stranded = false
 			continue
 		}
 		to := s.healthiestVoter()
 		if to == 0 {
-			s.log.Error("this node is marked diverged but no other voter can take leadership")
+			if !stranded {
+				s.log.Error("this node is marked diverged but no other voter can take leadership: the cluster serves no transactions until an operator clears a mark (verdictctl cluster clear-divergence)")
+				stranded = true
+			}
 			continue
 		}
+		stranded = false
 		s.log.Error("this node is marked diverged: handing leadership away", "to", to)
 		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 		if err := s.node.TransferLeadership(ctx, to); err != nil {

@@ -273,9 +273,14 @@ func TestDivergedMemberDoesNotLead(t *testing.T) {
 	if differ := lead.checkStatesOnce(); len(differ) != 1 || differ[0] != bad {
 		t.Fatalf("members %v differ, want [%d]", differ, bad)
 	}
+	var since uint64
 	testwait.For(t, 15*time.Second, "the member marked diverged", func() bool {
 		st, err := adminClient(t, lead.Addr()).Status(callCtx(t), &verdictv1.StatusRequest{})
-		return err == nil && len(st.GetDiverged()) == 1 && st.GetDiverged()[0].GetId() == bad
+		if err != nil || len(st.GetDiverged()) != 1 || st.GetDiverged()[0].GetId() != bad {
+			return false
+		}
+		since = st.GetDiverged()[0].GetSinceIndex()
+		return true
 	})
 	testwait.For(t, 10*time.Second, "the marked member to know its mark", func() bool {
 		_, marked := badNode.coord.Diverged()[bad]
@@ -329,6 +334,13 @@ func TestDivergedMemberDoesNotLead(t *testing.T) {
 	})
 	if err := ready.coord.ClearDiverged(ctx, bad, "test"); !errors.Is(err, engine.ErrNotActive) {
 		t.Errorf("clearing a member that is not marked: %v, want ErrNotActive", err)
+	}
+	// A check that was under way when the mark was cleared marks nothing.
+	if err := ready.coord.MarkDiverged(ctx, bad, since); !errors.Is(err, engine.ErrNotActive) {
+		t.Errorf("a mark from a check older than the clearing: %v, want ErrNotActive", err)
+	}
+	if _, marked := ready.coord.Diverged()[bad]; marked {
+		t.Error("a check older than the clearing marked the member again")
 	}
 }
 

@@ -40,7 +40,7 @@ func (n *Node) restoreSnapshot(snap *raftpb.Snapshot) error {
 	if err := proto.Unmarshal(snap.GetData(), &cs); err != nil {
 		return fmt.Errorf("txlog: decode snapshot at %d: %w", md.GetIndex(), err)
 	}
-	if err := n.cfg.StateMachine.Restore(cs.GetState()); err != nil {
+	if err := n.cfg.StateMachine.Restore(md.GetIndex(), cs.GetState()); err != nil {
 		return fmt.Errorf("txlog: restore snapshot at %d: %w", md.GetIndex(), err)
 	}
 	n.mu.Lock()

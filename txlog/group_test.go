@@ -46,7 +46,7 @@ func (s *listSM) Snapshot() ([]byte, error) {
 	return b, nil
 }
 
-func (s *listSM) Restore(data []byte) error {
+func (s *listSM) Restore(_ uint64, data []byte) error {
 	if err := s.CheckSnapshot(data); err != nil {
 		return err
 	}

@@ -127,8 +127,8 @@ const transferWait = 30 * time.Second
 // Raft gives an attempt up after an election timeout; on a busy machine the
 // transferee may campaign later than that, or the attempt's message may be
 // lost. So the wait is the caller's, and a lapsed attempt is made again
-// while this node still leads and has heard from the transferee within an
-// election timeout; a transferee it has not heard from fails the transfer
+// while this node still leads and has heard from the transferee within two
+// election timeouts; a transferee it has not heard from fails the transfer
 // (ErrTransferFailed) instead, as does another node taking office.
 func (n *Node) TransferLeadership(ctx context.Context, transferee uint64) error {
 	if _, ok := n.LeaderTerm(); !ok {
@@ -155,6 +155,11 @@ func (n *Node) TransferLeadership(ctx context.Context, transferee uint64) error 
 	electionTimeout := time.Duration(n.cfg.ElectionTicks) * n.cfg.TickInterval
 	n.raft.TransferLeadership(ctx, n.cfg.ID, transferee)
 	attempted := time.Now()
+	// heard is when the transferee was last seen active. Raft clears
+	// RecentActive at every election timeout, and a busy machine delays
+	// the answer that sets it again: a transferee is given up only when
+	// it has not been seen active for two election timeouts.
+	heard := attempted
 	poll := time.NewTicker(n.cfg.TickInterval)
 	defer poll.Stop()
 	for {
@@ -162,15 +167,18 @@ func (n *Node) TransferLeadership(ctx context.Context, transferee uint64) error 
 		case transferee:
 			return nil
 		case n.cfg.ID:
+			st := n.raft.Status()
+			if pr, ok := st.Progress[transferee]; ok && pr.RecentActive {
+				heard = time.Now()
+			}
 			if time.Since(attempted) < electionTimeout {
 				break
 			}
-			st := n.raft.Status()
 			if st.RaftState != raft.StateLeader || st.LeadTransferee != 0 {
 				break // stepping down, or the attempt still runs
 			}
-			if pr, ok := st.Progress[transferee]; !ok || !pr.RecentActive {
-				return fmt.Errorf("%w: node %d has not answered within an election timeout (%v)", ErrTransferFailed, transferee, electionTimeout)
+			if time.Since(heard) > 2*electionTimeout {
+				return fmt.Errorf("%w: node %d has not answered within two election timeouts (%v)", ErrTransferFailed, transferee, 2*electionTimeout)
 			}
 			n.raft.TransferLeadership(ctx, n.cfg.ID, transferee)
 			attempted = time.Now()

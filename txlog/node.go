@@ -45,8 +45,9 @@ type StateMachine interface {
 	Apply(index, term uint64, data []byte) any
 	// Snapshot serialises the whole state.
 	Snapshot() ([]byte, error)
-	// Restore replaces the whole state with a snapshot's data.
-	Restore(data []byte) error
+	// Restore replaces the whole state with the data of a snapshot taken
+	// at index.
+	Restore(index uint64, data []byte) error
 	// CheckSnapshot reports whether Restore would accept data, without
 	// changing the state. A snapshot a peer sends is checked before it is
 	// persisted: one Restore refuses would stop the node at every start.

@@ -25,7 +25,14 @@ type fsm struct {
 	// hashes are the state's hashes at the latest checkpoints applied,
 	// oldest first, and applied the last index applied (guarded by mu).
 	hashes  []StateHash
-	applied uint64
+	applied uint64 // the last index applied or restored from
+	// cleared is the index at which each member's mark was last cleared
+	// (since this process started: a check under way then is all it
+	// guards against).
+	cleared map[uint64]uint64
+	// cur caches the last current hash; curMu lets one hash run at a time.
+	curMu sync.Mutex
+	cur   StateHash
 	// skip, if set (TestingKnobs.SkipApply), drops the entries it names:
 	// a replica whose apply went wrong, for the checks that must find it.
 	skip func(index uint64, batch *logv1.LogBatch) bool
@@ -63,8 +70,14 @@ func (f *fsm) Apply(index, term uint64, data []byte) any {
 	f.applied = index
 	results := f.state.ApplyEntry(term, &b)
 	for _, rec := range b.GetRecords() {
-		if rec.GetDivergence() != nil {
+		if d := rec.GetDivergence(); d != nil {
 			f.selfDiverged.Store(f.state.IsDiverged(f.self))
+			if d.GetCleared() {
+				if f.cleared == nil {
+					f.cleared = map[uint64]uint64{}
+				}
+				f.cleared[d.GetNode()] = index
+			}
 		}
 	}
 	for _, rec := range b.GetRecords() {
@@ -116,12 +129,30 @@ func (f *fsm) diverged() map[uint64]uint64 {
 	return f.state.Diverged()
 }
 
-// currentHash hashes the state now, at the last index applied.
-func (f *fsm) currentHash() (StateHash, error) {
+// clearedAt is the index at which member node's mark was last cleared, 0
+// if never since this process started.
+func (f *fsm) clearedAt(node uint64) uint64 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	return f.cleared[node]
+}
+
+// currentHash hashes the state now, at the last index applied: one
+// caller at a time, and once per index (each hash holds up applying).
+func (f *fsm) currentHash() (StateHash, error) {
+	f.curMu.Lock()
+	defer f.curMu.Unlock()
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.cur.Index == f.applied && f.cur.SHA256 != ([32]byte{}) {
+		return f.cur, nil
+	}
 	sum, err := f.state.Hash()
-	return StateHash{Index: f.applied, SHA256: sum}, err
+	if err != nil {
+		return StateHash{}, err
+	}
+	f.cur = StateHash{Index: f.applied, SHA256: sum}
+	return f.cur, nil
 }
 
 // stateHashes returns the hashes kept, oldest first.
@@ -138,13 +169,17 @@ func (f *fsm) Snapshot() ([]byte, error) {
 	return f.state.Snapshot()
 }
 
-// Restore implements StateMachine.
-func (f *fsm) Restore(data []byte) error {
+// Restore implements StateMachine: the state becomes the snapshot's, at
+// its index (unchanged if the snapshot is refused).
+func (f *fsm) Restore(index uint64, data []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	err := f.state.Restore(data)
+	if err := f.state.Restore(data); err != nil {
+		return err
+	}
+	f.applied, f.cur = index, StateHash{}
 	f.selfDiverged.Store(f.state.IsDiverged(f.self))
-	return err
+	return nil
 }
 
 // CheckSnapshot implements StateMachine: it decodes data into a

@@ -44,7 +44,7 @@ var (
 type StateMachine interface {
 	Apply(index, term uint64, data []byte) any
 	Snapshot() ([]byte, error)
-	Restore(data []byte) error
+	Restore(index uint64, data []byte) error
 	CheckSnapshot(data []byte) error
 }
 

@@ -40,7 +40,12 @@ func (c *Engine) StateHashes() []StateHash { return c.fsm.stateHashes() }
 // from the others' at the checkpoint at index: it follows from then on,
 // but does not lead (leaderTerm), until ClearDiverged. The mark is in the
 // log and the snapshots, so every node, the marked one included, knows it.
+// A check older than the member's last clearing (one that was under way
+// when an operator cleared it) marks nothing.
 func (c *Engine) MarkDiverged(ctx context.Context, node, index uint64) error {
+	if cleared := c.fsm.clearedAt(node); index <= cleared {
+		return errorf(ErrNotActive, "verdict: member %d's mark was cleared at index %d, after checkpoint %d", node, cleared, index)
+	}
 	return c.proposeDivergence(ctx, &logv1.Divergence{Node: node, SinceIndex: index})
 }
 
