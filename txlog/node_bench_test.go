@@ -17,7 +17,7 @@ type countSM struct{ n int }
 
 func (s *countSM) Apply(uint64, uint64, []byte) any { s.n++; return s.n }
 func (s *countSM) Snapshot() ([]byte, error)        { return []byte(fmt.Sprint(s.n)), nil }
-func (s *countSM) Restore(uint64, []byte) error      { return nil }
+func (s *countSM) Restore(uint64, []byte) error     { return nil }
 func (s *countSM) CheckSnapshot([]byte) error       { return nil }
 
 // startGroup starts n nodes over real gRPC on 127.0.0.1 and returns the
