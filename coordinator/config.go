@@ -228,7 +228,8 @@ type Config struct {
 	DialOptions []grpc.DialOption
 	// StateCheckInterval is how often the leader compares the members'
 	// states at a checkpoint it appends (statecheck.go). Default
-	// DefaultStateCheckInterval, 5m.
+	// DefaultStateCheckInterval, 5m; the check is never off (a long
+	// interval makes it rare).
 	StateCheckInterval time.Duration
 	// TracerProvider, if set, traces the node's calls with OpenTelemetry:
 	// the calls it serves and makes (to participants, and a follower's

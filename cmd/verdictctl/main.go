@@ -146,7 +146,7 @@ var commands = []*command{
 	{words: []string{"cluster", "add"}, args: "ID=HOST:PORT", summary: "add a node as a learner; the leader promotes it to voter once caught up", setup: setupClusterAdd},
 	{words: []string{"cluster", "remove"}, args: "ID", summary: "remove a member for good (its id is never reused)", setup: setupClusterRemove},
 	{words: []string{"cluster", "transfer"}, args: "ID", summary: "hand leadership to another voter", setup: setupClusterTransfer},
-	{words: []string{"cluster", "clear-divergence"}, args: "ID", summary: "let a member marked diverged lead again, once its state is repaired (a fresh data dir)", setup: setupClusterClearDivergence},
+	{words: []string{"cluster", "clear-divergence"}, args: "ID", summary: "let a member marked diverged lead again (a false alarm; repair a real one by cluster remove, then cluster add of a new id)", setup: setupClusterClearDivergence},
 	{words: []string{"cluster", "check"}, summary: "compare the members' states at a checkpoint appended to the log: consistent, or which member differs since when (exit 1)", setup: setupClusterCheck},
 	{words: []string{"tx", "list"}, summary: "list transactions (undecided or not yet done, unless --all)", setup: setupTxList},
 	{words: []string{"tx", "show"}, args: "TXID", summary: "show one transaction: state, participants, deliveries, last error, timeline", setup: setupTxShow},

@@ -622,8 +622,10 @@ type AdminClient interface {
 	// applied lately (never forwarded: each member answers for itself).
 	StateHashes(ctx context.Context, in *StateHashesRequest, opts ...grpc.CallOption) (*StateHashesResponse, error)
 	// ClearDivergence clears a member's diverged mark (an operator's
-	// action, once its state is repaired: a fresh data dir, for one), so
-	// that it may lead again.
+	// action: a false alarm, or a mark a removed member left; a member that
+	// really differs is replaced, removed and added under a new id), so
+	// that it may lead again. Served by the Raft leader even while it is
+	// itself marked.
 	ClearDivergence(ctx context.Context, in *ClearDivergenceRequest, opts ...grpc.CallOption) (*ClearDivergenceResponse, error)
 	// AbortTransaction aborts a transaction that is not decided yet (ACTIVE
 	// or PREPARING at the leader); a decided one is refused with
@@ -778,8 +780,10 @@ type AdminServer interface {
 	// applied lately (never forwarded: each member answers for itself).
 	StateHashes(context.Context, *StateHashesRequest) (*StateHashesResponse, error)
 	// ClearDivergence clears a member's diverged mark (an operator's
-	// action, once its state is repaired: a fresh data dir, for one), so
-	// that it may lead again.
+	// action: a false alarm, or a mark a removed member left; a member that
+	// really differs is replaced, removed and added under a new id), so
+	// that it may lead again. Served by the Raft leader even while it is
+	// itself marked.
 	ClearDivergence(context.Context, *ClearDivergenceRequest) (*ClearDivergenceResponse, error)
 	// AbortTransaction aborts a transaction that is not decided yet (ACTIVE
 	// or PREPARING at the leader); a decided one is refused with
