@@ -140,7 +140,7 @@ func printClusterStatus(e *env, st clusterStatus) {
 		}
 		for _, d := range st.Diverged {
 			if d.ID == m.ID {
-				role += fmt.Sprintf(", DIVERGED since checkpoint %d (does not lead; verdictctl cluster clear-divergence %d once repaired)", d.SinceIndex, d.ID)
+				role += fmt.Sprintf(", DIVERGED since checkpoint %d (does not lead; replace it, or verdictctl cluster clear-divergence %d if a false alarm)", d.SinceIndex, d.ID)
 			}
 		}
 		fmt.Fprintf(w, "%d\t%s\t%s\n", m.ID, m.Address, role)
