@@ -162,8 +162,9 @@ func (s *Server) memberHash(ctx context.Context, id uint64, addr string, index u
 }
 
 // refuseLeadership hands leadership away while this node is marked
-// diverged: its engine answers nothing as leader (engine.leaderTerm), and
-// the cluster needs one that does. Checked every second.
+// diverged, or leads a term it retired when it was (engine.Retired): its
+// engine answers nothing as leader, and the cluster needs one that does.
+// Checked every second.
 func (s *Server) refuseLeadership() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -178,20 +179,25 @@ func (s *Server) refuseLeadership() {
 			stranded = false
 			continue
 		}
-		if _, marked := s.coord.Diverged()[s.node.ID()]; !marked {
+		_, marked := s.coord.Diverged()[s.node.ID()]
+		if !marked && !s.coord.Retired() {
 			stranded = false
 			continue
 		}
 		to := s.healthiestVoter()
 		if to == 0 {
 			if !stranded {
-				s.log.Error("this node is marked diverged but no other voter can take leadership: the cluster serves no transactions until an operator clears a mark (verdictctl cluster clear-divergence)")
+				if marked {
+					s.log.Error("this node is marked diverged but no other voter can take leadership: the cluster serves no transactions until an operator clears a mark (verdictctl cluster clear-divergence)")
+				} else {
+					s.log.Error("this node leads a term it retired when it was marked diverged, and no other voter can take leadership: restart it to serve again")
+				}
 				stranded = true
 			}
 			continue
 		}
 		stranded = false
-		s.log.Error("this node is marked diverged: handing leadership away", "to", to)
+		s.log.Error("this node is marked diverged, or leads a term it retired: handing leadership away", "to", to, "marked", marked)
 		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 		if err := s.node.TransferLeadership(ctx, to); err != nil {
 			s.log.Warn("cannot hand leadership away", "to", to, "err", err)

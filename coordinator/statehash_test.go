@@ -347,8 +347,9 @@ func TestDivergedMemberDoesNotLead(t *testing.T) {
 // A leader marked diverged serves no transactions and drives no phase 2
 // from its table, yet stays the way out: with no member to hand
 // leadership to, an operator clears its mark through it
-// (Admin.ClearDivergence, served by the Raft leader even while marked),
-// and it serves again and finishes the phase 2 it left.
+// (Admin.ClearDivergence, served by the Raft leader even while marked).
+// It retired the term it was marked in, so it serves again from the
+// next: once restarted, it finishes the phase 2 it left.
 func TestMarkedLeaderClearsItsOwnMark(t *testing.T) {
 	c := newTunedCluster(t, 1, func(cfg *Config) {
 		cfg.knobs = &engine.TestingKnobs{FirstRetry: 20 * time.Millisecond}
@@ -385,10 +386,16 @@ func TestMarkedLeaderClearsItsOwnMark(t *testing.T) {
 	if _, err := adminClient(t, lead.Addr()).ClearDivergence(callCtx(t), &verdictv1.ClearDivergenceRequest{Id: lead.Node().ID(), Operator: "test"}); err != nil {
 		t.Fatalf("clear the leader's own mark: %v", err)
 	}
-	testwait.For(t, 10*time.Second, "the leader ready again", func() bool {
-		_, ok := lead.coord.LeaderTerm()
-		return ok
+	testwait.For(t, 10*time.Second, "the mark cleared", func() bool {
+		_, marked := lead.coord.Diverged()[lead.Node().ID()]
+		return !marked
 	})
+	if _, ok := lead.coord.LeaderTerm(); ok || !lead.coord.Retired() {
+		t.Fatal("ready again in the term it was marked in")
+	}
+	c.stop(lead.Node().ID())
+	c.start(lead.Node().ID(), nil)
+	c.leader()
 	waitState(t, undone, participant.TxCommitted, p2)
 	if _, err := runTx(ctx, cl, p1); err != nil {
 		t.Fatalf("a commit once the mark is cleared: %v", err)

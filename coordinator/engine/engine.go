@@ -127,6 +127,9 @@ type Engine struct {
 	// wiped by a reset that comes late. It is 0 while no term is ready:
 	// on a follower, and on a leader marked diverged.
 	readyTerm atomic.Uint64
+	// retired is a term this node led and stopped serving when it was
+	// marked diverged: it never serves that term again.
+	retired atomic.Uint64
 }
 
 // New builds an engine; Start starts it over its log.
@@ -218,13 +221,12 @@ func (c *Engine) LeaderTerm() (uint64, bool) { return c.leaderTerm() }
 func (c *Engine) HeuristicCount() uint64 { return c.heuristics.Load() }
 
 // leaderTerm is the node's: the term in which it is the ready leader.
+// Only watchLeadership makes a term ready, so a mark diverged takes
+// effect when that loop handles it (it retires the term), never halfway.
 func (c *Engine) leaderTerm() (uint64, bool) {
 	term, ok := c.log.LeaderTerm()
 	if ok && c.readyTerm.Load() != term {
 		return term, false // the new term's start is not handled yet
-	}
-	if ok && c.fsm.isSelfDiverged() {
-		return term, false // its state differed from the others': it does not lead
 	}
 	return term, ok
 }
@@ -241,10 +243,15 @@ func (c *Engine) OnLeadership(bool, uint64) {
 
 // watchLeadership reacts to leadership changes: transactions of another term
 // are forgotten (a newer leader may have answered "aborted" for them), and a
-// new ready leader re-drives phase 2 of every undone decision. A leader
-// whose state is marked diverged is not ready: it drives nothing from its
-// table until the mark is cleared (the fsm wakes this loop when the mark
-// changes), and no term is ready meanwhile.
+// new ready leader re-drives phase 2 of every undone decision.
+//
+// A leader whose state is marked diverged is not ready: it serves nothing
+// and drives no phase 2 from its table (the fsm wakes this loop when the
+// mark changes). A leader marked after it was ready also retires its term:
+// what it answered in that term (tombstones, stamps, one-phase outcomes)
+// is forgotten with its active transactions, so it must never serve that
+// term again, even once the mark is cleared; it serves again from a later
+// term (Retired: the node hands leadership on, or is restarted).
 func (c *Engine) watchLeadership() {
 	var handled struct {
 		term  uint64
@@ -256,9 +263,13 @@ func (c *Engine) watchLeadership() {
 		case <-c.ctx.Done():
 			return
 		}
-		term, ready := c.log.LeaderTerm()
-		diverged := ready && c.fsm.isSelfDiverged()
-		ready = ready && !diverged
+		term, leads := c.log.LeaderTerm()
+		diverged := leads && c.fsm.isSelfDiverged()
+		if handled.ready && term == handled.term && diverged {
+			c.retired.Store(term)
+		}
+		retired := leads && term == c.retired.Load()
+		ready := leads && !diverged && !retired
 		if term == handled.term && ready == handled.ready {
 			continue
 		}
@@ -279,10 +290,19 @@ func (c *Engine) watchLeadership() {
 			c.recover()
 		case diverged:
 			c.cfg.log.Error("leading, but this node's state is marked diverged: it serves no transactions and drives no phase 2 until an operator clears the mark", "term", term)
+		case retired:
+			c.cfg.log.Error("leading a term this node retired when it was marked diverged: it serves again from a later term (it hands leadership on, or restart it)", "term", term)
 		default:
 			c.cfg.log.Info("not the leader: active transactions forgotten")
 		}
 	}
+}
+
+// Retired reports whether this node leads a term it retired (see
+// watchLeadership): it serves nothing until a later term.
+func (c *Engine) Retired() bool {
+	term, leads := c.log.LeaderTerm()
+	return leads && term == c.retired.Load()
 }
 
 // startLogClock starts the log's clock of a term this node leads, at the
