@@ -31,6 +31,11 @@ func (a *admin) AddMember(ctx context.Context, req *verdictv1.AddMemberRequest) 
 }
 
 func (a *admin) addMember(ctx context.Context, req *verdictv1.AddMemberRequest) (*verdictv1.AddMemberResponse, error) {
+	if _, marked := a.coord.Diverged()[a.node.ID()]; marked {
+		// A new member copies the leader's state (its snapshot): it
+		// would start out as diverged as this one.
+		return nil, status.Errorf(codes.FailedPrecondition, "verdict: this leader (member %d) is marked diverged: a new member would copy its state; hand leadership to a healthy member first, or clear a false alarm", a.node.ID())
+	}
 	for _, m := range a.node.Status().Members {
 		if m.Address == req.GetAddress() && m.ID != req.GetId() {
 			return nil, status.Errorf(codes.FailedPrecondition, "verdict: address %s is already member %d's", m.Address, m.ID)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/verdict-tx/verdict/coordinator/engine"
 	"github.com/verdict-tx/verdict/internal/testwait"
@@ -382,6 +384,11 @@ func TestMarkedLeaderClearsItsOwnMark(t *testing.T) {
 		if st := p2.res.State(undone); st != participant.TxPrepared {
 			t.Fatalf("a marked leader drove phase 2: %s is %v at p2", undone, st)
 		}
+	}
+	// Nor does it let a new member copy its state.
+	_, err = adminClient(t, lead.Addr()).AddMember(callCtx(t), &verdictv1.AddMemberRequest{Id: 9, Address: "127.0.0.1:1"})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("a member added through a marked leader: %v, want FailedPrecondition", err)
 	}
 	if _, err := adminClient(t, lead.Addr()).ClearDivergence(callCtx(t), &verdictv1.ClearDivergenceRequest{Id: lead.Node().ID(), Operator: "test"}); err != nil {
 		t.Fatalf("clear the leader's own mark: %v", err)
