@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // ErrPreparedDisabled is returned by New when the server's
@@ -27,8 +29,14 @@ func checkMaxPrepared(setting string) error {
 
 // checkServer fails fast when the server cannot prepare transactions.
 func (r *Resource) checkServer(ctx context.Context) error {
+	return CheckPrepared(ctx, r.pool)
+}
+
+// CheckPrepared fails fast, with ErrPreparedDisabled, when the server
+// behind pool cannot prepare transactions (max_prepared_transactions is 0).
+func CheckPrepared(ctx context.Context, pool *pgxpool.Pool) error {
 	var setting string
-	if err := r.pool.QueryRow(ctx, "SHOW max_prepared_transactions").Scan(&setting); err != nil {
+	if err := pool.QueryRow(ctx, "SHOW max_prepared_transactions").Scan(&setting); err != nil {
 		return fmt.Errorf("verdict/postgres: read max_prepared_transactions: %w", err)
 	}
 	return checkMaxPrepared(setting)

@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/verdict-tx/verdict/participant/postgres"
 )
 
 // The PostgreSQL scenarios use two databases, one per participant, each
@@ -160,6 +162,11 @@ func RunPGFloor(ctx context.Context, cfg Config, adminDSN string) (*Result, erro
 		return nil, err
 	}
 	defer closePools(pools)
+	for _, p := range pools {
+		if err := postgres.CheckPrepared(ctx, p); err != nil {
+			return nil, err // every transaction would fail: say why now
+		}
+	}
 	workers, elapsed := runWorkers(ctx, cfg, func(i int) txFunc {
 		row := cfg.rowPicker(i)
 		return func(ctx context.Context) (time.Time, error) { return floorTx(ctx, pools, row()) }
