@@ -168,7 +168,7 @@ func (s *Server) memberHash(ctx context.Context, id uint64, addr string, index u
 func (s *Server) refuseLeadership() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	stranded := false // said that no voter can take leadership
+	said := "" // what was said of being stranded (no voter can take leadership)
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -176,27 +176,27 @@ func (s *Server) refuseLeadership() {
 		case <-t.C:
 		}
 		if _, leads := s.node.LeaderTerm(); !leads {
-			stranded = false
+			said = ""
 			continue
 		}
 		_, marked := s.coord.Diverged()[s.node.ID()]
 		if !marked && !s.coord.Retired() {
-			stranded = false
+			said = ""
 			continue
 		}
 		to := s.healthiestVoter()
 		if to == 0 {
-			if !stranded {
-				if marked {
-					s.log.Error("this node is marked diverged but no other voter can take leadership: the cluster serves no transactions until an operator clears a mark (verdictctl cluster clear-divergence)")
-				} else {
-					s.log.Error("this node leads a term it retired when it was marked diverged, and no other voter can take leadership: restart it to serve again")
-				}
-				stranded = true
+			msg := "this node leads a term it retired when it was marked diverged, and no other voter can take leadership: restart it to serve again"
+			if marked {
+				msg = "this node is marked diverged but no other voter can take leadership: the cluster serves no transactions until an operator clears a mark (verdictctl cluster clear-divergence)"
+			}
+			if said != msg { // said once, and again when it changes
+				s.log.Error(msg)
+				said = msg
 			}
 			continue
 		}
-		stranded = false
+		said = ""
 		s.log.Error("this node is marked diverged, or leads a term it retired: handing leadership away", "to", to, "marked", marked)
 		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 		if err := s.node.TransferLeadership(ctx, to); err != nil {

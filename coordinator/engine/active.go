@@ -113,6 +113,12 @@ type activeTable struct {
 	// tombstone or a recent outcome are ordered by one clock.
 	mono   func() time.Time
 	admits func(id string, now time.Time) bool
+	// serving is the term whose transactions may be registered: the one
+	// the last clearExcept kept (0 when none). A request that found this
+	// node ready, but reaches the table after leadership was handled
+	// again, is refused here, under the lock the clearing holds: it never
+	// registers anything in a term whose memory was just forgotten.
+	serving uint64
 }
 
 func newActiveTable() *activeTable {
@@ -130,6 +136,9 @@ func newActiveTable() *activeTable {
 func (a *activeTable) addStamped(t *activeTx, limit, unattributed int) (*activeTx, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if t.term != a.serving {
+		return nil, errNotLeader()
+	}
 	if cur, ok := a.txs[t.id]; ok {
 		return cur, nil
 	}
@@ -159,14 +168,19 @@ const (
 	tombed     tombResult = iota // marked (a tombstone, or the floor)
 	registered                   // id is held or decided meanwhile: nothing marked
 	tombsFull                    // no room, and the floor may not be used
+	notServing                   // term is not the one served: nothing marked
 )
 
-// tombstone marks id, unknown here, as answered "aborted" until until.
-// Past max tombstones it raises the floor to id instead, unless noFloor
-// (an id far ahead of the clock, which would raise the floor for long).
-func (a *activeTable) tombstone(id string, until time.Time, max int, noFloor bool) tombResult {
+// tombstone marks id, unknown here, as answered "aborted" in term until
+// until. Past max tombstones it raises the floor to id instead, unless
+// noFloor (an id far ahead of the clock, which would raise the floor for
+// long).
+func (a *activeTable) tombstone(id string, term uint64, until time.Time, max int, noFloor bool) tombResult {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if term != a.serving {
+		return notServing // its memory may be forgotten already
+	}
 	if _, ok := a.txs[id]; ok {
 		return registered
 	}
@@ -197,11 +211,18 @@ func (a *activeTable) expireTombs() {
 	}
 }
 
-// add holds t, unless its client has limit transactions open already.
-func (a *activeTable) add(t *activeTx, limit int) bool {
+// add holds t, unless its client has limit transactions open already
+// (ErrLimit) or t's term is not the one served (ErrNotLeader).
+func (a *activeTable) add(t *activeTx, limit int) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.holdLocked(t, limit)
+	if t.term != a.serving {
+		return errNotLeader()
+	}
+	if !a.holdLocked(t, limit) {
+		return errOpenLimit(t.client, limit)
+	}
+	return nil
 }
 
 // holdLocked holds t, unless its client has limit transactions open
@@ -302,10 +323,12 @@ func (a *activeTable) expired(now time.Time, keep, keepStamped time.Duration) []
 
 // clearExcept forgets every transaction not begun in term, and all recent
 // outcomes if any was forgotten: leadership changed hands. Waiters are woken
-// with an unknown outcome.
+// with an unknown outcome. From then on only transactions of term are
+// registered (0: none).
 func (a *activeTable) clearExcept(term uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.serving = term
 	for _, t := range a.txs {
 		if t.term == term {
 			continue

@@ -17,8 +17,8 @@ func TestActivePhases(t *testing.T) {
 	now := time.Unix(1000, 0)
 	l := txLimits{now: now, maxParts: 4, maxAddresses: 8, admit: func(string) bool { return true }, maxStagedBytes: 1 << 20, messagesOn: true}
 	tx := &activeTx{id: "tx1", deadline: now.Add(time.Minute), client: "c", parts: map[string]*verdictv1.ParticipantRef{}, decided: make(chan struct{})}
-	if !a.add(tx, 1) {
-		t.Fatal("add refused")
+	if err := a.add(tx, 1); err != nil {
+		t.Fatalf("add refused: %v", err)
 	}
 	p1 := &verdictv1.ParticipantRef{Name: "p1", Address: "127.0.0.1:1"}
 	if added, _, err := a.enlist(tx, p1, false, l); !added || err != nil {
@@ -85,7 +85,9 @@ func TestActiveRefusedCommitStaysActive(t *testing.T) {
 	now := time.Unix(1000, 0)
 	l := txLimits{now: now, maxParts: 4, maxAddresses: 8, admit: func(string) bool { return true }, maxStagedBytes: 1 << 20}
 	tx := &activeTx{id: "tx1", deadline: now.Add(-time.Second), parts: map[string]*verdictv1.ParticipantRef{}, decided: make(chan struct{})}
-	a.add(tx, 1)
+	if err := a.add(tx, 1); err != nil {
+		t.Fatal(err)
+	}
 	cs := a.startCommit(tx, nil, nil, l)
 	if cs.start || cs.refuse != "deadline passed before commit" || cs.cause != AbortDeadline {
 		t.Fatalf("startCommit past the deadline: %+v", cs)
@@ -112,7 +114,7 @@ func TestTombstonesBounded(t *testing.T) {
 	}
 	until := time.Now().Add(time.Hour)
 	for _, id := range ids[:3] { // two tombstones, then the floor
-		if r := a.tombstone(id, until, 2, false); r != tombed {
+		if r := a.tombstone(id, 0, until, 2, false); r != tombed {
 			t.Fatalf("tombstone(%s) = %v", id, r)
 		}
 	}
@@ -130,15 +132,48 @@ func TestTombstonesBounded(t *testing.T) {
 	if cur, err := a.addStamped(stamped(ids[3], ""), 10, 10); err != nil || cur.id != ids[3] {
 		t.Fatalf("registering %s above the floor = %v, %v", ids[3], cur, err)
 	}
-	if r := a.tombstone(ids[3], until, 2, false); r != registered {
+	if r := a.tombstone(ids[3], 0, until, 2, false); r != registered {
 		t.Errorf("tombstone of a registered txid = %v", r)
 	}
 	far, _ := txid.NewAt(time.UnixMilli(1_900_000_000_000))
-	if r := a.tombstone(far, until, 2, true); r != tombsFull || a.floor != ids[2] {
+	if r := a.tombstone(far, 0, until, 2, true); r != tombsFull || a.floor != ids[2] {
 		t.Errorf("tombstone of a far-ahead txid when full = %v, floor %q; want no room, the floor unmoved", r, a.floor)
 	}
 	later, _ := txid.NewAt(time.UnixMilli(1_800_000_000_000))
 	if _, err := a.addStamped(stamped(later, ""), 10, 1); !errors.Is(err, ErrLimit) {
 		t.Errorf("a second unattributed registration with a limit of 1 = %v; want ErrLimit", err)
+	}
+}
+
+// The table registers transactions of the term it serves only: a request
+// that found the node ready, but reaches the table after leadership was
+// handled again, registers nothing.
+func TestActiveServesOneTerm(t *testing.T) {
+	a := newActiveTable()
+	tx := func(id string, term uint64) *activeTx {
+		return &activeTx{id: id, term: term, client: "c", parts: map[string]*verdictv1.ParticipantRef{}, decided: make(chan struct{})}
+	}
+	a.clearExcept(5)
+	if err := a.add(tx("old", 4), 10); !errors.Is(err, ErrNotLeader) {
+		t.Errorf("add of a transaction of term 4 while serving 5 = %v; want ErrNotLeader", err)
+	}
+	if _, err := a.addStamped(tx("old-stamped", 4), 10, 10); !errors.Is(err, ErrNotLeader) {
+		t.Errorf("addStamped of term 4 while serving 5 = %v; want ErrNotLeader", err)
+	}
+	if err := a.add(tx("now", 5), 10); err != nil {
+		t.Fatalf("add of term 5 while serving it: %v", err)
+	}
+	a.clearExcept(0) // not the ready leader any more
+	if _, ok := a.get("now"); ok {
+		t.Error("a transaction of the term given up is still held")
+	}
+	if err := a.add(tx("late", 5), 10); !errors.Is(err, ErrNotLeader) {
+		t.Errorf("add after the term was given up = %v; want ErrNotLeader", err)
+	}
+	if _, err := a.addStamped(tx("late-stamped", 5), 10, 10); !errors.Is(err, ErrNotLeader) {
+		t.Errorf("addStamped after the term was given up = %v; want ErrNotLeader", err)
+	}
+	if r := a.tombstone("late-unknown", 5, time.Now().Add(time.Hour), 10, false); r != notServing || len(a.tombs) != 0 {
+		t.Errorf("tombstone after the term was given up = %v with %d tombstones; want nothing marked", r, len(a.tombs))
 	}
 }

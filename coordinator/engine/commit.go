@@ -47,7 +47,7 @@ func (c *Engine) commit(ctx context.Context, client string, term uint64, req *ve
 		if reg, err := c.registerStamped(id, s, term, client); err == nil {
 			t, f = reg, found{where: inMemory, live: reg}
 		} else {
-			switch terr := c.tombstone(id); {
+			switch terr := c.tombstone(id, term); {
 			case terr == nil:
 				// Not registered, and no later attempt may register it:
 				// the transaction is aborted.

@@ -54,6 +54,11 @@ type delivery struct {
 	// epoch counts resets: a flush whose DONE record was not accepted puts
 	// its one-phase commits back only if no leadership change came since.
 	epoch uint64
+	// closed is set by a reset to a node that is not the ready leader:
+	// nothing is delivered or recorded until a reset opens it again, so
+	// a caller that found the node ready before the reset drives no
+	// phase 2 after it.
+	closed bool
 	// finished holds the transactions whose phase 2 completed (every
 	// participant acknowledged or was resolved by hand) until their DONE
 	// record is applied: what they acknowledged stays known meanwhile,
@@ -180,6 +185,9 @@ func (d *delivery) deliver(id string, o verdictv1.Outcome, parts []*verdictv1.Pa
 func (d *delivery) deliverTraced(id string, o verdictv1.Outcome, parts []*verdictv1.ParticipantRef, trace SpanRef) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return // the next ready leader re-drives it from the log
+	}
 	if _, ok := d.txs[id]; ok {
 		return
 	}
@@ -214,6 +222,9 @@ func (d *delivery) deliverTraced(id string, o verdictv1.Outcome, parts []*verdic
 func (d *delivery) recordOnePhase(id string, p *verdictv1.ParticipantRef, decided time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return // lost, as with a leader that dies
+	}
 	d.onePhase = append(d.onePhase, &logv1.OnePhase{Txid: id, Participant: p, DecidedUnixMs: decided.UnixMilli()})
 }
 
@@ -229,10 +240,12 @@ func (d *delivery) senderLocked(addr string) *sender {
 }
 
 // reset forgets every pending delivery: leadership changed, and the next
-// ready leader re-drives phase 2 from the log.
-func (d *delivery) reset() {
+// ready leader re-drives phase 2 from the log. Unless ready (this node is
+// the ready leader from now on), nothing is delivered until the next reset.
+func (d *delivery) reset(ready bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.closed = !ready
 	d.txs = map[string]*pending{}
 	d.finished = map[string]*pending{}
 	d.done = nil

@@ -200,3 +200,39 @@ func TestDoneWaitsForItsDecision(t *testing.T) {
 		t.Error("tx still queued after its DONE")
 	}
 }
+
+// A reset to a node that is not the ready leader closes delivery: a caller
+// that found the node ready before the reset queues nothing and records
+// no one-phase commit after it, until a reset to a ready leader.
+func TestDeliveryClosedUntilReady(t *testing.T) {
+	clock := clock.NewFake()
+	f := &phase2Fake{}
+	d := f.start(t, clock)
+	parts := []*verdictv1.ParticipantRef{{Name: "p", Address: "a"}}
+	pending := func() (int, int) {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return len(d.txs), len(d.onePhase)
+	}
+
+	d.reset(false)
+	d.deliver("late", verdictv1.Outcome_OUTCOME_COMMITTED, parts)
+	d.recordOnePhase("late-one", parts[0], clock.Now())
+	if txs, ones := pending(); txs != 0 || ones != 0 {
+		t.Fatalf("closed delivery holds %d deliveries and %d one-phase commits; want none", txs, ones)
+	}
+
+	d.reset(true)
+	d.recordOnePhase("one", parts[0], clock.Now())
+	d.deliver("tx", verdictv1.Outcome_OUTCOME_COMMITTED, parts)
+	testwait.For(t, 10*time.Second, "tx delivered once delivery is open again", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return slices.Contains(f.decided, "tx")
+	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if slices.Contains(f.decided, "late") {
+		t.Errorf("delivered %v, with what was refused while closed", f.decided)
+	}
+}

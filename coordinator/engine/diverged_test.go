@@ -132,10 +132,14 @@ func TestRetiredTermDropsDecisionUnderWay(t *testing.T) {
 		t.Fatal(err)
 	}
 	refs := []*verdictv1.ParticipantRef{ref("a"), ref("b")}
-	first := make(chan error, 1)
+	type answer struct {
+		resp *verdictv1.CommitResponse
+		err  error
+	}
+	first := make(chan answer, 1)
 	go func() {
-		_, err := e.Commit(ctx, "c", &verdictv1.CommitRequest{Txid: b.GetTxid(), Participants: refs})
-		first <- err
+		resp, err := e.Commit(ctx, "c", &verdictv1.CommitRequest{Txid: b.GetTxid(), Participants: refs})
+		first <- answer{resp, err}
 	}()
 	testwait.For(t, 10*time.Second, "b prepared", func() bool { return parts.count("b", "prepare") == 1 })
 	markAndClear(t, e)
@@ -144,11 +148,53 @@ func TestRetiredTermDropsDecisionUnderWay(t *testing.T) {
 	}
 	open()
 	select {
-	case <-first:
+	case r := <-first:
+		if r.err == nil && r.resp.GetOutcome() == verdictv1.Outcome_OUTCOME_COMMITTED {
+			t.Fatal("the first Commit was answered COMMITTED, with no COMMIT to log")
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the first Commit did not return")
 	}
 	if l.logged("COMMIT") {
 		t.Fatal("the decision under way was logged after the leader retired its term")
+	}
+}
+
+// A request that found the leader ready just before it retired its term,
+// and runs on after the reset, answers nothing from the forgotten memory:
+// a retried one-phase commit is neither registered again nor answered
+// "aborted", and no ABORT is logged for it.
+func TestRequestPastTheCheckAfterRetire(t *testing.T) {
+	parts := newFakeParticipants()
+	e, clk, l := readyEngine(t, parts)
+	ctx := context.Background()
+	term, _ := e.LeaderTerm()
+	y, err := txid.NewAt(clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &verdictv1.TxStamp{Term: term, DeadlineUnixMs: clk.Now().Add(30 * time.Second).UnixMilli()}
+	req := &verdictv1.CommitRequest{Txid: y, Stamp: st, Participants: []*verdictv1.ParticipantRef{ref("a")}}
+	if r, err := e.Commit(ctx, "c", req); err != nil || r.GetOutcome() != verdictv1.Outcome_OUTCOME_COMMITTED {
+		t.Fatalf("one-phase commit: %v, %v", r.GetOutcome(), err)
+	}
+	if err := e.MarkDiverged(ctx, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, "the term retired and its memory forgotten", func() bool {
+		e.active.mu.Lock()
+		defer e.active.mu.Unlock()
+		return e.Retired() && e.active.serving == 0
+	})
+	// commit is what Commit runs once its check found the leader ready.
+	retry := &verdictv1.CommitRequest{Txid: y, Stamp: st, Retry: true, Participants: req.GetParticipants()}
+	if r, err := e.commit(ctx, "c", term, retry); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("a retried commit past the check: %v %q, %v; want ErrNotLeader", r.GetOutcome(), r.GetReason(), err)
+	}
+	if o, reason, err := e.answerUnknown(ctx, y, true); !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("an outcome past the check: %v %q, %v; want no answer", o, reason, err)
+	}
+	if l.logged("ABORT") {
+		t.Fatal("an ABORT was logged for a transaction committed in one phase")
 	}
 }

@@ -75,8 +75,12 @@
 //     (Admin.CheckState, Admin.StateHashes, verdictctl cluster check). A
 //     snapshot carries its state's hash, checked at restore. A member the
 //     leader's check finds different is marked with a Divergence record
-//     (MarkDiverged): a marked node is never the ready leader (leaderTerm)
-//     until ClearDiverged.
+//     (MarkDiverged): a marked node is never the ready leader
+//     (watchLeadership) until ClearDiverged, and a leader marked after it
+//     served retires its term: it serves again only from a later one.
+//     Whatever passed the readiness check before a leadership change is
+//     refused after it by the active table and the delivery queue, under
+//     the locks the change takes (activeTable.serving, delivery.closed).
 //   - Operators: the timeline of each transaction (timeline.go), retry
 //     (retry.go), abort (adminabort.go) and the heuristic resolution of a
 //     participant gone for good (heuristic.go).

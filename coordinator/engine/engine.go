@@ -267,6 +267,7 @@ func (c *Engine) watchLeadership() {
 		diverged := leads && c.fsm.isSelfDiverged()
 		if handled.ready && term == handled.term && diverged {
 			c.retired.Store(term)
+			c.cfg.log.Error("this leader was marked diverged: it retires its term, and serves again only from a later one (it hands leadership on, or restart it)", "term", term)
 		}
 		retired := leads && term == c.retired.Load()
 		ready := leads && !diverged && !retired
@@ -280,7 +281,7 @@ func (c *Engine) watchLeadership() {
 			keep = term
 		}
 		c.active.clearExcept(keep)
-		c.delivery.reset()
+		c.delivery.reset(ready)
 		c.timeline.reset()
 		switch {
 		case ready:
@@ -290,8 +291,6 @@ func (c *Engine) watchLeadership() {
 			c.recover()
 		case diverged:
 			c.cfg.log.Error("leading, but this node's state is marked diverged: it serves no transactions and drives no phase 2 until an operator clears the mark", "term", term)
-		case retired:
-			c.cfg.log.Error("leading a term this node retired when it was marked diverged: it serves again from a later term (it hands leadership on, or restart it)", "term", term)
 		default:
 			c.cfg.log.Info("not the leader: active transactions forgotten")
 		}
@@ -341,8 +340,8 @@ func (c *Engine) Begin(ctx context.Context, client string, req *verdictv1.BeginR
 		parts:    map[string]*verdictv1.ParticipantRef{},
 		decided:  make(chan struct{}),
 	}
-	if !c.active.add(t, c.cfg.maxOpen) {
-		return nil, errOpenLimit(t.client, c.cfg.maxOpen)
+	if err := c.active.add(t, c.cfg.maxOpen); err != nil {
+		return nil, err
 	}
 	c.timeline.add(id, eventBegin, "", "deadline "+t.deadline.UTC().Format(time.RFC3339Nano))
 	return &verdictv1.BeginResponse{

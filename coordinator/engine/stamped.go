@@ -205,16 +205,20 @@ func errFarAhead(id string) error {
 // tombstone makes sure that id, found nowhere and about to be answered
 // "aborted", is never registered by a stamp later in this term. It returns
 // errRegistered if id was registered meanwhile (the caller looks again),
-// and errFarAhead for an id far ahead of the clock when no tombstone is
-// left for it (the floor would then refuse registrations for long).
-func (c *Engine) tombstone(id string) error {
+// errFarAhead for an id far ahead of the clock when no tombstone is left
+// for it (the floor would then refuse registrations for long), and
+// ErrNotLeader when term is no longer served: the memory of what this
+// node answered in it may be forgotten, so it answers nothing.
+func (c *Engine) tombstone(id string, term uint64) error {
 	place, created := c.window(id, c.stampNow())
 	if place == beforeIt {
 		return nil // never registrable again
 	}
-	switch c.active.tombstone(id, created.Add(c.stampMemory()), maxTombstones, place == farAhead) {
+	switch c.active.tombstone(id, term, created.Add(c.stampMemory()), maxTombstones, place == farAhead) {
 	case registered:
 		return errRegistered
+	case notServing:
+		return errNotLeader()
 	case tombsFull:
 		return errFarAhead(id)
 	}

@@ -38,7 +38,8 @@ func (c *Engine) StateHashes() []StateHash { return c.fsm.stateHashes() }
 
 // MarkDiverged records, as the leader, that member node's state differed
 // from the others' at the checkpoint at index: it follows from then on,
-// but does not lead (leaderTerm), until ClearDiverged. The mark is in the
+// but does not lead (watchLeadership: a leader marked after it served
+// also retires its term), until ClearDiverged. The mark is in the
 // log and the snapshots, so every node, the marked one included, knows it.
 // A check older than the member's last clearing (one that was under way
 // when an operator cleared it) marks nothing.

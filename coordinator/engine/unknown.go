@@ -85,7 +85,7 @@ func (c *Engine) answerUnknown(ctx context.Context, id string, presume bool) (o 
 			o, reason = verdictv1.Outcome_OUTCOME_ABORTED, reasonUnknownTx
 			// No stamp may register it later in this term (stamped.go);
 			// if one just did, answer from it.
-			switch err := c.tombstone(id); {
+			switch err := c.tombstone(id, term); {
 			case errors.Is(err, errRegistered):
 				o, reason = c.answer(c.lookup(id))
 			case err != nil:
