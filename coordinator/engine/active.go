@@ -211,6 +211,15 @@ func (a *activeTable) expireTombs() {
 	}
 }
 
+// serves reports whether term is the one served: then no leadership
+// change forgot this term's memory since the caller found the node ready
+// in it (a term is never served again once left).
+func (a *activeTable) serves(term uint64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return term == a.serving
+}
+
 // add holds t, unless its client has limit transactions open already
 // (ErrLimit) or t's term is not the one served (ErrNotLeader).
 func (a *activeTable) add(t *activeTx, limit int) error {

@@ -46,6 +46,8 @@ func (c *Engine) commit(ctx context.Context, client string, term uint64, req *ve
 	if s, stamped := stampOf(req.GetStamp()); f.where == nowhere && stamped && s.term == term {
 		if reg, err := c.registerStamped(id, s, term, client); err == nil {
 			t, f = reg, found{where: inMemory, live: reg}
+		} else if errors.Is(err, ErrNotLeader) {
+			return nil, err // the term's memory is forgotten: answer nothing
 		} else {
 			switch terr := c.tombstone(id, term); {
 			case terr == nil:

@@ -163,38 +163,49 @@ func TestRetiredTermDropsDecisionUnderWay(t *testing.T) {
 // A request that found the leader ready just before it retired its term,
 // and runs on after the reset, answers nothing from the forgotten memory:
 // a retried one-phase commit is neither registered again nor answered
-// "aborted", and no ABORT is logged for it.
+// "aborted", and no ABORT is logged for it; also when its txid has left
+// the window in which stamps register (no tombstone is needed then).
 func TestRequestPastTheCheckAfterRetire(t *testing.T) {
-	parts := newFakeParticipants()
-	e, clk, l := readyEngine(t, parts)
-	ctx := context.Background()
-	term, _ := e.LeaderTerm()
-	y, err := txid.NewAt(clk.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := &verdictv1.TxStamp{Term: term, DeadlineUnixMs: clk.Now().Add(30 * time.Second).UnixMilli()}
-	req := &verdictv1.CommitRequest{Txid: y, Stamp: st, Participants: []*verdictv1.ParticipantRef{ref("a")}}
-	if r, err := e.Commit(ctx, "c", req); err != nil || r.GetOutcome() != verdictv1.Outcome_OUTCOME_COMMITTED {
-		t.Fatalf("one-phase commit: %v, %v", r.GetOutcome(), err)
-	}
-	if err := e.MarkDiverged(ctx, 1, 1); err != nil {
-		t.Fatal(err)
-	}
-	testwait.For(t, 10*time.Second, "the term retired and its memory forgotten", func() bool {
-		e.active.mu.Lock()
-		defer e.active.mu.Unlock()
-		return e.Retired() && e.active.serving == 0
-	})
-	// commit is what Commit runs once its check found the leader ready.
-	retry := &verdictv1.CommitRequest{Txid: y, Stamp: st, Retry: true, Participants: req.GetParticipants()}
-	if r, err := e.commit(ctx, "c", term, retry); !errors.Is(err, ErrNotLeader) {
-		t.Fatalf("a retried commit past the check: %v %q, %v; want ErrNotLeader", r.GetOutcome(), r.GetReason(), err)
-	}
-	if o, reason, err := e.answerUnknown(ctx, y, true); !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("an outcome past the check: %v %q, %v; want no answer", o, reason, err)
-	}
-	if l.logged("ABORT") {
-		t.Fatal("an ABORT was logged for a transaction committed in one phase")
+	for _, tc := range []struct {
+		name      string
+		age, wait time.Duration // of the txid at its commit; the clock's step after the retire
+	}{
+		{"in the window", 0, 0},
+		{"leaving the window", 10*time.Minute + 30*time.Second, time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, clk, l := readyEngine(t, newFakeParticipants())
+			ctx := context.Background()
+			term, _ := e.LeaderTerm()
+			y, err := txid.NewAt(clk.Now().Add(-tc.age))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := &verdictv1.TxStamp{Term: term, DeadlineUnixMs: clk.Now().Add(5 * time.Minute).UnixMilli()}
+			req := &verdictv1.CommitRequest{Txid: y, Stamp: st, Participants: []*verdictv1.ParticipantRef{ref("a")}}
+			if r, err := e.Commit(ctx, "c", req); err != nil || r.GetOutcome() != verdictv1.Outcome_OUTCOME_COMMITTED {
+				t.Fatalf("one-phase commit: %v, %v", r.GetOutcome(), err)
+			}
+			if err := e.MarkDiverged(ctx, 1, 1); err != nil {
+				t.Fatal(err)
+			}
+			testwait.For(t, 10*time.Second, "the term retired and its memory forgotten", func() bool {
+				e.active.mu.Lock()
+				defer e.active.mu.Unlock()
+				return e.Retired() && e.active.serving == 0
+			})
+			clk.Advance(tc.wait)
+			// commit is what Commit runs once its check found the leader ready.
+			retry := &verdictv1.CommitRequest{Txid: y, Stamp: st, Retry: true, Participants: req.GetParticipants()}
+			if r, err := e.commit(ctx, "c", term, retry); !errors.Is(err, ErrNotLeader) {
+				t.Fatalf("a retried commit past the check: %v %q, %v; want ErrNotLeader", r.GetOutcome(), r.GetReason(), err)
+			}
+			if o, reason, err := e.answerUnknown(ctx, y, true); !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("an outcome past the check: %v %q, %v; want no answer", o, reason, err)
+			}
+			if l.logged("ABORT") {
+				t.Fatal("an ABORT was logged for a transaction committed in one phase")
+			}
+		})
 	}
 }

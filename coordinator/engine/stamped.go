@@ -211,8 +211,11 @@ func errFarAhead(id string) error {
 // node answered in it may be forgotten, so it answers nothing.
 func (c *Engine) tombstone(id string, term uint64) error {
 	place, created := c.window(id, c.stampNow())
-	if place == beforeIt {
-		return nil // never registrable again
+	if place == beforeIt { // never registrable again
+		if !c.active.serves(term) {
+			return errNotLeader() // the lookup may have missed forgotten memory
+		}
+		return nil
 	}
 	switch c.active.tombstone(id, term, created.Add(c.stampMemory()), maxTombstones, place == farAhead) {
 	case registered:
