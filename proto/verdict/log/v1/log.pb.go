@@ -739,12 +739,12 @@ const file_verdict_log_v1_log_proto_rawDesc = "" +
 	"\vparticipant\x18\x02 \x01(\v2\x1a.verdict.v1.ParticipantRefR\vparticipant\x12&\n" +
 	"\x0fdecided_unix_ms\x18\x03 \x01(\x03R\rdecidedUnixMs\"-\n" +
 	"\x05Prune\x12$\n" +
-	"\x0ebefore_unix_ms\x18\x01 \x01(\x03R\fbeforeUnixMs\"\xda\x01\n" +
+	"\x0ebefore_unix_ms\x18\x01 \x01(\x03R\fbeforeUnixMs\"\xe0\x01\n" +
 	"\rStateSnapshot\x12;\n" +
 	"\ftransactions\x18\x01 \x03(\v2\x17.verdict.v1.TransactionR\ftransactions\x121\n" +
 	"\x15pruned_before_unix_ms\x18\x02 \x01(\x03R\x12prunedBeforeUnixMs\x12!\n" +
 	"\fstate_sha256\x18\x03 \x01(\fR\vstateSha256\x126\n" +
-	"\bdiverged\x18\x04 \x03(\v2\x1a.verdict.log.v1.DivergenceR\bdivergedB:Z8github.com/verdict-tx/verdict/proto/verdict/log/v1;logv1b\x06proto3"
+	"\bdiverged\x18\x04 \x03(\v2\x1a.verdict.log.v1.DivergenceR\bdivergedJ\x04\b\x0f\x10\x10B:Z8github.com/verdict-tx/verdict/proto/verdict/log/v1;logv1b\x06proto3"
 
 var (
 	file_verdict_log_v1_log_proto_rawDescOnce sync.Once
