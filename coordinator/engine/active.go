@@ -171,10 +171,10 @@ const (
 	notServing                   // term is not the one served: nothing marked
 )
 
-// tombstone marks id, unknown here, as answered "aborted" in term until
-// until. Past max tombstones it raises the floor to id instead, unless
-// noFloor (an id far ahead of the clock, which would raise the floor for
-// long).
+// tombstone marks id, unknown here, as answered "aborted" until until,
+// if term is the one served. Past max tombstones it raises the floor to
+// id instead, unless noFloor (an id far ahead of the clock, which would
+// raise the floor for long).
 func (a *activeTable) tombstone(id string, term uint64, until time.Time, max int, noFloor bool) tombResult {
 	a.mu.Lock()
 	defer a.mu.Unlock()
