@@ -162,6 +162,20 @@ func TestStateHashesAgree(t *testing.T) {
 	checkAgree(t, c, "after node 4 joined")
 }
 
+// skipOneDecision is a SkipApply knob for node id: once corrupt names
+// id, the node skips the next entry holding a decision, and corrupt goes
+// back to 0.
+func skipOneDecision(corrupt *atomic.Uint64, id uint64) func(uint64, *logv1.LogBatch) bool {
+	return func(_ uint64, b *logv1.LogBatch) bool {
+		for _, r := range b.GetRecords() {
+			if r.GetDecision() != nil && r.GetCheckpoint() == nil {
+				return corrupt.CompareAndSwap(id, 0)
+			}
+		}
+		return false
+	}
+}
+
 // A node whose state went wrong behind the log's back (it skipped one
 // entry holding a decision) differs from the others at the next
 // checkpoint, and only it.
@@ -171,15 +185,7 @@ func TestStateHashFindsCorruption(t *testing.T) {
 	// abort the transaction instead).
 	var corrupt atomic.Uint64
 	c := newTunedCluster(t, 3, func(cfg *Config) {
-		id := cfg.ID
-		cfg.knobs = &engine.TestingKnobs{SkipApply: func(_ uint64, b *logv1.LogBatch) bool {
-			for _, r := range b.GetRecords() {
-				if r.GetDecision() != nil && r.GetCheckpoint() == nil {
-					return corrupt.CompareAndSwap(id, 0)
-				}
-			}
-			return false
-		}}
+		cfg.knobs = &engine.TestingKnobs{SkipApply: skipOneDecision(&corrupt, cfg.ID)}
 	})
 	c.leader()
 	p1, p2 := startParticipant(t, "p1", c.endpoints()), startParticipant(t, "p2", c.endpoints())
@@ -210,16 +216,8 @@ func TestStateHashFindsCorruption(t *testing.T) {
 func TestLeaderStateCheck(t *testing.T) {
 	var corrupt atomic.Uint64
 	c := newTunedCluster(t, 3, func(cfg *Config) {
-		id := cfg.ID
 		cfg.StateCheckInterval = 100 * time.Millisecond
-		cfg.knobs = &engine.TestingKnobs{SkipApply: func(_ uint64, b *logv1.LogBatch) bool {
-			for _, r := range b.GetRecords() {
-				if r.GetDecision() != nil && r.GetCheckpoint() == nil {
-					return corrupt.CompareAndSwap(id, 0)
-				}
-			}
-			return false
-		}}
+		cfg.knobs = &engine.TestingKnobs{SkipApply: skipOneDecision(&corrupt, cfg.ID)}
 	})
 	lead := c.leader()
 	if differ := lead.checkStatesOnce(); len(differ) != 0 {
@@ -251,16 +249,8 @@ func TestLeaderStateCheck(t *testing.T) {
 func TestDivergedMemberDoesNotLead(t *testing.T) {
 	var corrupt atomic.Uint64
 	c := newTunedCluster(t, 3, func(cfg *Config) {
-		id := cfg.ID
 		cfg.StateCheckInterval = time.Hour // the test runs the check itself
-		cfg.knobs = &engine.TestingKnobs{SkipApply: func(_ uint64, b *logv1.LogBatch) bool {
-			for _, r := range b.GetRecords() {
-				if r.GetDecision() != nil && r.GetCheckpoint() == nil {
-					return corrupt.CompareAndSwap(id, 0)
-				}
-			}
-			return false
-		}}
+		cfg.knobs = &engine.TestingKnobs{SkipApply: skipOneDecision(&corrupt, cfg.ID)}
 	})
 	lead := c.leader()
 	p1, p2 := startParticipant(t, "p1", c.endpoints()), startParticipant(t, "p2", c.endpoints())
