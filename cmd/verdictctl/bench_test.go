@@ -71,7 +71,7 @@ func TestBenchCountsCalls(t *testing.T) {
 		{"mem-floor", nil, map[string]float64{"Work/Stage": 2}},
 	} {
 		scenario, want := run.scenario, run.want
-		args := append([]string{"bench", ep, "--scenario", scenario, "--duration", "300ms", "--warmup", "0s",
+		args := append([]string{"bench", ep, "--scenario", scenario, "--duration", "300ms", "--min-commits", "100", "--max-duration", "1m", "--warmup", "0s",
 			"--concurrency", "1", "--participants", "2", "-o", "json"}, run.flags...)
 		code, out, errs := ctl(t, args...)
 		if code != exitOK {
